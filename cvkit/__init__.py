@@ -1,0 +1,49 @@
+"""cvkit: from a folder of photos to a trained, evaluated and deployed image classifier.
+
+Transfer learning with TensorFlow/Keras on a CPU, offline. The public API is re-exported here and
+imported lazily, so ``import cvkit`` is fast and TensorFlow loads only when a model is needed.
+
+Example:
+    >>> import cvkit
+    >>> ds = cvkit.ImageDataset.from_directory("sample_data")      # doctest: +SKIP
+    >>> train, test = ds.split(test_size=0.34, random_state=0)      # doctest: +SKIP
+    >>> clf = cvkit.FeatureClassifier().fit(train)                   # doctest: +SKIP
+    >>> cvkit.evaluate(clf, test).accuracy                           # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "ImageDataset": "cvkit.data",
+    "ImageReadError": "cvkit.data",
+    "BadImageWarning": "cvkit.data",
+    "TableFormatError": "cvkit.data",
+    "read_image": "cvkit.data",
+    "save_split": "cvkit.data",
+    "load_split": "cvkit.data",
+}
+
+# sub-modules reachable as attributes: cvkit.backbones, cvkit.plots ...
+_SUBMODULES = {"data", "backbones", "featurize", "augment", "classifiers", "evaluation", "plots",
+               "widgets", "artifacts", "serving", "cli"}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"cvkit.{name}")
+    raise AttributeError(f"module 'cvkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
