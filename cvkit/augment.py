@@ -1,0 +1,320 @@
+"""Image augmentation with imgaug: a sensible default pipeline, seeded on-the-fly augmentation for
+fine-tuning, augmented copies written to a *new* folder, and a preview figure.
+
+Why augment: with a few dozen photos per class, showing the network slightly shifted, zoomed,
+rotated and recoloured versions of each photo teaches it that those changes do not change the
+class. Choose augmentations that keep the label true for *your* task (see :func:`default_pipeline`).
+
+Any imgaug augmenter works wherever a pipeline is asked for; a list of augmenters is applied in
+order (as ``imgaug.augmenters.Sequential``).
+
+Example:
+    >>> from cvkit import augment
+    >>> pipe = augment.default_pipeline()                                   # doctest: +SKIP
+    >>> augment.preview(train, pipe, n=4)                                   # doctest: +SKIP
+    >>> bigger = augment.augment_dataset(train, [pipe], "runs/aug", copies=2)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence, Union
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import imgaug.augmenters as iaa
+    from matplotlib.figure import Figure
+
+    from .data import ImageDataset
+
+__all__ = ["default_pipeline", "as_pipeline", "seeded", "augment_images", "augment_dataset", "preview"]
+
+PathLike = Union[str, os.PathLike]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """imgaug 0.4 triggers NumPy deprecation warnings on every call; they are not the user's concern."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning, module="imgaug")
+        yield
+
+
+def _iaa():
+    with _quiet():
+        import imgaug.augmenters as iaa
+    return iaa
+
+
+def default_pipeline(flip: bool = True, crop: float = 0.1, rotate: float = 10.0, scale: float = 0.1,
+                     translate: float = 0.05, color: float = 0.2) -> "iaa.Sequential":
+    """The default augmentation: mirror, small crop, small affine move, mild colour jitter.
+
+    Each image gets, in this order:
+
+    - ``flip``: a left-right mirror with probability 0.5. **Turn it off** (``flip=False``) when
+      mirroring changes the class or makes images unrealistic: text, digits, road signs with arrows,
+      left/right body parts, chirality in chemistry or microscopy. Photos of birds, plants or
+      products are fine mirrored. There is never an up-down flip (gravity rarely flips in photos).
+    - ``crop``: crop up to this fraction from each side, resized back (a small zoom-in).
+    - ``rotate`` (degrees), ``scale`` (fraction) and ``translate`` (fraction of the size): a random
+      affine move; borders are filled by repeating the edge pixels.
+    - ``color``: brightness, contrast, hue and saturation each scaled by up to ± this fraction.
+      Set 0 when colour *is* the class (ripe versus unripe fruit, stained cells).
+
+    Set any amount to 0 to leave that step out. Returns an ``imgaug.augmenters.Sequential`` you
+    can extend or replace with your own.
+
+    Example:
+        >>> pipe = default_pipeline(flip=False, color=0.1)
+    """
+    iaa = _iaa()
+    for name, value in (("crop", crop), ("scale", scale), ("translate", translate), ("color", color)):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"{name} must be a fraction in [0, 1), not {value!r}")
+    if not 0.0 <= rotate <= 180.0:
+        raise ValueError(f"rotate must be an angle in degrees between 0 and 180, not {rotate!r}")
+    steps: list[Any] = []
+    if flip:
+        steps.append(iaa.Fliplr(0.5, name="flip"))
+    if crop:
+        steps.append(iaa.Crop(percent=(0.0, crop), keep_size=True, name="crop"))
+    if rotate or scale or translate:
+        steps.append(iaa.Affine(scale=(1.0 - scale, 1.0 + scale),
+                                translate_percent={"x": (-translate, translate), "y": (-translate, translate)},
+                                rotate=(-rotate, rotate), mode="edge", name="affine"))
+    if color:
+        steps.append(iaa.MultiplyAndAddToBrightness(mul=(1.0 - color, 1.0 + color), add=(0, 0),
+                                                    name="brightness"))
+        steps.append(iaa.LinearContrast((1.0 - color, 1.0 + color), name="contrast"))
+        steps.append(iaa.MultiplyHueAndSaturation(mul_hue=(1.0 - color / 2, 1.0 + color / 2),
+                                                  mul_saturation=(1.0 - color, 1.0 + color),
+                                                  name="hue_saturation"))
+    return iaa.Sequential(steps, name="cvkit_default")
+
+
+def as_pipeline(augment: Any) -> "iaa.Augmenter | None":
+    """Turn what a user passes as ``augment=`` into one imgaug augmenter (or None for no augmentation).
+
+    Accepted: ``None``/``False`` (none), ``True`` or ``"default"`` (:func:`default_pipeline`), any
+    ``imgaug`` augmenter, or a list/tuple of augmenters (applied in order). Anything else raises a
+    ``TypeError`` naming what was given.
+
+    Example:
+        >>> import imgaug.augmenters as iaa
+        >>> as_pipeline([iaa.Fliplr(0.5), iaa.GaussianBlur((0, 1.0))])  # doctest: +ELLIPSIS
+        Sequential(...)
+    """
+    if augment is None or augment is False:
+        return None
+    if augment is True or (isinstance(augment, str) and augment == "default"):
+        return default_pipeline()
+    iaa = _iaa()
+    if isinstance(augment, iaa.Augmenter):
+        return augment
+    if isinstance(augment, (list, tuple)):
+        bad = [type(a).__name__ for a in augment if not isinstance(a, iaa.Augmenter)]
+        if bad:
+            raise TypeError(f"augment: every item of the list must be an imgaug augmenter; got {', '.join(bad)}")
+        return iaa.Sequential(list(augment))
+    raise TypeError(f"augment must be None, True, 'default', an imgaug augmenter or a list of them, "
+                    f"not {type(augment).__name__}")
+
+
+def seeded(pipeline: "iaa.Augmenter", random_state: int | None) -> "iaa.Augmenter":
+    """A private copy of ``pipeline`` with its own random generator seeded from ``random_state``.
+
+    The caller's augmenter is never changed, and two copies with the same seed produce the same
+    augmentations, so training with augmentation is repeatable.
+    """
+    with _quiet():
+        copy = pipeline.deepcopy()
+        copy.seed_(random_state)
+    return copy
+
+
+def augment_images(images: np.ndarray | Sequence[np.ndarray], pipeline: Any = "default",
+                   random_state: int | None = None) -> np.ndarray | list[np.ndarray]:
+    """Augment a batch of RGB ``uint8`` images; returns a new array (or list) of the same shapes.
+
+    ``pipeline`` is anything :func:`as_pipeline` accepts. With ``random_state`` set, the result is
+    the same on every call; with None the pipeline's own generator moves on (different each call).
+
+    Example:
+        >>> batch = np.zeros((2, 64, 64, 3), np.uint8)
+        >>> augment_images(batch, random_state=0).shape
+        (2, 64, 64, 3)
+    """
+    pipe = as_pipeline(pipeline)
+    if pipe is None:
+        return np.array(images, copy=True) if isinstance(images, np.ndarray) else [np.array(i) for i in images]
+    if random_state is not None:
+        pipe = seeded(pipe, random_state)
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"images must be a uint8 array of shape (n, height, width, 3), "
+                             f"not {images.dtype} {images.shape}")
+    with _quiet():
+        out = pipe(images=images)
+    return out
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def _check_out_dir(out_dir: Path, dataset: "ImageDataset") -> None:
+    """Refuse any output folder where writing could touch a source image."""
+    out = out_dir.resolve()
+    sources = set()
+    if dataset.root:
+        sources.add(Path(dataset.root).resolve())
+    for p in dataset.paths:
+        sources.add(Path(p).resolve().parent)
+    for folder in sorted(sources):
+        if _is_within(out, folder):
+            raise ValueError(f"out_dir {os.fspath(out_dir)!r} is inside the source folder {os.fspath(folder)!r}; "
+                             "augmented copies must go to a new folder so source images are never touched")
+    if out.exists():
+        if not out.is_dir():
+            raise ValueError(f"out_dir {os.fspath(out_dir)!r} exists and is not a folder")
+        if any(out.iterdir()):
+            raise ValueError(f"out_dir {os.fspath(out_dir)!r} is not empty; choose a new folder "
+                             "(existing files are never overwritten)")
+
+
+def _safe_name(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    return keep.strip("._") or "image"
+
+
+def augment_dataset(dataset: "ImageDataset", pipelines: Any, out_dir: PathLike, copies: int = 1,
+                    random_state: int | None = 0, quality: int = 95,
+                    progress: bool = True) -> "ImageDataset":
+    """Write augmented copies of every image into ``out_dir`` and return originals plus copies.
+
+    ``pipelines`` is one augmenter or a list of augmenters; as in cvtk, *each* pipeline makes
+    ``copies`` new images from every source image (a list of augmenters is therefore a list of
+    alternative pipelines here, not a sequence; wrap them in ``iaa.Sequential`` to chain them).
+    Copies go to ``out_dir/<class>/<name>_aug<pipeline>-<copy>.jpg``.
+
+    Safety: ``out_dir`` must be a new or empty folder outside every source folder, each file is
+    created exclusively (nothing is ever overwritten) and source images are only read. Unreadable
+    images are reported in one warning, left out of the result and listed in ``result.skipped``.
+
+    Use augmented copies for training only; a test split must hold original photos.
+
+    Example:
+        >>> more = augment_dataset(train, [default_pipeline()], "runs/aug", copies=2)  # doctest: +SKIP
+        >>> len(more) == 3 * len(train)                                              # doctest: +SKIP
+        True
+    """
+    from PIL import Image
+
+    from .data import ImageDataset, ImageReadError, read_image
+    from .data.dataset import _warn_skipped
+
+    if isinstance(pipelines, (list, tuple)):
+        pipes = [as_pipeline(p) for p in pipelines]
+    else:
+        pipes = [as_pipeline(pipelines)]
+    if not pipes or any(p is None for p in pipes):
+        raise ValueError("pipelines must be one imgaug augmenter or a non-empty list of them")
+    if not isinstance(copies, (int, np.integer)) or copies < 1:
+        raise ValueError(f"copies must be a positive integer, not {copies!r}")
+    out_dir = Path(out_dir)
+    _check_out_dir(out_dir, dataset)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pipes = [seeded(p, None if random_state is None else random_state + k) for k, p in enumerate(pipes)]
+
+    labels = dataset.image_labels if dataset.is_labelled else [""] * len(dataset)
+    kept_paths: list[str] = []
+    kept_targets: list[int] = []
+    new_paths: list[str] = []
+    new_targets: list[int] = []
+    skipped: list[tuple[str, str]] = list(dataset.skipped)
+    used: set[str] = set()
+    items: Any = range(len(dataset))
+    if progress:
+        from tqdm.auto import tqdm
+        items = tqdm(items, desc="Augmenting", unit="img")
+    for i in items:
+        src = dataset.paths[i]
+        try:
+            image = read_image(src)
+        except ImageReadError as exc:
+            skipped.append((src, exc.reason))
+            continue
+        target = int(dataset.targets[i]) if dataset.targets is not None else -1
+        kept_paths.append(src)
+        kept_targets.append(target)
+        folder = out_dir / _safe_name(labels[i]) if labels[i] else out_dir
+        folder.mkdir(exist_ok=True)
+        stem = _safe_name(Path(src).stem)
+        base, n = stem, 1
+        while str(folder / base) in used:  # same file name in two source folders
+            n += 1
+            base = f"{stem}-{n}"
+        used.add(str(folder / base))
+        for k, pipe in enumerate(pipes):
+            with _quiet():
+                batch = pipe(images=[image] * copies)
+            for c, aug in enumerate(batch):
+                dest = folder / f"{base}_aug{k}-{c}.jpg"
+                with open(dest, "xb") as fh:  # exclusive create: never overwrites anything
+                    Image.fromarray(np.ascontiguousarray(aug)).save(fh, format="JPEG", quality=quality)
+                new_paths.append(str(dest))
+                new_targets.append(target)
+    _warn_skipped(skipped[len(dataset.skipped):], "augment_dataset", stacklevel=3)
+    paths = kept_paths + new_paths
+    if dataset.targets is None:
+        return ImageDataset(paths, None, None, root=dataset.root, skipped=skipped)
+    return ImageDataset(paths, kept_targets + new_targets, dataset.labels, root=dataset.root, skipped=skipped)
+
+
+def preview(dataset: "ImageDataset", pipeline: Any = "default", n: int = 4, copies: int = 3,
+            random_state: int | None = 0, size: int = 160) -> "Figure":
+    """A figure with ``n`` sample images, each original followed by ``copies`` augmented versions.
+
+    Look at it before training: if an augmented image no longer shows its class clearly, the
+    pipeline is too strong for your task. Returns the matplotlib Figure.
+
+    Example:
+        >>> fig = preview(train, default_pipeline(), n=3)  # doctest: +SKIP
+    """
+    from .data import ImageReadError, read_image
+    from .plots import image_grid
+
+    pipe = as_pipeline(pipeline)
+    if pipe is None:
+        raise ValueError("preview needs an augmentation pipeline, not None")
+    if len(dataset) == 0:
+        raise ValueError("preview: the dataset is empty")
+    pipe = seeded(pipe, random_state)
+    n = min(n, len(dataset))
+    rng = np.random.default_rng(random_state)
+    idx = np.sort(rng.choice(len(dataset), size=n, replace=False))
+    labels = dataset.image_labels
+    images: list[np.ndarray | None] = []
+    titles: list[str] = []
+    for i in idx:
+        name = labels[i] or Path(dataset.paths[i]).name
+        try:
+            original = read_image(dataset.paths[i], size=size)
+        except ImageReadError:
+            images += [None] * (copies + 1)
+            titles += [f"{name} (unreadable)"] + [""] * copies
+            continue
+        with _quiet():
+            augmented = pipe(images=[original] * copies)
+        images += [original] + list(augmented)
+        titles += [f"{name} (original)"] + [f"augmented {c + 1}" for c in range(copies)]
+    return image_grid(images, titles, ncols=copies + 1, suptitle="Originals and augmented versions")
