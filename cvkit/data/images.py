@@ -107,7 +107,9 @@ def open_image(source: ImageSource, size: Union[int, tuple[int, int], None] = No
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(stream)
+            opened = Image.open(stream)
+        with opened:
+            img = opened
             w, h = img.size
             if max_pixels is not None and w * h > max_pixels:
                 raise ImageReadError(name, f"image too large: {w}x{h} = {w * h} pixels exceeds the "
@@ -119,7 +121,8 @@ def open_image(source: ImageSource, size: Union[int, tuple[int, int], None] = No
                 img.draft("RGB", (side, side))
             img.load()
             img = ImageOps.exif_transpose(img)
-            return _to_rgb(img)
+            rgb = _to_rgb(img)
+            return rgb.copy() if rgb is opened else rgb
     except ImageReadError:
         raise
     except UnidentifiedImageError:
@@ -143,11 +146,11 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         arr = np.asarray(img, dtype=np.float64)
         peak = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         arr = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        img = Image.fromarray(arr, mode="L")
+        img = Image.fromarray(arr)
     elif img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
         hi = arr.max() if arr.size and arr.max() > 1.0 else 1.0
-        img = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+        img = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8))
     if img.mode in ("LA", "PA", "La"):
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "RGBa"):

@@ -127,7 +127,7 @@ def read_table(table: PathLike, root: PathLike | None = None, errors: str = "rai
         except TableFormatError as exc:
             if errors == "raise":
                 raise
-            problems.append((f"{table}:{lineno}", exc.reason))
+            problems.append((f"{table} line {lineno}", exc.reason))
             continue
         full = Path(path) if os.path.isabs(path) else base / path
         if not full.is_file():

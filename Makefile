@@ -1,0 +1,45 @@
+# cvkit: the README's two commands are `make demo` and `make test`. Each sets itself up first:
+# a local virtual environment (.venv) with the pinned requirements, reused on later runs.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.cvkit-installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup browser demo test bench docs clean
+
+## setup: create .venv and install the pinned requirements (skipped when already up to date)
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "cvkit needs Python 3.11, found " + sys.version.split()[0]'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet "pip>=24"
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps -e .
+	touch $(STAMP)
+
+## browser: Debian's chromium + chromium-driver for the real-browser widget test
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
+	else $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver; fi
+
+## demo: annotate -> train -> evaluate -> deploy on sample_data/ (notebooks run by papermill into runs/)
+demo: setup
+	$(PY) scripts/run_demo.py
+
+## test: the whole test suite (unit tests, notebooks under nbval, the real-browser test)
+test: setup browser
+	$(VENV)/bin/pytest
+
+## bench: the benchmarks in bench/, each printing JSON
+bench: setup
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+## docs: regenerate the figures and screenshots under docs/
+docs: setup browser
+	for s in scripts/make_docs_*.py scripts/make_widget_screenshots.py; do [ -f $$s ] && $(PY) $$s || exit 1; done
+
+clean:
+	rm -rf runs test-artifacts .pytest_cache
