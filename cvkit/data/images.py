@@ -88,41 +88,39 @@ def open_image(source: ImageSource, size: Union[int, tuple[int, int], None] = No
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise ImageReadError(name, "empty data (0 bytes)")
-        stream: Union[BinaryIO, str] = io.BytesIO(bytes(source))
+        stream: BinaryIO = io.BytesIO(bytes(source))
     elif hasattr(source, "read"):
         stream = source  # type: ignore[assignment]
     else:
         try:
-            st = os.stat(source)
+            stream = open(source, "rb")  # closed below; Pillow never closes a file it was handed
         except FileNotFoundError:
             raise ImageReadError(name, "file not found") from None
+        except IsADirectoryError:
+            raise ImageReadError(name, "not a regular file") from None
         except OSError as exc:
-            raise ImageReadError(name, f"cannot access file ({exc.strerror or exc})") from None
-        if not os.path.isfile(source):
-            raise ImageReadError(name, "not a regular file")
-        if st.st_size == 0:
-            raise ImageReadError(name, "empty file (0 bytes)")
-        stream = os.fspath(source)
+            raise ImageReadError(name, f"cannot open file ({exc.strerror or exc})") from None
 
     try:
+        if stream.seek(0, os.SEEK_END) == 0:
+            raise ImageReadError(name, "empty file (0 bytes)")
+        stream.seek(0)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            opened = Image.open(stream)
-        with opened:
-            img = opened
-            w, h = img.size
-            if max_pixels is not None and w * h > max_pixels:
-                raise ImageReadError(name, f"image too large: {w}x{h} = {w * h} pixels exceeds the "
-                                           f"limit of {max_pixels} (possible decompression bomb)")
-            if target is not None and img.format == "JPEG":
-                # Draft mode decodes at a reduced scale inside libjpeg: far less work for big photos.
-                # Rotated images swap width and height, so ask for the larger side both ways.
-                side = max(target)
-                img.draft("RGB", (side, side))
-            img.load()
+            img = Image.open(stream)
+        w, h = img.size
+        if max_pixels is not None and w * h > max_pixels:
+            raise ImageReadError(name, f"image too large: {w}x{h} = {w * h} pixels exceeds the "
+                                       f"limit of {max_pixels} (possible decompression bomb)")
+        if target is not None and img.format == "JPEG":
+            # Draft mode decodes at a reduced scale inside libjpeg: far less work for big photos.
+            # Ask for the larger side both ways, since EXIF rotation may swap width and height.
+            side = max(target)
+            img.draft("RGB", (side, side))
+        img.load()  # pixels are in memory from here on, so closing the file is safe
+        if img.getexif().get(0x0112, 1) != 1:  # only rotated images pay for a transpose
             img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(img)
-            return rgb.copy() if rgb is opened else rgb
+        return _to_rgb(img)
     except ImageReadError:
         raise
     except UnidentifiedImageError:
@@ -134,6 +132,9 @@ def open_image(source: ImageSource, size: Union[int, tuple[int, int], None] = No
         if "truncated" in reason.lower():
             reason = f"truncated or corrupt image data ({reason})"
         raise ImageReadError(name, f"corrupt image: {reason}") from None
+    finally:
+        if stream is not source:
+            stream.close()
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
