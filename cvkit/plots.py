@@ -39,3 +39,316 @@ def image_grid(images: Sequence[np.ndarray | None], titles: Sequence[str] | None
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation plots. Each takes an ``EvaluationReport`` (see cvkit.evaluation) and returns the Figure;
+# the single-panel ones draw into ``ax`` when given, so they compose into larger figures.
+# ---------------------------------------------------------------------------------------------
+__all__ += ["plot_confusion_matrix", "plot_roc", "plot_pr", "plot_summary", "plot_thresholds",
+            "plot_history", "plot_predictions", "plot_top_losses"]
+
+_AVERAGE_STYLE = {"micro": dict(color="black", linestyle=":", linewidth=2.2),
+                  "macro": dict(color="dimgray", linestyle="--", linewidth=2.2)}
+
+
+def _figure_and_axes(ax, figsize: tuple[float, float]):
+    """Use the caller's Axes (and its Figure) or make a new single-panel Figure."""
+    if ax is not None:
+        return ax.figure, ax
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=figsize)
+    return fig, ax
+
+
+def _class_colors(n: int) -> list:
+    import matplotlib
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def plot_confusion_matrix(report, ax=None, normalize: bool = False, classes: Sequence[str] | None = None,
+                          cmap: str = "Blues", values: bool = True, colorbar: bool = False,
+                          title: str | None = None):
+    """Confusion matrix as a heat map: true class down the side, predicted class along the bottom.
+
+    ``report`` is an ``EvaluationReport`` or a square count matrix (then pass ``classes``).
+    ``normalize=True`` colours and labels each cell with its share of the true class (rows sum to 1);
+    the counts are always shown too. Returns the Figure.
+
+    Example:
+        >>> fig = plot_confusion_matrix(report, normalize=True)      # doctest: +SKIP
+    """
+    if hasattr(report, "confusion_matrix") and hasattr(report, "classes"):
+        counts = np.asarray(report.confusion_matrix)
+        classes = list(report.classes) if classes is None else list(classes)
+    else:
+        counts = np.asarray(report)
+        if classes is None:
+            classes = [str(i) for i in range(counts.shape[0])]
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] != len(classes):
+        raise ValueError(f"need a square confusion matrix with one row per class; got shape "
+                         f"{counts.shape} for {len(classes)} classes")
+    rows = counts.sum(axis=1, keepdims=True).astype(np.float64)
+    shares = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+    shown = shares if normalize else counts
+    k = len(classes)
+    side = max(3.8, 0.55 * k + 2.2)
+    fig, ax = _figure_and_axes(ax, (side + (1.0 if colorbar else 0.0), side))
+    vmax = 1.0 if normalize else max(1, int(counts.max()))
+    image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
+    if colorbar:
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(k), labels=classes, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(k), labels=classes)
+    ax.set_xlabel("Predicted class")
+    ax.set_ylabel("True class")
+    ax.set_title(title or ("Confusion matrix (share of true class)" if normalize else "Confusion matrix"))
+    if values and k <= 30:
+        fontsize = 10 if k <= 8 else 7
+        for i in range(k):
+            for j in range(k):
+                text = f"{shares[i, j]:.2f}\n({counts[i, j]})" if normalize else f"{counts[i, j]}"
+                if normalize and counts[i, j] == 0:
+                    text = "0"
+                dark = shown[i, j] > 0.55 * vmax
+                ax.text(j, i, text, ha="center", va="center", fontsize=fontsize,
+                        color="white" if dark else "black")
+    ax.set_xlim(-0.5, k - 0.5)
+    ax.set_ylim(k - 0.5, -0.5)
+    return fig
+
+
+def plot_roc(report, ax=None, averages: Sequence[str] = ("micro", "macro"),
+             classes: Sequence[str] | None = None, title: str | None = None):
+    """One-vs-rest ROC curves, one per class, labelled with their AUC, plus micro/macro averages.
+
+    A class with no test images has no ROC curve; it is listed in the legend as such. Returns the
+    Figure. Example: ``plot_roc(report)``.
+    """
+    curves = report.roc_curves()
+    names = list(report.classes) if classes is None else [str(c) for c in classes]
+    fig, ax = _figure_and_axes(ax, (5.2, 5.0))
+    for name, color in zip(names, _class_colors(len(report.classes))):
+        fpr, tpr, auc = curves[name]
+        if np.isnan(auc):
+            ax.plot([], [], color=color, label=f"{name} (undefined)")
+            continue
+        ax.plot(fpr, tpr, color=color, linewidth=1.5, label=f"{name} (AUC {auc:.3f})")
+    for avg in averages:
+        fpr, tpr, auc = curves[avg]
+        if not np.isnan(auc):
+            ax.plot(fpr, tpr, label=f"{avg} average (AUC {auc:.3f})", **_AVERAGE_STYLE[avg])
+    ax.plot([0, 1], [0, 1], color="lightgray", linewidth=1, linestyle="-", zorder=0, label="chance")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.02)
+    ax.set_xlabel("False positive rate")
+    ax.set_ylabel("True positive rate")
+    ax.set_title(title or "ROC curves (one vs rest)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_pr(report, ax=None, averages: Sequence[str] = ("micro",),
+            classes: Sequence[str] | None = None, title: str | None = None):
+    """Precision-recall curves, one per class, labelled with their average precision (AP).
+
+    The micro average pools every (image, class) decision; the legend also gives the macro AP.
+    Returns the Figure. Example: ``plot_pr(report)``.
+    """
+    curves = report.pr_curves()
+    names = list(report.classes) if classes is None else [str(c) for c in classes]
+    fig, ax = _figure_and_axes(ax, (5.2, 5.0))
+    for name, color in zip(names, _class_colors(len(report.classes))):
+        precision, recall, ap = curves[name]
+        if np.isnan(ap):
+            ax.plot([], [], color=color, label=f"{name} (undefined)")
+            continue
+        ax.step(recall, precision, where="post", color=color, linewidth=1.5, label=f"{name} (AP {ap:.3f})")
+    for avg in averages:
+        precision, recall, ap = curves[avg]
+        if avg == "micro" and not np.isnan(ap):
+            ax.step(recall, precision, where="post", label=f"micro average (AP {ap:.3f})",
+                    **_AVERAGE_STYLE["micro"])
+    macro = curves["macro"][2]
+    if not np.isnan(macro):
+        ax.plot([], [], " ", label=f"macro AP {macro:.3f}")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.02)
+    ax.set_xlabel("Recall")
+    ax.set_ylabel("Precision")
+    ax.set_title(title or "Precision-recall curves")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_summary(report, normalize: bool = True, figsize: tuple[float, float] | None = None,
+                 suptitle: str | bool | None = True):
+    """Confusion matrix, ROC and precision-recall side by side in one Figure (cvtk's summary view).
+
+    ``suptitle=True`` writes the headline numbers (accuracy, log-loss, macro AUC) on top.
+    Example: ``plot_summary(report).savefig("evaluation.png")``.
+    """
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=figsize or (17, 5.4), gridspec_kw={"width_ratios": [1, 1, 1]})
+    plot_confusion_matrix(report, ax=axes[0], normalize=normalize)
+    plot_roc(report, ax=axes[1])
+    plot_pr(report, ax=axes[2])
+    if suptitle is True:
+        auc = report.auc["macro"]
+        suptitle = (f"{len(report)} test images: accuracy {report.accuracy:.3f}, "
+                    f"balanced accuracy {report.balanced_accuracy:.3f}, log-loss {report.log_loss:.3f}"
+                    + ("" if np.isnan(auc) else f", macro AUC {auc:.3f}"))
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_thresholds(report, class_name: str | None = None, ax=None,
+                    thresholds: Sequence[float] | None = None, title: str | None = None):
+    """Precision, recall and coverage as the confidence threshold goes from 0 to 1.
+
+    Without ``class_name`` an image counts when its top probability reaches the threshold; with
+    it, one-vs-rest for that class (see ``EvaluationReport.at_threshold``). Returns the Figure.
+    """
+    curve = report.threshold_curve(class_name, thresholds)
+    fig, ax = _figure_and_axes(ax, (5.2, 4.0))
+    for column, style in (("precision", "-"), ("recall", "--"), ("coverage", ":")):
+        ax.plot(curve["threshold"], curve[column], linestyle=style, linewidth=1.8, label=column)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.01, 1.02)
+    ax.set_xlabel("Confidence threshold")
+    ax.set_title(title or ("All classes" if class_name is None else f"Class {class_name!r}")
+                 + ": precision / recall / coverage")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _history_dict(history) -> dict[str, list[float]]:
+    for attr in ("history_", "history"):
+        inner = getattr(history, attr, None)
+        if isinstance(inner, dict) or hasattr(inner, "to_dict"):
+            history = inner
+            break
+    if hasattr(history, "to_dict") and hasattr(history, "columns"):  # a DataFrame
+        history = {c: history[c].tolist() for c in history.columns}
+    if not isinstance(history, dict) or not history:
+        raise ValueError("history must be a Keras History, its .history dict (metric -> list per "
+                         "epoch), a DataFrame, or a classifier with a history_ attribute")
+    return {str(k): [float(v) for v in vals] for k, vals in history.items()}
+
+
+def plot_history(history, ax=None, metrics: Sequence[str] | None = None, title: str | None = None):
+    """Training curves from a fine-tuning history: one panel per metric, training vs validation.
+
+    ``history`` is a Keras ``History``, its ``.history`` dict, a DataFrame, or a classifier with a
+    ``history_`` attribute. ``metrics`` picks panels (default: every metric except the learning
+    rate, loss first). ``ax`` is one Axes (for one metric) or a sequence of Axes, one per panel.
+    Returns the Figure.
+
+    Example:
+        >>> fig = plot_history({"loss": [1.2, 0.7], "val_loss": [1.3, 0.9]})
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    hist = _history_dict(history)
+    bases = [k for k in hist if not k.startswith("val_") and k not in ("lr", "learning_rate", "epoch")]
+    bases += [k[4:] for k in hist if k.startswith("val_") and k[4:] not in hist]  # val-only metrics
+    if metrics is None:
+        metrics = sorted(bases, key=lambda k: (k != "loss", bases.index(k)))
+    else:
+        metrics = [str(m) for m in metrics]
+        unknown = [m for m in metrics if m not in hist and f"val_{m}" not in hist]
+        if unknown:
+            raise ValueError(f"metric(s) {unknown} not in the history (has: {sorted(hist)})")
+    if not metrics:
+        raise ValueError(f"nothing to plot in the history (keys: {sorted(hist)})")
+    if ax is None:
+        fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
+        axes = list(axes.flat)
+    else:
+        axes = [ax] if not isinstance(ax, (list, tuple, np.ndarray)) else list(np.ravel(ax))
+        if len(axes) != len(metrics):
+            raise ValueError(f"plot_history draws {len(metrics)} panel(s) ({', '.join(metrics)}); "
+                             f"got {len(axes)} Axes. Pass one Axes per panel or choose metrics=")
+        fig = axes[0].figure
+    for panel, metric in zip(axes, metrics):
+        for key, label, style in ((metric, "training", "-o"), (f"val_{metric}", "validation", "--s")):
+            if key in hist:
+                values = hist[key]
+                panel.plot(range(1, len(values) + 1), values, style, markersize=3, label=label)
+        panel.set_xlabel("Epoch")
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
+        panel.set_ylabel(metric)
+        panel.set_title(metric.replace("_", " "))
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    if ax is None:
+        fig.tight_layout()
+    return fig
+
+
+def _report_images(report, rows: Sequence[int], size: int) -> list[np.ndarray | None]:
+    from .data.images import ImageReadError, read_image
+    if report.paths is None:
+        raise ValueError("this report has no image paths: build it with cvkit.evaluate(model, dataset) "
+                         "or EvaluationReport(..., paths=...) to show images")
+    images: list[np.ndarray | None] = []
+    for i in rows:
+        try:
+            images.append(read_image(report.paths[i], size=size))
+        except (ImageReadError, OSError):
+            images.append(None)
+    return images
+
+
+def plot_predictions(report, n: int = 16, only_errors: bool = False, ncols: int | None = None,
+                     random_state: int | None = 0, size: int = 160):
+    """A grid of test images titled with true and predicted class and the prediction's probability.
+
+    Misclassified images have red titles, correct ones green. Shows a random sample of ``n``
+    (``random_state=None``: the first ``n``); ``only_errors=True`` shows only mistakes.
+    Returns the Figure. Example: ``plot_predictions(report, n=12)``.
+    """
+    rows = np.arange(len(report))
+    if only_errors:
+        rows = rows[report.y_pred != report.y_true]
+    n = min(n, len(rows))
+    if n == 0:
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(4, 1.2))
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no misclassified images" if only_errors else "no images", ha="center", va="center")
+        return fig
+    if random_state is not None:
+        rows = np.sort(np.random.default_rng(random_state).choice(rows, size=n, replace=False))
+    else:
+        rows = rows[:n]
+    titles, colors = [], []
+    for i in rows:
+        true, pred = report.classes[report.y_true[i]], report.classes[report.y_pred[i]]
+        conf = float(report.proba[i, report.y_pred[i]])
+        titles.append(f"true: {true}\npred: {pred} ({conf:.2f})")
+        colors.append("tab:green" if true == pred else "red")
+    wrong = int(sum(c == "red" for c in colors))
+    return image_grid(_report_images(report, rows, size), titles, ncols=ncols, colors=colors,
+                      suptitle=f"{n} test images, {wrong} misclassified (red)")
+
+
+def plot_top_losses(report, k: int = 9, ncols: int | None = None, size: int = 160):
+    """The ``k`` images with the highest loss: title "predicted / true", loss and p(true).
+
+    These are the model's worst mistakes (or least confident right answers): look for wrong
+    labels, ambiguous photos or a missing class. Returns the Figure. Example: ``plot_top_losses(report)``.
+    """
+    table = report.top_losses(k)
+    titles = [f"{r.predicted} / {r.true}\nloss {r.loss:.2f}, p {r.p_true:.2f}" for r in table.itertuples()]
+    colors = ["red" if r.predicted != r.true else "black" for r in table.itertuples()]
+    return image_grid(_report_images(report, table.index.to_numpy(), size), titles, ncols=ncols,
+                      colors=colors, suptitle="Top losses: predicted / true, loss, probability of true class")

@@ -1,0 +1,18 @@
+"""Evaluating a classifier: metrics, curves, error analysis and hard-negative mining.
+
+- :class:`EvaluationReport` computes everything from true labels and predicted probabilities;
+- :func:`evaluate` builds one by scoring a labelled dataset with a model (or a model folder);
+- :func:`hard_negatives` finds the images a model gets wrong most confidently.
+
+Example:
+    >>> import cvkit
+    >>> report = cvkit.evaluate(clf, test)        # doctest: +SKIP
+    >>> print(report)                             # doctest: +SKIP
+    >>> report.plot_summary()                     # doctest: +SKIP
+"""
+from .mining import hard_negatives
+from .model_eval import as_dataset, as_model, evaluate
+from .report import REPORT_FORMAT, EvaluationReport, EvaluationWarning
+
+__all__ = ["EvaluationReport", "EvaluationWarning", "evaluate", "hard_negatives", "as_model",
+           "as_dataset", "REPORT_FORMAT"]
