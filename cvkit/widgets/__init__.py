@@ -1,0 +1,37 @@
+"""Notebook widgets (ipywidgets 8, JupyterLab 4): label images, review results, pick a threshold.
+
+- :class:`AnnotationWidget`: click a label per image; saved to a TSV after every click.
+- :class:`ResultsWidget`: browse predictions with filters (correct/incorrect, class) and sorting.
+- :class:`PrecisionRecallWidget`: a threshold slider with precision, recall and coverage.
+
+The widget classes are imported on first use, so ``import cvkit.widgets`` stays cheap.
+
+Example:
+    >>> from cvkit.widgets import AnnotationWidget
+    >>> AnnotationWidget("photos/", labels=["cat", "dog"], output="labels.tsv")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AnnotationWidget": "cvkit.widgets.annotation",
+    "ResultsWidget": "cvkit.widgets.results",
+    "PrecisionRecallWidget": "cvkit.widgets.precision_recall",
+    "LabelsFile": "cvkit.widgets.labels_file",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cvkit.widgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

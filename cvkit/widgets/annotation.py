@@ -1,0 +1,409 @@
+"""``AnnotationWidget``: label a folder of images by clicking, one image at a time, in a notebook.
+
+Every click is saved at once (atomically) to a TSV that :meth:`cvkit.ImageDataset.from_table`
+reads directly, and opening the widget again on the same file resumes where you stopped, so labels
+survive a kernel restart. Images are only ever read, never moved, renamed or changed.
+
+Example:
+    >>> from cvkit.widgets import AnnotationWidget
+    >>> w = AnnotationWidget("photos/", labels=["cat", "dog"], output="labels.tsv")  # doctest: +SKIP
+    >>> w                                       # shows the widget in Jupyter    # doctest: +SKIP
+    >>> ds = w.to_dataset()                     # the labelled images so far     # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence, Union
+
+import ipywidgets as W
+
+from ..data.images import is_image_path
+from ._display import ImageCache, esc, placeholder_html
+from .labels_file import LabelsFile, check_label
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..data.dataset import ImageDataset
+
+PathLike = Union[str, os.PathLike]
+
+__all__ = ["AnnotationWidget", "list_images"]
+
+#: reason written for images excluded by the user (unreadable ones get their read error instead)
+USER_EXCLUDED = "excluded by the user"
+
+
+def list_images(folder: PathLike) -> list[str]:
+    """All image files under ``folder`` (recursively, sorted; hidden files and folders skipped)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: image folder not found")
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [os.path.join(dirpath, f) for f in sorted(filenames) if is_image_path(f)]
+    return found
+
+
+def _resolve_images(images: Any) -> tuple[list[str], str | None, list[str]]:
+    """``(paths, root, dataset_labels)`` from a folder, a list of paths or an ImageDataset."""
+    from ..data.dataset import ImageDataset
+
+    if isinstance(images, ImageDataset):
+        return list(images.paths), images.root, list(images.labels)
+    if isinstance(images, (str, os.PathLike)):
+        if not os.path.isdir(images):
+            raise FileNotFoundError(f"{os.fspath(images)}: image folder not found")
+        paths = list_images(images)
+        if not paths:
+            raise ValueError(f"{os.fspath(images)}: no images found (looked for files ending in "
+                             ".jpg, .jpeg, .png, .bmp, .gif, .webp, .tif or .tiff)")
+        return paths, os.fspath(images), []
+    try:
+        paths = [os.fspath(p) for p in images]
+    except TypeError:
+        raise TypeError("images must be a folder, a list of image paths or an ImageDataset, not "
+                        f"{type(images).__name__}") from None
+    return paths, None, []
+
+
+class AnnotationWidget:
+    """Label images by clicking: one button per class, saved to a TSV after every change.
+
+    Parameters
+    ----------
+    images : a folder (searched recursively), a list of image paths, or an ImageDataset.
+    labels : the class names to offer as buttons. More can be added in the widget's "add label"
+        box; labels already in ``output`` are offered too. Defaults to the dataset's classes.
+    output : the TSV file to write (and to resume from if it exists). Its folder is created.
+    skip_labelled : start with "skip labelled images" on: Previous/Next then only visit images
+        that have neither a label nor an exclusion.
+    auto_advance : go to the next image after a label or exclusion is chosen.
+    image_size : ``(width, height)`` box the image is scaled to fit, in pixels.
+
+    The widget shows each image (or, for an unreadable one, a placeholder with the reason), its
+    file name and path, its current label and the progress. Controls, reachable as attributes for
+    scripting and tests: ``label_buttons`` (dict label -> Button), ``exclude_button``,
+    ``clear_button``, ``new_label`` (Text) and ``add_label_button``, ``previous_button``,
+    ``next_button``, ``slider`` (1-based position), ``skip_toggle``.
+
+    The TSV keeps ``path<TAB>label`` rows (paths relative to the TSV's folder); excluded images
+    and the list of labels are stored in ``#`` comment lines that ``from_table`` ignores.
+
+    Example:
+        >>> w = AnnotationWidget("photos/", ["cat", "dog"], output="runs/labels.tsv")  # doctest: +SKIP
+        >>> w.label_buttons["cat"].click()      # what a click in the notebook does  # doctest: +SKIP
+        >>> cvkit.ImageDataset.from_table("runs/labels.tsv").counts()              # doctest: +SKIP
+        {'cat': 1}
+    """
+
+    def __init__(self, images: Any, labels: Sequence[str] | None = None,
+                 output: PathLike = "labels.tsv", skip_labelled: bool = False,
+                 auto_advance: bool = True, image_size: tuple[int, int] = (480, 360)):
+        paths, root, dataset_labels = _resolve_images(images)
+        # one entry per image, in order; duplicates would make two positions share one label
+        self.paths: list[str] = list(dict.fromkeys(paths))
+        if not self.paths:
+            raise ValueError("no images to annotate")
+        self.root = root
+        self.auto_advance = auto_advance
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.store = LabelsFile(output)
+        self.output = self.store.path
+        if isinstance(labels, str):
+            raise TypeError("labels must be a list of class names, e.g. ['cat', 'dog'], not a string")
+        offered = list(labels) if labels is not None else dataset_labels
+        from_file = list(self.store.labels)
+        self.store.labels = []
+        for name in list(offered) + from_file:
+            self.store.add_label(name)
+        self._cache = ImageCache(self.image_size)
+        self._updating = False
+        self._build(skip_labelled)
+        self.index = self._first_pending()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def labels(self) -> list[str]:
+        """The class names offered, in button order."""
+        return list(self.store.labels)
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        """``{image path: label}`` for the images of this widget that have a label."""
+        return {p: lab for p in self.paths if (lab := self.store.label_of(p)) is not None}
+
+    @property
+    def excluded(self) -> dict[str, str]:
+        """``{image path: reason}`` for the images of this widget that were excluded."""
+        return {p: self.store.excluded[k] for p in self.paths
+                if (k := os.path.normpath(os.path.abspath(p))) in self.store.excluded}
+
+    @property
+    def n_labelled(self) -> int:
+        """How many of this widget's images have a label."""
+        return sum(self.store.label_of(p) is not None for p in self.paths)
+
+    @property
+    def n_excluded(self) -> int:
+        """How many of this widget's images were excluded."""
+        return sum(self.store.is_excluded(p) for p in self.paths)
+
+    def _pending(self, i: int) -> bool:
+        p = self.paths[i]
+        return self.store.label_of(p) is None and not self.store.is_excluded(p)
+
+    def _first_pending(self) -> int:
+        return next((i for i in range(len(self.paths)) if self._pending(i)), 0)
+
+    @property
+    def index(self) -> int:
+        """Position (0-based) of the image shown. Setting it jumps there."""
+        return self._index
+
+    @index.setter
+    def index(self, value: int) -> None:
+        value = int(value)
+        if not 0 <= value < len(self.paths):
+            raise IndexError(f"image index {value} out of range for {len(self.paths)} images")
+        self._index = value
+        self._refresh()
+
+    @property
+    def current_path(self) -> str:
+        """Path of the image shown."""
+        return self.paths[self._index]
+
+    # ------------------------------------------------------------------ actions
+    def label(self, name: str) -> None:
+        """Give the current image the class ``name`` (added as a new label if needed); saves."""
+        self.store.set_label(self.current_path, name)
+        self._changed(advance=True)
+
+    def exclude(self, reason: str | None = None) -> None:
+        """Leave the current image out of the dataset; saves. Unreadable images record why."""
+        if reason is None:
+            _, read_error = self._cache.get(self.current_path)
+            reason = read_error or USER_EXCLUDED
+        self.store.exclude(self.current_path, reason)
+        self._changed(advance=True)
+
+    def clear(self) -> None:
+        """Remove the current image's label or exclusion; saves."""
+        self.store.clear(self.current_path)
+        self._changed(advance=False)
+
+    def add_label(self, name: str) -> str:
+        """Offer a new class (a new button); saved so it is offered again after a restart."""
+        label = check_label(name)
+        if label in self.store.labels:
+            return label
+        self.store.add_label(label)
+        self._make_label_buttons()
+        self._save()
+        self._refresh()
+        return label
+
+    def next(self) -> None:
+        """Show the next image (the next unlabelled one when "skip labelled images" is on)."""
+        self._step(+1)
+
+    def previous(self) -> None:
+        """Show the previous image (the previous unlabelled one when skipping labelled images)."""
+        self._step(-1)
+
+    def go(self, index: int) -> None:
+        """Show the image at ``index`` (0-based)."""
+        self.index = index
+
+    def to_dataset(self, **kwargs: Any) -> "ImageDataset":
+        """The labelled images so far, read back from the TSV with ``ImageDataset.from_table``."""
+        from ..data.dataset import ImageDataset
+        if not self.output.exists():
+            self._save()
+        return ImageDataset.from_table(self.output, **kwargs)
+
+    def save(self) -> None:
+        """Write the TSV now (the widget already saves after every change)."""
+        self._save(raise_errors=True)
+
+    # ------------------------------------------------------------------ internals
+    def _step(self, direction: int) -> None:
+        n = len(self.paths)
+        i = self._index + direction
+        if self.skip_toggle.value:
+            while 0 <= i < n and not self._pending(i):
+                i += direction
+        if 0 <= i < n:
+            self.index = i
+        else:
+            where = "after" if direction > 0 else "before"
+            what = "unlabelled images" if self.skip_toggle.value else "images"
+            self._refresh(note=f"no more {what} {where} this one")
+
+    def _changed(self, advance: bool) -> None:
+        saved = self._save()
+        if advance and self.auto_advance and saved and self._index < len(self.paths) - 1:
+            before = self._index
+            self._step(+1)
+            if self._index != before:
+                return
+        self._refresh()
+
+    def _save(self, raise_errors: bool = False) -> bool:
+        try:
+            self.store.save(order=self.paths)
+        except OSError as exc:
+            message = f"could not save {self.output}: {exc.strerror or exc}"
+            self.status.value = f'<span style="color:#b00"><b>{esc(message)}</b></span>'
+            if raise_errors:
+                raise
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            return False
+        self._last_saved = f"saved {self.output.name}"
+        return True
+
+    def _build(self, skip_labelled: bool) -> None:
+        self._last_saved = ""
+        w, h = self.image_size
+        self.title = W.HTML()
+        self.image = W.Image(format="jpeg", layout=W.Layout(width=f"{w}px", height=f"{h}px",
+                                                            object_fit="contain"))
+        self.placeholder = W.HTML(layout=W.Layout(display="none"))
+        self.current_label = W.HTML()
+        self.label_box = W.HBox(layout=W.Layout(flex_flow="row wrap"))
+        self.label_buttons: dict[str, W.Button] = {}
+        self.exclude_button = W.ToggleButton(description="exclude image", icon="ban",
+                                             tooltip="leave this image out of the dataset")
+        self.clear_button = W.Button(description="clear", tooltip="remove this image's label")
+        self.new_label = W.Text(placeholder="new label", layout=W.Layout(width="160px"))
+        self.add_label_button = W.Button(description="add label", icon="plus")
+        self.previous_button = W.Button(description="Previous", icon="arrow-left")
+        self.next_button = W.Button(description="Next", icon="arrow-right")
+        self.slider = W.IntSlider(value=1, min=1, max=len(self.paths), description="image",
+                                  continuous_update=False, layout=W.Layout(width="360px"))
+        self.skip_toggle = W.Checkbox(value=bool(skip_labelled), description="skip labelled images",
+                                      indent=False)
+        self.progress = W.IntProgress(min=0, max=len(self.paths), layout=W.Layout(width="240px"))
+        self.progress_text = W.HTML()
+        self.status = W.HTML()
+
+        for widget, css in [(self.exclude_button, "cvkit-exclude"), (self.clear_button, "cvkit-clear"),
+                            (self.new_label, "cvkit-new-label"), (self.add_label_button, "cvkit-add-label"),
+                            (self.previous_button, "cvkit-previous"), (self.next_button, "cvkit-next"),
+                            (self.slider, "cvkit-slider"), (self.skip_toggle, "cvkit-skip"),
+                            (self.status, "cvkit-status"), (self.current_label, "cvkit-current-label"),
+                            (self.progress_text, "cvkit-progress")]:
+            widget.add_class(css)
+
+        self.exclude_button.observe(self._on_exclude, names="value")
+        self.clear_button.on_click(lambda _: self.clear())
+        self.add_label_button.on_click(self._on_add_label)
+        self.previous_button.on_click(lambda _: self.previous())
+        self.next_button.on_click(lambda _: self.next())
+        self.slider.observe(self._on_slider, names="value")
+        self._make_label_buttons()
+
+        self.widget = W.VBox([
+            self.title,
+            W.Box([self.image, self.placeholder]),
+            self.current_label,
+            self.label_box,
+            W.HBox([self.exclude_button, self.clear_button, self.new_label, self.add_label_button]),
+            W.HBox([self.previous_button, self.slider, self.next_button, self.skip_toggle]),
+            W.HBox([self.progress, self.progress_text]),
+            self.status,
+        ])
+        self.widget.add_class("cvkit-annotation")
+
+    def _make_label_buttons(self) -> None:
+        for name in self.store.labels:
+            if name not in self.label_buttons:
+                button = W.Button(description=name, tooltip=f"label this image {name!r}")
+                button.add_class("cvkit-label-button")
+                button.on_click(lambda _, name=name: self.label(name))
+                self.label_buttons[name] = button
+        self.label_box.children = tuple(self.label_buttons[n] for n in self.store.labels)
+
+    def _on_exclude(self, change: dict) -> None:
+        if self._updating:
+            return
+        if change["new"]:
+            self.exclude()
+        else:
+            self.clear()
+
+    def _on_add_label(self, _: Any) -> None:
+        text = self.new_label.value
+        try:
+            label = self.add_label(text)
+        except ValueError as exc:
+            self.status.value = f'<span style="color:#b00">cannot add label: {esc(exc)}</span>'
+            return
+        self.new_label.value = ""
+        self.status.value = f"added label <b>{esc(label)}</b>"
+
+    def _on_slider(self, change: dict) -> None:
+        if not self._updating:
+            self.index = change["new"] - 1
+
+    def _display_path(self, path: str) -> str:
+        if self.root:
+            try:
+                return Path(os.path.relpath(path, self.root)).as_posix()
+            except ValueError:
+                pass
+        return path
+
+    def _refresh(self, note: str = "") -> None:
+        path = self.current_path
+        data, reason = self._cache.get(path)
+        label = self.store.label_of(path)
+        excluded = self.store.is_excluded(path)
+        self._updating = True
+        try:
+            self.title.value = (f"<b>{esc(os.path.basename(path))}</b> "
+                                f'<span style="color:#666">{esc(self._display_path(path))}</span>')
+            if data is not None:
+                self.image.value = data
+                self.image.layout.display = None
+                self.placeholder.layout.display = "none"
+            else:
+                self.placeholder.value = placeholder_html(reason or "unreadable", self.image_size)
+                self.placeholder.layout.display = None
+                self.image.layout.display = "none"
+            if label is not None:
+                self.current_label.value = f"label: <b>{esc(label)}</b>"
+            elif excluded:
+                why = self.store.excluded[os.path.normpath(os.path.abspath(path))]
+                self.current_label.value = (f'<span style="color:#b00">excluded</span>'
+                                            f'{(" (" + esc(why) + ")") if why else ""}')
+            elif reason is not None:
+                self.current_label.value = ('not labelled: <span style="color:#b00">unreadable, '
+                                            'exclude it?</span>')
+            else:
+                self.current_label.value = '<span style="color:#666">not labelled</span>'
+            for name, button in self.label_buttons.items():
+                button.button_style = "success" if name == label else ""
+            self.exclude_button.value = excluded
+            self.exclude_button.button_style = "danger" if excluded else ""
+            self.slider.value = self._index + 1
+            n, done, out = len(self.paths), self.n_labelled, self.n_excluded
+            self.progress.value = done + out
+            self.progress_text.value = (f"{done} labelled of {n}"
+                                        + (f" &middot; {out} excluded" if out else "")
+                                        + f" &middot; {n - done - out} to go")
+            self.status.value = esc(" · ".join(s for s in (note, self._last_saved) if s))
+        finally:
+            self._updating = False
+
+    # ------------------------------------------------------------------ display
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self) -> str:
+        return (f"<AnnotationWidget: {self.n_labelled} labelled of {len(self.paths)} images, "
+                f"{len(self.labels)} labels, saving to {self.output.name}>")
