@@ -114,7 +114,8 @@ def evaluate(model: Any, dataset: Any, *, zero_division: float = float("nan")) -
     with warnings.catch_warnings():
         # the model already warned about unreadable images; the report lists them in .skipped
         warnings.filterwarnings("ignore", message=r".*have no prediction", category=EvaluationWarning)
-        report = EvaluationReport(ds.image_labels, proba, classes, paths=ds.paths,
+        report = EvaluationReport(ds.image_labels, proba, classes,
+                                  paths=[os.path.normpath(p) for p in ds.paths],
                                   zero_division=zero_division, info=info)
     report.skipped = list(ds.skipped) + report.skipped
     return report
