@@ -26,11 +26,18 @@ _EXPORTS: dict[str, str] = {
     "read_image": "cvkit.data",
     "save_split": "cvkit.data",
     "load_split": "cvkit.data",
+    "ImageFeaturizer": "cvkit.featurize",
+    "FeatureClassifier": "cvkit.classifiers",
+    "FineTuneClassifier": "cvkit.classifiers",
+    "load_model": "cvkit.artifacts",
+    "evaluate": "cvkit.evaluation",
+    "EvaluationReport": "cvkit.evaluation",
+    "hard_negatives": "cvkit.evaluation",
 }
 
 # sub-modules reachable as attributes: cvkit.backbones, cvkit.plots ...
 _SUBMODULES = {"data", "backbones", "featurize", "augment", "classifiers", "evaluation", "plots",
-               "widgets", "artifacts", "serving", "cli"}
+               "widgets", "artifacts", "serving", "export", "cli"}
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
