@@ -1,0 +1,355 @@
+"""Export a model folder to TensorFlow SavedModel or TFLite, and check the export agrees with Keras.
+
+The exported model takes the same input as the Keras graph in ``model.keras``: float32 RGB pixels
+0..255 of shape (batch, height, width, 3), preprocessing inside, and returns class probabilities.
+Every export is checked on real images: the fraction of images where both models pick the same
+class (``agreement``) and the largest probability difference are reported beside the file size.
+
+- ``savedmodel``: a folder for TensorFlow Serving / ``tf.saved_model.load`` (signature ``serve``).
+- ``tflite``: one ``.tflite`` file for phones and edge devices; ``quantize="float16"`` halves it,
+  ``quantize="int8"`` quarters the weights using the check images for calibration.
+
+Next to the export go ``labels.txt`` (one class per line, in output order) and ``export.json``
+(the check's numbers).
+
+Example:
+    >>> from cvkit.export import export_model
+    >>> result = export_model("runs/sample/model", "tflite", quantize="float16",
+    ...                        images="runs/sample/split.json")           # doctest: +SKIP
+    >>> print(result)                                                      # doctest: +SKIP
+    tflite (float16) runs/sample/model/export/model_float16.tflite: 6.8 MB; agrees with Keras on
+    36/36 images (100.0%), max probability difference 0.0012
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence, Union
+
+import numpy as np
+
+__all__ = ["export_model", "ExportResult", "TFLiteModel", "FORMATS", "QUANTIZATIONS",
+           "add_export_arguments", "export_command"]
+
+PathLike = Union[str, os.PathLike]
+FORMATS = ("savedmodel", "tflite")
+QUANTIZATIONS = (None, "float16", "int8")
+
+
+@dataclass
+class ExportResult:
+    """Where the export went, how big it is, and how well it agrees with the Keras model."""
+
+    path: str
+    format: str
+    quantize: str | None
+    size_bytes: int
+    keras_size_bytes: int | None
+    n_images: int
+    n_agree: int
+    max_abs_diff: float
+    mean_abs_diff: float
+    images: str
+    seconds: float
+
+    @property
+    def agreement(self) -> float:
+        """Fraction of check images where the export and Keras predict the same class."""
+        return self.n_agree / self.n_images if self.n_images else float("nan")
+
+    @property
+    def size_mb(self) -> float:
+        """Export size in MB (2**20 bytes)."""
+        return self.size_bytes / 2**20
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready numbers (what ``export.json`` holds)."""
+        out = asdict(self)
+        out["agreement"] = self.agreement
+        out["size_mb"] = round(self.size_mb, 3)
+        return out
+
+    def __str__(self) -> str:
+        kind = self.format + (f" ({self.quantize})" if self.quantize else "")
+        ratio = f", {self.size_bytes / self.keras_size_bytes:.2f}x the Keras file" \
+            if self.keras_size_bytes else ""
+        return (f"{kind} {self.path}: {self.size_mb:.1f} MB{ratio}; agrees with Keras on "
+                f"{self.n_agree}/{self.n_images} {self.images} ({100 * self.agreement:.1f}%), "
+                f"max probability difference {self.max_abs_diff:.4f}")
+
+
+class TFLiteModel:
+    """Run a ``.tflite`` classifier: ``predict_proba(uint8 or float32 pixels (n, H, W, 3))``.
+
+    Uses TensorFlow's bundled interpreter (``tf.lite.Interpreter``) on the CPU with its built-in
+    kernels, so results do not depend on which delegates are present.
+    """
+
+    def __init__(self, path: PathLike, num_threads: int | None = None):
+        import tensorflow as tf
+
+        self.path = os.fspath(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "tf.lite.Interpreter is deprecated"
+            self.interpreter = tf.lite.Interpreter(
+                model_path=self.path, num_threads=num_threads,
+                experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        self._batch: int | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Input shape with ``-1`` for the batch dimension, e.g. ``(-1, 224, 224, 3)``."""
+        return tuple(int(v) for v in self._input["shape_signature"])
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        """Probabilities (n, n_classes) for pixels (n, H, W, 3) in 0..255 at the model's input size."""
+        images = np.asarray(images, dtype=np.float32)
+        out = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start:start + batch_size]
+            if self._batch != len(chunk):
+                self.interpreter.resize_tensor_input(self._input["index"], list(chunk.shape))
+                self.interpreter.allocate_tensors()
+                self._batch = len(chunk)
+            self.interpreter.set_tensor(self._input["index"], chunk)
+            self.interpreter.invoke()
+            out.append(np.array(self.interpreter.get_tensor(self._output["index"]), dtype=np.float32))
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+# ---------------------------------------------------------------------- helpers
+def _dir_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _probability_graph(model: Any) -> Any:
+    meta = getattr(model, "metadata_", None) or {}
+    graph = getattr(model, "keras_model_", None)
+    if graph is None:
+        raise ValueError("this model has no Keras graph (keras_model_); load it with cvkit.load_model")
+    if meta.get("head", "keras") != "keras":
+        raise ValueError(f"this model uses a {meta.get('head')!r} head, so its Keras graph ends in "
+                         "features, not probabilities; only models with a Keras head (the default "
+                         "linear head, or fine-tuned models) can be exported whole")
+    n_classes = len(getattr(model, "classes_", []))
+    if tuple(graph.output_shape)[-1] != n_classes:
+        raise ValueError(f"the Keras graph outputs {graph.output_shape[-1]} values for "
+                         f"{n_classes} classes; it is not a probability graph")
+    return graph
+
+
+def _check_images(images: Any, model_dir: Path | None, size: tuple[int, int], limit: int
+                  ) -> tuple[np.ndarray, str]:
+    """Pixels (n, H, W, 3) uint8 to check the export on, and a description of where they came from."""
+    from .data.images import ImageReadError, read_image
+
+    if images is None and model_dir is not None:
+        split = model_dir.parent / "split.json"
+        if split.is_file():
+            images = split
+    if images is None:
+        warnings.warn("export_model: no images given and no split.json beside the model folder; "
+                      "checking the export on random-noise images. Pass images=... (a folder, "
+                      "table, split.json or ImageDataset) for a meaningful check.", stacklevel=3)
+        rng = np.random.default_rng(0)
+        return rng.integers(0, 256, (min(limit, 16), size[1], size[0], 3), dtype=np.uint8), \
+            "random-noise images"
+    if isinstance(images, np.ndarray):
+        arr = images[:limit]
+        if arr.ndim != 4 or arr.shape[-1] != 3:
+            raise ValueError(f"images array must be (n, H, W, 3), got {arr.shape}")
+        if arr.shape[1:3] != (size[1], size[0]):
+            arr = np.stack([read_image(_png_bytes(a), size=size) for a in arr])
+        return arr.astype(np.uint8), "given images"
+    if isinstance(images, (str, os.PathLike)) and str(images).endswith(".json"):
+        from .data import load_split
+        _, test = load_split(images)
+        paths, what = test.paths, "test-split images"
+    else:
+        from .serving.batch import iter_images
+        iterator, _, _ = iter_images(images)
+        paths, what = [p for p, _ in iterator], "images"
+    pixels = []
+    for path in paths:
+        if len(pixels) >= limit:
+            break
+        try:
+            pixels.append(read_image(path, size=size))
+        except ImageReadError:
+            continue
+    if not pixels:
+        raise ValueError(f"no readable images to check the export on in {images}")
+    return np.stack(pixels), what
+
+
+def _png_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _default_output(model_dir: Path | None, fmt: str, quantize: str | None) -> Path:
+    if model_dir is None:
+        raise ValueError("output is required when exporting a model that was not loaded from a folder")
+    if fmt == "savedmodel":
+        return model_dir / "export" / "saved_model"
+    return model_dir / "export" / (f"model_{quantize}.tflite" if quantize else "model.tflite")
+
+
+def _convert_tflite(saved_model: Path, quantize: str | None, calibration: np.ndarray) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+        def representative() -> Any:
+            for image in calibration:
+                yield [image[None].astype(np.float32)]
+
+        converter.representative_dataset = representative
+    return converter.convert()
+
+
+# ---------------------------------------------------------------------- export
+def export_model(model: Any, format: str = "savedmodel", quantize: str | None = None,
+                 output: PathLike | None = None, images: Any = None, n_check: int = 64,
+                 overwrite: bool = True) -> ExportResult:
+    """Export ``model`` (a model folder or a loaded model) and check it against the Keras model.
+
+    Parameters
+    ----------
+    format : ``"savedmodel"`` or ``"tflite"``.
+    quantize : TFLite only: ``None`` (float32), ``"float16"`` or ``"int8"`` (calibrated on the check
+        images; inputs and outputs stay float32).
+    output : where to write; by default ``MODEL_DIR/export/saved_model`` or
+        ``MODEL_DIR/export/model[_float16|_int8].tflite``.
+    images : images to check on (a folder, a table, a ``split.json`` whose test images are used, an
+        ImageDataset, a list of paths or a uint8 array). By default the ``split.json`` next to the
+        model folder (where notebook 01 writes it).
+    n_check : most images checked.
+
+    Example:
+        >>> export_model("runs/sample/model", "savedmodel").agreement  # doctest: +SKIP
+        1.0
+    """
+    fmt = str(format).lower().replace("_", "").replace("-", "")
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
+    if quantize is not None and fmt != "tflite":
+        raise ValueError("quantize applies to format='tflite' only")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    start = time.perf_counter()
+    if isinstance(model, (str, os.PathLike)):
+        from .artifacts import load_model
+        model = load_model(model)
+    model_dir = Path(model.path_) if getattr(model, "path_", None) else None
+    graph = _probability_graph(model)
+    from .serving.scoring import input_size
+    size = input_size(model)
+    pixels, what = _check_images(images, model_dir, size, n_check)
+    out = Path(output) if output is not None else _default_output(model_dir, fmt, quantize)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True or another output")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    reference = np.asarray(graph.predict_on_batch(pixels.astype(np.float32)), dtype=np.float32)
+    if fmt == "savedmodel":
+        import tensorflow as tf
+        staging = Path(tempfile.mkdtemp(prefix=".saved_model-", dir=out.parent))
+        try:
+            graph.export(str(staging), format="tf_saved_model", verbose=False)
+            if out.exists():
+                shutil.rmtree(out) if out.is_dir() else out.unlink()
+            os.replace(staging, out)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        loaded = tf.saved_model.load(str(out))
+        exported = np.concatenate([np.asarray(loaded.serve(tf.constant(pixels[i:i + 16], tf.float32)))
+                                   for i in range(0, len(pixels), 16)])
+        labels_dir = out
+    else:
+        with tempfile.TemporaryDirectory(prefix="cvkit-export-") as tmp:
+            graph.export(os.path.join(tmp, "saved_model"), format="tf_saved_model", verbose=False)
+            flat = _convert_tflite(Path(tmp) / "saved_model", quantize, pixels[:100])
+        partial = out.with_name(out.name + ".partial")
+        partial.write_bytes(flat)
+        os.replace(partial, out)
+        exported = TFLiteModel(out).predict_proba(pixels)
+        labels_dir = out.parent
+    (labels_dir / "labels.txt").write_text("\n".join(str(c) for c in model.classes_) + "\n")
+
+    diff = np.abs(exported.astype(np.float64) - reference.astype(np.float64))
+    keras_file = model_dir / "model.keras" if model_dir is not None else None
+    result = ExportResult(
+        path=os.fspath(out), format=fmt, quantize=quantize, size_bytes=_dir_size(out),
+        keras_size_bytes=keras_file.stat().st_size if keras_file and keras_file.is_file() else None,
+        n_images=len(pixels), n_agree=int(np.sum(exported.argmax(1) == reference.argmax(1))),
+        max_abs_diff=float(diff.max()) if diff.size else 0.0,
+        mean_abs_diff=float(diff.mean()) if diff.size else 0.0, images=what,
+        seconds=time.perf_counter() - start)
+    report = out.parent / (out.stem + ".export.json") if fmt == "tflite" else out / "export.json"
+    report.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    return result
+
+
+# ---------------------------------------------------------------------- command line
+def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``export`` command's arguments to ``parser`` (used by ``cvkit export``)."""
+    parser.add_argument("model_dir", help="model folder written by clf.save() or `cvkit train`")
+    parser.add_argument("--format", choices=FORMATS, default="savedmodel",
+                        help="savedmodel (TensorFlow Serving) or tflite (mobile/edge)")
+    parser.add_argument("--quantize", choices=["float16", "int8"], default=None,
+                        help="TFLite weight quantization")
+    parser.add_argument("-o", "--output", default=None,
+                        help="output path (default MODEL_DIR/export/saved_model or model*.tflite)")
+    parser.add_argument("--images", default=None,
+                        help="images to check the export on: folder, table or split.json "
+                             "(default: split.json next to MODEL_DIR)")
+    parser.add_argument("--n-check", type=int, default=64, help="most images to check (default 64)")
+    return parser
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Run ``cvkit export`` from parsed arguments; prints the check. Exit code 1 if agreement < 95%."""
+    result = export_model(args.model_dir, args.format, quantize=args.quantize, output=args.output,
+                          images=args.images, n_check=args.n_check)
+    print(result)
+    return 0 if result.agreement >= 0.95 else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cvkit.export MODEL_DIR --format tflite``: same as ``cvkit export``."""
+    parser = add_export_arguments(argparse.ArgumentParser(
+        prog="cvkit export", description="Export a model folder to SavedModel or TFLite and check it."))
+    args = parser.parse_args(argv)
+    try:
+        return export_command(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"cvkit export: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Deploying a model: a scoring web service, a client, batch scoring and an Azure-ML entry script.
+
+- :func:`serve` / ``cvkit serve MODEL_DIR``: the FastAPI + uvicorn service (``POST /score``,
+  ``GET /health``, ``GET /metadata``), built by :func:`create_app`.
+- :class:`BackgroundServer`: the service in a background process (notebooks, benchmarks).
+- :class:`Client`: score images over HTTP from Python.
+- :func:`batch_score` / ``cvkit score MODEL_DIR IMAGES -o predictions.csv``: a folder or table into CSV.
+- :mod:`cvkit.serving.score`: ``init()`` / ``run(raw_json)`` for Azure ML style hosting.
+- :mod:`cvkit.serving.scoring`: the one code path all of the above use.
+
+Names are imported lazily, so ``import cvkit.serving`` does not load FastAPI or TensorFlow.
+
+Example:
+    >>> from cvkit.serving import BackgroundServer, Client
+    >>> with BackgroundServer("runs/sample/model") as server:          # doctest: +SKIP
+    ...     server.wait_until_ready()
+    ...     Client(server.url).score("sample_data/bird/crow.jpg")["label"]
+    'bird'
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "create_app": "cvkit.serving.app",
+    "ServiceConfig": "cvkit.serving.app",
+    "serve": "cvkit.serving.server",
+    "BackgroundServer": "cvkit.serving.server",
+    "ThreadedServer": "cvkit.serving.server",
+    "free_port": "cvkit.serving.server",
+    "Client": "cvkit.serving.client",
+    "ServiceError": "cvkit.serving.client",
+    "batch_score": "cvkit.serving.batch",
+    "BatchSummary": "cvkit.serving.batch",
+    "MicroBatcher": "cvkit.serving.batching",
+    "score_image": "cvkit.serving.scoring",
+    "score_sources": "cvkit.serving.scoring",
+    "prediction_grid": "cvkit.serving.display",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cvkit.serving' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,85 @@
+"""Azure-ML-style entry script: ``init()`` loads the model once, ``run(raw_json)`` scores a request.
+
+This is the shape Azure ML's deployment tutorial asks for (a ``score.py`` with ``init`` and
+``run``), so a cvkit model folder can be deployed there, or behind any host that calls these two
+functions. It uses the same request format and code path as the web service
+(:mod:`cvkit.serving.protocol` and :mod:`cvkit.serving.scoring`).
+
+The model folder is ``init``'s argument, else ``$CVKIT_MODEL_DIR``, else ``$AZUREML_MODEL_DIR``
+(that folder itself, or the one sub-folder in it holding a ``metadata.json``).
+
+Example:
+    >>> from cvkit.serving import score
+    >>> score.init("runs/sample/model")                                           # doctest: +SKIP
+    >>> score.run('{"images": [{"image_in_base64": "/9j/4AAQ..."}]}')["predictions"][0]["label"]  # doctest: +SKIP
+    'bird'
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import scoring
+from .protocol import (DEFAULT_MAX_IMAGES, RequestError, build_answers, decode_items,
+                       parse_json_request, response_body)
+
+__all__ = ["init", "run", "find_model_dir"]
+
+model: Any = None
+
+
+def find_model_dir(model_dir: str | os.PathLike | None = None) -> Path:
+    """Where the model folder is: the argument, ``$CVKIT_MODEL_DIR`` or under ``$AZUREML_MODEL_DIR``."""
+    if model_dir is not None:
+        return Path(model_dir)
+    if os.environ.get("CVKIT_MODEL_DIR"):
+        return Path(os.environ["CVKIT_MODEL_DIR"])
+    root = os.environ.get("AZUREML_MODEL_DIR")
+    if not root:
+        raise RuntimeError("no model folder: pass init(model_dir) or set CVKIT_MODEL_DIR "
+                           "(or AZUREML_MODEL_DIR)")
+    root_path = Path(root)
+    if (root_path / "metadata.json").is_file():
+        return root_path
+    found = sorted(p.parent for p in root_path.glob("*/metadata.json"))
+    if len(found) == 1:
+        return found[0]
+    raise RuntimeError(f"{root_path}: expected one cvkit model folder (with metadata.json) in "
+                       f"AZUREML_MODEL_DIR, found {len(found)}")
+
+
+def init(model_dir: str | os.PathLike | None = None) -> None:
+    """Load the model once per process (Azure ML calls this when the container starts)."""
+    global model
+    from ..artifacts import load_model
+
+    model = load_model(find_model_dir(model_dir))
+    width, height = scoring.input_size(model)
+    scoring.predict_proba(model, np.zeros((1, height, width, 3), np.uint8))  # warm up
+
+
+def run(raw_data: str | bytes | Mapping[str, Any], max_images: int = DEFAULT_MAX_IMAGES,
+        max_pixels: int = scoring.DEFAULT_MAX_PIXELS) -> dict[str, Any]:
+    """Score a JSON request ``{"images": [{"image_in_base64": ..., "parameters": {"top_k": 3}}]}``.
+
+    Returns the same JSON-ready dict as the web service's ``POST /score``: ``{"predictions": [...]}``
+    with one answer or error per image, plus ``detail`` when nothing could be scored. A malformed
+    request gives ``{"detail": "...", "status_code": 400}`` rather than an exception, so a hosting
+    runtime can pass it straight back.
+    """
+    if model is None:
+        raise RuntimeError("call init() before run()")
+    names = scoring.classes(model)
+    try:
+        items = parse_json_request(raw_data, len(names), max_images=max_images)
+    except RequestError as exc:
+        return {"detail": str(exc), "status_code": exc.status_code}
+    pixels = decode_items(items, model, max_pixels=max_pixels)
+    scored = [i for i, p in enumerate(pixels) if p is not None]
+    proba = scoring.predict_proba(model, np.stack([pixels[i] for i in scored])) if scored else \
+        np.zeros((0, len(names)), np.float32)
+    answers = build_answers(items, proba, scored, names)
+    return response_body(answers, (getattr(model, "metadata_", None) or {}).get("model_version"))

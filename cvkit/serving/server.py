@@ -1,0 +1,325 @@
+"""Running the scoring service: in the foreground (``cvkit serve``), in a background process
+(notebooks, benchmarks) or on a thread of the current process (tests).
+
+Example:
+    >>> from cvkit.serving import BackgroundServer
+    >>> with BackgroundServer("runs/sample/model") as server:      # doctest: +SKIP
+    ...     server.wait_until_ready()
+    ...     print(server.url)                                      # http://127.0.0.1:<free port>
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["serve", "free_port", "BackgroundServer", "ThreadedServer", "add_serve_arguments",
+           "serve_command", "main"]
+
+_ENV_KEYS = {"api_key": "CVKIT_API_KEY", "max_request_bytes": "CVKIT_MAX_REQUEST_BYTES",
+             "max_images": "CVKIT_MAX_IMAGES", "max_pixels": "CVKIT_MAX_PIXELS",
+             "max_batch_size": "CVKIT_MAX_BATCH_SIZE", "max_wait_ms": "CVKIT_MAX_WAIT_MS",
+             "default_top_k": "CVKIT_DEFAULT_TOP_K"}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _check_model_dir(model_dir: str | os.PathLike) -> str:
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: model folder not found")
+    if not (path / "metadata.json").is_file():
+        raise FileNotFoundError(f"{path}: not a cvkit model folder (no metadata.json); "
+                                "save one with clf.save(path)")
+    return os.fspath(path)
+
+
+def serve(model_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000,
+          api_key: str | None = None, workers: int = 1, log_level: str = "info",
+          **service_options: Any) -> None:
+    """Serve a model folder over HTTP until interrupted (what ``cvkit serve`` runs).
+
+    Binds ``127.0.0.1`` unless told otherwise. ``workers > 1`` starts that many processes, each
+    with its own copy of the model. ``service_options`` are :class:`~cvkit.serving.app.ServiceConfig`
+    fields (``max_request_bytes``, ``max_batch_size``, ...). The API key can also come from the
+    ``CVKIT_API_KEY`` environment variable, which keeps it out of the process list.
+
+    Example:
+        >>> serve("runs/sample/model", port=8000)   # doctest: +SKIP
+    """
+    import uvicorn
+
+    model_dir = _check_model_dir(model_dir)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    unknown = set(service_options) - set(_ENV_KEYS)
+    if unknown:
+        raise TypeError(f"unknown service option(s): {', '.join(sorted(unknown))}")
+    # The app is built in each worker from these variables (uvicorn needs an import string for
+    # several workers), so one code path serves both cases.
+    os.environ["CVKIT_MODEL_DIR"] = os.path.abspath(model_dir)
+    if api_key is not None:
+        os.environ["CVKIT_API_KEY"] = api_key
+    for name, value in service_options.items():
+        if value is not None:
+            os.environ[_ENV_KEYS[name]] = str(value)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    print(f"cvkit: serving {model_dir} at http://{host}:{port} (POST /score, GET /health, "
+          f"GET /metadata){' with an API key' if os.environ.get('CVKIT_API_KEY') else ''}",
+          flush=True)
+    uvicorn.run("cvkit.serving.app:create_app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level, timeout_graceful_shutdown=10)
+
+
+class ThreadedServer:
+    """A real uvicorn server for an app, on a thread of this process (for tests and quick demos).
+
+    Example:
+        >>> with ThreadedServer(create_app(model)) as server:       # doctest: +SKIP
+        ...     httpx.get(server.url + "/health")
+    """
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None,
+                 log_level: str = "warning"):
+        self.app, self.host = app, host
+        self.port = port or free_port(host)
+        self.log_level = log_level
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:54321``."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> "ThreadedServer":
+        """Start serving; returns once the socket accepts connections."""
+        import uvicorn
+
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level=self.log_level,
+                                lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="cvkit-uvicorn", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"uvicorn failed to start on {self.url}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"uvicorn did not start on {self.url} within {timeout}s")
+            time.sleep(0.02)
+        return self
+
+    def wait_until_ready(self, timeout: float = 120.0) -> "ThreadedServer":
+        """Block until ``GET /health`` says the model is loaded."""
+        _wait_for_health(self.url, timeout, alive=lambda: self._thread is not None
+                         and self._thread.is_alive())
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask uvicorn to shut down and wait for its thread."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> "ThreadedServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _wait_for_health(url: str, timeout: float, alive: Any = None, api_key: str | None = None) -> dict:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise RuntimeError(f"the scoring service at {url} stopped before it was ready ({last})")
+        try:
+            response = httpx.get(url + "/health", timeout=2.0)
+            body = response.json()
+            if response.status_code == 200 and body.get("ready"):
+                return body
+            if body.get("status") == "error":
+                raise RuntimeError(f"the scoring service could not load its model: {body.get('detail')}")
+            last = f"HTTP {response.status_code}: {body.get('status')}"
+        except (httpx.TransportError, ValueError) as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        time.sleep(0.2)
+    raise TimeoutError(f"the scoring service at {url} was not ready within {timeout}s ({last})")
+
+
+class BackgroundServer:
+    """The scoring service in a separate process on a free loopback port (notebooks, benchmarks).
+
+    Start it, wait for ``/health``, talk HTTP to :attr:`url`, then :meth:`stop` it (or use
+    ``with``). Its output goes to a log file (:attr:`log_path`, :meth:`logs`) so nothing blocks.
+
+    Parameters
+    ----------
+    model_dir : the model folder to serve.
+    port : ``None`` picks a free port.
+    host : ``127.0.0.1`` by default: only this machine can connect.
+    api_key : passed through the environment, not the command line.
+    workers : uvicorn worker processes.
+    service_options : :class:`~cvkit.serving.app.ServiceConfig` fields.
+    """
+
+    def __init__(self, model_dir: str | os.PathLike, port: int | None = None,
+                 host: str = "127.0.0.1", api_key: str | None = None, workers: int = 1,
+                 python: str | None = None, **service_options: Any):
+        self.model_dir = _check_model_dir(model_dir)
+        self.host = host
+        self.port = port or free_port(host)
+        self.api_key = api_key
+        self.workers = workers
+        self.python = python or sys.executable
+        unknown = set(service_options) - set(_ENV_KEYS)
+        if unknown:
+            raise TypeError(f"unknown service option(s): {', '.join(sorted(unknown))}")
+        self.service_options = service_options
+        self.process: subprocess.Popen | None = None
+        self.log_path: str | None = None
+        self._log = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:54321``."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "BackgroundServer":
+        """Launch ``python -m cvkit.serving.server MODEL_DIR --port PORT`` in the background."""
+        if self.process is not None and self.process.poll() is None:
+            return self
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.pop("CVKIT_API_KEY", None)
+        if self.api_key is not None:
+            env["CVKIT_API_KEY"] = self.api_key
+        for name, value in self.service_options.items():
+            if value is not None:
+                env[_ENV_KEYS[name]] = str(value)
+        fd, self.log_path = tempfile.mkstemp(prefix="cvkit-serve-", suffix=".log")
+        self._log = os.fdopen(fd, "w")
+        cmd = [self.python, "-m", "cvkit.serving.server", self.model_dir, "--host", self.host,
+               "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning"]
+        self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    def wait_until_ready(self, timeout: float = 180.0) -> dict:
+        """Block until ``/health`` reports the model loaded; returns its JSON. Raises with the logs
+        if the process dies or the timeout passes."""
+        if self.process is None:
+            raise RuntimeError("call start() first")
+        try:
+            return _wait_for_health(self.url, timeout, alive=lambda: self.process.poll() is None)
+        except (RuntimeError, TimeoutError) as exc:
+            raise type(exc)(f"{exc}\n--- server log ---\n{self.logs()[-4000:]}") from None
+
+    def logs(self) -> str:
+        """Everything the server process printed so far."""
+        if not self.log_path or not os.path.exists(self.log_path):
+            return ""
+        return Path(self.log_path).read_text(errors="replace")
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """Stop the server (SIGTERM, then SIGKILL after ``timeout``); returns its exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError, AttributeError):
+                self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError, AttributeError):
+                    self.process.kill()
+                self.process.wait(timeout)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return self.process.returncode
+
+    def __enter__(self) -> "BackgroundServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<BackgroundServer {self.url} serving {self.model_dir!r} ({state})>"
+
+
+# ---------------------------------------------------------------------- command line
+def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``serve`` command's arguments to ``parser`` (used by ``cvkit serve``)."""
+    from .app import DEFAULT_MAX_REQUEST_BYTES
+    parser.add_argument("model_dir", help="model folder written by clf.save() or `cvkit train`")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="interface to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    parser.add_argument("--api-key", default=None,
+                        help="require 'Authorization: Bearer KEY' (or set CVKIT_API_KEY)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--max-request-mb", type=float, default=DEFAULT_MAX_REQUEST_BYTES / 2**20,
+                        help="largest request body in MB (default 10)")
+    parser.add_argument("--max-batch-size", type=int, default=None,
+                        help="most images per model call (default 32)")
+    parser.add_argument("--max-wait-ms", type=float, default=None,
+                        help="how long a request waits for others to batch with (default 5)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["critical", "error", "warning", "info", "debug"])
+    return parser
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Run ``cvkit serve`` from parsed arguments."""
+    serve(args.model_dir, host=args.host, port=args.port, api_key=args.api_key,
+          workers=args.workers, log_level=args.log_level,
+          max_request_bytes=int(args.max_request_mb * 2**20),
+          max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cvkit.serving.server MODEL_DIR [--port N] ...``: same as ``cvkit serve``."""
+    parser = add_serve_arguments(argparse.ArgumentParser(
+        prog="cvkit serve", description="Serve a cvkit model folder over HTTP."))
+    args = parser.parse_args(argv)
+    try:
+        return serve_command(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"cvkit serve: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
