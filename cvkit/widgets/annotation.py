@@ -256,16 +256,19 @@ class AnnotationWidget:
             self.store.save(order=self.paths)
         except OSError as exc:
             message = f"could not save {self.output}: {exc.strerror or exc}"
+            self._save_error = message
             self.status.value = f'<span style="color:#b00"><b>{esc(message)}</b></span>'
             if raise_errors:
                 raise
             warnings.warn(message, RuntimeWarning, stacklevel=3)
             return False
         self._last_saved = f"saved {self.output.name}"
+        self._save_error = ""
         return True
 
     def _build(self, skip_labelled: bool) -> None:
         self._last_saved = ""
+        self._save_error = ""
         w, h = self.image_size
         self.title = W.HTML()
         self.image = W.Image(format="jpeg", layout=W.Layout(width=f"{w}px", height=f"{h}px",
@@ -394,7 +397,10 @@ class AnnotationWidget:
             self.progress_text.value = (f"{done} labelled of {n}"
                                         + (f" &middot; {out} excluded" if out else "")
                                         + f" &middot; {n - done - out} to go")
-            self.status.value = esc(" · ".join(s for s in (note, self._last_saved) if s))
+            if self._save_error:  # stays visible until a save succeeds
+                self.status.value = f'<span style="color:#b00"><b>{esc(self._save_error)}</b></span>'
+            else:
+                self.status.value = esc(" · ".join(s for s in (note, self._last_saved) if s))
         finally:
             self._updating = False
 

@@ -1,0 +1,173 @@
+"""ResultsWidget driven through its controls, on real sample photos and a real EvaluationReport."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from cvkit import ImageDataset
+from cvkit.evaluation import EvaluationReport
+from cvkit.widgets import ResultsWidget
+
+
+@pytest.fixture()
+def scored(sample_split):
+    """The sample test set (36 photos) with made-up but fixed probabilities: about 1/3 wrong."""
+    _, test = sample_split
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(len(test), len(test.labels)))
+    logits[np.arange(len(test)), test.targets] += 1.2
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return test, proba
+
+
+def _expected_rows(test, proba, show="all", true=None, pred=None):
+    y_pred = proba.argmax(axis=1)
+    keep = np.ones(len(test), bool)
+    if show == "correct":
+        keep &= y_pred == test.targets
+    if show == "incorrect":
+        keep &= y_pred != test.targets
+    if true is not None:
+        keep &= test.targets == test.labels.index(true)
+    if pred is not None:
+        keep &= y_pred == test.labels.index(pred)
+    return np.flatnonzero(keep)
+
+
+def test_shows_image_truth_prediction_and_class_scores(scored):
+    test, proba = scored
+    w = ResultsWidget(test, proba)
+    assert w.row == 0 and "1 of 36 shown" in w.position_text.value
+    name = test.paths[0].rsplit("/", 1)[-1]
+    assert name in w.title.value
+    assert w.image.value[:2] == b"\xff\xd8" and w.image.layout.display is None
+    truth, pred = test.image_labels[0], test.labels[proba[0].argmax()]
+    assert f"true: <b>{truth}</b>" in w.verdict.value
+    assert f">{pred}</b> ({proba[0].max():.2f})" in w.verdict.value
+    assert ("correct" if truth == pred else "wrong") in w.verdict.value
+    # the bars are the probabilities, highest first, the true class green
+    bars = w.bar_values
+    assert list(bars) == [test.labels[c] for c in np.argsort(-proba[0], kind="stable")]
+    assert np.allclose([bars[c] for c in test.labels], proba[0])
+    slot = list(bars).index(truth)
+    assert w._bars[slot].bar_style == "success"
+
+
+@pytest.mark.parametrize("show", ["all", "correct", "incorrect"])
+def test_show_filter(scored, show):
+    test, proba = scored
+    w = ResultsWidget(test, proba)
+    w.show.value = show
+    expected = _expected_rows(test, proba, show)
+    assert list(w.indices) == list(expected) and 0 < len(expected)
+    for _ in range(len(expected)):   # walk through them with Next
+        verdict = w.verdict.value
+        if show == "correct":
+            assert "correct" in verdict
+        if show == "incorrect":
+            assert "wrong" in verdict
+        w.next_button.click()
+    assert w.position == len(expected) - 1, "Next stops at the last image"
+
+
+def test_class_filters_sorting_and_slider(scored):
+    test, proba = scored
+    w = ResultsWidget(test, proba)
+    w.true_class.value = "bird"
+    assert list(w.indices) == list(_expected_rows(test, proba, true="bird"))
+    w.predicted_class.value = "flower"
+    assert list(w.indices) == list(_expected_rows(test, proba, true="bird", pred="flower"))
+    w.true_class.value = "(all)"
+    w.predicted_class.value = "(all)"
+    w.show.value = "incorrect"
+    w.sort.value = "loss"
+    report = EvaluationReport(test.image_labels, proba, test.labels, paths=test.paths)
+    worst = report.errors().sort_values("loss", ascending=False, kind="stable").index.tolist()
+    assert list(w.indices) == worst, "worst mistakes first, as the report ranks them"
+    w.sort.value = "confidence"
+    conf = proba.max(axis=1)[w.indices]
+    assert np.all(np.diff(conf) <= 0)
+    w.sort.value = "-confidence"
+    assert np.all(np.diff(proba.max(axis=1)[w.indices]) >= 0)
+    w.slider.value = 3
+    assert w.position == 2 and w.row == w.indices[2]
+    w.previous_button.click()
+    assert w.position == 1 and w.slider.value == 2
+    assert w.slider.max == len(w.indices)
+
+
+def test_no_match_says_so(scored):
+    test, proba = scored
+    w = ResultsWidget(test, proba)
+    w.show.value = "correct"
+    w.predicted_class.value = "bird"
+    w.true_class.value = "fruit"   # correct AND true fruit AND predicted bird: impossible
+    assert len(w.indices) == 0 and w.row is None
+    assert "no image matches these filters" in w.position_text.value
+    assert w.image.layout.display == "none" and w.bar_values == {}
+    w.next_button.click()          # harmless
+    w.show.value = "all"
+    assert len(w.indices) == len(_expected_rows(test, proba, true="fruit", pred="bird"))
+
+
+def test_from_a_report_with_unreadable_images(tmp_path, sample_split):
+    _, test = sample_split
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 truncated")
+    paths = test.paths[:5] + [str(bad)]
+    labels = test.image_labels[:5] + ["bird"]
+    ds = ImageDataset(paths, [test.labels.index(v) for v in labels], test.labels)
+    proba = np.full((6, 4), 0.1)
+    proba[np.arange(5), [0, 1, 2, 3, 0]] = 0.7
+    proba[5] = np.nan                    # what predict_proba gives for an unreadable image
+    w = ResultsWidget(ds, proba)
+    w.slider.value = 6
+    assert w.row == 5 and "cannot show this image" in w.placeholder.value
+    assert "no prediction" in w.verdict.value and w.image.layout.display == "none"
+    w.show.value = "incorrect"
+    assert 5 not in w.indices
+    w.show.value = "all"
+    w.sort.value = "loss"
+    assert w.indices[-1] == 5, "unreadable images sort last"
+    # the same through an EvaluationReport, which leaves the NaN row out (with a warning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = EvaluationReport(labels, proba, test.labels, paths=paths)
+    w2 = ResultsWidget(None, report)
+    assert len(w2.paths) == 5 and np.allclose(w2.proba, proba[:5])
+    assert ResultsWidget(report).paths == w2.paths
+
+
+def test_unlabelled_images_show_predictions_only(sample_split):
+    _, test = sample_split
+    ds = ImageDataset(test.paths[:4])
+    proba = np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.7, 0.1, 0.1], [0.25] * 4, [0.1, 0.1, 0.1, 0.7]])
+    w = ResultsWidget(ds, proba, classes=["bird", "flower", "fruit", "vegetable"])
+    assert w.show.disabled and w.true_class.disabled
+    assert "true:" not in w.verdict.value and ">bird</b> (0.70)" in w.verdict.value
+    assert "loss" not in dict(w.sort.options).values()
+    w.predicted_class.value = "flower"
+    assert list(w.indices) == [1]
+
+
+def test_bad_input_is_named(scored):
+    test, proba = scored
+    with pytest.raises(ValueError, match="dataset has 36 images but results has 35 rows"):
+        ResultsWidget(test, proba[:35])
+    with pytest.raises(ValueError, match="classes has 3 names for 4 columns"):
+        ResultsWidget(test, proba, classes=["a", "b", "c"])
+    with pytest.raises(ValueError, match="2-D array"):
+        ResultsWidget(test, proba[0])
+    with pytest.raises(TypeError, match="needs results"):
+        ResultsWidget(test)
+
+
+def test_notebook_display(scored):
+    test, proba = scored
+    w = ResultsWidget(test, proba)
+    bundle = w._repr_mimebundle_()
+    wrong = int((proba.argmax(1) != test.targets).sum())
+    assert bundle["text/plain"] == f"<ResultsWidget: 36 images, 4 classes, {wrong} wrong>"
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == w.widget.model_id
