@@ -1,0 +1,83 @@
+"""Shared by the deploy tests (serving, batch, export): one real trained model folder per test run.
+
+The model is a real ``FeatureClassifier`` (EfficientNet-Lite0 features + the default head) fitted on
+the standard sample split and saved with ``clf.save``, built once per process and reused by every
+deploy test module (pytest fixtures would rebuild it per module).
+"""
+from __future__ import annotations
+
+import atexit
+import functools
+import http.server
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_DATA = REPO / "sample_data"
+
+
+@functools.lru_cache(maxsize=None)
+def trained_run_dir() -> Path:
+    """A folder laid out like notebook 01's output: ``model/`` (the saved model) and ``split.json``."""
+    from cvkit.classifiers import FeatureClassifier
+    from cvkit.data import ImageDataset, save_split
+
+    dataset = ImageDataset.from_directory(SAMPLE_DATA)
+    train, test = dataset.split(test_size=0.34, stratify=True, random_state=0)
+    root = Path(tempfile.mkdtemp(prefix="cvkit-deploy-tests-"))
+    atexit.register(shutil.rmtree, root, True)
+    clf = FeatureClassifier().fit(train)
+    clf.save(root / "model")
+    save_split(root / "split.json", train, test)
+    return root
+
+
+def trained_model_dir() -> Path:
+    """The saved model folder (see :func:`trained_run_dir`)."""
+    return trained_run_dir() / "model"
+
+
+def test_split():
+    """The held-out images of the standard split, as an ImageDataset."""
+    from cvkit.data import load_split
+    return load_split(trained_run_dir() / "split.json")[1]
+
+
+test_split.__test__ = False  # not a test, despite the name
+
+
+class CountingHTTPServer:
+    """A loopback HTTP server that serves one body and counts every request it gets.
+
+    Used to prove the scoring service never fetches URLs named in a request, and to give
+    ``score_image`` a real URL to fetch on the client side.
+    """
+
+    def __init__(self, body: bytes, content_type: str = "image/jpeg"):
+        hits = self.hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "CountingHTTPServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
