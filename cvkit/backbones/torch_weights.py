@@ -76,6 +76,8 @@ class _LazyTensor:
 
     def materialise(self, source: str) -> np.ndarray:
         data = self.storage.data
+        if len(self.size) != len(self.stride):
+            raise WeightsFormatError(f"{source}: a tensor has shape {self.size} but strides {self.stride}")
         if data is None:
             raise WeightsFormatError(f"{source}: a tensor refers to a storage that the file does not contain")
         needed = self.offset + 1 + sum((n - 1) * s for n, s in zip(self.size, self.stride) if n > 0)
