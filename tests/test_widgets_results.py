@@ -1,6 +1,7 @@
 """ResultsWidget driven through its controls, on real sample photos and a real EvaluationReport."""
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -41,7 +42,8 @@ def test_shows_image_truth_prediction_and_class_scores(scored):
     w = ResultsWidget(test, proba)
     assert w.row == 0 and "1 of 36 shown" in w.position_text.value
     name = test.paths[0].rsplit("/", 1)[-1]
-    assert name in w.title.value
+    # the path is shown relative to the dataset's folder
+    assert f"<b>{name}</b>" in w.title.value and f">{test.image_labels[0]}/{name}<" in w.title.value
     assert w.image.value[:2] == b"\xff\xd8" and w.image.layout.display is None
     truth, pred = test.image_labels[0], test.labels[proba[0].argmax()]
     assert f"true: <b>{truth}</b>" in w.verdict.value
@@ -137,6 +139,10 @@ def test_from_a_report_with_unreadable_images(tmp_path, sample_split):
         report = EvaluationReport(labels, proba, test.labels, paths=paths)
     w2 = ResultsWidget(None, report)
     assert len(w2.paths) == 5 and np.allclose(w2.proba, proba[:5])
+    # without a dataset, paths are shown from above their deepest common folder
+    common = os.path.commonpath([os.path.dirname(p) for p in paths[:5]])
+    shown = os.path.relpath(paths[0], os.path.dirname(common))
+    assert f">{shown}<" in w2.title.value and not shown.startswith(("/", ".."))
     assert ResultsWidget(report).paths == w2.paths
 
 

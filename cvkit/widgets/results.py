@@ -34,6 +34,16 @@ SORT_OPTIONS = (("dataset order", "order"), ("confidence: high to low", "confide
 _ALL = "(all)"
 
 
+def _common_parent(paths: Sequence[str]) -> str | None:
+    """The folder above the deepest folder shared by all ``paths`` (so a class folder stays in view)."""
+    try:
+        common = os.path.commonpath([os.path.abspath(os.path.dirname(p)) for p in paths])
+    except ValueError:  # empty, or paths on different drives
+        return None
+    parent = os.path.dirname(common)
+    return parent if parent and parent != common else None
+
+
 def _is_report(obj: Any) -> bool:
     return hasattr(obj, "proba") and hasattr(obj, "y_true") and hasattr(obj, "classes")
 
@@ -116,6 +126,7 @@ class ResultsWidget:
             if len(self.classes) != proba.shape[1]:
                 raise ValueError(f"classes has {len(self.classes)} names for {proba.shape[1]} columns")
         self.paths: list[str] = paths
+        self.root = getattr(dataset, "root", None) or _common_parent(paths)
         self.proba: np.ndarray = proba
         index = {c: i for i, c in enumerate(self.classes)}
         n = len(proba)
@@ -206,7 +217,7 @@ class ResultsWidget:
         self.previous_button = W.Button(description="Previous", icon="arrow-left")
         self.next_button = W.Button(description="Next", icon="arrow-right")
         self.slider = W.IntSlider(value=1, min=1, max=1, description="image",
-                                  continuous_update=False, layout=W.Layout(width="340px"))
+                                  continuous_update=False, layout=W.Layout(width="260px"))
         self.position_text = W.HTML()
         w, h = self.image_size
         self.title = W.HTML()
@@ -266,8 +277,12 @@ class ResultsWidget:
             self.position_text.value = f"{self._pos + 1} of {n_shown} shown ({n_all} images)"
             i = self.row
             path = self.paths[i]
+            try:
+                shown = os.path.relpath(path, self.root) if self.root else path
+            except ValueError:  # another drive (Windows)
+                shown = path
             self.title.value = (f"<b>{esc(os.path.basename(path))}</b> "
-                                f'<span style="color:#666">{esc(path)}</span>')
+                                f'<span style="color:#666">{esc(shown)}</span>')
             data, reason = self._cache.get(path)
             if data is not None:
                 self.image.value = data
