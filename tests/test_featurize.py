@@ -1,0 +1,266 @@
+"""ImageFeaturizer: correct features from files and arrays, bad images skipped and reported, the
+content-keyed cache (hits, one edited image recomputed alone), bounded read-ahead, sklearn habits,
+and the linear-probe sanity check on sample_data.
+
+Every cache here lives in a pytest temp folder. Speed is measured in bench/featurize.py, not here;
+these tests count model calls instead of timing them.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cvkit import featurize
+from cvkit.data import BadImageWarning, ImageDataset, read_image
+from cvkit.featurize import FeatureCache, ImageFeaturizer
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    """One Lite0 feature backbone for the module (featurizers share its traced function)."""
+    from cvkit import backbones
+    return backbones.get("efficientnet_lite0")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Real photos (scikit-image) and variants: 7 JPEG/PNG files of different sizes."""
+    import skimage.data
+    folder = tmp_path_factory.mktemp("photos")
+    paths = []
+    for i, name in enumerate(["chelsea", "coffee", "astronaut", "rocket"]):
+        img = Image.fromarray(getattr(skimage.data, name)())
+        paths.append(folder / f"{name}.jpg")
+        img.save(paths[-1], quality=90)
+        if i < 3:
+            paths.append(folder / f"{name}_small.png")
+            img.resize((150 + 20 * i, 120)).save(paths[-1])
+    return [str(p) for p in paths]
+
+
+def _direct(model, paths, size=224):
+    """Reference features: read_image at the input size, then the model, one image at a time."""
+    return np.concatenate([model.predict_on_batch(read_image(p, size=size)[None].astype(np.float32))
+                           for p in paths])
+
+
+class CountingPredict:
+    """Wraps the featurizer's traced function and counts the images it is given."""
+
+    def __init__(self, featurizer):
+        self.inner = featurizer._predict_fn()
+        self.images = 0
+        self.calls = 0
+        featurizer._predict = self
+
+    def __call__(self, batch):
+        self.calls += 1
+        self.images += len(batch)
+        return self.inner(batch)
+
+
+def test_features_match_the_model_on_read_image(lite0, photos, tmp_path):
+    fz = ImageFeaturizer(lite0, batch_size=3, cache_dir=tmp_path, progress=False)
+    X = fz.transform(photos)
+    assert X.shape == (len(photos), 1280) and X.dtype == np.float32
+    assert np.abs(X - _direct(lite0, photos)).max() < 1e-4
+    assert fz.skipped_ == [] and fz.input_size_ == 224 and fz.n_features_out_ == 1280
+    # Different photos give clearly different features; the same photo at two sizes similar ones.
+    cos = (X @ X.T) / np.outer(np.linalg.norm(X, axis=1), np.linalg.norm(X, axis=1))
+    assert cos[0, 1] > cos[0, 2]  # chelsea.jpg vs chelsea_small.png more alike than vs coffee.jpg
+
+
+def test_default_featurizer_by_name_and_env_cache_dir(photos, tmp_path, monkeypatch):
+    monkeypatch.setenv("CVKIT_CACHE_DIR", str(tmp_path / "env-cache"))
+    fz = ImageFeaturizer(progress=False)
+    X = fz.transform(photos[:2])
+    assert X.shape == (2, 1280) and np.isfinite(X).all()
+    assert fz.model_.name == "efficientnet_lite0"
+    assert fz.cache_path_.parent == tmp_path / "env-cache" and fz.cache_path_.is_file()
+    assert featurize.default_cache_dir() == tmp_path / "env-cache"
+
+
+def test_arrays_dataset_and_mixed_lists(lite0, photos, tmp_path):
+    fz = ImageFeaturizer(lite0, cache_dir=tmp_path, progress=False)
+    from_files = fz.transform(photos)
+    pixels = np.stack([read_image(p, size=224) for p in photos])
+    assert np.abs(fz.transform(pixels) - from_files).max() < 1e-4
+    # Arrays of another size are resized exactly as files are: same pixels saved losslessly agree.
+    big = np.stack([read_image(p, size=(300, 260)) for p in photos[:2]])
+    pngs = [str(tmp_path / f"big{i}.png") for i in range(2)]
+    for img, path in zip(big, pngs):
+        Image.fromarray(img).save(path)
+    assert np.abs(fz.transform(big) - fz.transform(pngs)).max() < 1e-4
+    ds = ImageDataset.from_paths(photos, progress=False)
+    assert np.array_equal(fz.transform(ds), from_files)
+    mixed = fz.transform([photos[0], pixels[1], photos[2]])
+    assert np.abs(mixed - from_files[:3]).max() < 1e-4
+
+
+def test_bad_images_are_nan_rows_with_one_warning(lite0, photos, tmp_path):
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(open(photos[0], "rb").read()[:300])
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    missing = str(tmp_path / "missing.png")
+    items = [photos[0], str(corrupt), photos[1], missing, str(text), photos[2]]
+    before = {p: open(p, "rb").read() for p in (corrupt, text)}
+    fz = ImageFeaturizer(lite0, batch_size=2, cache_dir=tmp_path / "cache", progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X, ok = fz.transform(items, return_mask=True)
+    ours = [w for w in caught if issubclass(w.category, BadImageWarning)]
+    assert len(ours) == 1
+    message = str(ours[0].message)
+    assert "3 of 6" in message and "corrupt.jpg" in message and "missing.png" in message and "notes.jpg" in message
+    assert ok.tolist() == [True, False, True, False, False, True]
+    assert np.isnan(X[~ok]).all() and np.isfinite(X[ok]).all()
+    assert np.abs(X[ok] - _direct(lite0, [photos[0], photos[1], photos[2]])).max() < 1e-4
+    reasons = dict(fz.skipped_)
+    assert set(reasons) == {str(corrupt), missing, str(text)}
+    assert reasons[missing] == "file not found" and "not an image" in reasons[str(text)]
+    assert {p: open(p, "rb").read() for p in (corrupt, text)} == before  # user files untouched
+    # All bad: still no crash, all rows NaN.
+    with pytest.warns(BadImageWarning):
+        assert np.isnan(fz.transform([missing])).all()
+
+
+def test_cache_hits_and_one_edited_image_is_recomputed_alone(lite0, photos, tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    paths = []
+    for p in photos:
+        shutil.copy(p, folder)
+        paths.append(str(folder / p.split("/")[-1]))
+    fz = ImageFeaturizer(lite0, batch_size=4, cache_dir=tmp_path / "cache", progress=False)
+    counter = CountingPredict(fz.fit())
+    cold = fz.transform(paths)
+    assert counter.images == len(paths)
+    assert len(FeatureCache(fz.cache_path_, 1280)) == len(paths)
+
+    warm = fz.transform(paths)
+    assert counter.images == len(paths), "warm cache must not run the model"
+    assert np.array_equal(warm, cold)
+
+    # Edit one image (new content, same path): only that one is recomputed.
+    edited = np.asarray(Image.open(paths[2]).convert("RGB"))[::-1]
+    Image.fromarray(edited).save(paths[2])
+    again = fz.transform(paths)
+    assert counter.images == len(paths) + 1
+    assert np.array_equal(np.delete(again, 2, axis=0), np.delete(cold, 2, axis=0))
+    assert np.abs(again[2] - _direct(lite0, [paths[2]])[0]).max() < 1e-4
+    assert not np.allclose(again[2], cold[2])
+
+    # Keyed by content, not path: a copy under a new name is a hit.
+    shutil.copy(paths[0], folder / "copy_of_first.jpg")
+    fz.transform([str(folder / "copy_of_first.jpg")])
+    assert counter.images == len(paths) + 1
+
+    # Arrays are never cached, and a cache-less featurizer writes nothing.
+    fz.transform(np.stack([read_image(p, size=224) for p in photos[:2]]))
+    assert counter.images == len(paths) + 3
+    plain = ImageFeaturizer(lite0, cache=False, cache_dir=tmp_path / "nocache", progress=False)
+    plain.transform(paths[:2])
+    assert plain.cache_path_ is None and not (tmp_path / "nocache").exists()
+
+
+def test_cache_file_per_backbone_weights_and_size(lite0, photos, tmp_path):
+    a = ImageFeaturizer(lite0, cache_dir=tmp_path, progress=False).fit()
+    b = ImageFeaturizer("efficientnet_lite0", cache_dir=tmp_path, progress=False).fit()
+    assert a.cache_path_ == b.cache_path_  # same architecture and weights -> same cache
+    c = ImageFeaturizer("efficientnet_lite0", input_size=192, cache_dir=tmp_path, progress=False).fit()
+    d = ImageFeaturizer("efficientnet_lite0", pooling="max", cache_dir=tmp_path, progress=False).fit()
+    assert len({a.cache_path_, c.cache_path_, d.cache_path_}) == 3
+    assert c.transform(photos[:1]).shape == (1, 1280) and c.model_.input_shape == (None, 192, 192, 3)
+    random = ImageFeaturizer("efficientnet_lite0", weights=None, cache_dir=tmp_path, progress=False).fit()
+    assert random.cache_path_ is None  # random weights are never cached
+
+
+def test_read_ahead_is_bounded(lite0, photos, tmp_path, monkeypatch):
+    """10 000 images must never all be held: decoded-but-unused images stay under a few batches."""
+    loads = {"n": 0}
+    real_load = featurize._load
+
+    def counting_load(item, size):
+        loads["n"] += 1
+        return real_load(item, size)
+
+    monkeypatch.setattr(featurize, "_load", counting_load)
+    items = [photos[1]] * 120
+    fz = ImageFeaturizer(lite0, batch_size=8, cache=False, progress=False)
+    inner = fz.fit()._predict_fn()
+    seen = {"rows": 0, "max_ahead": 0}
+
+    def predict(batch):
+        seen["rows"] += len(batch)
+        seen["max_ahead"] = max(seen["max_ahead"], loads["n"] - seen["rows"])
+        return inner(batch)
+
+    fz._predict = predict
+    X = fz.transform(items)
+    assert np.isfinite(X).all() and seen["rows"] == 120 and loads["n"] == 120
+    assert seen["max_ahead"] <= 4 * 8, seen
+
+
+def test_progress_bar_shows_images_per_second(lite0, photos, tmp_path, capsys):
+    ImageFeaturizer(lite0, cache_dir=tmp_path, progress=True).transform(photos[:3])
+    err = capsys.readouterr().err
+    assert "Featurizing (efficientnet_lite0)" in err and "img/s" in err and "3/3" in err
+
+
+def test_input_errors_are_clear(lite0, photos):
+    fz = ImageFeaturizer(lite0, cache=False, progress=False)
+    with pytest.raises(TypeError, match="single path"):
+        fz.transform(photos[0])
+    with pytest.raises(TypeError, match="uint8"):
+        fz.transform(np.zeros((2, 224, 224, 3), np.float32))
+    with pytest.raises(ValueError, match=r"x\[None\]"):
+        fz.transform(np.zeros((224, 224, 3), np.uint8))
+    with pytest.raises(TypeError, match="item 1"):
+        fz.transform([photos[0], 42])
+    with pytest.raises(ValueError, match="batch_size"):
+        ImageFeaturizer(batch_size=0).fit()
+    with pytest.raises(ValueError, match="pooled"):
+        from cvkit import backbones
+        ImageFeaturizer(backbones.get("efficientnet_lite0", weights=None, pooling=None)).fit()
+    assert fz.transform([]).shape == (0, 1280)
+
+
+def test_sklearn_habits(lite0, photos, tmp_path):
+    from sklearn.base import clone
+    fz = ImageFeaturizer("efficientnet_lite0", batch_size=8, cache_dir=tmp_path)
+    assert not hasattr(fz, "model_")  # nothing heavy in __init__
+    params = fz.get_params()
+    assert params["batch_size"] == 8 and params["backbone"] == "efficientnet_lite0"
+    twin = clone(fz)
+    assert twin.get_params() == params and not hasattr(twin, "model_")
+    assert fz.fit() is fz and hasattr(fz, "model_")
+    assert fz.get_feature_names_out()[:2].tolist() == ["efficientnet_lite0_0", "efficientnet_lite0_1"]
+
+
+def test_import_featurize_does_not_import_tensorflow():
+    code = "import sys, cvkit.featurize; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_linear_probe_on_sample_data_reaches_94_percent(sample_split):
+    """Done-when check of issue 4: logistic regression on Lite0 features, split 0.34 / seed 0.
+
+    Uses the test run's shared feature cache (conftest sets CVKIT_CACHE_DIR to a temp folder).
+    """
+    from sklearn.linear_model import LogisticRegression
+    train, test = sample_split
+    assert (len(train), len(test)) == (68, 36)
+    fz = ImageFeaturizer(progress=False)
+    X_train, X_test = fz.transform(train), fz.transform(test)
+    probe = LogisticRegression(max_iter=2000).fit(X_train, train.targets)
+    accuracy = probe.score(X_test, test.targets)
+    print(f"linear probe test accuracy: {accuracy:.3f}")
+    assert accuracy >= 0.94
