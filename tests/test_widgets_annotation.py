@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cvkit import ImageDataset, TableFormatError
+from cvkit import BadImageWarning, ImageDataset, TableFormatError
 from cvkit.widgets import AnnotationWidget, LabelsFile
 from cvkit.widgets import labels_file as labels_file_module
 
@@ -123,8 +123,12 @@ def test_add_label_box_adds_a_button_that_survives_a_restart(photos, tmp_path):
     w.add_label_button.click()
     assert "label is empty" in w.status.value
     w.label_buttons["vegetable"].click()
+    w.label(" fruit ")                      # from code: a new class gets its button too
+    assert list(w.label_buttons) == ["bird", "vegetable", "fruit"]
     again = AnnotationWidget(photos, labels=["bird"], output=tsv)
-    assert again.labels == ["bird", "vegetable"]
+    assert again.labels == ["bird", "vegetable", "fruit"]
+    with pytest.warns(BadImageWarning, match="broken.jpg"):  # labelled 'vegetable', unreadable
+        assert _rows(tsv) == {"crow.jpg": "fruit"}
 
 
 def test_reopening_resumes_where_the_user_stopped(photos, tmp_path):

@@ -35,7 +35,10 @@ USER_EXCLUDED = "excluded by the user"
 
 
 def list_images(folder: PathLike) -> list[str]:
-    """All image files under ``folder`` (recursively, sorted; hidden files and folders skipped)."""
+    """All image files under ``folder`` (recursively, sorted; hidden files and folders skipped).
+
+    Example: ``list_images("photos")`` -> ``['photos/a.jpg', 'photos/trip/b.png']``
+    """
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: image folder not found")
@@ -178,7 +181,10 @@ class AnnotationWidget:
     # ------------------------------------------------------------------ actions
     def label(self, name: str) -> None:
         """Give the current image the class ``name`` (added as a new label if needed); saves."""
+        new = check_label(name) not in self.store.labels
         self.store.set_label(self.current_path, name)
+        if new:
+            self._make_label_buttons()
         self._changed(advance=True)
 
     def exclude(self, reason: str | None = None) -> None:

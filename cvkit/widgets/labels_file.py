@@ -43,6 +43,8 @@ def check_label(name: str) -> str:
     """Return ``name`` stripped, or raise ``ValueError`` saying why it cannot be a class name.
 
     A label must be non-empty and fit in one TSV cell (no tab, no line break).
+
+    Example: ``check_label(" cat ")`` -> ``'cat'``; ``check_label("a\\tb")`` raises ValueError.
     """
     if not isinstance(name, str):
         raise ValueError(f"label must be a string, not {type(name).__name__}")
@@ -60,6 +62,8 @@ def atomic_write_text(path: PathLike, text: str) -> None:
     The text goes to a temporary file in the same folder (same file system, so the rename is
     atomic), is flushed to disk, and then replaces ``path`` with :func:`os.replace`. If anything
     fails before the replace, the old file is untouched and the temporary file is removed.
+
+    Example: ``atomic_write_text("runs/labels.tsv", "path\\tlabel\\n")``
     """
     path = Path(path)
     folder = path.parent
@@ -114,6 +118,11 @@ class LabelsFile:
 
     An existing file that cannot be parsed raises :class:`~cvkit.data.TableFormatError` naming the
     line, and is never overwritten.
+
+    Example:
+        >>> store = LabelsFile("labels.tsv")                      # doctest: +SKIP
+        >>> store.set_label("photos/owl.jpg", "bird")             # doctest: +SKIP
+        >>> store.save()                                          # doctest: +SKIP
     """
 
     def __init__(self, path: PathLike):
