@@ -423,3 +423,29 @@ def test_run_before_init_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(score, "model", None)
     with pytest.raises(RuntimeError, match="init"):
         score.run('{"images": []}')
+
+
+def test_health_says_loading_until_the_model_is_ready(monkeypatch, test_images):
+    import threading
+
+    import cvkit.artifacts
+    from cvkit.serving import ThreadedServer, create_app
+    release = threading.Event()
+    real_load = cvkit.artifacts.load_model
+
+    def slow_load(path):
+        release.wait(30)
+        return real_load(path)
+
+    monkeypatch.setattr(cvkit.artifacts, "load_model", slow_load)
+    with ThreadedServer(create_app(trained_model_dir())) as running:
+        loading = httpx.get(running.url + "/health")
+        refused = httpx.post(running.url + "/score", files=multipart(test_images[0][:1]))
+        release.set()
+        running.wait_until_ready(timeout=60)
+        ready = httpx.get(running.url + "/health")
+        scored = httpx.post(running.url + "/score", files=multipart(test_images[0][:1]), timeout=60)
+    assert loading.status_code == 503 and loading.json()["status"] == "loading"
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+    assert scored.status_code == 200 and "label" in scored.json()["predictions"][0]

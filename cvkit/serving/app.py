@@ -30,6 +30,7 @@ import hmac
 import json
 import logging
 import os
+import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -261,6 +262,10 @@ def create_app(model: Any, *, api_key: str | None = None,
             yield
         finally:
             await service.batcher.stop()
+            stats = service.batcher.stats
+            print(f"cvkit: scoring service stopped after {stats.requests} scored request(s), "
+                  f"{stats.images} image(s) in {stats.batches} model call(s)", file=sys.stderr,
+                  flush=True)
 
     app = FastAPI(title="cvkit image scoring", version="1", lifespan=lifespan,
                   summary="Classify images with a cvkit model.")

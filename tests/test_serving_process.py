@@ -1,0 +1,47 @@
+"""The service as users start it: a separate process (`python -m cvkit.serving.server`, what
+`cvkit serve` and notebook 03 run), on a free loopback port, stopped by the test."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from serving_fixtures import test_split, trained_model_dir
+
+pytestmark = pytest.mark.slow
+
+
+def test_background_server_process_scores_and_stops_cleanly():
+    from cvkit.serving import BackgroundServer, Client
+    paths = test_split().paths[:3]
+    server = BackgroundServer(trained_model_dir(), api_key="process-test-key", max_batch_size=8)
+    assert server.host == "127.0.0.1"
+    with server:
+        health = server.wait_until_ready(timeout=240)
+        assert health["ready"] is True
+        assert "--api-key" not in " ".join(server.process.args)  # the key travels in the environment
+        with Client(server.url, api_key="process-test-key") as client:
+            answers = client.score(paths)
+            meta = client.metadata()
+        assert httpx.post(server.url + "/score", files=[("image", open(paths[0], "rb"))]).status_code == 401
+        pid = server.process.pid
+    assert not server.running
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it: exit status 0 or -SIGTERM
+    assert server.process.returncode in (0, -signal.SIGTERM), server.logs()
+    assert "scoring service stopped after 1 scored request(s), 3 image(s)" in server.logs()
+    assert meta["limits"]["max_batch_size"] == 8
+    import cvkit
+    assert [a["label"] for a in answers] == list(cvkit.load_model(trained_model_dir()).predict(paths))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the server process is gone
+
+
+def test_serve_command_reports_a_missing_model_folder(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "cvkit.serving.server", str(tmp_path / "nope")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "model folder not found" in result.stderr
