@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -45,3 +46,30 @@ def test_serve_command_reports_a_missing_model_folder(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "model folder not found" in result.stderr
+
+
+def test_background_server_exits_when_its_parent_dies():
+    """A crashed notebook kernel must not leave a server running: the server watches its parent."""
+    code = ("import os, sys\n"
+            "from cvkit.serving import BackgroundServer\n"
+            "server = BackgroundServer(sys.argv[1]).start()\n"
+            "server.wait_until_ready(timeout=240)\n"
+            "print(server.process.pid, server.url, flush=True)\n"
+            "os._exit(0)  # die without atexit handlers, like a killed kernel\n")
+    parent = subprocess.run([sys.executable, "-c", code, str(trained_model_dir())],
+                            capture_output=True, text=True, timeout=300)
+    assert parent.returncode == 0, parent.stderr[-2000:]
+    pid_text, url = parent.stdout.split()
+    pid = int(pid_text)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the server outlived its parent by 30 s")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url + "/health", timeout=2)

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import signal
 import socket
@@ -220,8 +221,10 @@ class BackgroundServer:
         self._log = os.fdopen(fd, "w")
         cmd = [self.python, "-m", "cvkit.serving.server", self.model_dir, "--host", self.host,
                "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning"]
+        env["CVKIT_EXIT_WITH_PARENT"] = str(os.getpid())  # no orphan if this process dies
         self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        atexit.register(self.stop)
         return self
 
     def wait_until_ready(self, timeout: float = 180.0) -> dict:
@@ -265,6 +268,7 @@ class BackgroundServer:
         if self._log is not None:
             self._log.close()
             self._log = None
+        atexit.unregister(self.stop)
         return self.process.returncode
 
     def __enter__(self) -> "BackgroundServer":
@@ -309,8 +313,26 @@ def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Stop this server (gracefully, via SIGTERM) once the process that started it is gone."""
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            except PermissionError:
+                pass
+    threading.Thread(target=watch, name="cvkit-parent-watch", daemon=True).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m cvkit.serving.server MODEL_DIR [--port N] ...``: same as ``cvkit serve``."""
+    parent = os.environ.pop("CVKIT_EXIT_WITH_PARENT", "")
+    if parent.isdigit():
+        _exit_with_parent(int(parent))
     parser = add_serve_arguments(argparse.ArgumentParser(
         prog="cvkit serve", description="Serve a cvkit model folder over HTTP."))
     args = parser.parse_args(argv)
