@@ -129,6 +129,7 @@ def main() -> None:
     warm_fz = ImageFeaturizer(naive_model, progress=False, cache_dir=work / "cache", batch_size=BATCH)
     warm_fz.transform(paths)
 
+    load_before = os.getloadavg()[0]
     best = {"a": float("inf"), "b": float("inf"), "c": float("inf"), "d": float("inf")}
     for _ in range(args.repeats):
         best["a"] = min(best["a"], timed(ceiling))
@@ -145,6 +146,8 @@ def main() -> None:
         "batch_size": BATCH,
         "images": args.images,
         "cpus": os.cpu_count(),
+        # Other processes share this machine; the ratios are measured interleaved in one run.
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "backbone_load_s": round(load_s, 3),

@@ -263,8 +263,12 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         return self._predict
 
     def __getstate__(self):
+        """Copies (pickle, ``copy.deepcopy``) keep the parameters; a backbone given by name is not
+        copied but rebuilt from its name on the next :meth:`transform`, so a copy stays small."""
         state = self.__dict__.copy()
         state.pop("_predict", None)  # a traced tf.function cannot be copied; rebuilt on demand
+        if isinstance(self.backbone, str):
+            state.pop("model_", None)
         return state
 
     def __setstate__(self, state):

@@ -242,6 +242,13 @@ def test_sklearn_habits(lite0, photos, tmp_path):
     assert twin.get_params() == params and not hasattr(twin, "model_")
     assert fz.fit() is fz and hasattr(fz, "model_")
     assert fz.get_feature_names_out()[:2].tolist() == ["efficientnet_lite0_0", "efficientnet_lite0_1"]
+    # A copy holds parameters only (the named backbone is rebuilt on use) and gives the same features.
+    import pickle
+    blob = pickle.dumps(fz)
+    assert len(blob) < 20_000
+    copy = pickle.loads(blob)
+    assert not hasattr(copy, "model_")
+    assert np.array_equal(copy.transform(photos[:2]), fz.transform(photos[:2]))
 
 
 def test_import_featurize_does_not_import_tensorflow():
