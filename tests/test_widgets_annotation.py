@@ -305,6 +305,20 @@ def test_file_always_parses_even_when_the_writer_is_killed(photos, tmp_path):
     assert all(p.startswith(".labels.tsv.") and p.endswith(".tmp") for p in leftovers)
 
 
+def test_csv_output_and_awkward_file_names(tmp_path, sample_dir):
+    folder = tmp_path / "odd names"
+    folder.mkdir()
+    names = ["#hash.jpg", "comma, and 'quote\".jpg", "tab\tname.jpg"]
+    for name in names:
+        shutil.copy(sample_dir / "bird" / "owl.jpg", folder / name)
+    for out in (tmp_path / "labels.csv", tmp_path / "labels.tsv"):
+        w = AnnotationWidget(folder, labels=["bird, or not"], output=out)
+        for _ in names:
+            w.label_buttons["bird, or not"].click()
+        assert _rows(out) == {name: "bird, or not" for name in names}
+        assert AnnotationWidget(folder, output=out).n_labelled == 3
+
+
 def test_existing_file_that_does_not_parse_is_refused_and_kept(photos, tmp_path):
     tsv = tmp_path / "labels.tsv"
     tsv.write_text("path\tlabel\tscore\nphotos/owl.jpg\tbird\t0.9\n")

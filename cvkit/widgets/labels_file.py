@@ -127,6 +127,8 @@ class LabelsFile:
 
     def __init__(self, path: PathLike):
         self.path = Path(os.path.abspath(os.fspath(path)))
+        # the delimiter from_table expects for this file name: comma for .csv, tab otherwise
+        self.delimiter = "," if self.path.suffix.lower() == ".csv" else "\t"
         self.labels: list[str] = []
         self.annotations: dict[str, str] = {}
         self.excluded: dict[str, str] = {}
@@ -144,7 +146,7 @@ class LabelsFile:
             text = self.path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError:
             raise TableFormatError(self.path, 1, "not UTF-8 text; refusing to overwrite it") from None
-        delimiter = "," if self.path.suffix.lower() == ".csv" else "\t"
+        delimiter = self.delimiter
         reader = csv.reader(io.StringIO(text), delimiter=delimiter)
         header_seen = False
         for row in reader:
@@ -241,7 +243,8 @@ class LabelsFile:
         known = set(keys)
         keys += [k for k in list(self.annotations) + list(self.excluded) if k not in known]
         buf = io.StringIO()
-        writer = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        writer = csv.writer(buf, delimiter=self.delimiter, lineterminator="\n",
+                            quoting=csv.QUOTE_MINIMAL)
         buf.write(_BANNER.format(name=self.path.name) + "\n")
         writer.writerow([_LABELS_TAG, *self.labels])
         writer.writerow(["path", "label"])
