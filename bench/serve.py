@@ -3,7 +3,8 @@
 Starts the service in a background process on a free loopback port, sends a fixed number of
 one-image multipart requests from N concurrent clients, and prints JSON: latency percentiles,
 requests/s, images/s and errors per concurrency level, beside ``model.predict_proba`` images/s on
-the same images in batches of 32 (decoded beforehand, so the baseline is the model alone).
+the same images in batches of 32 (decoded beforehand, so the baseline is the model alone), and
+the bare Keras graph's ``predict_on_batch`` as a stricter second baseline.
 Target: zero errors, and at concurrency 8 the service's images/s >= 0.7x the direct figure.
 
 Usage:
@@ -140,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     pixels = np.stack([read_image(p, size=model.input_size_) for p in images])
     direct = direct_images_per_s(model, pixels)
+    graph = None
+    if getattr(model, "keras_model_", None) is not None and \
+            (getattr(model, "metadata_", None) or {}).get("head") == "keras":
+        class _Graph:  # the bare Keras graph, no predict() set-up: the strictest baseline
+            def predict_proba(self, x):
+                return model.keras_model_.predict_on_batch(x.astype("float32"))
+        graph = direct_images_per_s(_Graph(), pixels)
     del model  # the bench process stays light while the service runs
 
     api_key = "bench-" + os.urandom(8).hex()
@@ -152,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         for level in levels:
             result = run_clients(server.url, api_key, payloads, level, args.requests, args.timeout)
             result["ratio_vs_direct"] = round(result["images_per_s"] / direct, 3)
+            if graph:
+                result["ratio_vs_bare_graph"] = round(result["images_per_s"] / graph, 3)
             results.append(result)
         health = Client(server.url, api_key=api_key).health()
     if scratch is not None:
@@ -166,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "host": "127.0.0.1 (loopback)",
         "cpu_count": os.cpu_count(),
         "direct_predict_images_per_s": round(direct, 2),
+        "bare_graph_predict_on_batch_images_per_s": round(graph, 2) if graph else None,
         "service": results,
         "batching": health.get("batching"),
         "target": f"errors == 0 and images/s at concurrency {headline['concurrency']} >= "

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -32,7 +33,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -211,6 +212,19 @@ def _default_output(model_dir: Path | None, fmt: str, quantize: str | None) -> P
     return model_dir / "export" / (f"model_{quantize}.tflite" if quantize else "model.tflite")
 
 
+@contextlib.contextmanager
+def _quiet_tensorflow() -> Iterator[None]:
+    """Silence TensorFlow's Python INFO logs ("Assets written to: /tmp/...") during an export."""
+    import logging
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _convert_tflite(saved_model: Path, quantize: str | None, calibration: np.ndarray) -> bytes:
     import tensorflow as tf
 
@@ -278,7 +292,8 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
         import tensorflow as tf
         staging = Path(tempfile.mkdtemp(prefix=".saved_model-", dir=out.parent))
         try:
-            graph.export(str(staging), format="tf_saved_model", verbose=False)
+            with _quiet_tensorflow():
+                graph.export(str(staging), format="tf_saved_model", verbose=False)
             if out.exists():
                 shutil.rmtree(out) if out.is_dir() else out.unlink()
             os.replace(staging, out)
@@ -291,8 +306,9 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
         labels_dir = out
     else:
         with tempfile.TemporaryDirectory(prefix="cvkit-export-") as tmp:
-            graph.export(os.path.join(tmp, "saved_model"), format="tf_saved_model", verbose=False)
-            flat = _convert_tflite(Path(tmp) / "saved_model", quantize, pixels[:100])
+            with _quiet_tensorflow():
+                graph.export(os.path.join(tmp, "saved_model"), format="tf_saved_model", verbose=False)
+                flat = _convert_tflite(Path(tmp) / "saved_model", quantize, pixels[:100])
         partial = out.with_name(out.name + ".partial")
         partial.write_bytes(flat)
         os.replace(partial, out)
