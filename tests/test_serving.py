@@ -449,3 +449,17 @@ def test_health_says_loading_until_the_model_is_ready(monkeypatch, test_images):
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
     assert ready.status_code == 200 and ready.json()["ready"] is True
     assert scored.status_code == 200 and "label" in scored.json()["predictions"][0]
+
+
+@pytest.mark.parametrize("n_files", [65, 80])
+def test_too_many_uploaded_files_is_413(http, n_files):
+    files = [("image", (f"{i}.jpg", b"x", "image/jpeg")) for i in range(n_files)]
+    response = http.post("/score", files=files)
+    assert response.status_code == 413
+    assert "at most 64" in response.json()["detail"]
+
+
+def test_malformed_multipart_body_is_400(http):
+    response = http.post("/score", content=b"--nope\r\nnot really multipart",
+                         headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+    assert response.status_code == 400

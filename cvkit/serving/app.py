@@ -363,14 +363,14 @@ async def _parse_multipart(request: Any, n_classes: int, default_k: int, max_ima
                            ) -> list[ScoreItem]:
     """Every uploaded file is one image, in order; an optional ``top_k`` field applies to all."""
     from starlette.datastructures import UploadFile
-    from starlette.formparsers import MultiPartException
 
     try:
         form = await request.form(max_files=max_images + 1, max_fields=32)
-    except MultiPartException as exc:
-        raise RequestError(f"malformed multipart form: {exc.message}") from None
-    except Exception as exc:  # starlette wraps parser errors in HTTPException
-        detail = getattr(exc, "detail", None) or str(exc)
+    except Exception as exc:  # starlette raises MultiPartException, or HTTPException wrapping it
+        detail = str(getattr(exc, "detail", None) or getattr(exc, "message", None) or exc)
+        if detail.lower().startswith("too many files"):
+            raise RequestError(f"too many files; at most {max_images} per request",
+                               status_code=413) from None
         raise RequestError(f"malformed multipart form: {detail}") from None
     try:
         files = [(k, v) for k, v in form.multi_items() if isinstance(v, UploadFile)]
