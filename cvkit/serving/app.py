@@ -272,7 +272,7 @@ def create_app(model: Any, *, api_key: str | None = None,
     app.state.service = service
     app.state.config = config
 
-    def unauthorized() -> JSONResponse | None:
+    def unauthorized() -> JSONResponse:
         return JSONResponse({"detail": "missing or wrong API key: send 'Authorization: Bearer <key>'"},
                             status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
