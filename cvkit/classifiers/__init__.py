@@ -1,0 +1,36 @@
+"""Image classifiers with scikit-learn's API: ``fit(dataset)``, ``predict``, ``predict_proba``, ``score``.
+
+- :class:`FeatureClassifier`: pretrained backbone features + a scikit-learn head. Seconds to fit;
+  the strong baseline for small datasets.
+- :class:`FineTuneClassifier`: trains a new head, then fine-tunes the top of the backbone, with
+  augmentation and early stopping. Minutes to fit; helps when your photos differ from ImageNet's.
+
+Both save to a model folder with ``clf.save(path)``; reload with :func:`cvkit.load_model`.
+
+Example:
+    >>> import cvkit
+    >>> clf = cvkit.FeatureClassifier().fit(train)  # doctest: +SKIP
+    >>> clf.predict(test)[:2]  # doctest: +SKIP
+    array(['bird', 'fruit'], dtype=object)
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["FeatureClassifier", "FineTuneClassifier", "ImageClassifier", "cross_validate"]
+
+_LAZY = {"FeatureClassifier": ".features", "FineTuneClassifier": ".finetune", "ImageClassifier": ".base",
+         "cross_validate": ".validation"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cvkit.classifiers' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,127 @@
+"""What classifiers accept as images and labels, checked in one place with clear errors.
+
+Images (``X``) are an :class:`~cvkit.data.ImageDataset`, a list of image paths, or a uint8 array
+``(n, H, W, 3)``. Labels come from the dataset, or from ``y`` (class-name strings) for paths and
+arrays. Pixels are read through :func:`cvkit.data.read_image` only.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["labels_for", "load_pixels", "warn_unreadable", "n_images"]
+
+
+def _is_dataset(X: Any) -> bool:
+    return hasattr(X, "paths") and hasattr(X, "image_labels") and not isinstance(X, np.ndarray)
+
+
+def n_images(X: Any) -> int:
+    """How many images ``X`` holds (a dataset, a list of paths or an array)."""
+    if _is_dataset(X):
+        return len(X.paths)
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(f"expected several images, not a single path ({X!r}); wrap it in a list: [path]")
+    return len(X)
+
+
+def labels_for(X: Any, y: Sequence[Any] | None, what: str = "fit") -> list[str]:
+    """The class name of each image in ``X``: from ``y`` if given, else from the dataset.
+
+    Raises ``ValueError`` naming the problem: an unlabelled dataset without ``y``, a length mismatch,
+    or empty labels.
+    """
+    n = n_images(X)
+    if y is None:
+        if not _is_dataset(X):
+            raise ValueError(f"{what}: labels are missing; pass an ImageDataset with labels, or y= "
+                             "(one class name per image) with a list of paths or an image array")
+        if X.targets is None:
+            raise ValueError(f"{what}: the dataset is unlabelled (no class per image); label it first, "
+                             "e.g. with cvkit.widgets.AnnotationWidget or a path<TAB>label table")
+        return [str(v) for v in X.image_labels]
+    labels = [None if v is None else str(v) for v in (y.tolist() if isinstance(y, np.ndarray) else y)]
+    if len(labels) != n:
+        raise ValueError(f"{what}: {n} images but {len(labels)} labels in y")
+    empty = [i for i, v in enumerate(labels) if v is None or v == ""]
+    if empty:
+        raise ValueError(f"{what}: y has empty labels at positions {empty[:10]}")
+    return labels  # type: ignore[return-value]
+
+
+def warn_unreadable(skipped: Sequence[tuple[str, str]], n: int, what: str, stacklevel: int = 3) -> None:
+    """One :class:`~cvkit.data.BadImageWarning` listing the images that could not be read."""
+    if not skipped:
+        return
+    from ..data import BadImageWarning
+    shown = "\n".join(f"  {p}: {r}" for p, r in skipped[:10])
+    more = f"\n  ... and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+    warnings.warn(f"{what}: {len(skipped)} of {n} image(s) could not be read and have no prediction "
+                  f"(NaN probabilities, label None):\n{shown}{more}", BadImageWarning, stacklevel=stacklevel + 1)
+
+
+def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize like :func:`read_image` does (bilinear, squash) to ``(width, height)``."""
+    if img.shape[1] == size[0] and img.shape[0] == size[1]:
+        return img
+    from PIL import Image
+    out = Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(out, dtype=np.uint8)
+
+
+def load_pixels(X: Any, size: tuple[int, int], progress: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """Images of ``X`` as uint8 ``(n, height, width, 3)`` at ``size`` = ``(width, height)``.
+
+    Returns ``(pixels, ok, skipped)``: rows of unreadable images are zeros with ``ok`` False, and
+    ``skipped`` lists ``(path, reason)``. Files are decoded on a thread pool.
+
+    Example:
+        >>> pixels, ok, skipped = load_pixels(["a.jpg"], (224, 224))  # doctest: +SKIP
+    """
+    from ..data.images import ImageReadError, read_image
+
+    width, height = int(size[0]), int(size[1])
+    if isinstance(X, np.ndarray):
+        if X.ndim != 4 or X.shape[-1] != 3:
+            hint = " (a single image: pass x[None])" if X.ndim == 3 else ""
+            raise ValueError(f"image arrays must have shape (n, height, width, 3), got {X.shape}{hint}")
+        if X.dtype != np.uint8:
+            raise TypeError(f"image arrays must be uint8 RGB (0..255), got dtype {X.dtype}; "
+                            "convert with np.clip(x, 0, 255).astype(np.uint8)")
+        if X.shape[1:3] == (height, width):
+            return X, np.ones(len(X), bool), []
+        return np.stack([_resize(x, (width, height)) for x in X]) if len(X) else \
+            np.zeros((0, height, width, 3), np.uint8), np.ones(len(X), bool), []
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(f"expected several images, not a single path ({X!r}); wrap it in a list: [path]")
+    paths = [os.fspath(p) for p in (X.paths if _is_dataset(X) else X)]
+    bad = [i for i, p in enumerate(paths) if not isinstance(p, str)]
+    if bad:
+        raise TypeError(f"item {bad[0]}: expected an image path, got {type(paths[bad[0]]).__name__}")
+    pixels = np.zeros((len(paths), height, width, 3), np.uint8)
+    ok = np.zeros(len(paths), bool)
+    skipped: list[tuple[str, str]] = []
+
+    def one(i: int) -> tuple[int, str | None]:
+        try:
+            pixels[i] = read_image(paths[i], size=(width, height))
+            return i, None
+        except ImageReadError as exc:
+            return i, exc.reason
+
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+        results: Any = pool.map(one, range(len(paths)))
+        if progress:
+            from tqdm.auto import tqdm
+            results = tqdm(results, total=len(paths), desc="Reading images", unit="img")
+        for i, reason in results:
+            if reason is None:
+                ok[i] = True
+            else:
+                skipped.append((paths[i], reason))
+    return pixels, ok, skipped
