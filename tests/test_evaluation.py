@@ -324,14 +324,16 @@ def test_json_round_trip_and_frames(tmp_path):
 # ------------------------------------------------------------------ evaluate(model, dataset) on real photos
 @pytest.fixture(scope="module")
 def sample_model(sample_split):
-    """A real model on the sample photos: EfficientNet-Lite0 features + logistic regression."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    from cvkit import ImageFeaturizer
+    """The real default model on the sample photos: EfficientNet-Lite0 features + logistic regression."""
+    from cvkit import FeatureClassifier
     train, _ = sample_split
-    return make_pipeline(ImageFeaturizer(progress=False), LogisticRegression(max_iter=2000)).fit(
-        train, train.image_labels)
+    return FeatureClassifier(progress=False).fit(train)
+
+
+@pytest.fixture(scope="module")
+def saved_model_dir(sample_model, tmp_path_factory):
+    """``sample_model`` saved as a model folder (what notebook 01 and the CLI produce)."""
+    return sample_model.save(tmp_path_factory.mktemp("models") / "model")
 
 
 def _copy_images(src_paths, folder):
@@ -383,6 +385,29 @@ def test_evaluate_reports_unreadable_files_and_rejects_unknown_classes(sample_mo
 
 
 @pytest.mark.slow
+def test_evaluate_a_loaded_model_folder_with_an_image_gone_bad(saved_model_dir, sample_model, sample_split,
+                                                               tmp_path):
+    from cvkit import ImageDataset, evaluate
+    _, test = sample_split
+    root = tmp_path / "data"
+    for label in test.labels:
+        _copy_images([p for p, lab in zip(test.paths, test.image_labels) if lab == label][:4], root / label)
+    ds = ImageDataset.from_directory(root)
+    bad = ds.paths[5]
+    with open(bad, "r+b") as fh:  # our own copy goes bad after the dataset was built
+        fh.truncate(200)
+    with pytest.warns(UserWarning, match=os.path.basename(bad)):
+        report = evaluate(str(saved_model_dir), ds)  # a model folder path works as the model
+    assert len(report) == 15 and [p for p, _ in report.skipped] == [os.path.normpath(bad)]
+    assert report.info["model_path"] == str(saved_model_dir)
+    keep = [p for p in ds.paths if p != bad]
+    proba = sample_model.predict_proba(keep)
+    np.testing.assert_allclose(report.proba, proba, atol=1e-5)  # the saved graph == the fitted model
+    compare_with_sklearn(report, np.array([ds.labels.index(os.path.basename(os.path.dirname(p))) for p in keep]),
+                         report.proba)
+
+
+@pytest.mark.slow
 def test_hard_negatives_on_a_pool_and_on_a_labelled_set(sample_model, sample_split, tmp_path):
     import hashlib
 
@@ -411,3 +436,44 @@ def test_hard_negatives_on_a_pool_and_on_a_labelled_set(sample_model, sample_spl
         hard_negatives(sample_model, ImageDataset(test.paths), k=3)
     with pytest.raises(ValueError, match="positive integer"):
         hard_negatives(sample_model, test, k=0)
+
+
+# ------------------------------------------------------------------ the command line
+def _run_cli(*args):
+    import subprocess
+    import sys
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-m", "cvkit.cli", "evaluate", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.slow
+def test_cli_evaluate_writes_the_report_and_figure(saved_model_dir, sample_model, sample_split, tmp_path):
+    from cvkit import evaluate
+    from cvkit.data import save_split
+    train, test = sample_split
+    split = save_split(tmp_path / "split.json", train, test)
+    out, fig = tmp_path / "out" / "report.json", tmp_path / "eval.png"
+    done = _run_cli(saved_model_dir, "--split", split, "--output", out, "--figure", fig, "--top-losses", "3")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text())
+    expected = evaluate(sample_model, test)
+    assert doc["metrics"]["accuracy"] == pytest.approx(expected.accuracy)
+    assert doc["metrics"]["log_loss"] == pytest.approx(expected.log_loss, rel=1e-4)
+    assert doc["per_class_log_loss"] == pytest.approx(expected.per_class_log_loss, rel=1e-4)
+    assert f"accuracy                  {expected.accuracy:.3f}" in done.stdout
+    assert "Top 3 losses" in done.stdout and str(out) in done.stdout
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a folder of class folders works too (all 104 images)
+    done = _run_cli(saved_model_dir, "sample_data", "-o", tmp_path / "all.json", "--top-losses", "0")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "all.json").read_text())["metrics"]["n_images"] == 104
+
+
+@pytest.mark.slow
+def test_cli_evaluate_bad_input_is_a_clear_error(saved_model_dir, tmp_path):
+    done = _run_cli(saved_model_dir, "-o", tmp_path / "r.json")
+    assert done.returncode == 2 and "give DATA_DIR_OR_TABLE or --split FILE" in done.stderr
+    done = _run_cli(tmp_path / "no_model", "sample_data", "-o", tmp_path / "r.json")
+    assert done.returncode == 2 and "no_model" in done.stderr
+    assert not (tmp_path / "r.json").exists()
