@@ -177,3 +177,27 @@ def test_notebook_display(scored):
     wrong = int((proba.argmax(1) != test.targets).sum())
     assert bundle["text/plain"] == f"<ResultsWidget: 36 images, 4 classes, {wrong} wrong>"
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == w.widget.model_id
+
+
+@pytest.mark.slow
+def test_with_a_real_model_and_evaluate(sample_split):
+    """The widgets on what users actually pass them: cvkit.evaluate() of a fitted FeatureClassifier."""
+    import cvkit
+    from cvkit.classifiers import FeatureClassifier
+    from cvkit.widgets import PrecisionRecallWidget
+
+    train, test = sample_split
+    clf = FeatureClassifier(progress=False).fit(train)
+    report = cvkit.evaluate(clf, test)
+    w = ResultsWidget(test, report)
+    assert len(w.paths) == len(test) == 36
+    w.show.value = "incorrect"
+    w.sort.value = "loss"
+    assert list(w.indices) == report.top_losses(k=len(report)).query("true != predicted").index.tolist()
+    w.show.value = "all"
+    w.sort.value = "confidence"
+    i = w.row
+    assert np.allclose(sorted(w.bar_values.values(), reverse=True), np.sort(report.proba[i])[::-1])
+    assert f"true: <b>{test.image_labels[i]}</b>" in w.verdict.value
+    pr = PrecisionRecallWidget(report, threshold=0.9)
+    assert pr.values == report.at_threshold(0.9)
