@@ -443,12 +443,13 @@ def _run_cli(*args):
     import subprocess
     import sys
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-m", "cvkit.cli", "evaluate", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "cvkit.evaluation.cli", *map(str, args)],
                           capture_output=True, text=True, env=env, timeout=300)
 
 
 @pytest.mark.slow
-def test_cli_evaluate_writes_the_report_and_figure(saved_model_dir, sample_model, sample_split, tmp_path):
+def test_cli_evaluate_writes_the_report_and_figure(saved_model_dir, sample_model, sample_split, sample_dir,
+                                                  tmp_path):
     from cvkit import evaluate
     from cvkit.data import save_split
     train, test = sample_split
@@ -465,7 +466,7 @@ def test_cli_evaluate_writes_the_report_and_figure(saved_model_dir, sample_model
     assert "Top 3 losses" in done.stdout and str(out) in done.stdout
     assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a folder of class folders works too (all 104 images)
-    done = _run_cli(saved_model_dir, "sample_data", "-o", tmp_path / "all.json", "--top-losses", "0")
+    done = _run_cli(saved_model_dir, sample_dir, "-o", tmp_path / "all.json", "--top-losses", "0")
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "all.json").read_text())["metrics"]["n_images"] == 104
 
@@ -474,6 +475,6 @@ def test_cli_evaluate_writes_the_report_and_figure(saved_model_dir, sample_model
 def test_cli_evaluate_bad_input_is_a_clear_error(saved_model_dir, tmp_path):
     done = _run_cli(saved_model_dir, "-o", tmp_path / "r.json")
     assert done.returncode == 2 and "give DATA_DIR_OR_TABLE or --split FILE" in done.stderr
-    done = _run_cli(tmp_path / "no_model", "sample_data", "-o", tmp_path / "r.json")
+    done = _run_cli(tmp_path / "no_model", tmp_path, "-o", tmp_path / "r.json")
     assert done.returncode == 2 and "no_model" in done.stderr
     assert not (tmp_path / "r.json").exists()
