@@ -228,10 +228,11 @@ def plot_thresholds(report, class_name: str | None = None, ax=None,
     return fig
 
 
-def _history_dict(history) -> dict[str, list[float]]:
+def _history_dict(history) -> tuple[dict[str, np.ndarray], np.ndarray, list[str] | None]:
+    """``(metric -> values, epoch numbers, phase per epoch or None)`` from any supported history."""
     for attr in ("history_", "history"):
         inner = getattr(history, attr, None)
-        if isinstance(inner, dict) or hasattr(inner, "to_dict"):
+        if isinstance(inner, dict) or hasattr(inner, "columns"):
             history = inner
             break
     if hasattr(history, "to_dict") and hasattr(history, "columns"):  # a DataFrame
@@ -239,24 +240,36 @@ def _history_dict(history) -> dict[str, list[float]]:
     if not isinstance(history, dict) or not history:
         raise ValueError("history must be a Keras History, its .history dict (metric -> list per "
                          "epoch), a DataFrame, or a classifier with a history_ attribute")
-    return {str(k): [float(v) for v in vals] for k, vals in history.items()}
+    phases = history.get("phase")
+    metrics: dict[str, np.ndarray] = {}
+    for key, values in history.items():
+        if key in ("phase", "epoch"):
+            continue
+        try:
+            metrics[str(key)] = np.asarray(values, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            continue  # not a per-epoch number (e.g. a label): not plotted
+    n = max((len(v) for v in metrics.values()), default=0)
+    epochs = np.asarray(history["epoch"], dtype=np.float64) if "epoch" in history else np.arange(1, n + 1.0)
+    return metrics, epochs, (list(map(str, phases)) if phases is not None else None)
 
 
 def plot_history(history, ax=None, metrics: Sequence[str] | None = None, title: str | None = None):
     """Training curves from a fine-tuning history: one panel per metric, training vs validation.
 
     ``history`` is a Keras ``History``, its ``.history`` dict, a DataFrame, or a classifier with a
-    ``history_`` attribute. ``metrics`` picks panels (default: every metric except the learning
-    rate, loss first). ``ax`` is one Axes (for one metric) or a sequence of Axes, one per panel.
-    Returns the Figure.
+    ``history_`` attribute (cvkit's ``FineTuneClassifier``: its ``phase`` changes, e.g. from
+    training the head to fine-tuning, are marked with a dotted line). ``metrics`` picks panels
+    (default: every metric except the learning rate, loss first). ``ax`` is one Axes (for one
+    metric) or a sequence of Axes, one per panel. Returns the Figure.
 
     Example:
         >>> fig = plot_history({"loss": [1.2, 0.7], "val_loss": [1.3, 0.9]})
     """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-    hist = _history_dict(history)
-    bases = [k for k in hist if not k.startswith("val_") and k not in ("lr", "learning_rate", "epoch")]
+    hist, epochs, phases = _history_dict(history)
+    bases = [k for k in hist if not k.startswith("val_") and k not in ("lr", "learning_rate")]
     bases += [k[4:] for k in hist if k.startswith("val_") and k[4:] not in hist]  # val-only metrics
     if metrics is None:
         metrics = sorted(bases, key=lambda k: (k != "loss", bases.index(k)))
@@ -276,11 +289,16 @@ def plot_history(history, ax=None, metrics: Sequence[str] | None = None, title: 
             raise ValueError(f"plot_history draws {len(metrics)} panel(s) ({', '.join(metrics)}); "
                              f"got {len(axes)} Axes. Pass one Axes per panel or choose metrics=")
         fig = axes[0].figure
+    changes = [i for i in range(1, len(phases or [])) if phases[i] != phases[i - 1]]
     for panel, metric in zip(axes, metrics):
         for key, label, style in ((metric, "training", "-o"), (f"val_{metric}", "validation", "--s")):
-            if key in hist:
-                values = hist[key]
-                panel.plot(range(1, len(values) + 1), values, style, markersize=3, label=label)
+            values = hist.get(key)
+            if values is not None and np.isfinite(values).any():
+                panel.plot(epochs[:len(values)], values, style, markersize=3, label=label)
+        for i in changes:
+            panel.axvline(epochs[i] - 0.5, color="gray", linestyle=":", linewidth=1)
+            panel.text(epochs[i] - 0.4, 0.98, phases[i].replace("_", " "), color="gray", fontsize=8,
+                       va="top", transform=panel.get_xaxis_transform())
         panel.set_xlabel("Epoch")
         panel.xaxis.set_major_locator(MaxNLocator(integer=True))
         panel.set_ylabel(metric)

@@ -193,3 +193,21 @@ def test_top_losses_grid_order(image_report):
 def test_image_plots_need_paths():
     with pytest.raises(ValueError, match="no image paths"):
         plots.plot_top_losses(make_report())
+
+
+def test_history_of_a_two_phase_fine_tune():
+    """cvkit's FineTuneClassifier.history_ form: epoch and phase lists, NaN where there is no validation."""
+    nan = float("nan")
+    hist = {"phase": ["head", "head", "fine_tune", "fine_tune"], "epoch": [1, 2, 3, 4],
+            "loss": [1.0, 0.6, 0.4, 0.3], "accuracy": [0.6, 0.8, 0.9, 0.95],
+            "val_loss": [nan, nan, nan, nan], "val_accuracy": [nan, nan, nan, nan]}
+    fig = plots.plot_history(FakeHistoryHolder(hist))
+    assert [a.get_title() for a in fig.axes] == ["loss", "accuracy"]
+    loss_ax = fig.axes[0]
+    drawn = [line for line in loss_ax.get_lines() if line.get_label() == "training"]
+    np.testing.assert_allclose(drawn[0].get_xdata(), [1, 2, 3, 4])
+    np.testing.assert_allclose(drawn[0].get_ydata(), hist["loss"])
+    assert not [line for line in loss_ax.get_lines() if line.get_label() == "validation"]  # all NaN
+    marks = [line for line in loss_ax.get_lines() if line.get_linestyle() == ":"]
+    assert len(marks) == 1 and marks[0].get_xdata()[0] == pytest.approx(2.5)
+    assert "fine tune" in [t.get_text() for t in loss_ax.texts]
