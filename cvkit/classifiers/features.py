@@ -88,6 +88,19 @@ class FeatureClassifier(ImageClassifier):
         warn_unreadable(featurizer.skipped_, len(ok), what, stacklevel=4)
         return feats, ok
 
+    def _make_head(self, target: np.ndarray) -> Any:
+        """An unfitted head for class indices ``target``: a clone of ``estimator`` or the default."""
+        from sklearn.base import clone
+
+        from .heads import default_estimator, with_probabilities
+
+        min_count = int(np.bincount(target).min())
+        if self.estimator is None:
+            return default_estimator(min_count, cv=self.cv, random_state=self.random_state)
+        if not (hasattr(self.estimator, "fit") and hasattr(self.estimator, "get_params")):
+            raise TypeError(f"estimator must be a scikit-learn classifier, not {type(self.estimator).__name__}")
+        return with_probabilities(clone(self.estimator), min_count, random_state=self.random_state)
+
     def fit(self, X: Any, y: Sequence[str] | None = None) -> "FeatureClassifier":
         """Featurize the training images and fit the head; returns ``self``.
 
@@ -99,10 +112,6 @@ class FeatureClassifier(ImageClassifier):
             >>> clf.classes_  # doctest: +SKIP
             ['bird', 'flower', 'fruit', 'vegetable']
         """
-        from sklearn.base import clone
-
-        from .heads import default_estimator, with_probabilities
-
         labels = labels_for(X, y, what="fit")
         featurizer = self._make_featurizer().fit()
         feats, ok = self._features(featurizer, X, "fit")
@@ -115,13 +124,7 @@ class FeatureClassifier(ImageClassifier):
         index = {c: i for i, c in enumerate(classes)}
         target = np.array([index[lab] for lab in labels_ok], dtype=np.int64)
         F = feats[ok]
-        min_count = int(np.bincount(target).min())
-        if self.estimator is None:
-            estimator = default_estimator(min_count, cv=self.cv, random_state=self.random_state)
-        else:
-            if not hasattr(self.estimator, "fit"):
-                raise TypeError(f"estimator must be a scikit-learn classifier, not {type(self.estimator).__name__}")
-            estimator = with_probabilities(clone(self.estimator), min_count, random_state=self.random_state)
+        estimator = self._make_head(target)
         estimator.fit(F, target)
 
         self.featurizer_ = featurizer
