@@ -327,11 +327,12 @@ def _report_images(report, rows: Sequence[int], size: int) -> list[np.ndarray | 
 
 
 def plot_predictions(report, n: int = 16, only_errors: bool = False, ncols: int | None = None,
-                     random_state: int | None = 0, size: int = 160):
+                     random_state: int | None = 0, size: int = 128, panel_size: float = 2.1):
     """A grid of test images titled with true and predicted class and the prediction's probability.
 
     Misclassified images have red titles, correct ones green. Shows a random sample of ``n``
-    (``random_state=None``: the first ``n``); ``only_errors=True`` shows only mistakes.
+    (``random_state=None``: the first ``n``); ``only_errors=True`` shows only mistakes. Images
+    are shown at ``size`` pixels square in panels of ``panel_size`` inches.
     Returns the Figure. Example: ``plot_predictions(report, n=12)``.
     """
     rows = np.arange(len(report))
@@ -356,10 +357,10 @@ def plot_predictions(report, n: int = 16, only_errors: bool = False, ncols: int 
         colors.append("tab:green" if true == pred else "red")
     wrong = int(sum(c == "red" for c in colors))
     return image_grid(_report_images(report, rows, size), titles, ncols=ncols, colors=colors,
-                      suptitle=f"{n} test images, {wrong} misclassified (red)")
+                      panel_size=panel_size, suptitle=f"{n} test images, {wrong} misclassified (red)")
 
 
-def plot_top_losses(report, k: int = 9, ncols: int | None = None, size: int = 160):
+def plot_top_losses(report, k: int = 9, ncols: int | None = None, size: int = 128, panel_size: float = 2.1):
     """The ``k`` images with the highest loss: title "predicted / true", loss and p(true).
 
     These are the model's worst mistakes (or least confident right answers): look for wrong
@@ -369,4 +370,5 @@ def plot_top_losses(report, k: int = 9, ncols: int | None = None, size: int = 16
     titles = [f"{r.predicted} / {r.true}\nloss {r.loss:.2f}, p {r.p_true:.2f}" for r in table.itertuples()]
     colors = ["red" if r.predicted != r.true else "black" for r in table.itertuples()]
     return image_grid(_report_images(report, table.index.to_numpy(), size), titles, ncols=ncols,
-                      colors=colors, suptitle="Top losses: predicted / true, loss, probability of true class")
+                      colors=colors, panel_size=panel_size,
+                      suptitle="Top losses: predicted / true, loss, probability of true class")

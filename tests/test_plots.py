@@ -173,7 +173,7 @@ def test_prediction_grid_marks_mistakes_in_red(image_report):
         assert ax.get_title().startswith(f"true: {true}\npred: {pred} (")
         expected = "red" if true != pred else "tab:green"
         assert matplotlib.colors.same_color(ax.title.get_color(), expected)
-        assert ax.images and ax.images[0].get_array().shape == (160, 160, 3)
+        assert ax.images and ax.images[0].get_array().shape == (128, 128, 3)
     assert (r.y_pred != r.y_true).any()  # the fixture has mistakes to show
     only = plots.plot_predictions(r, n=50, only_errors=True)
     red = [ax for ax in only.axes if ax.get_title()]
