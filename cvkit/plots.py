@@ -22,8 +22,9 @@ def image_grid(images: Sequence[np.ndarray | None], titles: Sequence[str] | None
     n = len(images)
     ncols = ncols or min(n, 6) or 1
     nrows = max(1, math.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows + 0.3),
-                             squeeze=False)
+    top = 0.4 if suptitle else 0.0  # room for the suptitle above the panel titles
+    height = panel_size * nrows + 0.3 + top
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, height), squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if k >= n:
@@ -37,7 +38,7 @@ def image_grid(images: Sequence[np.ndarray | None], titles: Sequence[str] | None
             ax.set_title(titles[k], fontsize=9, color=(colors[k] if colors is not None else "black"))
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - top / height))
     return fig
 
 

@@ -102,6 +102,6 @@ def hard_negatives(model: Any, dataset_or_folder: "ImageDataset | PathLike | Seq
     confidence = np.where(ok, np.nan_to_num(proba).max(axis=1), np.nan)
     wrong = np.flatnonzero(ok & (predicted != truth))
     order = wrong[np.argsort(-confidence[wrong], kind="stable")][:k]
-    return pd.DataFrame({"path": [pool.paths[i] for i in order], "label": truth[order].tolist(),
+    return pd.DataFrame({"path": [os.path.normpath(pool.paths[i]) for i in order], "label": truth[order].tolist(),
                          "predicted": predicted[order].tolist(), "confidence": confidence[order]},
                         columns=columns)
