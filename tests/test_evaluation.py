@@ -443,7 +443,7 @@ def _run_cli(*args):
     import subprocess
     import sys
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-m", "cvkit.evaluation.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "cvkit.cli", "evaluate", *map(str, args)],
                           capture_output=True, text=True, env=env, timeout=300)
 
 
