@@ -61,17 +61,37 @@ def test_batches_never_exceed_the_bound_and_big_requests_are_split():
         np.testing.assert_array_equal(rows.ravel(), job.ravel())
 
 
-def test_a_lone_request_waits_about_max_wait_ms():
-    async def timed() -> float:
-        batcher = await MicroBatcher(Recorder(), max_wait_ms=30).start()
+def test_a_lone_request_is_scored_at_once_unless_told_to_wait():
+    async def timed(**options) -> float:
+        batcher = await MicroBatcher(Recorder(), **options).start()
         start = time.perf_counter()
         await batcher.submit(images(1, 0))
         elapsed = time.perf_counter() - start
         await batcher.stop()
         return elapsed
 
-    elapsed = asyncio.run(timed())
-    assert 0.025 <= elapsed < 1.0
+    assert asyncio.run(timed(max_wait_ms=3000)) < 1.5  # nobody announced: no 3 s wait
+    assert asyncio.run(timed(max_wait_ms=200, wait_for_incoming_only=False)) >= 0.19
+
+
+def test_a_batch_waits_for_announced_requests():
+    record = Recorder()
+
+    async def scenario():
+        batcher = await MicroBatcher(record, max_wait_ms=3000).start()
+        with batcher.incoming():  # a second request is decoding its images
+            first = asyncio.create_task(batcher.submit(images(1, 0)))
+            await asyncio.sleep(0.2)
+            assert record.sizes == []  # the first is held for it
+        second = asyncio.create_task(batcher.submit(images(2, 1)))
+        rows = await asyncio.gather(first, second)
+        await batcher.stop()
+        return rows
+
+    first, second = asyncio.run(scenario())
+    assert record.sizes == [3]
+    np.testing.assert_array_equal(first.ravel(), [0])
+    np.testing.assert_array_equal(second.ravel(), [1, 2])
 
 
 def test_model_errors_reach_every_request_of_the_batch_and_the_loop_survives():

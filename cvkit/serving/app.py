@@ -74,7 +74,7 @@ class ServiceConfig:
     max_images: int = DEFAULT_MAX_IMAGES
     max_pixels: int = scoring.DEFAULT_MAX_PIXELS
     max_batch_size: int = 32
-    max_wait_ms: float = 5.0
+    max_wait_ms: float = 10.0
     default_top_k: int = scoring.DEFAULT_TOP_K
     warmup: bool = True
 
@@ -234,7 +234,7 @@ async def _send_json(send: Callable, status: int, payload: dict) -> None:
 def create_app(model: Any, *, api_key: str | None = None,
                max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
                max_images: int = DEFAULT_MAX_IMAGES, max_pixels: int = scoring.DEFAULT_MAX_PIXELS,
-               max_batch_size: int = 32, max_wait_ms: float = 5.0,
+               max_batch_size: int = 32, max_wait_ms: float = 10.0,
                default_top_k: int = scoring.DEFAULT_TOP_K, warmup: bool = True):
     """Build the FastAPI app serving ``model`` (a model folder, or a model already loaded).
 
@@ -341,7 +341,8 @@ def create_app(model: Any, *, api_key: str | None = None,
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
 
-        pixels = await run_in_threadpool(decode_items, items, service.model, config.max_pixels)
+        with service.batcher.incoming():  # lets a forming batch wait for these images
+            pixels = await run_in_threadpool(decode_items, items, service.model, config.max_pixels)
         scored = [i for i, p in enumerate(pixels) if p is not None]
         proba = np.zeros((0, n_classes), np.float32)
         if scored:

@@ -4,7 +4,9 @@ A model scores 16 images in one call far faster than in 16 calls. :class:`MicroB
 the images of requests that arrive close together (waiting at most ``max_wait_ms`` after the first,
 and never more than ``max_batch_size`` images), runs the model once on a worker thread, and hands
 each request its own rows. While the model is busy, new requests queue up and form the next batch,
-so under load batches grow by themselves and when idle a lone request waits at most ``max_wait_ms``.
+so under load batches grow by themselves. A batch only waits while other requests are known to be
+on the way (queued, or announced with :meth:`MicroBatcher.incoming` while their images decode), so
+a lone request is scored at once.
 
 Example:
     >>> batcher = MicroBatcher(lambda x: model.predict_proba(x), max_batch_size=32)  # doctest: +SKIP
@@ -14,9 +16,10 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -57,11 +60,13 @@ class MicroBatcher:
         It runs on one dedicated worker thread, so the event loop stays responsive and the model is
         never called from two threads at once.
     max_batch_size : most images per model call. A single request larger than this is split.
-    max_wait_ms : how long the first image of a batch waits for company.
+    max_wait_ms : longest the first image of a batch waits for company.
+    wait_for_incoming_only : wait only while other requests are queued or announced with
+        :meth:`incoming`; False always waits up to ``max_wait_ms``.
     """
 
     def __init__(self, predict_fn: Callable[[np.ndarray], np.ndarray], max_batch_size: int = 32,
-                 max_wait_ms: float = 5.0):
+                 max_wait_ms: float = 10.0, wait_for_incoming_only: bool = True):
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
         if max_wait_ms < 0:
@@ -69,6 +74,8 @@ class MicroBatcher:
         self.predict_fn = predict_fn
         self.max_batch_size = int(max_batch_size)
         self.max_wait_ms = float(max_wait_ms)
+        self.wait_for_incoming_only = bool(wait_for_incoming_only)
+        self._incoming = 0
         self.stats = BatchStats()
         self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task | None = None
@@ -109,6 +116,20 @@ class MicroBatcher:
             self._executor.shutdown(wait=True)
             self._executor = None
 
+    @contextlib.contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Announce a request that will :meth:`submit` soon (e.g. while its images decode).
+
+        A batch waits for company only while some request is announced or queued; a lone request
+        is scored at once instead of waiting ``max_wait_ms`` for nobody. Leave the block *before*
+        calling :meth:`submit`.
+        """
+        self._incoming += 1
+        try:
+            yield
+        finally:
+            self._incoming -= 1
+
     async def submit(self, images: np.ndarray) -> np.ndarray:
         """Score ``images`` (k, H, W, 3) as part of a shared batch; returns the k result rows."""
         if not self.running or self._queue is None:
@@ -145,6 +166,9 @@ class MicroBatcher:
         jobs, count = [first], len(first.images)
         deadline = loop.time() + self.max_wait_ms / 1000.0
         while count < self.max_batch_size:
+            if self.wait_for_incoming_only and self._incoming == 0 and self._carry is None \
+                    and self._queue is not None and self._queue.empty():
+                break  # nobody else is on the way: do not make this batch wait
             job = await self._next_job(deadline - loop.time())
             if job is None:
                 break

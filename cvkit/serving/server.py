@@ -298,7 +298,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--max-batch-size", type=int, default=None,
                         help="most images per model call (default 32)")
     parser.add_argument("--max-wait-ms", type=float, default=None,
-                        help="how long a request waits for others to batch with (default 5)")
+                        help="longest a request waits for others to batch with (default 10)")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
     return parser
