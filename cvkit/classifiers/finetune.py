@@ -363,8 +363,9 @@ class FineTuneClassifier(ImageClassifier):
     def plot_history(self, ax: Any = None) -> Any:
         """Training curves: loss and accuracy per epoch, training and validation, phases marked.
 
-        Returns the matplotlib Figure. Example: ``clf.plot_history()``.
+        Draws with :func:`cvkit.plots.plot_history`; returns the matplotlib Figure.
+        Example: ``clf.plot_history()``.
         """
         self._check_is_fitted()
-        from .history import plot_history
-        return plot_history(self.history_, ax=ax)
+        from ..plots import plot_history
+        return plot_history(self, ax=ax)
