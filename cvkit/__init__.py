@@ -33,6 +33,9 @@ _EXPORTS: dict[str, str] = {
     "evaluate": "cvkit.evaluation",
     "EvaluationReport": "cvkit.evaluation",
     "hard_negatives": "cvkit.evaluation",
+    "AnnotationWidget": "cvkit.widgets",
+    "ResultsWidget": "cvkit.widgets",
+    "PrecisionRecallWidget": "cvkit.widgets",
 }
 
 # sub-modules reachable as attributes: cvkit.backbones, cvkit.plots ...
