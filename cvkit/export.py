@@ -157,9 +157,11 @@ def _check_images(images: Any, model_dir: Path | None, size: tuple[int, int], li
     from .data.images import ImageReadError, read_image
 
     if images is None and model_dir is not None:
-        split = model_dir.parent / "split.json"
-        if split.is_file():
-            images = split
+        # notebook 01 writes split.json beside the model folder, `cvkit train` inside it
+        for split in (model_dir / "split.json", model_dir.parent / "split.json"):
+            if split.is_file():
+                images = split
+                break
     if images is None:
         warnings.warn("export_model: no images given and no split.json beside the model folder; "
                       "checking the export on random-noise images. Pass images=... (a folder, "
@@ -258,7 +260,7 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
         ``MODEL_DIR/export/model[_float16|_int8].tflite``.
     images : images to check on (a folder, a table, a ``split.json`` whose test images are used, an
         ImageDataset, a list of paths or a uint8 array). By default the ``split.json`` next to the
-        model folder (where notebook 01 writes it).
+        model folder (where notebook 01 writes it) or inside it (where ``cvkit train`` does).
     n_check : most images checked.
 
     Example:
@@ -342,7 +344,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="output path (default MODEL_DIR/export/saved_model or model*.tflite)")
     parser.add_argument("--images", default=None,
                         help="images to check the export on: folder, table or split.json "
-                             "(default: split.json next to MODEL_DIR)")
+                             "(default: split.json in or next to MODEL_DIR)")
     parser.add_argument("--n-check", type=int, default=64, help="most images to check (default 64)")
     return parser
 

@@ -164,14 +164,14 @@ def test_memory_stays_flat_as_the_image_count_grows(tmp_path):
 
 
 def test_command_line_entry(model, messy_folder, tmp_path, capsys):
-    from cvkit.serving.batch import main
+    from cvkit.cli import main
     out = tmp_path / "cli.csv"
     with pytest.warns(UserWarning):
-        code = main([str(trained_model_dir()), str(messy_folder), "-o", str(out), "--no-progress",
-                     "--batch-size", "5"])
+        code = main(["score", str(trained_model_dir()), str(messy_folder), "-o", str(out),
+                     "--no-progress", "--batch-size", "5"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "scored 8 of 11 images" in printed and "3 image(s) could not be read" in printed
     assert len(read_rows(out)) == 11
-    assert main([str(trained_model_dir()), str(tmp_path / "nowhere"), "-o", str(out)]) == 2
-    assert "no such folder" in capsys.readouterr().err
+    assert main(["score", str(trained_model_dir()), str(tmp_path / "nowhere"), "-o", str(out)]) == 2
+    assert "cvkit score: error:" in capsys.readouterr().err

@@ -36,9 +36,9 @@ def pixels(model):
 
 @pytest.fixture(scope="module")
 def tflite_float32(model_dir):
-    """Exported through the command-line entry point, checked on the split next to the model."""
-    from cvkit.export import main
-    assert main([str(model_dir), "--format", "tflite"]) == 0
+    """Exported by `cvkit export`, checked on the split next to the model."""
+    from cvkit.cli import main
+    assert main(["export", str(model_dir), "--format", "tflite"]) == 0
     return model_dir / "export" / "model.tflite"
 
 
@@ -95,3 +95,17 @@ def test_bad_arguments_are_clear_errors(model):
         export_model(model, "savedmodel", quantize="int8")
     with pytest.raises(ValueError, match="quantize must be one of"):
         export_model(model, "tflite", quantize="int4")
+
+
+def test_export_finds_split_json_inside_the_model_folder(model_dir, tmp_path):
+    """`cvkit train` writes split.json inside the model folder; export checks on its test images."""
+    from cvkit.cli import main
+    from cvkit.data import load_split, save_split
+    inside = tmp_path / "model"
+    shutil.copytree(model_dir, inside, ignore=shutil.ignore_patterns("export"))
+    save_split(inside / "split.json", *load_split(model_dir.parent / "split.json"))
+    assert main(["export", str(inside), "--format", "savedmodel", "-o", str(tmp_path / "sm"),
+                 "--n-check", "8"]) == 0
+    report = json.loads((tmp_path / "sm" / "export.json").read_text())
+    assert report["images"] == "test-split images" and report["n_images"] == 8
+    assert main(["export", str(tmp_path / "missing")]) == 2

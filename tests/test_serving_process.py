@@ -1,5 +1,5 @@
-"""The service as users start it: a separate process (`python -m cvkit.serving.server`, what
-`cvkit serve` and notebook 03 run), on a free loopback port, stopped by the test."""
+"""The service as users start it: a separate `cvkit serve` process (what BackgroundServer and
+notebook 03 run), on a free loopback port, stopped by the test."""
 from __future__ import annotations
 
 import os
@@ -24,6 +24,7 @@ def test_background_server_process_scores_and_stops_cleanly():
     with server:
         health = server.wait_until_ready(timeout=240)
         assert health["ready"] is True
+        assert server.process.args[1:4] == ["-m", "cvkit.cli", "serve"]
         assert "--api-key" not in " ".join(server.process.args)  # the key travels in the environment
         with Client(server.url, api_key="process-test-key") as client:
             answers = client.score(paths)
@@ -42,10 +43,13 @@ def test_background_server_process_scores_and_stops_cleanly():
 
 
 def test_serve_command_reports_a_missing_model_folder(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "cvkit.serving.server", str(tmp_path / "nope")],
+    result = subprocess.run([sys.executable, "-m", "cvkit.cli", "serve", str(tmp_path / "nope")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert "model folder not found" in result.stderr
+    assert "cvkit serve: error:" in result.stderr and "model folder not found" in result.stderr
+    direct = subprocess.run([sys.executable, "-m", "cvkit.serving.server", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert direct.returncode == 2 and "no metadata.json" in direct.stderr
 
 
 def test_background_server_exits_when_its_parent_dies():

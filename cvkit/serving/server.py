@@ -206,7 +206,7 @@ class BackgroundServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> "BackgroundServer":
-        """Launch ``python -m cvkit.serving.server MODEL_DIR --port PORT`` in the background."""
+        """Launch ``cvkit serve MODEL_DIR --port PORT`` (as ``python -m cvkit.cli``) in the background."""
         if self.process is not None and self.process.poll() is None:
             return self
         env = dict(os.environ)
@@ -219,7 +219,7 @@ class BackgroundServer:
                 env[_ENV_KEYS[name]] = str(value)
         fd, self.log_path = tempfile.mkstemp(prefix="cvkit-serve-", suffix=".log")
         self._log = os.fdopen(fd, "w")
-        cmd = [self.python, "-m", "cvkit.serving.server", self.model_dir, "--host", self.host,
+        cmd = [self.python, "-m", "cvkit.cli", "serve", self.model_dir, "--host", self.host,
                "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning"]
         env["CVKIT_EXIT_WITH_PARENT"] = str(os.getpid())  # no orphan if this process dies
         self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
@@ -306,6 +306,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 
 def serve_command(args: argparse.Namespace) -> int:
     """Run ``cvkit serve`` from parsed arguments."""
+    parent = os.environ.pop("CVKIT_EXIT_WITH_PARENT", "")
+    if parent.isdigit():  # started by BackgroundServer: stop when that process goes away
+        _exit_with_parent(int(parent))
     serve(args.model_dir, host=args.host, port=args.port, api_key=args.api_key,
           workers=args.workers, log_level=args.log_level,
           max_request_bytes=int(args.max_request_mb * 2**20),
@@ -330,9 +333,6 @@ def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m cvkit.serving.server MODEL_DIR [--port N] ...``: same as ``cvkit serve``."""
-    parent = os.environ.pop("CVKIT_EXIT_WITH_PARENT", "")
-    if parent.isdigit():
-        _exit_with_parent(int(parent))
     parser = add_serve_arguments(argparse.ArgumentParser(
         prog="cvkit serve", description="Serve a cvkit model folder over HTTP."))
     args = parser.parse_args(argv)
