@@ -47,7 +47,8 @@ def finetuned(tiny, tmp_path_factory):
 
     counter = CountEpochs()
     tb = tmp_path_factory.mktemp("tensorboard")
-    clf = FineTuneClassifier(epochs=1, head_epochs=3, batch_size=8, early_stopping=False, callbacks=[counter],
+    clf = FineTuneClassifier(epochs=1, head="keras", head_epochs=3, batch_size=8, early_stopping=False,
+                             callbacks=[counter],
                              tensorboard_dir=tb, verbose=0, random_state=0)
     returned = clf.fit(small_train, validation_data=small_val)
     return clf, returned, counter, tb
@@ -246,7 +247,7 @@ def test_finetune_plot_history_returns_figure(finetuned):
 
 def test_finetune_head_phase_is_deterministic_given_random_state(tiny):
     small_train, small_val = tiny
-    runs = [FineTuneClassifier(epochs=0, head_epochs=4, batch_size=8, verbose=0, random_state=3)
+    runs = [FineTuneClassifier(epochs=0, head="keras", head_epochs=4, batch_size=8, verbose=0, random_state=3)
             .fit(small_train, validation_data=small_val) for _ in range(2)]
     np.testing.assert_array_equal(runs[0].history_["loss"], runs[1].history_["loss"])
     np.testing.assert_allclose(runs[0].predict_proba(small_val), runs[1].predict_proba(small_val), atol=1e-6)
@@ -267,7 +268,8 @@ def test_finetune_early_stopping_restores_the_best_weights(tiny):
 
     snaps = Snapshots()
     # a learning rate far too high makes the validation loss jump around, so stopping triggers
-    clf = FineTuneClassifier(epochs=0, head_epochs=40, learning_rate=5.0, patience=2, batch_size=8, verbose=0,
+    clf = FineTuneClassifier(epochs=0, head="keras", head_epochs=40, learning_rate=5.0, patience=2, batch_size=8,
+                             verbose=0,
                              callbacks=[snaps], random_state=0).fit(small_train, validation_data=small_val)
     run = clf.metrics_["epochs_run"]["head"]
     assert run < 40 and len(snaps.weights) == run
@@ -284,9 +286,19 @@ def test_finetune_parameter_errors_name_the_parameter(tiny):
     for params, name in (({"epochs": -1}, "epochs"), ({"verbose": 5}, "verbose"),
                          ({"validation_fraction": 1.5}, "validation_fraction"),
                          ({"class_weight": {"cat": 2.0}, "epochs": 0, "head_epochs": 1}, "cat"),
-                         ({"augment": 3}, "augment")):
+                         ({"augment": 3}, "augment"), ({"head": "svm"}, "head")):
         with pytest.raises((ValueError, TypeError), match=name):
             FineTuneClassifier(verbose=0, **params).fit(small_train)
+
+
+def test_default_head_is_the_cross_validated_linear_probe(tiny):
+    small_train, small_val = tiny
+    probe = FeatureClassifier(progress=False).fit(small_train)
+    clf = FineTuneClassifier(epochs=0, validation_fraction=0, verbose=0).fit(small_train)
+    assert clf.history_["phase"] == ["head"] and clf.metrics_["epochs_run"] == {"head": 1, "fine_tune": 0}
+    assert clf.history_["accuracy"][0] == pytest.approx(probe.metrics_["train_accuracy"])
+    # same features, same cross-validated logistic regression, now inside the Keras graph
+    np.testing.assert_allclose(clf.predict_proba(small_val), probe.predict_proba(small_val), atol=1e-5)
 
 
 def test_finetune_validation_fraction_holds_out_a_stratified_part(tiny):

@@ -18,10 +18,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["FeatureClassifier", "FineTuneClassifier", "ImageClassifier", "cross_validate"]
+__all__ = ["FeatureClassifier", "FineTuneClassifier", "ImageClassifier", "cross_validate", "make_classifier"]
 
 _LAZY = {"FeatureClassifier": ".features", "FineTuneClassifier": ".finetune", "ImageClassifier": ".base",
-         "cross_validate": ".validation"}
+         "cross_validate": ".validation", "make_classifier": ".validation"}
 
 
 def __getattr__(name: str) -> Any:

@@ -42,7 +42,7 @@ class FeatureClassifier(ImageClassifier):
     cache : keep features on disk keyed by image content (see :class:`cvkit.featurize.ImageFeaturizer`).
     cache_dir : cache folder; default ``$CVKIT_CACHE_DIR`` or ``~/.cache/cvkit``.
     batch_size : images per backbone forward pass.
-    progress : show progress bars while featurizing.
+    progress : show progress bars while featurizing for ``fit`` (and for predictions on 200+ images).
     cv : folds for the default head's choice of regularisation.
     random_state : seed for the cross-validation folds and calibration.
 
@@ -82,6 +82,10 @@ class FeatureClassifier(ImageClassifier):
 
     def _features(self, featurizer: Any, X: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
         from ..data import BadImageWarning
+        from .inputs import n_images
+
+        # a progress bar for training, and for predictions only when they take a while
+        featurizer.progress = bool(self.progress) and (what in ("fit", "cross_validate") or n_images(X) >= 200)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=BadImageWarning, message="ImageFeaturizer")
             feats, ok = featurizer.transform(X, return_mask=True)

@@ -4,7 +4,9 @@ cvtk's "DNN refinement", done the way Keras' transfer-learning guide describes:
 
 1. **Head.** The backbone is frozen; a new ``Dropout`` + ``Dense`` softmax head is trained. The
    frozen backbone (BatchNorm in inference mode) maps each image to the same features every epoch,
-   so this phase runs on features computed once (and cached on disk), which takes seconds.
+   so this phase runs on features computed once (and cached on disk), which takes seconds. By
+   default the head is a linear probe (logistic regression with cross-validated regularisation,
+   copied into the ``Dense`` layer); ``head="keras"`` trains it with Adam for ``head_epochs``.
 2. **Fine-tune.** The top ``unfreeze`` blocks of the backbone are unfrozen (BatchNorm layers stay
    frozen and in inference mode) and the whole model trains end to end at a lower learning rate on
    augmented images. Starting phase 2 from a trained head rather than a random one keeps large
@@ -83,9 +85,15 @@ class FineTuneClassifier(ImageClassifier):
     ----------
     backbone : backbone name (see :func:`cvkit.backbones.available`).
     epochs : maximum epochs of phase 2 (fine-tuning the top of the backbone); 0 trains the head only.
-    head_epochs : maximum epochs of phase 1 (the head on frozen features; fast).
+    head : how phase 1 trains the new head on the frozen backbone's features. ``"logistic"``
+        (default): a linear probe, multinomial logistic regression with its L2 strength chosen by
+        cross-validation (as :class:`FeatureClassifier`), copied into the ``Dense`` layer: the
+        "linear probing, then fine-tuning" recipe, which keeps fine-tuning from distorting good
+        features. ``"keras"``: Keras' guide as written, ``head_epochs`` of Adam at ``learning_rate``.
+    head_epochs : maximum epochs of phase 1 with ``head="keras"`` (fast: it runs on features).
     batch_size : images per training step.
-    learning_rate : Adam learning rate of phase 1; phase 2 uses ``fine_tune_learning_rate``.
+    learning_rate : Adam learning rate of phase 1 with ``head="keras"``; phase 2 uses
+        ``fine_tune_learning_rate``.
     fine_tune_learning_rate : Adam learning rate of phase 2 (about 10x lower, as in Keras' guide).
     unfreeze : how much of the backbone phase 2 trains: a number of top blocks, or a fraction of
         them (see :func:`cvkit.backbones.top_layers`). BatchNorm layers always stay frozen.
@@ -116,7 +124,8 @@ class FineTuneClassifier(ImageClassifier):
 
     _method = "finetune"
 
-    def __init__(self, backbone: str = "efficientnet_lite0", epochs: int = 10, head_epochs: int = 60,
+    def __init__(self, backbone: str = "efficientnet_lite0", epochs: int = 10, head: str = "logistic",
+                 head_epochs: int = 100,
                  batch_size: int = 16, learning_rate: float = 1e-3, fine_tune_learning_rate: float = 1e-4,
                  unfreeze: int | float = 2, augment: Any = "default", dropout: float = 0.2,
                  validation_fraction: float = 0.15, early_stopping: bool = True, patience: int = 5,
@@ -125,6 +134,7 @@ class FineTuneClassifier(ImageClassifier):
                  cache: bool = True, random_state: int | None = 0):
         self.backbone = backbone
         self.epochs = epochs
+        self.head = head
         self.head_epochs = head_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -148,7 +158,9 @@ class FineTuneClassifier(ImageClassifier):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.epochs + self.head_epochs == 0:
+        if self.head not in ("logistic", "keras"):
+            raise ValueError(f"head must be 'logistic' or 'keras', got {self.head!r}")
+        if self.head == "keras" and self.epochs + self.head_epochs == 0:
             raise ValueError("epochs and head_epochs are both 0: nothing would be trained")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
@@ -289,7 +301,7 @@ class FineTuneClassifier(ImageClassifier):
 
         head_run = 0
         # --- phase 1: the head on features of the frozen backbone, computed once
-        if self.head_epochs > 0:
+        if self.head == "logistic" or self.head_epochs > 0:
             from ..featurize import ImageFeaturizer
             featurizer = ImageFeaturizer(backbone=backbone, cache=self.cache, progress=progress,
                                          batch_size=32)
@@ -299,15 +311,19 @@ class FineTuneClassifier(ImageClassifier):
                 paths = train_X.paths if hasattr(train_X, "paths") else [os.fspath(p) for p in train_X]
                 feats = featurizer.transform([p for p, good in zip(paths, ok) if good])
             vfeats = featurizer.transform(val[0]) if val is not None else None
-            head_in = keras.Input((feats.shape[1],), dtype="float32", name="features")
-            head = keras.Model(head_in, dense(dropout(head_in)), name="head")
-            head.compile(optimizer=keras.optimizers.Adam(float(self.learning_rate)),
-                         loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-            hist = head.fit(feats, targets, sample_weight=weights, batch_size=int(self.batch_size),
-                            epochs=int(self.head_epochs), shuffle=True, callbacks=callbacks("head"),
-                            validation_data=(vfeats, val[1]) if val is not None else None,
-                            verbose=self.verbose)
-            head_run = record("head", hist)
+            if self.head == "logistic":
+                head_run = self._fit_logistic_head(dense, feats, targets, weights, vfeats,
+                                                   None if val is None else val[1], seed, history)
+            else:
+                head_in = keras.Input((feats.shape[1],), dtype="float32", name="features")
+                head = keras.Model(head_in, dense(dropout(head_in)), name="head")
+                head.compile(optimizer=keras.optimizers.Adam(float(self.learning_rate)),
+                             loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                hist = head.fit(feats, targets, sample_weight=weights, batch_size=int(self.batch_size),
+                                epochs=int(self.head_epochs), shuffle=True, callbacks=callbacks("head"),
+                                validation_data=(vfeats, val[1]) if val is not None else None,
+                                verbose=self.verbose)
+                head_run = record("head", hist)
 
         # --- phase 2: unfreeze the top blocks (not BatchNorm) and train end to end, augmented
         if self.epochs > 0:
@@ -334,6 +350,32 @@ class FineTuneClassifier(ImageClassifier):
         self.skipped_ = skipped
         self.metrics_ = self._summary(history, len(targets), 0 if val is None else len(val[1]), classes, targets)
         return self
+
+    @staticmethod
+    def _fit_logistic_head(dense: Any, feats: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                           vfeats: np.ndarray | None, vtargets: np.ndarray | None, seed: int,
+                           history: dict[str, list]) -> int:
+        """Phase 1 as a linear probe: CV-tuned logistic regression, copied into the ``Dense`` layer."""
+        from .heads import default_estimator, fold_linear_head
+
+        estimator = default_estimator(int(np.bincount(targets).min()), random_state=seed)
+        estimator.fit(feats, targets, sample_weight=weights)
+        folded = fold_linear_head(estimator, feats[:64])
+        if folded is None:  # pragma: no cover - a multinomial logistic regression always folds
+            raise RuntimeError("the logistic-regression head could not be copied into the Dense layer")
+        dense.set_weights(list(folded))
+
+        def loss_accuracy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+            p = np.clip(estimator.predict_proba(x)[np.arange(len(y)), y], 1e-7, 1.0)
+            return float(-np.mean(np.log(p))), float(np.mean(estimator.predict(x) == y))
+
+        loss, accuracy = loss_accuracy(feats, targets)
+        val_loss, val_accuracy = loss_accuracy(vfeats, vtargets) if vfeats is not None else (np.nan, np.nan)
+        for key, value in (("phase", "head"), ("epoch", len(history["epoch"]) + 1), ("loss", loss),
+                           ("accuracy", accuracy), ("val_loss", float(val_loss)),
+                           ("val_accuracy", float(val_accuracy))):
+            history[key].append(value)
+        return 1
 
     @staticmethod
     def _summary(history: dict, n_train: int, n_val: int, classes: list[str], targets: np.ndarray) -> dict:
