@@ -121,6 +121,25 @@ def _trace(model, size: int):
     return predict
 
 
+def _architecture_id(model) -> str:
+    """A name-independent description of ``model``: each layer's type and config minus its name.
+
+    Keras numbers auto-named layers per session (``activation_17``), so names are left out: the same
+    architecture built twice gets the same id.
+    """
+    import json
+    from .backbones.blocks import _flat_layers
+
+    parts = [repr(model.input_shape), repr(model.output_shape)]
+    for layer in _flat_layers(model):
+        try:
+            config = {k: v for k, v in layer.get_config().items() if k != "name"}
+        except Exception:  # a layer that cannot describe itself: its type still counts
+            config = {}
+        parts.append(type(layer).__name__ + json.dumps(config, sort_keys=True, default=repr))
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
 def _read_bytes(path: str) -> tuple[Optional[bytes], Optional[str]]:
     """File bytes, or the reason they cannot be read (never raises)."""
     try:
@@ -242,8 +261,13 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         return bool(self.cache) and not (isinstance(self.backbone, str) and self.weights is None)
 
     def _cache_path(self, name: str) -> Path:
-        """One file per (backbone, weights, input size, pooling); weights identified by their bytes."""
+        """One file per (architecture, weights, input size); weights identified by their bytes.
+
+        The architecture is identified too (layer types and settings, in order, ignoring layer
+        names), since two models can share weights but differ in weightless layers such as pooling.
+        """
         digest = hashlib.sha1()
+        digest.update(_architecture_id(self.model_).encode())
         for w in self.model_.weights:
             value = np.asarray(w.numpy())
             digest.update(str(value.shape).encode())
@@ -251,7 +275,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         weights_id = digest.hexdigest()[:16]
         folder = Path(self.cache_dir).expanduser() if self.cache_dir is not None else default_cache_dir()
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-        return folder / f"features-v{_CACHE_FORMAT}-{safe}-{self.input_size_}px-{self.pooling}-{weights_id}.sqlite"
+        return folder / f"features-v{_CACHE_FORMAT}-{safe}-{self.input_size_}px-{weights_id}.sqlite"
 
     def _predict_fn(self):
         """The backbone as a traced ``tf.function`` on uint8 batches, shared by featurizers of one model."""

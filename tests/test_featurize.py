@@ -178,6 +178,19 @@ def test_cache_file_per_backbone_weights_and_size(lite0, photos, tmp_path):
     d = ImageFeaturizer("efficientnet_lite0", pooling="max", cache_dir=tmp_path, progress=False).fit()
     assert len({a.cache_path_, c.cache_path_, d.cache_path_}) == 3
     assert c.transform(photos[:1]).shape == (1, 1280) and c.model_.input_shape == (None, 192, 192, 3)
+    # A model passed in is identified by its architecture too: max pooling shares avg's weights.
+    from cvkit import backbones
+    max_model = backbones.get("efficientnet_lite0", pooling="max")
+    e = ImageFeaturizer(max_model, cache_dir=tmp_path, progress=False).fit()
+    assert e.cache_path_ != a.cache_path_
+    assert not np.allclose(e.transform(photos[:1]), a.transform(photos[:1]))
+    # ... while the same architecture and weights built twice (Keras numbers auto-named layers
+    # differently each time) share one cache.
+    m1, m2 = (backbones.get("mobilenet_v3_small", weights=None) for _ in range(2))
+    m2.set_weights(m1.get_weights())
+    assert [layer.name for layer in m1.layers] != [layer.name for layer in m2.layers]
+    assert (ImageFeaturizer(m1, cache_dir=tmp_path).fit().cache_path_
+            == ImageFeaturizer(m2, cache_dir=tmp_path).fit().cache_path_)
     random = ImageFeaturizer("efficientnet_lite0", weights=None, cache_dir=tmp_path, progress=False).fit()
     assert random.cache_path_ is None  # random weights are never cached
 
