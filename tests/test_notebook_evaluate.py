@@ -1,9 +1,8 @@
-"""notebooks/02_evaluate.ipynb under papermill, on a model folder and split made as 01 makes them.
+"""notebooks/02_evaluate.ipynb under papermill, after 01_train.ipynb, in a temporary run folder.
 
-The test trains the real default model on the standard sample split, saves the model folder and the
-split manifest into a temporary "run" folder, runs the notebook there with papermill (from the
-notebooks/ folder, as in JupyterLab) and checks what it printed, drew and saved against
-``cvkit.evaluate`` run here in the test.
+The test runs 01 (default model, standard split) with papermill into a temporary ``output_dir``,
+then 02 on the model folder and split manifest 01 wrote (both from the notebooks/ folder, as in
+JupyterLab), and checks what 02 printed, drew and saved against ``cvkit.evaluate`` run here.
 """
 from __future__ import annotations
 
@@ -15,39 +14,38 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
+def _papermill(repo_dir, name, out, parameters):
+    import papermill
+    # the kernel inherits our environment: draw figures inline as in JupyterLab, not with the tests' Agg
+    saved = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        papermill.execute_notebook(str(repo_dir / "notebooks" / name), str(out), parameters=parameters,
+                                   cwd=str(repo_dir / "notebooks"), kernel_name="python3", progress_bar=False)
+    finally:
+        if saved is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = saved
+
+
 @pytest.fixture(scope="module")
-def run_dir(sample_split, tmp_path_factory):
-    """What 01_train leaves behind: ``model/`` and ``split.json``."""
-    from cvkit import FeatureClassifier
-    from cvkit.data import save_split
-    train, test = sample_split
+def run_dir(repo_dir, tmp_path_factory):
+    """What 01_train leaves behind (``model/`` and ``split.json``), made by running 01."""
     run = tmp_path_factory.mktemp("run")
-    clf = FeatureClassifier(progress=False).fit(train)
-    clf.save(run / "model")
-    save_split(run / "split.json", train, test)
+    _papermill(repo_dir, "01_train.ipynb", run / "01_train.out.ipynb", {"output_dir": str(run)})
+    assert (run / "model" / "metadata.json").is_file() and (run / "split.json").is_file()
     return run
 
 
 @pytest.fixture(scope="module")
 def executed(run_dir, repo_dir):
     """The notebook executed by papermill with the run folder as parameters."""
-    import papermill
     import nbformat
     out = run_dir / "02_evaluate.out.ipynb"
-    # the kernel inherits our environment: draw figures inline as in JupyterLab, not with the tests' Agg
-    saved = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    try:
-        papermill.execute_notebook(
-            str(repo_dir / "notebooks" / "02_evaluate.ipynb"), str(out),
-            parameters={"model_dir": str(run_dir / "model"), "split_path": str(run_dir / "split.json"),
-                        "report_path": str(run_dir / "eval" / "report.json"), "n_examples": 8, "top_k": 4},
-            cwd=str(repo_dir / "notebooks"), kernel_name="python3", progress_bar=False)
-    finally:
-        if saved is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = saved
+    _papermill(repo_dir, "02_evaluate.ipynb", out,
+               {"model_dir": str(run_dir / "model"), "split_path": str(run_dir / "split.json"),
+                "report_path": str(run_dir / "eval" / "report.json"), "n_examples": 8, "top_k": 4})
     return nbformat.read(out, as_version=4)
 
 
@@ -62,10 +60,10 @@ def _stdout(nb) -> str:
     return "".join(o.text for _, o in _outputs(nb) if o.output_type == "stream" and o.name == "stdout")
 
 
-def test_notebook_saves_the_same_report_as_evaluate(executed, run_dir, sample_split):
+def test_notebook_saves_the_same_report_as_evaluate(executed, run_dir):
     import cvkit
     from cvkit.evaluation import EvaluationReport
-    _, test = sample_split
+    _, test = cvkit.load_split(run_dir / "split.json")  # the very test images 01 held out
     assert not [o for _, o in _outputs(executed) if o.output_type == "error"]
     saved = EvaluationReport.from_json(run_dir / "eval" / "report.json")
     expected = cvkit.evaluate(cvkit.load_model(run_dir / "model"), test)
