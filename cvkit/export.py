@@ -7,7 +7,8 @@ class (``agreement``) and the largest probability difference are reported beside
 
 - ``savedmodel``: a folder for TensorFlow Serving / ``tf.saved_model.load`` (signature ``serve``).
 - ``tflite``: one ``.tflite`` file for phones and edge devices; ``quantize="float16"`` halves it,
-  ``quantize="int8"`` quarters the weights using the check images for calibration.
+  ``quantize="int8"`` quarters the weights, calibrated on the training images of a split (so it is
+  checked on images it was not calibrated on), or on the check images when there is no split.
 
 Next to the export go ``labels.txt`` (one class per line, in output order) and ``export.json``
 (the check's numbers).
@@ -60,6 +61,7 @@ class ExportResult:
     mean_abs_diff: float
     images: str
     seconds: float
+    calibration: str | None = None  # int8 only: the images that set the quantization ranges
 
     @property
     def agreement(self) -> float:
@@ -84,7 +86,8 @@ class ExportResult:
             if self.keras_size_bytes else ""
         return (f"{kind} {self.path}: {self.size_mb:.1f} MB{ratio}; agrees with Keras on "
                 f"{self.n_agree}/{self.n_images} {self.images} ({100 * self.agreement:.1f}%), "
-                f"max probability difference {self.max_abs_diff:.4f}")
+                f"max probability difference {self.max_abs_diff:.4f}"
+                + (f" (int8 calibrated on {self.calibration})" if self.calibration else ""))
 
 
 class TFLiteModel:
@@ -151,10 +154,24 @@ def _probability_graph(model: Any) -> Any:
     return graph
 
 
-def _check_images(images: Any, model_dir: Path | None, size: tuple[int, int], limit: int
-                  ) -> tuple[np.ndarray, str]:
-    """Pixels (n, H, W, 3) uint8 to check the export on, and a description of where they came from."""
+def _read_pixels(paths: Sequence[str], size: tuple[int, int], limit: int) -> list[np.ndarray]:
     from .data.images import ImageReadError, read_image
+    pixels = []
+    for path in paths:
+        if len(pixels) >= limit:
+            break
+        try:
+            pixels.append(read_image(path, size=size))
+        except ImageReadError:
+            continue
+    return pixels
+
+
+def _check_images(images: Any, model_dir: Path | None, size: tuple[int, int], limit: int
+                  ) -> tuple[np.ndarray, str, list[str]]:
+    """Pixels (n, H, W, 3) uint8 to check the export on, a description of where they came from,
+    and the paths of separate calibration images (the training half of a split; else none)."""
+    from .data.images import read_image
 
     if images is None and model_dir is not None:
         # notebook 01 writes split.json beside the model folder, `cvkit train` inside it
@@ -168,33 +185,27 @@ def _check_images(images: Any, model_dir: Path | None, size: tuple[int, int], li
                       "table, split.json or ImageDataset) for a meaningful check.", stacklevel=3)
         rng = np.random.default_rng(0)
         return rng.integers(0, 256, (min(limit, 16), size[1], size[0], 3), dtype=np.uint8), \
-            "random-noise images"
+            "random-noise images", []
     if isinstance(images, np.ndarray):
         arr = images[:limit]
         if arr.ndim != 4 or arr.shape[-1] != 3:
             raise ValueError(f"images array must be (n, H, W, 3), got {arr.shape}")
         if arr.shape[1:3] != (size[1], size[0]):
             arr = np.stack([read_image(_png_bytes(a), size=size) for a in arr])
-        return arr.astype(np.uint8), "given images"
+        return arr.astype(np.uint8), "given images", []
+    calibration: list[str] = []
     if isinstance(images, (str, os.PathLike)) and str(images).endswith(".json"):
         from .data import load_split
-        _, test = load_split(images)
-        paths, what = test.paths, "test-split images"
+        train, test = load_split(images)
+        paths, what, calibration = test.paths, "test-split images", list(train.paths)
     else:
         from .serving.batch import iter_images
         iterator, _, _ = iter_images(images)
         paths, what = [p for p, _ in iterator], "images"
-    pixels = []
-    for path in paths:
-        if len(pixels) >= limit:
-            break
-        try:
-            pixels.append(read_image(path, size=size))
-        except ImageReadError:
-            continue
+    pixels = _read_pixels(paths, size, limit)
     if not pixels:
         raise ValueError(f"no readable images to check the export on in {images}")
-    return np.stack(pixels), what
+    return np.stack(pixels), what, calibration
 
 
 def _png_bytes(array: np.ndarray) -> bytes:
@@ -254,8 +265,8 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
     Parameters
     ----------
     format : ``"savedmodel"`` or ``"tflite"``.
-    quantize : TFLite only: ``None`` (float32), ``"float16"`` or ``"int8"`` (calibrated on the check
-        images; inputs and outputs stay float32).
+    quantize : TFLite only: ``None`` (float32), ``"float16"`` or ``"int8"`` (calibrated on a split's
+        training images, else on the check images; inputs and outputs stay float32).
     output : where to write; by default ``MODEL_DIR/export/saved_model`` or
         ``MODEL_DIR/export/model[_float16|_int8].tflite``.
     images : images to check on (a folder, a table, a ``split.json`` whose test images are used, an
@@ -283,13 +294,14 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
     graph = _probability_graph(model)
     from .serving.scoring import input_size
     size = input_size(model)
-    pixels, what = _check_images(images, model_dir, size, n_check)
+    pixels, what, calibration_paths = _check_images(images, model_dir, size, n_check)
     out = Path(output) if output is not None else _default_output(model_dir, fmt, quantize)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True or another output")
     out.parent.mkdir(parents=True, exist_ok=True)
 
     reference = np.asarray(graph.predict_on_batch(pixels.astype(np.float32)), dtype=np.float32)
+    calibrated_on = None
     if fmt == "savedmodel":
         import tensorflow as tf
         staging = Path(tempfile.mkdtemp(prefix=".saved_model-", dir=out.parent))
@@ -307,10 +319,14 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
                                    for i in range(0, len(pixels), 16)])
         labels_dir = out
     else:
+        calibration, calibrated_on = pixels[:100], what
+        if quantize == "int8" and calibration_paths:
+            calibration = np.stack(_read_pixels(calibration_paths, size, 100) or list(pixels[:100]))
+            calibrated_on = "training-split images"
         with tempfile.TemporaryDirectory(prefix="cvkit-export-") as tmp:
             with _quiet_tensorflow():
                 graph.export(os.path.join(tmp, "saved_model"), format="tf_saved_model", verbose=False)
-                flat = _convert_tflite(Path(tmp) / "saved_model", quantize, pixels[:100])
+                flat = _convert_tflite(Path(tmp) / "saved_model", quantize, calibration)
         partial = out.with_name(out.name + ".partial")
         partial.write_bytes(flat)
         os.replace(partial, out)
@@ -326,7 +342,8 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
         n_images=len(pixels), n_agree=int(np.sum(exported.argmax(1) == reference.argmax(1))),
         max_abs_diff=float(diff.max()) if diff.size else 0.0,
         mean_abs_diff=float(diff.mean()) if diff.size else 0.0, images=what,
-        seconds=time.perf_counter() - start)
+        seconds=time.perf_counter() - start,
+        calibration=calibrated_on if quantize == "int8" else None)
     report = out.parent / (out.stem + ".export.json") if fmt == "tflite" else out / "export.json"
     report.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return result

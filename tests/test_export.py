@@ -83,6 +83,8 @@ def test_int8_quarters_the_weights_and_mostly_agrees(model, model_dir, tflite_fl
     from cvkit.export import export_model
     result = export_model(model_dir, "tflite", quantize="int8", output=model_dir.parent / "q" / "m8.tflite")
     assert result.size_bytes < 0.4 * tflite_float32.stat().st_size
+    assert result.calibration == "training-split images"  # checked on test images it never saw
+    assert result.images == "test-split images"
     assert result.agreement >= 0.85, str(result)
     assert (model_dir.parent / "q" / "m8.export.json").is_file()
 
