@@ -36,7 +36,7 @@ def main() -> int:
     if report.is_file():
         import json
         doc = json.loads(report.read_text())
-        acc = doc.get("accuracy")
+        acc = doc.get("metrics", {}).get("accuracy")
         if acc is not None:
             print(f"test accuracy on sample_data: {acc:.3f}")
     print(f"all {len(notebooks)} notebooks ran; outputs in runs/")
