@@ -101,11 +101,11 @@ class TFLiteModel:
         import tensorflow as tf
 
         self.path = os.fspath(path)
+        builtin_kernels = tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "tf.lite.Interpreter is deprecated"
-            self.interpreter = tf.lite.Interpreter(
-                model_path=self.path, num_threads=num_threads,
-                experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            self.interpreter = tf.lite.Interpreter(model_path=self.path, num_threads=num_threads,
+                                                   experimental_op_resolver_type=builtin_kernels)
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         self._batch: int | None = None

@@ -78,7 +78,8 @@ def test_table_with_labels_gives_true_label_column_and_tsv(model, tmp_path):
     from cvkit.serving.batch import batch_score
     table = tmp_path / "to_score.csv"
     split = test_split()
-    lines = ["ImagePath,Label"] + [f"{p},{label}" for p, label in zip(split.paths[:5], split.image_labels[:5])]
+    pairs = zip(split.paths[:5], split.image_labels[:5])
+    lines = ["ImagePath,Label"] + [f"{p},{label}" for p, label in pairs]
     lines.append(f"{tmp_path / 'missing.jpg'},bird")
     table.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out" / "predictions.tsv"

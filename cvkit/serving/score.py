@@ -11,7 +11,8 @@ The model folder is ``init``'s argument, else ``$CVKIT_MODEL_DIR``, else ``$AZUR
 Example:
     >>> from cvkit.serving import score
     >>> score.init("runs/sample/model")                                           # doctest: +SKIP
-    >>> score.run('{"images": [{"image_in_base64": "/9j/4AAQ..."}]}')["predictions"][0]["label"]  # doctest: +SKIP
+    >>> answer = score.run('{"images": [{"image_in_base64": "/9j/4AAQ..."}]}')  # doctest: +SKIP
+    >>> answer["predictions"][0]["label"]                                        # doctest: +SKIP
     'bird'
 """
 from __future__ import annotations
