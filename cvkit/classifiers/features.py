@@ -27,6 +27,19 @@ from .inputs import labels_for, warn_unreadable
 
 __all__ = ["FeatureClassifier"]
 
+# Backbones built in this process, by name: building one (and converting its ImageNet weights)
+# takes seconds, and a FeatureClassifier never changes its backbone, so refits share it.
+_BACKBONES: dict[str, Any] = {}
+
+
+def _shared_backbone(name: str) -> Any:
+    from .. import backbones
+    spec = backbones.info(name)
+    if spec.name not in _BACKBONES:
+        size = int(spec.input_size)
+        _BACKBONES[spec.name] = backbones.get(spec.name, input_shape=(size, size, 3))
+    return _BACKBONES[spec.name]
+
 
 class FeatureClassifier(ImageClassifier):
     """Backbone features + a scikit-learn classifier.
@@ -77,7 +90,7 @@ class FeatureClassifier(ImageClassifier):
         if not isinstance(self.backbone, str):
             raise TypeError(f"backbone must be a backbone name (see cvkit.backbones.available()), "
                             f"not {type(self.backbone).__name__}")
-        return ImageFeaturizer(backbone=self.backbone, cache=self.cache, cache_dir=self.cache_dir,
+        return ImageFeaturizer(backbone=_shared_backbone(self.backbone), cache=self.cache, cache_dir=self.cache_dir,
                                batch_size=self.batch_size, progress=self.progress)
 
     def _features(self, featurizer: Any, X: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
