@@ -36,6 +36,10 @@ _EXPORTS: dict[str, str] = {
     "AnnotationWidget": "cvkit.widgets",
     "ResultsWidget": "cvkit.widgets",
     "PrecisionRecallWidget": "cvkit.widgets",
+    "Client": "cvkit.serving",
+    "BackgroundServer": "cvkit.serving",
+    "batch_score": "cvkit.serving",
+    "export_model": "cvkit.export",
 }
 
 # sub-modules reachable as attributes: cvkit.backbones, cvkit.plots ...

@@ -52,3 +52,10 @@ def test_committed_notebooks_have_parameters_and_no_absolute_paths_or_secrets(re
             assert bad not in text, f"{nb_path.name} contains an absolute path ({bad})"
         assert not re.search(r"(api[_-]?key|token)\s*=\s*['\"][A-Za-z0-9]{16,}", text, re.I), \
             f"{nb_path.name} seems to contain a secret"
+
+
+def test_every_public_name_resolves():
+    import cvkit
+    missing = [name for name in cvkit.__all__ if getattr(cvkit, name, None) is None]
+    assert not missing
+    assert "ImageDataset" in dir(cvkit) and "backbones" in dir(cvkit)
