@@ -281,6 +281,7 @@ def test_finetune_early_stopping_restores_the_best_weights(tiny):
     assert not np.array_equal(final[0], snaps.weights[-1][0])
 
 
+@pytest.mark.filterwarnings("ignore:FineTuneClassifier. no validation split")
 def test_finetune_parameter_errors_name_the_parameter(tiny):
     small_train, _ = tiny
     for params, name in (({"epochs": -1}, "epochs"), ({"verbose": 5}, "verbose"),
