@@ -7,13 +7,17 @@ from pathlib import Path
 
 # Before anything imports TensorFlow or matplotlib.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("MPLBACKEND", "Agg")
 # One feature cache for the whole run (never the user's ~/.cache): tests that featurize the same
 # sample images share it, which keeps the suite fast; tests of the cache itself use their own.
 _CACHE = tempfile.mkdtemp(prefix="cvkit-test-cache-")
 os.environ["CVKIT_CACHE_DIR"] = _CACHE
 
+import matplotlib  # noqa: E402
 import pytest  # noqa: E402
+
+# Headless figures in this process only. Not through MPLBACKEND: that would reach the Jupyter
+# kernels nbval and papermill start, and notebooks must show their figures inline.
+matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = REPO / "sample_data"
