@@ -12,8 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -46,18 +45,5 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = {"data", "backbones", "featurize", "augment", "classifiers", "evaluation", "plots",
                "widgets", "artifacts", "serving", "export", "cli"}
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"cvkit.{name}")
-    raise AttributeError(f"module 'cvkit' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
+__all__ = __all__ + ["__version__"]

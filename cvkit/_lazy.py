@@ -1,0 +1,37 @@
+"""Lazy re-exports for package ``__init__`` modules: names resolve on first use.
+
+Why: ``import cvkit`` (or ``cvkit.widgets``) stays fast, and TensorFlow, ipywidgets or FastAPI load
+only when something that needs them is used.
+
+Example (in a package's ``__init__.py``):
+    >>> __getattr__, __dir__, __all__ = lazy_exports(__name__, {"Client": "cvkit.serving.client"})  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any, Callable, Iterable
+
+
+def lazy_exports(module: str, exports: dict[str, str], submodules: Iterable[str] = ()
+                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+    """Return ``(__getattr__, __dir__, __all__)`` for ``module``.
+
+    ``exports`` maps a public name to the module defining it; ``submodules`` are sub-module names
+    reachable as attributes (``cvkit.backbones``). A resolved name is cached in the module.
+    """
+    subs = frozenset(submodules)
+
+    def __getattr__(name: str) -> Any:
+        if name in exports:
+            value = getattr(importlib.import_module(exports[name]), name)
+            setattr(sys.modules[module], name, value)
+            return value
+        if name in subs:
+            return importlib.import_module(f"{module}.{name}")
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[module])) | set(exports) | subs)
+
+    return __getattr__, __dir__, sorted(exports)
