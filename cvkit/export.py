@@ -375,15 +375,9 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cvkit.export MODEL_DIR --format tflite``: same as ``cvkit export``."""
-    parser = add_export_arguments(argparse.ArgumentParser(
-        prog="cvkit export", description="Export a model folder to SavedModel or TFLite and check it."))
-    args = parser.parse_args(argv)
-    try:
-        return export_command(args)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"cvkit export: error: {exc}", file=sys.stderr)
-        return 2
+    """``python -m cvkit.export MODEL_DIR --format tflite``: the same as ``cvkit export``."""
+    from .cli import main as cli_main
+    return cli_main(["export", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

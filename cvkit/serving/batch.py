@@ -279,15 +279,9 @@ def score_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cvkit.serving.batch MODEL_DIR IMAGES -o predictions.csv``: same as ``cvkit score``."""
-    parser = add_score_arguments(argparse.ArgumentParser(
-        prog="cvkit score", description="Score a folder or table of images into a CSV."))
-    args = parser.parse_args(argv)
-    try:
-        return score_command(args)
-    except (FileNotFoundError, ValueError, IsADirectoryError) as exc:
-        print(f"cvkit score: error: {exc}", file=sys.stderr)
-        return 2
+    """``python -m cvkit.serving.batch MODEL_DIR IMAGES -o predictions.csv``: the same as ``cvkit score``."""
+    from ..cli import main as cli_main
+    return cli_main(["score", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

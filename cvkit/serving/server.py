@@ -332,15 +332,9 @@ def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cvkit.serving.server MODEL_DIR [--port N] ...``: same as ``cvkit serve``."""
-    parser = add_serve_arguments(argparse.ArgumentParser(
-        prog="cvkit serve", description="Serve a cvkit model folder over HTTP."))
-    args = parser.parse_args(argv)
-    try:
-        return serve_command(args)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"cvkit serve: error: {exc}", file=sys.stderr)
-        return 2
+    """``python -m cvkit.serving.server MODEL_DIR [--port N] ...``: the same as ``cvkit serve``."""
+    from ..cli import main as cli_main
+    return cli_main(["serve", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
