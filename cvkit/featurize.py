@@ -32,7 +32,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .data.dataset import BadImageWarning
-from .data.images import ImageReadError, read_image
+from .data.images import ImageReadError, check_image_batch, read_image
 
 __all__ = ["ImageFeaturizer", "FeatureCache", "default_cache_dir"]
 
@@ -473,12 +473,7 @@ def _as_items(X: Any) -> list:
     if hasattr(X, "paths") and not isinstance(X, np.ndarray):  # ImageDataset
         return [os.fspath(p) for p in X.paths]
     if isinstance(X, np.ndarray) and X.dtype.kind in "iufb":
-        if X.ndim != 4 or X.shape[-1] != 3:
-            hint = " (a single image: pass x[None])" if X.ndim == 3 else ""
-            raise ValueError(f"image arrays must have shape (n, height, width, 3), got {X.shape}{hint}")
-        if X.dtype != np.uint8:
-            raise TypeError(f"image arrays must be uint8 RGB (0..255), got dtype {X.dtype}; "
-                            "convert with np.clip(x, 0, 255).astype(np.uint8)")
+        check_image_batch(X)
         return list(X)
     if not isinstance(X, Iterable):
         raise TypeError(f"cannot featurize a {type(X).__name__}: pass an ImageDataset, a list of paths "

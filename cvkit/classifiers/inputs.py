@@ -83,16 +83,11 @@ def load_pixels(X: Any, size: tuple[int, int], progress: bool = False
     Example:
         >>> pixels, ok, skipped = load_pixels(["a.jpg"], (224, 224))  # doctest: +SKIP
     """
-    from ..data.images import ImageReadError, read_image
+    from ..data.images import ImageReadError, check_image_batch, read_image
 
     width, height = int(size[0]), int(size[1])
     if isinstance(X, np.ndarray):
-        if X.ndim != 4 or X.shape[-1] != 3:
-            hint = " (a single image: pass x[None])" if X.ndim == 3 else ""
-            raise ValueError(f"image arrays must have shape (n, height, width, 3), got {X.shape}{hint}")
-        if X.dtype != np.uint8:
-            raise TypeError(f"image arrays must be uint8 RGB (0..255), got dtype {X.dtype}; "
-                            "convert with np.clip(x, 0, 255).astype(np.uint8)")
+        check_image_batch(X)
         if X.shape[1:3] == (height, width):
             return X, np.ones(len(X), bool), []
         return np.stack([_resize(x, (width, height)) for x in X]) if len(X) else \

@@ -29,6 +29,7 @@ __all__ = [
     "open_image",
     "read_image",
     "check_image",
+    "check_image_batch",
 ]
 
 #: File extensions treated as images (compared case-insensitively).
@@ -198,3 +199,16 @@ def check_image(path: Union[str, os.PathLike]) -> str | None:
     except ImageReadError as exc:
         return exc.reason
     return None
+
+
+def check_image_batch(images: np.ndarray) -> None:
+    """Raise a clear error unless ``images`` is a uint8 RGB batch of shape (n, height, width, 3).
+
+    Used wherever cvkit accepts arrays of pixels instead of files (featurizer, classifiers).
+    """
+    if images.ndim != 4 or images.shape[-1] != 3:
+        hint = " (a single image: pass x[None])" if images.ndim == 3 else ""
+        raise ValueError(f"image arrays must have shape (n, height, width, 3), got {images.shape}{hint}")
+    if images.dtype != np.uint8:
+        raise TypeError(f"image arrays must be uint8 RGB (0..255), got dtype {images.dtype}; "
+                        "convert with np.clip(x, 0, 255).astype(np.uint8)")
