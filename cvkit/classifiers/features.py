@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .base import ImageClassifier
-from .inputs import labels_for, warn_unreadable
+from .inputs import encode_labels, labels_for, warn_unreadable
 
 __all__ = ["FeatureClassifier"]
 
@@ -134,12 +134,7 @@ class FeatureClassifier(ImageClassifier):
         feats, ok = self._features(featurizer, X, "fit")
         skipped = list(featurizer.skipped_)
         labels_ok = [lab for lab, good in zip(labels, ok) if good]
-        classes = sorted(set(labels_ok))
-        if len(classes) < 2:
-            raise ValueError(f"fit needs images of at least 2 classes, got {len(classes)} "
-                             f"({', '.join(map(repr, classes)) or 'no readable images'})")
-        index = {c: i for i, c in enumerate(classes)}
-        target = np.array([index[lab] for lab in labels_ok], dtype=np.int64)
+        classes, target = encode_labels(labels_ok)
         F = feats[ok]
         estimator = self._make_head(target)
         estimator.fit(F, target)

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .base import ImageClassifier, run_graph
-from .inputs import labels_for, load_pixels, n_images, warn_unreadable
+from .inputs import encode_labels, labels_for, load_pixels, n_images, warn_unreadable
 
 __all__ = ["FineTuneClassifier"]
 
@@ -247,12 +247,7 @@ class FineTuneClassifier(ImageClassifier):
         warn_unreadable(skipped, len(ok), "fit", stacklevel=2)
         train_labels = [lab for lab, good in zip(train_labels, ok) if good]
         pixels = pixels[ok]
-        classes = sorted(set(train_labels))
-        if len(classes) < 2:
-            raise ValueError(f"fit needs images of at least 2 classes, got {len(classes)} "
-                             f"({', '.join(map(repr, classes)) or 'no readable images'})")
-        index = {c: i for i, c in enumerate(classes)}
-        targets = np.array([index[v] for v in train_labels], dtype=np.int64)
+        classes, targets = encode_labels(train_labels)
         weights = self._sample_weights(targets, classes)
         val = None
         if val_X is not None:
@@ -263,6 +258,7 @@ class FineTuneClassifier(ImageClassifier):
             vpix, vok, vskipped = load_pixels(val_X, (size, size))
             warn_unreadable(vskipped, len(vok), "fit (validation images)", stacklevel=2)
             skipped += vskipped
+            index = {c: i for i, c in enumerate(classes)}
             vtargets = np.array([index[v] for v, good in zip(val_labels, vok) if good], dtype=np.int64)
             val = (vpix[vok], vtargets) if len(vtargets) else None
         monitor = "val_loss" if val is not None else "loss"

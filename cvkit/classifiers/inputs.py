@@ -53,6 +53,16 @@ def labels_for(X: Any, y: Sequence[Any] | None, what: str = "fit") -> list[str]:
     return labels  # type: ignore[return-value]
 
 
+def encode_labels(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Sorted class names and the class index of each label; at least 2 classes are required."""
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise ValueError(f"fit needs images of at least 2 classes, got {len(classes)} "
+                         f"({', '.join(map(repr, classes)) or 'no readable images'})")
+    index = {c: i for i, c in enumerate(classes)}
+    return classes, np.array([index[lab] for lab in labels], dtype=np.int64)
+
+
 def warn_unreadable(skipped: Sequence[tuple[str, str]], n: int, what: str, stacklevel: int = 3) -> None:
     """One :class:`~cvkit.data.BadImageWarning` listing the images that could not be read."""
     if not skipped:
