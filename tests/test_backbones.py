@@ -375,3 +375,12 @@ def test_blocks_of_keras_apps():
     mobile = backbones.get("mobilenet_v3_small", weights=None)
     names = [name for name, _ in backbones.blocks(mobile)]
     assert names[1] == "expanded_conv" and names[-2] == "expanded_conv_10" and names[-1] == "top"
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "mobilenet_v2"])
+def test_bad_pooling_and_input_shape_are_refused_by_every_builder(name):
+    from cvkit import backbones
+    with pytest.raises(ValueError, match="pooling must be 'avg', 'max' or None"):
+        backbones.get(name, weights=None, pooling="mean")
+    with pytest.raises(ValueError, match=r"input_shape must be \(height, width, 3\)"):
+        backbones.get(name, weights=None, input_shape=(224, 224))

@@ -35,6 +35,7 @@ import numpy as np
 __all__ = ["LITE_VARIANTS", "LiteVariant", "build_efficientnet_lite", "lite_weights_path",
            "load_torch_weights"]
 
+from .args import check_build_args
 from .errors import MissingWeightsPackageError
 
 
@@ -117,13 +118,7 @@ def build_efficientnet_lite(name: str = "efficientnet_lite0", weights: Union[str
     if name not in LITE_VARIANTS:
         raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; choose one of {sorted(LITE_VARIANTS)}")
     variant = LITE_VARIANTS[name]
-    if pooling not in ("avg", "max", None):
-        raise ValueError(f"pooling must be 'avg', 'max' or None, got {pooling!r}")
-    if input_shape is None:
-        input_shape = (variant.input_size, variant.input_size, 3)
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or input_shape[-1] != 3:
-        raise ValueError(f"input_shape must be (height, width, 3), got {input_shape!r}")
+    input_shape = check_build_args(variant.input_size, pooling, input_shape)
     weights_file = None
     if weights == "imagenet":
         weights_file = lite_weights_path(name)  # fail fast, before building, when the package is missing

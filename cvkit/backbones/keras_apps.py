@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
+from .args import check_build_args
 from .errors import WeightsUnavailableError
 
 __all__ = ["KERAS_APPS", "KerasApp", "build_keras_app"]
@@ -82,13 +83,7 @@ def build_keras_app(name: str, weights: Union[str, os.PathLike, None] = "imagene
     if name not in KERAS_APPS:
         raise ValueError(f"unknown keras.applications backbone {name!r}; choose one of {sorted(KERAS_APPS)}")
     spec = KERAS_APPS[name]
-    if pooling not in ("avg", "max", None):
-        raise ValueError(f"pooling must be 'avg', 'max' or None, got {pooling!r}")
-    if input_shape is None:
-        input_shape = (spec.input_size, spec.input_size, 3)
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or input_shape[-1] != 3:
-        raise ValueError(f"input_shape must be (height, width, 3), got {input_shape!r}")
+    input_shape = check_build_args(spec.input_size, pooling, input_shape)
 
     keras_format_file = None  # a Keras-3 .weights.h5 of the whole cvkit model, loaded after building
     app_weights: Union[str, None] = None  # what the Keras constructor loads itself
