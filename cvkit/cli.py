@@ -1,4 +1,4 @@
-"""The ``cvkit`` command: ``cvkit train``, ``cvkit evaluate``, ``cvkit score``, ``cvkit serve``, ``cvkit export``.
+"""The ``cvkit`` command: ``cvkit train``, ``evaluate``, ``score``, ``serve``, ``export``, ``cache``.
 
 Each sub-command lives in the module that does the work and plugs in through :data:`COMMANDS`:
 an entry names a function that adds the command's arguments to its ``argparse`` sub-parser
@@ -50,6 +50,8 @@ COMMANDS: tuple[Command, ...] = (
             "cvkit.serving.server:add_serve_arguments", "cvkit.serving.server:serve_command"),
     Command("export", "export a model folder to SavedModel or TFLite and check it",
             "cvkit.export:add_export_arguments", "cvkit.export:export_command"),
+    Command("cache", "see or clear the on-disk feature cache",
+            "cvkit.cache:add_cache_arguments", "cvkit.cache:cache_command"),
 )
 
 _USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, TypeError)

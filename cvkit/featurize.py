@@ -21,10 +21,12 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import time
 import warnings
 import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
@@ -34,11 +36,20 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from .data.dataset import BadImageWarning
 from .data.images import ImageReadError, check_image_batch, read_image
 
-__all__ = ["ImageFeaturizer", "FeatureCache", "default_cache_dir"]
+__all__ = ["ImageFeaturizer", "FeatureCache", "default_cache_dir", "cache_max_bytes", "DEFAULT_CACHE_MAX_MB"]
 
 # Bump when anything that changes features for the same bytes changes (resizing, preprocessing).
 _CACHE_FORMAT = 1
+# Bump when the tables of a cache file change; FeatureCache migrates older files in place.
+# 0: features only. 1: + last_used (key -> time of the last get or put), for LRU eviction and
+# `clear_cache(older_than_days=...)`.
+_SCHEMA_VERSION = 1
 _SQL_CHUNK = 500  # keys per SELECT ... IN (...)
+#: Default size limit of each cache file, in MB (``$CVKIT_CACHE_MAX_MB`` overrides it; 0 = no limit).
+#: 1024 MB hold ~180,000 EfficientNet-Lite0 feature vectors (1280 floats, ~5.8 KB each on disk),
+#: hours of CPU featurizing: far beyond a typical project, yet the disk use is bounded.
+DEFAULT_CACHE_MAX_MB = 1024.0
+_EVICT_TO = 0.9  # evict down to 90% of the limit, so eviction runs once per 10% of new data
 
 
 def default_cache_dir() -> Path:
@@ -52,30 +63,150 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "cvkit"
 
 
+def cache_max_bytes(max_mb: Optional[float] = None) -> Optional[int]:
+    """The size limit of one cache file in bytes, or None for no limit.
+
+    ``max_mb`` wins; if None, ``$CVKIT_CACHE_MAX_MB``; if unset, :data:`DEFAULT_CACHE_MAX_MB`.
+    ``0`` means no limit (as in ccache). Why: every featurizer and ``cvkit cache info`` agree on it.
+
+    Example:
+        >>> cache_max_bytes(1.5)
+        1572864
+        >>> cache_max_bytes(0) is None
+        True
+    """
+    source = "cache_max_mb"
+    if max_mb is None:
+        env = os.environ.get("CVKIT_CACHE_MAX_MB", "").strip()
+        if not env:
+            max_mb = DEFAULT_CACHE_MAX_MB
+        else:
+            source = "CVKIT_CACHE_MAX_MB"
+            try:
+                max_mb = float(env)
+            except ValueError:
+                raise ValueError(f"CVKIT_CACHE_MAX_MB must be a number of MB (0 = no limit), got {env!r}") from None
+    if isinstance(max_mb, bool) or not isinstance(max_mb, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(max_mb) or max_mb < 0:
+        raise ValueError(f"{source} must be a number of MB >= 0 (0 = no limit), got {max_mb!r}")
+    return None if max_mb == 0 else int(max_mb * 1024 * 1024)
+
+
 class FeatureCache:
     """One SQLite file of float32 feature vectors keyed by the SHA-1 of each image file's bytes.
 
     SQLite because it is in the standard library, writes atomically (a crash never leaves a half
-    written entry), and reads hundreds of vectors in one query. One file per backbone, weights and
-    input size, so keys need only identify the image.
+    written entry), lets several processes share one file (WAL mode: readers never wait for a
+    writer) and reads hundreds of vectors in one query. One file per backbone, weights and input
+    size, so keys need only identify the image.
+
+    Each entry also has a last-used time (set by :meth:`put` and :meth:`get`), kept in a small
+    table of its own so that marking a few thousand hits writes a few pages, not every vector
+    again. With ``max_bytes``, :meth:`put` evicts the least recently used entries once the entries
+    take more than that on disk (down to 90% of it, so eviction is rare). The check is cheap: the
+    entries are counted once (and again only after another process wrote), then each put adds the
+    keys it really added. Files written before last-used times existed are migrated in place on
+    opening; their entries count as last used when the file was last written.
+
+    ``dim`` : vector length; vectors of another length are ignored by :meth:`get`. None accepts any
+    (for maintenance). ``readonly=True`` never writes: no migration, no last-used times (for reports).
 
     Example:
-        >>> cache = FeatureCache("/tmp/features.sqlite", dim=1280)  # doctest: +SKIP
+        >>> cache = FeatureCache("/tmp/features.sqlite", dim=1280, max_bytes=2**30)  # doctest: +SKIP
         >>> cache.put({"ab12...": vec}); cache.get(["ab12..."])  # doctest: +SKIP
     """
 
-    def __init__(self, path: Union[str, os.PathLike], dim: int):
+    def __init__(self, path: Union[str, os.PathLike], dim: Optional[int] = None,
+                 max_bytes: Optional[int] = None, readonly: bool = False):
         self.path = Path(path)
-        self.dim = int(dim)
+        self.dim = None if dim is None else int(dim)
+        self.max_bytes = None if max_bytes is None else int(max_bytes)
+        self.readonly = bool(readonly)
+        self._count: Optional[int] = None  # entries, kept up to date by put() when max_bytes is set
+        self._entry_bytes = 1.0  # bytes on disk per entry, measured when counting
+        self._version: Optional[int] = None  # PRAGMA data_version at our last write
+        if self.readonly:
+            # No writes are issued; mode=rw never creates a missing file. Not mode=ro: a read-only
+            # connection cannot remove the -wal/-shm files it needs, the last normal one does on close.
+            self._db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=rw", uri=True, timeout=30.0,
+                                       isolation_level=None)
+            try:
+                self._db.execute("SELECT 1 FROM sqlite_master").fetchone()  # "file is not a database" here
+            except BaseException:
+                self._db.close()
+                raise
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(os.fspath(self.path), timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS features (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
-        self._db.commit()
+        written = self._file_mtime()  # before connecting, which creates a fresh -wal file
+        # Autocommit; writes use explicit BEGIN IMMEDIATE, which waits (up to `timeout`) for another
+        # process's write instead of failing half-way through a read-then-write transaction.
+        self._db = sqlite3.connect(os.fspath(self.path), timeout=30.0, isolation_level=None)
+        try:
+            # Only takes effect on a new, empty file: lets clear_cache() free pages without a VACUUM.
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA journal_size_limit=8388608")  # the -wal file shrinks back to 8 MB
+            if self._schema_version() < _SCHEMA_VERSION:
+                self._migrate(written)
+        except BaseException:
+            self._db.close()
+            raise
 
+    # ------------------------------------------------------------------ schema
+    def _schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self, written: float) -> None:
+        """Create the tables, or bring an older file up to date, in one write transaction.
+
+        Checked again inside the transaction, so two processes opening an old file at once migrate
+        it once.
+        """
+        with self._write():
+            if self._schema_version() >= _SCHEMA_VERSION:
+                return
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            self._db.execute("CREATE TABLE IF NOT EXISTS features (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS last_used (key TEXT PRIMARY KEY, used REAL NOT NULL) "
+                             "WITHOUT ROWID")
+            self._db.execute("CREATE INDEX IF NOT EXISTS last_used_by_time ON last_used (used)")
+            if "features" in tables:  # an old file: its entries were last used when it was last written
+                self._db.execute("INSERT OR IGNORE INTO last_used (key, used) SELECT key, ? FROM features",
+                                 (written,))
+            self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    def _file_mtime(self) -> float:
+        times = []
+        for suffix in ("", "-wal"):
+            try:
+                times.append(os.stat(os.fspath(self.path) + suffix).st_mtime)
+            except OSError:
+                pass
+        return max(times, default=time.time())
+
+    @contextmanager
+    def _write(self):
+        """One write transaction; waits for other writers, rolls back on any error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _check_writable(self) -> None:
+        if self.readonly:
+            raise ValueError(f"{self.path}: opened read-only")
+
+    # ------------------------------------------------------------------ entries
     def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        """The cached vectors among ``keys`` (missing keys are simply absent from the result)."""
+        """The cached vectors among ``keys`` (missing keys are simply absent from the result).
+
+        Found keys get their last-used time set to now (one batched write; skipped if the file
+        cannot be written: the lookup itself never fails for that).
+        """
         found: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), _SQL_CHUNK):
@@ -83,16 +214,149 @@ class FeatureCache:
             marks = ",".join("?" * len(chunk))
             for key, blob in self._db.execute(f"SELECT key, vec FROM features WHERE key IN ({marks})", chunk):
                 vec = np.frombuffer(blob, dtype="<f4")
-                if vec.size == self.dim:  # ignore anything malformed rather than return wrong features
+                if self.dim is None or vec.size == self.dim:  # ignore malformed rows rather than return wrong features
                     found[key] = vec
+        if found and not self.readonly:
+            try:
+                self._touch(list(found), time.time())
+            except sqlite3.OperationalError:  # read-only file or folder, or locked too long: use is advisory
+                pass
         return found
 
+    def _touch(self, keys: list[str], now: float) -> None:
+        with self._write():
+            self._db.executemany("INSERT INTO last_used (key, used) VALUES (?, ?) "
+                                 "ON CONFLICT (key) DO UPDATE SET used = excluded.used", ((k, now) for k in keys))
+
     def put(self, items: dict[str, np.ndarray]) -> None:
-        """Store vectors (one transaction)."""
-        if items:
-            rows = [(k, np.ascontiguousarray(v, dtype="<f4").tobytes()) for k, v in items.items()]
-            with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO features (key, vec) VALUES (?, ?)", rows)
+        """Store vectors (one transaction); then, over ``max_bytes``, evict least recently used entries."""
+        self._check_writable()
+        if not items:
+            return
+        rows = [(k, np.ascontiguousarray(v, dtype="<f4").tobytes()) for k, v in items.items()]
+        now = time.time()
+        with self._write():
+            limited = self.max_bytes is not None
+            # Another connection (process) committed since our last write: our entry count is stale.
+            version = self._db.execute("PRAGMA data_version").fetchone()[0] if limited else None
+            fresh = limited and self._count is not None and version == self._version
+            new = len(rows) - self._count_present([k for k, _ in rows]) if fresh else 0
+            self._db.executemany("INSERT OR REPLACE INTO features (key, vec) VALUES (?, ?)", rows)
+            self._db.executemany("INSERT OR REPLACE INTO last_used (key, used) VALUES (?, ?)",
+                                 ((k, now) for k, _ in rows))
+            if limited:
+                if fresh:
+                    self._count += new
+                else:
+                    self._recount()
+                if fresh and self._count * self._entry_bytes > self.max_bytes:
+                    self._recount()  # measure again before evicting: the first measure was of a few entries
+                if self._count * self._entry_bytes > self.max_bytes:
+                    self._evict(int(self._count - self.max_bytes * _EVICT_TO // self._entry_bytes))
+                self._version = version
+
+    def _count_present(self, keys: list[str]) -> int:
+        present = 0
+        for start in range(0, len(keys), _SQL_CHUNK):
+            chunk = keys[start:start + _SQL_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            present += self._db.execute(f"SELECT COUNT(*) FROM features WHERE key IN ({marks})", chunk).fetchone()[0]
+        return present
+
+    def _recount(self) -> None:
+        """Count entries (a scan of the key index) and measure the bytes one entry takes on disk.
+
+        Done on the first limited :meth:`put` and after another process wrote; otherwise the count
+        is kept up to date from the keys each :meth:`put` adds, so the size check is two lookups.
+        """
+        self._count = len(self)
+        self._entry_bytes = max(1.0, self.size_bytes() / self._count) if self._count else 1.0
+
+    def size_bytes(self) -> int:
+        """Bytes of the database in use (pages holding data; free pages are reused before the file grows)."""
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
+
+    def shrink_to(self, max_bytes: int) -> int:
+        """Evict least recently used entries until they take at most ``max_bytes``; returns how many.
+
+        Example:
+            >>> FeatureCache("/tmp/features.sqlite").shrink_to(100 * 2**20)  # doctest: +SKIP
+            0
+        """
+        self._check_writable()
+        removed = 0
+        with self._write():
+            for _ in range(5):  # the estimate counts the tables' fixed pages too; a few rounds settle it
+                self._recount()
+                over = self.size_bytes() - int(max_bytes)
+                if over <= 0 or not self._count:
+                    break
+                removed += self._evict(max(1, int(np.ceil(over / self._entry_bytes))))
+            self._version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        return removed
+
+    def _evict(self, n: int) -> int:
+        """Inside a write transaction: delete the ``n`` least recently used entries; returns how many."""
+        if n <= 0:
+            return 0
+        # Entries stored by an older cvkit, which kept no last-used times, count as the oldest.
+        self._db.execute("INSERT OR IGNORE INTO last_used (key, used) SELECT key, 0 FROM features")
+        keys = [k for (k,) in self._db.execute("SELECT key FROM last_used ORDER BY used, key LIMIT ?", (n,))]
+        self._delete(keys)
+        if self._count is not None:
+            self._count = max(0, self._count - len(keys))
+        return len(keys)
+
+    def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), _SQL_CHUNK):
+            chunk = keys[start:start + _SQL_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            self._db.execute(f"DELETE FROM features WHERE key IN ({marks})", chunk)
+            self._db.execute(f"DELETE FROM last_used WHERE key IN ({marks})", chunk)
+
+    def remove_unused(self, since: float) -> int:
+        """Delete entries last used before the UNIX time ``since``; returns how many.
+
+        Example:
+            >>> week_ago = time.time() - 7 * 86400  # doctest: +SKIP
+            >>> FeatureCache("/tmp/features.sqlite").remove_unused(week_ago)  # doctest: +SKIP
+            12
+        """
+        self._check_writable()
+        with self._write():
+            # Entries an older cvkit stored meanwhile have no time: count them as used now (kept).
+            self._db.execute("INSERT OR IGNORE INTO last_used (key, used) SELECT key, ? FROM features",
+                             (time.time(),))
+            keys = [k for (k,) in self._db.execute("SELECT key FROM last_used WHERE used < ?", (float(since),))]
+            self._delete(keys)
+        self._count = None  # recounted by the next limited put()
+        return len(keys)
+
+    def compact(self) -> None:
+        """Give free pages back to the file system and empty the ``-wal`` file.
+
+        Files created with incremental auto-vacuum release free pages cheaply; older files are
+        rewritten once by ``VACUUM`` (which also switches them to incremental auto-vacuum).
+        """
+        self._check_writable()
+        if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+            # executescript steps the pragma to the end (execute() frees only the first page)
+            self._db.executescript("PRAGMA incremental_vacuum;")
+        else:
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def last_used(self) -> Optional[float]:
+        """UNIX time of the most recent :meth:`get` or :meth:`put`, or None (empty, or an old file opened read-only)."""
+        try:
+            value = self._db.execute("SELECT MAX(used) FROM last_used").fetchone()[0]
+        except sqlite3.OperationalError:  # no last_used table: an old file opened read-only
+            return None
+        return None if value is None else float(value)
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM features").fetchone()[0]
@@ -100,6 +364,54 @@ class FeatureCache:
     def close(self) -> None:
         """Close the database file."""
         self._db.close()
+
+    def __enter__(self) -> "FeatureCache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _warn_cache_disabled(path: Path, what: str, exc: BaseException) -> None:
+    hint = ""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        hint = "; `cvkit cache clear` removes damaged cache files"
+    warnings.warn(f"ImageFeaturizer: feature cache disabled, {what} {path} ({exc}){hint}",
+                  RuntimeWarning, stacklevel=4)
+
+
+class _GuardedCache:
+    """A :class:`FeatureCache` whose failures (a damaged or deleted file, a full disk) warn once
+    and turn it off: features are still computed and returned, only not cached."""
+
+    def __init__(self, cache: FeatureCache):
+        self.cache: Optional[FeatureCache] = cache
+
+    def _fail(self, what: str, exc: BaseException) -> None:
+        _warn_cache_disabled(self.cache.path, what, exc)
+        self.close()
+
+    def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        if self.cache is not None:
+            try:
+                return self.cache.get(keys)
+            except (OSError, sqlite3.Error) as exc:
+                self._fail("cannot read", exc)
+        return {}
+
+    def put(self, items: dict[str, np.ndarray]) -> None:
+        if self.cache is not None:
+            try:
+                self.cache.put(items)
+            except (OSError, sqlite3.Error) as exc:
+                self._fail("cannot write", exc)
+
+    def close(self) -> None:
+        if self.cache is not None:
+            try:
+                self.cache.close()
+            finally:
+                self.cache = None
 
 
 # Traced predict functions per Keras model and input size: tracing takes seconds, so featurizers
@@ -186,11 +498,15 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
     input_size : square side images are resized to; default the backbone's native size.
     pooling : ``"avg"`` or ``"max"`` global pooling of the backbone's last feature map.
     n_workers : threads decoding images; default the number of CPUs.
+    cache_max_mb : size limit of the cache file in MB; least recently used features are evicted
+        beyond it. Default ``$CVKIT_CACHE_MAX_MB``, else 1024 (about 180,000 images at 1280 floats);
+        0 = no limit. See :mod:`cvkit.cache` (and ``cvkit cache info``/``clear``) to see or clear it.
 
     Attributes (set by :meth:`fit`, which :meth:`transform` calls when needed)
     ----------
     model_ : the Keras backbone. ``input_size_`` : int. ``n_features_out_`` : feature width ``d``.
-    cache_path_ : the SQLite file, or None. ``skipped_`` : ``(path, reason)`` for each image the last
+    cache_path_ : the SQLite file, or None. ``cache_max_bytes_`` : the size limit in bytes, or None
+    (no limit). ``skipped_`` : ``(path, reason)`` for each image the last
     :meth:`transform` could not read (their rows are NaN).
 
     Example:
@@ -204,7 +520,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
     def __init__(self, backbone: Any = "efficientnet_lite0", weights: Union[str, os.PathLike, None] = "imagenet",
                  batch_size: int = 32, cache: bool = True, cache_dir: Union[str, os.PathLike, None] = None,
                  progress: bool = True, input_size: Optional[int] = None, pooling: str = "avg",
-                 n_workers: Optional[int] = None):
+                 n_workers: Optional[int] = None, cache_max_mb: Optional[float] = None):
         self.backbone = backbone
         self.weights = weights
         self.batch_size = batch_size
@@ -214,6 +530,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         self.input_size = input_size
         self.pooling = pooling
         self.n_workers = n_workers
+        self.cache_max_mb = cache_max_mb
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any = None, y: Any = None) -> "ImageFeaturizer":
@@ -229,6 +546,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
             raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
         if self.pooling not in ("avg", "max"):
             raise ValueError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
+        max_bytes = cache_max_bytes(self.cache_max_mb)  # a bad value or $CVKIT_CACHE_MAX_MB fails here
         if isinstance(self.backbone, str):
             from . import backbones
             spec = backbones.info(self.backbone)
@@ -255,6 +573,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         self.skipped_: list[tuple[str, str]] = []
         self._predict = None
         self.cache_path_ = self._cache_path(name) if self._cache_enabled() else None
+        self.cache_max_bytes_ = max_bytes
         return self
 
     def _cache_enabled(self) -> bool:
@@ -345,15 +664,16 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         """``fit()`` then ``transform(X)``."""
         return self.fit(X, y).transform(X)
 
-    def _open_cache(self) -> Optional[FeatureCache]:
+    def _open_cache(self) -> Optional["_GuardedCache"]:
         if self.cache_path_ is None:
             return None
         try:
-            return FeatureCache(self.cache_path_, self.n_features_out_)
+            cache = FeatureCache(self.cache_path_, self.n_features_out_,
+                                 max_bytes=getattr(self, "cache_max_bytes_", None))
         except (OSError, sqlite3.Error) as exc:
-            warnings.warn(f"ImageFeaturizer: feature cache disabled, cannot open {self.cache_path_} ({exc})",
-                          RuntimeWarning, stacklevel=3)
+            _warn_cache_disabled(self.cache_path_, "cannot open", exc)
             return None
+        return _GuardedCache(cache)
 
     def _run(self, items: list, features: np.ndarray, ok: np.ndarray, skipped: list) -> None:
         from tqdm.auto import tqdm
