@@ -85,7 +85,8 @@ def tiny_backbone():
             x = keras.layers.Rescaling(1 / 255)(inputs)
             x = keras.layers.Conv2D(8, 3, kernel_initializer=keras.initializers.GlorotUniform(seed=1))(x)
             x = keras.layers.GlobalAveragePooling2D()(x)
-            x = keras.layers.Dense(dim, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed=2))(x)
+            x = keras.layers.Dense(dim, activation="tanh",
+                                   kernel_initializer=keras.initializers.GlorotUniform(seed=2))(x)
             made[dim] = keras.Model(inputs, x, name=f"tiny{dim}")
         return made[dim]
     return make
