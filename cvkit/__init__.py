@@ -26,6 +26,8 @@ _EXPORTS: dict[str, str] = {
     "save_split": "cvkit.data",
     "load_split": "cvkit.data",
     "ImageFeaturizer": "cvkit.featurize",
+    "cache_info": "cvkit.cache",
+    "clear_cache": "cvkit.cache",
     "FeatureClassifier": "cvkit.classifiers",
     "FineTuneClassifier": "cvkit.classifiers",
     "load_model": "cvkit.artifacts",
@@ -43,7 +45,7 @@ _EXPORTS: dict[str, str] = {
 
 # sub-modules reachable as attributes: cvkit.backbones, cvkit.plots ...
 _SUBMODULES = {"data", "backbones", "featurize", "augment", "classifiers", "evaluation", "plots",
-               "widgets", "artifacts", "serving", "export", "cli"}
+               "widgets", "artifacts", "serving", "export", "cache", "cli"}
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 __all__ = __all__ + ["__version__"]
