@@ -8,7 +8,8 @@ Endpoints:
   One bad image gets an ``error`` and its siblings are still scored (200); when no image could be
   scored the answer is 400 and each error names its item (``images[0]: ...``).
 - ``GET /health``: 200 once the model is loaded and warmed up, 503 while loading (or if loading
-  failed). Always open, so load balancers can probe it without a key.
+  failed). Always open, so load balancers can probe it without a key. Its ``pid`` names the worker
+  process that answered (``cvkit serve --workers N`` runs N of them).
 - ``GET /metadata``: classes, input size, backbone, model version, limits.
 
 Safety: the request body is capped (default 10 MB, 413 beyond), images above
@@ -298,7 +299,8 @@ def create_app(model: Any, *, api_key: str | None = None,
     @app.get("/health")
     async def health() -> JSONResponse:
         """Liveness and readiness: 200 when the model is loaded, 503 while loading or after failure."""
-        body: dict[str, Any] = {"uptime_s": round(time.time() - service.started, 1),
+        body: dict[str, Any] = {"pid": os.getpid(),  # which worker answered (with --workers N)
+                                "uptime_s": round(time.time() - service.started, 1),
                                 "batching": service.batcher.stats.as_dict()}
         if service.ready:
             return JSONResponse({"status": "ok", "ready": True, **body})

@@ -38,6 +38,24 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def _check_workers(workers: Any) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number >= 1 (one process per model copy), "
+                         f"got {workers!r}")
+    return workers
+
+
+def _workers_argument(text: str) -> int:
+    """``--workers`` value: a whole number >= 1, refused by argparse (exit 2) otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def _check_model_dir(model_dir: str | os.PathLike) -> str:
     path = Path(model_dir)
     if not path.is_dir():
@@ -64,8 +82,7 @@ def serve(model_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 800
     import uvicorn
 
     model_dir = _check_model_dir(model_dir)
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+    _check_workers(workers)
     unknown = set(service_options) - set(_ENV_KEYS)
     if unknown:
         raise TypeError(f"unknown service option(s): {', '.join(sorted(unknown))}")
@@ -145,11 +162,18 @@ class ThreadedServer:
         self.stop()
 
 
-def _wait_for_health(url: str, timeout: float, alive: Any = None, api_key: str | None = None) -> dict:
+def _wait_for_health(url: str, timeout: float, alive: Any = None, api_key: str | None = None,
+                     workers: int = 1) -> dict:
+    """Poll ``/health`` until ``workers`` distinct worker processes (its ``pid``) have said ready.
+
+    Each poll is a new connection, which the OS hands to any worker; with one ready answer only, a
+    multi-worker server would still answer 503 from the workers that are loading their model.
+    """
     import httpx
 
     deadline = time.monotonic() + timeout
     last = "no answer yet"
+    ready_pids: set = set()
     while time.monotonic() < deadline:
         if alive is not None and not alive():
             raise RuntimeError(f"the scoring service at {url} stopped before it was ready ({last})")
@@ -157,7 +181,12 @@ def _wait_for_health(url: str, timeout: float, alive: Any = None, api_key: str |
             response = httpx.get(url + "/health", timeout=2.0)
             body = response.json()
             if response.status_code == 200 and body.get("ready"):
-                return body
+                ready_pids.add(body.get("pid"))
+                if len(ready_pids) >= workers or body.get("pid") is None:
+                    return body
+                last = f"{len(ready_pids)} of {workers} workers ready"
+                time.sleep(0.05)
+                continue
             if body.get("status") == "error":
                 raise RuntimeError(f"the scoring service could not load its model: {body.get('detail')}")
             last = f"HTTP {response.status_code}: {body.get('status')}"
@@ -179,7 +208,8 @@ class BackgroundServer:
     port : ``None`` picks a free port.
     host : ``127.0.0.1`` by default: only this machine can connect.
     api_key : passed through the environment, not the command line.
-    workers : uvicorn worker processes.
+    workers : uvicorn worker processes, each loading the model; :meth:`wait_until_ready` waits
+        for all of them.
     service_options : :class:`~cvkit.serving.app.ServiceConfig` fields.
     """
 
@@ -190,7 +220,7 @@ class BackgroundServer:
         self.host = host
         self.port = port or free_port(host)
         self.api_key = api_key
-        self.workers = workers
+        self.workers = _check_workers(workers)
         self.python = python or sys.executable
         unknown = set(service_options) - set(_ENV_KEYS)
         if unknown:
@@ -228,12 +258,13 @@ class BackgroundServer:
         return self
 
     def wait_until_ready(self, timeout: float = 180.0) -> dict:
-        """Block until ``/health`` reports the model loaded; returns its JSON. Raises with the logs
-        if the process dies or the timeout passes."""
+        """Block until ``/health`` reports the model loaded (in every worker process); returns its
+        JSON. Raises with the logs if the process dies or the timeout passes."""
         if self.process is None:
             raise RuntimeError("call start() first")
         try:
-            return _wait_for_health(self.url, timeout, alive=lambda: self.process.poll() is None)
+            return _wait_for_health(self.url, timeout, alive=lambda: self.process.poll() is None,
+                                    workers=self.workers)
         except (RuntimeError, TimeoutError) as exc:
             raise type(exc)(f"{exc}\n--- server log ---\n{self.logs()[-4000:]}") from None
 
@@ -292,7 +323,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     parser.add_argument("--api-key", default=None,
                         help="require 'Authorization: Bearer KEY' (or set CVKIT_API_KEY)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--workers", type=_workers_argument, default=1,
+                        help="worker processes, each with its own copy of the model (default 1)")
     parser.add_argument("--max-request-mb", type=float, default=DEFAULT_MAX_REQUEST_BYTES / 2**20,
                         help="largest request body in MB (default 10)")
     parser.add_argument("--max-batch-size", type=int, default=None,
