@@ -48,12 +48,9 @@ def _check_workers(workers: Any) -> int:
 def _workers_argument(text: str) -> int:
     """``--workers`` value: a whole number >= 1, refused by argparse (exit 2) otherwise."""
     try:
-        value = int(text)
+        return _check_workers(int(text))
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
 
 
 def _check_model_dir(model_dir: str | os.PathLike) -> str:
