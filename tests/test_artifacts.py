@@ -114,26 +114,28 @@ def test_nonlinear_head_is_stored_with_skops_and_round_trips(sample_split, tmp_p
     assert [(tmp_path / "forest" / n).read_bytes()[:2] for n in ("model.keras", "head.skops")] == [b"PK", b"PK"]
 
 
-def test_calibrated_svm_is_not_folded(sample_split, tmp_path):
+def _linear_svc():
     from sklearn.svm import LinearSVC
-    train, test = sample_split
-    svm = FeatureClassifier(estimator=LinearSVC(), progress=False).fit(train)
-    svm.save(tmp_path / "svm")
-    model = load_model(tmp_path / "svm")
-    assert model.metadata_["head"] == "skops"
-    assert np.abs(model.predict_proba(test) - svm.predict_proba(test)).max() <= 1e-5
+    return LinearSVC()
 
 
-def test_standard_scaler_pipeline_folds_exactly(sample_split, tmp_path):
+def _scaled_logistic_regression():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+
+
+@pytest.mark.parametrize("make_estimator, head", [
+    (_linear_svc, "skops"),                  # calibrated SVM: not a softmax of a linear map, not folded
+    (_scaled_logistic_regression, "keras"),  # scaler + logistic regression folds exactly into Dense
+])
+def test_head_is_folded_only_when_exact(sample_split, tmp_path, make_estimator, head):
     train, test = sample_split
-    clf = FeatureClassifier(estimator=make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000)),
-                            progress=False).fit(train)
-    clf.save(tmp_path / "scaled")
-    model = load_model(tmp_path / "scaled")
-    assert model.metadata_["head"] == "keras"
+    clf = FeatureClassifier(estimator=make_estimator(), progress=False).fit(train)
+    clf.save(tmp_path / "model")
+    model = load_model(tmp_path / "model")
+    assert model.metadata_["head"] == head
     assert np.abs(model.predict_proba(test) - clf.predict_proba(test)).max() <= 1e-5
 
 
