@@ -10,7 +10,7 @@ the ratio is fine-tuning's mean accuracy over the probe's.
 
 Prints JSON. Takes about 45 s per split on 2 CPU cores.
 
-    python bench/splits.py [--splits 5] [--data sample_data]
+    python bench/splits.py [--splits 5] [--data sample_data] [--backbone efficientnet_lite0]
 """
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, default=5, help="number of random splits (default 5)")
     parser.add_argument("--data", default=str(REPO / "sample_data"), help="folder of class folders")
+    parser.add_argument("--backbone", default="efficientnet_lite0",
+                        help="backbone of both classifiers (default efficientnet_lite0)")
     args = parser.parse_args(argv)
     if args.splits < 1:
         parser.error("--splits must be at least 1")
@@ -40,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     from cvkit import FeatureClassifier, FineTuneClassifier, ImageDataset
 
     dataset = ImageDataset.from_directory(args.data, progress=False)
-    methods = {"features": lambda: FeatureClassifier(progress=False),
-               "finetune": lambda: FineTuneClassifier(verbose=0)}
+    methods = {"features": lambda: FeatureClassifier(backbone=args.backbone, progress=False),
+               "finetune": lambda: FineTuneClassifier(backbone=args.backbone, verbose=0)}
     right: dict[str, list[int]] = {m: [] for m in methods}
     seconds: dict[str, list[float]] = {m: [] for m in methods}
     n_test = 0
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr, flush=True)
 
     out: dict = {"data": os.path.relpath(args.data, REPO) if args.data.startswith(str(REPO)) else args.data,
-                 "test_images": n_test, "splits": args.splits, "one_image": round(1 / n_test, 4)}
+                 "backbone": args.backbone, "test_images": n_test, "splits": args.splits, "one_image": round(1 / n_test, 4)}
     for name in methods:
         acc = np.array(right[name]) / n_test
         out[name] = {"right_per_split": right[name], "mean_accuracy": round(float(acc.mean()), 4),
