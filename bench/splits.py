@@ -39,8 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     import numpy as np
 
-    from cvkit import FeatureClassifier, FineTuneClassifier, ImageDataset
+    from cvkit import FeatureClassifier, FineTuneClassifier, ImageDataset, backbones
 
+    try:
+        backbones.info(args.backbone)
+    except ValueError as exc:
+        parser.error(f"--backbone: {exc}")
     dataset = ImageDataset.from_directory(args.data, progress=False)
     methods = {"features": lambda: FeatureClassifier(backbone=args.backbone, progress=False),
                "finetune": lambda: FineTuneClassifier(backbone=args.backbone, verbose=0)}
