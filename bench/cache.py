@@ -30,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cvkit.featurize import FeatureCache  # noqa: E402
+from cvkit.features.featurizer import FeatureCache  # noqa: E402
 
 DIM = 1280
 BATCH = 32

@@ -8,7 +8,7 @@ and brightness into a temporary folder, longest side <= 320 px like the original
 - (b) ``naive``: ``keras.utils.image_dataset_from_directory`` + ``model.predict``, what a Keras user writes;
 - (b2) ``naive_pil``: the other common recipe, a PIL open+resize loop into one array, then
   ``model.predict`` on that NumPy array;
-- (c) ``cvkit_cold``: :class:`cvkit.featurize.ImageFeaturizer` from the JPEG files, empty cache;
+- (c) ``cvkit_cold``: :class:`cvkit.features.featurizer.ImageFeaturizer` from the JPEG files, empty cache;
 - (d) ``cvkit_warm``: the same again, every image found in the cache.
 
 Every method is warmed up once (graph tracing excluded), then timed in ``--repeats`` rounds of
@@ -84,7 +84,7 @@ def main() -> None:
 
     from cvkit import backbones
     from cvkit.backbones.efficientnet_lite import lite_weights_path, load_torch_weights
-    from cvkit.featurize import ImageFeaturizer
+    from cvkit.features.featurizer import ImageFeaturizer
 
     work = Path(tempfile.mkdtemp(prefix="cvkit-bench-featurize-"))
     paths = make_images(work / "images", args.images)

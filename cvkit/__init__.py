@@ -12,7 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-from ._lazy import lazy_exports
+from cvkit.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -25,12 +25,12 @@ _EXPORTS: dict[str, str] = {
     "read_image": "cvkit.data",
     "save_split": "cvkit.data",
     "load_split": "cvkit.data",
-    "ImageFeaturizer": "cvkit.featurize",
-    "cache_info": "cvkit.cache",
-    "clear_cache": "cvkit.cache",
+    "ImageFeaturizer": "cvkit.features",
+    "cache_info": "cvkit.features",
+    "clear_cache": "cvkit.features",
     "FeatureClassifier": "cvkit.classifiers",
     "FineTuneClassifier": "cvkit.classifiers",
-    "load_model": "cvkit.artifacts",
+    "load_model": "cvkit.models",
     "evaluate": "cvkit.evaluation",
     "EvaluationReport": "cvkit.evaluation",
     "hard_negatives": "cvkit.evaluation",
@@ -40,12 +40,19 @@ _EXPORTS: dict[str, str] = {
     "Client": "cvkit.serving",
     "BackgroundServer": "cvkit.serving",
     "batch_score": "cvkit.serving",
-    "export_model": "cvkit.export",
+    "export_model": "cvkit.models",
 }
 
-# sub-modules reachable as attributes: cvkit.backbones, cvkit.plots ...
-_SUBMODULES = {"data", "backbones", "featurize", "augment", "classifiers", "evaluation", "plots",
-               "widgets", "artifacts", "serving", "export", "cache", "cli"}
+# sub-modules reachable as attributes (cvkit.backbones, cvkit.evaluation.plots ...): attribute -> module
+_SUBMODULES = {
+    "data": "cvkit.data", "backbones": "cvkit.backbones", "features": "cvkit.features",
+    "classifiers": "cvkit.classifiers", "models": "cvkit.models", "evaluation": "cvkit.evaluation",
+    "serving": "cvkit.serving", "widgets": "cvkit.widgets", "cli": "cvkit.cli",
+    # the homes of the names below moved into the layered packages; the short names still work
+    "augment": "cvkit.data.augment", "plots": "cvkit.evaluation.plots",
+    "featurize": "cvkit.features.featurizer", "cache": "cvkit.features.admin",
+    "artifacts": "cvkit.models.folder", "export": "cvkit.models.export",
+}
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 __all__ = __all__ + ["__version__"]

@@ -48,7 +48,7 @@ def sample_report(report_path: Path) -> None:
     else:  # before the classifiers landed: the same model assembled by hand
         from sklearn.linear_model import LogisticRegression
 
-        from cvkit.featurize import ImageFeaturizer
+        from cvkit.features.featurizer import ImageFeaturizer
         featurizer = ImageFeaturizer(progress=False)
         head = LogisticRegression(max_iter=2000).fit(featurizer.transform(train), train.targets)
         proba = head.predict_proba(featurizer.transform(test))
@@ -102,7 +102,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     sys.path.insert(0, str(REPO))
-    from cvkit.widgets._labsession import LabSession
+    from labsession import LabSession
 
     with tempfile.TemporaryDirectory(prefix="cvkit-shots-") as tmp:
         tmp = Path(tmp)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import cvkit
-from cvkit.artifacts import ModelFormatError, load_model, read_metadata
+from cvkit.models.folder import ModelFormatError, load_model, read_metadata
 from cvkit.classifiers import FeatureClassifier
 from cvkit.data import read_image
 

@@ -1,4 +1,4 @@
-"""cvkit.augment: pipelines, seeding, augmented copies in a new folder, preview figure."""
+"""cvkit.data.augment: pipelines, seeding, augmented copies in a new folder, preview figure."""
 from __future__ import annotations
 
 import hashlib
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvkit import augment
+from cvkit.data import augment
 from cvkit.data import BadImageWarning, ImageDataset, read_image
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cvkit.widgets._labsession import CHROMIUM, LabSession
+from labsession import CHROMIUM, LabSession
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

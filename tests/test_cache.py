@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvkit import featurize
-from cvkit.cache import CACHE_FILE_NAME, cache_info, clear_cache, is_cache_file_name
+from cvkit.features import featurizer as featurize
+from cvkit.features.admin import CACHE_FILE_NAME, cache_info, clear_cache, is_cache_file_name
 from cvkit.cli import main
-from cvkit.featurize import FeatureCache, ImageFeaturizer, cache_max_bytes
+from cvkit.features.featurizer import FeatureCache, ImageFeaturizer, cache_max_bytes
 
 DAY = 86400.0
 
@@ -64,7 +64,7 @@ def _disk_bytes(path: Path) -> int:
 
 
 class FakeClock:
-    """Stands in for the ``time`` module inside cvkit.featurize, to age entries without waiting."""
+    """Stands in for the ``time`` module inside cvkit.features.featurizer, to age entries without waiting."""
 
     def __init__(self, now: float):
         self.now = now
@@ -401,7 +401,7 @@ def test_two_processes_share_one_old_format_file_with_a_size_limit(tmp_path):
     script = textwrap.dedent(f"""
         import hashlib, sys
         import numpy as np
-        from cvkit.featurize import FeatureCache
+        from cvkit.features.featurizer import FeatureCache
         def vec(key):
             seed = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16)
             return np.random.default_rng(seed).standard_normal(1280).astype(np.float32)

@@ -312,7 +312,7 @@ def test_finetune_validation_fraction_holds_out_a_stratified_part(tiny):
 
 
 def test_augmented_batches_repeat_for_a_seed_and_differ_across_epochs():
-    from cvkit.augment import default_pipeline, seeded
+    from cvkit.data.augment import default_pipeline, seeded
     from cvkit.classifiers.finetune import _make_sequence
 
     rng = np.random.default_rng(0)

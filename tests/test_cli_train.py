@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cvkit.cli import COMMANDS, build_parser, main
+from cvkit.cli.main import COMMANDS, build_parser, main
 
 pytestmark = pytest.mark.slow
 

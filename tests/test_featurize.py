@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cvkit import featurize
+from cvkit.features import featurizer as featurize
 from cvkit.data import BadImageWarning, ImageDataset, read_image
-from cvkit.featurize import FeatureCache, ImageFeaturizer
+from cvkit.features.featurizer import FeatureCache, ImageFeaturizer
 
 
 @pytest.fixture(scope="module")
@@ -265,7 +265,7 @@ def test_sklearn_habits(lite0, photos, tmp_path):
 
 
 def test_import_featurize_does_not_import_tensorflow():
-    code = "import sys, cvkit.featurize; print('tensorflow' in sys.modules)"
+    code = "import sys, cvkit.features.featurizer; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cvkit import plots
+from cvkit.evaluation import plots
 from cvkit.evaluation import EvaluationReport, EvaluationWarning
 
 CLASSES = ["bird", "flower", "fruit", "vegetable"]

@@ -35,8 +35,8 @@ import numpy as np
 __all__ = ["LITE_VARIANTS", "LiteVariant", "build_efficientnet_lite", "lite_weights_path",
            "load_torch_weights"]
 
-from .args import check_build_args
-from .errors import MissingWeightsPackageError
+from cvkit.backbones.args import check_build_args
+from cvkit.backbones.errors import MissingWeightsPackageError
 
 
 @dataclass(frozen=True)
@@ -291,7 +291,7 @@ def load_torch_weights(model, path: Union[str, os.PathLike]) -> None:
     Example:
         >>> load_torch_weights(model, lite_weights_path("efficientnet_lite0"))  # doctest: +SKIP
     """
-    from .torch_weights import load_legacy_state_dict
+    from cvkit.backbones.torch_weights import load_legacy_state_dict
 
     source = os.fspath(path)
     state = load_legacy_state_dict(source)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from .args import check_build_args
-from .errors import WeightsUnavailableError
+from cvkit.backbones.args import check_build_args
+from cvkit.backbones.errors import WeightsUnavailableError
 
 __all__ = ["KERAS_APPS", "KerasApp", "build_keras_app"]
 
@@ -111,7 +111,7 @@ def build_keras_app(name: str, weights: Union[str, os.PathLike, None] = "imagene
                            input_shape=input_shape, pooling=None if include_top else pooling, **kwargs)
     except Exception as exc:
         if app_weights == "imagenet" and _is_network_error(exc):
-            from . import offline_backbones
+            from cvkit.backbones import offline_backbones
             raise WeightsUnavailableError(
                 f"could not download the ImageNet weights of {name} (keras.applications fetches them at run "
                 f"time and this machine seems to have no network: {exc}). Backbones with offline weights: "

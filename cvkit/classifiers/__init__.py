@@ -21,7 +21,7 @@ from typing import Any
 __all__ = ["FeatureClassifier", "FineTuneClassifier", "ImageClassifier", "cross_validate", "make_classifier"]
 
 _LAZY = {"FeatureClassifier": ".features", "FineTuneClassifier": ".finetune", "ImageClassifier": ".base",
-         "cross_validate": ".validation", "make_classifier": ".validation"}
+         "cross_validate": ".model_selection", "make_classifier": ".model_selection"}
 
 
 def __getattr__(name: str) -> Any:

@@ -22,8 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .base import ImageClassifier
-from .inputs import encode_labels, labels_for, warn_unreadable
+from cvkit.classifiers.base import ImageClassifier
+from cvkit.data.inputs import encode_labels, labels_for, warn_unreadable
 
 __all__ = ["FeatureClassifier"]
 
@@ -33,7 +33,7 @@ _BACKBONES: dict[str, Any] = {}
 
 
 def _shared_backbone(name: str) -> Any:
-    from .. import backbones
+    from cvkit import backbones
     spec = backbones.info(name)
     if spec.name not in _BACKBONES:
         size = int(spec.input_size)
@@ -52,7 +52,7 @@ class FeatureClassifier(ImageClassifier):
         Default: multinomial logistic regression with ``C`` chosen by stratified cross-validation
         (:func:`cvkit.classifiers.heads.default_estimator`). A classifier without ``predict_proba``
         (e.g. ``LinearSVC(class_weight="balanced")``) gets sigmoid-calibrated probabilities.
-    cache : keep features on disk keyed by image content (see :class:`cvkit.featurize.ImageFeaturizer`).
+    cache : keep features on disk keyed by image content (see :class:`cvkit.features.featurizer.ImageFeaturizer`).
     cache_dir : cache folder; default ``$CVKIT_CACHE_DIR`` or ``~/.cache/cvkit``.
     batch_size : images per backbone forward pass.
     progress : show progress bars while featurizing for ``fit`` (and for predictions on 200+ images).
@@ -62,7 +62,7 @@ class FeatureClassifier(ImageClassifier):
     Attributes
     ----------
     classes_ : class names (sorted), the columns of :meth:`predict_proba`.
-    featurizer_ : the fitted :class:`~cvkit.featurize.ImageFeaturizer`.
+    featurizer_ : the fitted :class:`~cvkit.features.featurizer.ImageFeaturizer`.
     estimator_ : the fitted scikit-learn head (predicts class *indices* into ``classes_``).
     input_size_ : ``(width, height)`` images are resized to.
     n_features_in_ : feature width.
@@ -86,7 +86,7 @@ class FeatureClassifier(ImageClassifier):
 
     # ------------------------------------------------------------------ fitting
     def _make_featurizer(self):
-        from ..featurize import ImageFeaturizer
+        from cvkit.features.featurizer import ImageFeaturizer
         if not isinstance(self.backbone, str):
             raise TypeError(f"backbone must be a backbone name (see cvkit.backbones.available()), "
                             f"not {type(self.backbone).__name__}")
@@ -94,8 +94,8 @@ class FeatureClassifier(ImageClassifier):
                                batch_size=self.batch_size, progress=self.progress)
 
     def _features(self, featurizer: Any, X: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
-        from ..data import BadImageWarning
-        from .inputs import n_images
+        from cvkit.data import BadImageWarning
+        from cvkit.data.inputs import n_images
 
         # a progress bar for training, and for predictions only when they take a while
         featurizer.progress = bool(self.progress) and (what in ("fit", "cross_validate") or n_images(X) >= 200)
@@ -109,7 +109,7 @@ class FeatureClassifier(ImageClassifier):
         """An unfitted head for class indices ``target``: a clone of ``estimator`` or the default."""
         from sklearn.base import clone
 
-        from .heads import default_estimator, with_probabilities
+        from cvkit.classifiers.heads import default_estimator, with_probabilities
 
         min_count = int(np.bincount(target).min())
         if self.estimator is None:
@@ -177,7 +177,7 @@ class FeatureClassifier(ImageClassifier):
         """One Keras graph when the head folds into a softmax Dense layer; else features + skops head."""
         import keras
 
-        from .heads import fold_linear_head
+        from cvkit.classifiers.heads import fold_linear_head
 
         backbone = self.featurizer_.model_
         folded = fold_linear_head(self.estimator_, self._check_features)

@@ -34,8 +34,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .base import ImageClassifier, run_graph
-from .inputs import encode_labels, labels_for, load_pixels, n_images, warn_unreadable
+from cvkit.classifiers.base import ImageClassifier
+from cvkit.models.predictor import run_graph
+from cvkit.data.inputs import encode_labels, labels_for, load_pixels, n_images, warn_unreadable
 
 __all__ = ["FineTuneClassifier"]
 
@@ -55,7 +56,7 @@ def _make_sequence(pixels: np.ndarray, targets: np.ndarray, weights: np.ndarray,
     """A Keras ``PyDataset`` of shuffled, augmented batches, repeatable for a given seed."""
     import keras
 
-    from ..augment import _quiet
+    from cvkit.data.augment import _quiet
 
     class AugmentedImages(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -102,7 +103,7 @@ class FineTuneClassifier(ImageClassifier):
     fine_tune_learning_rate : Adam learning rate of phase 2 (about 10x lower, as in Keras' guide).
     unfreeze : how much of the backbone phase 2 trains: a number of top blocks, or a fraction of
         them (see :func:`cvkit.backbones.top_layers`). BatchNorm layers always stay frozen.
-    augment : on-the-fly augmentation in phase 2: None, ``"default"`` (:func:`cvkit.augment.default_pipeline`),
+    augment : on-the-fly augmentation in phase 2: None, ``"default"`` (:func:`cvkit.data.augment.default_pipeline`),
         an imgaug augmenter, or a list of them. Seeded from ``random_state``.
     dropout : dropout rate before the new ``Dense`` layer.
     validation_fraction : share of the training images held out (stratified) to pick the best
@@ -116,7 +117,7 @@ class FineTuneClassifier(ImageClassifier):
         sub-folders), with TensorFlow alone. For Keras' full ``TensorBoard`` callback (graphs,
         histograms; needs the ``tensorboard`` package) pass it in ``callbacks``.
     verbose : Keras' progress output: ``"auto"``/1 (progress bar), 2 (a line per epoch), 0 (silent).
-    cache : cache phase-1 features on disk (see :class:`cvkit.featurize.ImageFeaturizer`).
+    cache : cache phase-1 features on disk (see :class:`cvkit.features.featurizer.ImageFeaturizer`).
     random_state : seeds Python, NumPy and TensorFlow (``keras.utils.set_random_seed``), the
         validation split, shuffling and augmentation. Results repeat on CPU as far as TensorFlow allows.
 
@@ -209,8 +210,8 @@ class FineTuneClassifier(ImageClassifier):
         """
         import keras
 
-        from .. import backbones
-        from ..augment import as_pipeline, seeded
+        from cvkit import backbones
+        from cvkit.data.augment import as_pipeline, seeded
 
         self._check_params()
         labels = labels_for(X, y, what="fit")
@@ -229,7 +230,7 @@ class FineTuneClassifier(ImageClassifier):
                 val_X, val_labels = validation_data, labels_for(validation_data, None, what="validation_data")
             train_X, train_labels = X, labels
         elif self.validation_fraction > 0:
-            from ..data.split import stratified_split_indices
+            from cvkit.data.split import stratified_split_indices
             names = sorted(set(labels))
             codes = np.array([names.index(v) for v in labels])
             try:
@@ -296,14 +297,14 @@ class FineTuneClassifier(ImageClassifier):
                 out.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(self.patience),
                                                          restore_best_weights=True))
             if self.tensorboard_dir is not None:
-                from .callbacks import epoch_scalars
+                from cvkit.classifiers.callbacks import epoch_scalars
                 out.append(epoch_scalars(os.path.join(os.fspath(self.tensorboard_dir), phase)))
             return out + list(self.callbacks or [])
 
         head_run = 0
         # --- phase 1: the head on features of the frozen backbone, computed once
         if self.head == "logistic" or self.head_epochs > 0:
-            from ..featurize import ImageFeaturizer
+            from cvkit.features.featurizer import ImageFeaturizer
             featurizer = ImageFeaturizer(backbone=backbone, cache=self.cache, progress=progress,
                                          batch_size=32)
             if isinstance(train_X, np.ndarray):
@@ -357,7 +358,7 @@ class FineTuneClassifier(ImageClassifier):
                            vfeats: np.ndarray | None, vtargets: np.ndarray | None, seed: int,
                            history: dict[str, list]) -> int:
         """Phase 1 as a linear probe: CV-tuned logistic regression, copied into the ``Dense`` layer."""
-        from .heads import default_estimator, fold_linear_head
+        from cvkit.classifiers.heads import default_estimator, fold_linear_head
 
         estimator = default_estimator(int(np.bincount(targets).min()), random_state=seed)
         estimator.fit(feats, targets, sample_weight=weights)
@@ -406,9 +407,9 @@ class FineTuneClassifier(ImageClassifier):
     def plot_history(self, ax: Any = None) -> Any:
         """Training curves: loss and accuracy per epoch, training and validation, phases marked.
 
-        Draws with :func:`cvkit.plots.plot_history`; returns the matplotlib Figure.
+        Draws with :func:`cvkit.evaluation.plots.plot_history`; returns the matplotlib Figure.
         Example: ``clf.plot_history()``.
         """
         self._check_is_fitted()
-        from ..plots import plot_history
+        from cvkit.evaluation.plots import plot_history
         return plot_history(self, ax=ax)

@@ -21,43 +21,15 @@ from typing import TYPE_CHECKING, Iterable, Sequence, Union
 
 import numpy as np
 
-from .images import check_image
-from .sources import read_table, scan_directory
+from cvkit.data.checks import BadImageWarning, check_all, warn_skipped
+from cvkit.data.images import PathLike
+from cvkit.data.sources import read_table, scan_directory
+from cvkit.data.split import stratified_split_indices
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-PathLike = Union[str, os.PathLike]
-
 __all__ = ["ImageDataset", "BadImageWarning"]
-
-
-class BadImageWarning(UserWarning):
-    """Some images were skipped because they could not be read (see ``dataset.skipped``)."""
-
-
-def _warn_skipped(skipped: Sequence[tuple[str, str]], what: str, stacklevel: int = 3) -> None:
-    if not skipped:
-        return
-    shown = "\n".join(f"  {p}: {r}" for p, r in skipped[:10])
-    more = f"\n  ... and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-    warnings.warn(f"{what}: skipped {len(skipped)} unreadable file(s):\n{shown}{more}",
-                  BadImageWarning, stacklevel=stacklevel)
-
-
-def _check_all(paths: Sequence[str], progress: bool | None) -> list[str | None]:
-    """Check every image (decoding at a tiny draft scale) on a thread pool; returns reasons."""
-    if not paths:
-        return []
-    workers = min(8, (os.cpu_count() or 1) * 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(check_image, paths)
-        if progress is None:
-            progress = len(paths) >= 500
-        if progress:
-            from tqdm.auto import tqdm
-            results = tqdm(results, total=len(paths), desc="Checking images", unit="img")
-        return list(results)
 
 
 class ImageDataset:
@@ -143,13 +115,13 @@ class ImageDataset:
                progress: bool | None, what: str) -> "ImageDataset":
         skipped = list(problems)
         if check:
-            reasons = _check_all(paths, progress)
+            reasons = check_all(paths, progress)
             keep = [i for i, r in enumerate(reasons) if r is None]
             skipped += [(paths[i], r) for i, r in enumerate(reasons) if r is not None]
             paths = [paths[i] for i in keep]
             if image_labels is not None:
                 image_labels = [image_labels[i] for i in keep]
-        _warn_skipped(skipped, what, stacklevel=4)
+        warn_skipped(skipped, what, stacklevel=4)
         if image_labels is None:
             return cls(paths, None, None, root=root, skipped=skipped)
         labels = sorted(set(image_labels))
@@ -221,7 +193,6 @@ class ImageDataset:
         least two images appears in both. A class with a single image cannot be stratified and
         raises an error naming it. Save the split with :func:`cvkit.data.save_split`.
         """
-        from .split import stratified_split_indices
         if self.targets is None and stratify:
             raise ValueError("cannot stratify an unlabelled dataset; use stratify=False")
         targets = self.targets if self.targets is not None else np.zeros(len(self), np.int64)
@@ -235,8 +206,8 @@ class ImageDataset:
 
         Returns the matplotlib Figure (also displayed in a notebook).
         """
-        from ..plots import image_grid
-        from .images import ImageReadError, read_image
+        from cvkit.data.grid import image_grid
+        from cvkit.data.images import ImageReadError, read_image
         n = min(n, len(self))
         rng = np.random.default_rng(random_state)
         idx = np.sort(rng.choice(len(self), size=n, replace=False)) if random_state is not None \

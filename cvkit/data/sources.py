@@ -10,11 +10,9 @@ import csv
 import io
 import os
 from pathlib import Path
-from typing import Union
+from typing import Iterator
 
-from .images import is_image_path
-
-PathLike = Union[str, os.PathLike]
+from cvkit.data.images import PathLike, is_image_path
 
 #: Header names recognised (case-insensitively) in the first row of a table.
 PATH_COLUMNS = ("path", "imagepath", "image_path", "image", "file", "filename", "filepath")
@@ -27,6 +25,31 @@ class TableFormatError(ValueError):
     def __init__(self, table: PathLike, line: int, reason: str):
         self.table, self.line, self.reason = str(table), line, reason
         super().__init__(f"{table} line {line}: {reason}")
+
+
+def iter_images(folder: PathLike) -> Iterator[str]:
+    """Image files under ``folder``, at any depth, in sorted order (one walker for all of cvkit).
+
+    Hidden files and folders (names starting with ``.``) and files without an image extension are
+    left out; symbolic links to folders are not followed, so a link loop cannot trap the walk.
+    """
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and is_image_path(name):
+                yield os.path.join(dirpath, name)
+
+
+def list_images(folder: PathLike) -> list[str]:
+    """All image files under ``folder`` (see :func:`iter_images`); an error if it is not a folder.
+
+    Example:
+        >>> list_images("sample_data")[:1]
+        ['sample_data/bird/adelaide-rosella.jpg']
+    """
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{os.fspath(folder)}: image folder not found")
+    return list(iter_images(folder))
 
 
 def scan_directory(root: PathLike) -> tuple[list[str], list[str], list[tuple[str, str]]]:
@@ -51,12 +74,9 @@ def scan_directory(root: PathLike) -> tuple[list[str], list[str], list[tuple[str
             continue
         if not entry.is_dir():
             continue
-        for dirpath, dirnames, filenames in os.walk(entry, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if is_image_path(name):
-                    paths.append(os.path.join(dirpath, name))
-                    labels.append(entry.name)
+        found = list(iter_images(entry))
+        paths += found
+        labels += [entry.name] * len(found)
     return paths, labels, problems
 
 

@@ -1,31 +1,21 @@
-"""Stratified train/test splits, and split manifests that later notebooks reload exactly.
-
-A manifest is a small JSON file listing the train and test images (paths relative to the
-manifest's own folder where possible) with their labels, so ``02_evaluate`` scores exactly the
-images ``01_train`` held out.
+"""Stratified train/test split indices: the rule behind :meth:`ImageDataset.split`.
 
 Example:
-    >>> train, test = ds.split(test_size=0.34, random_state=0)            # doctest: +SKIP
-    >>> save_split("models/sample/split.json", train, test)              # doctest: +SKIP
-    >>> train, test = load_split("models/sample/split.json")             # doctest: +SKIP
+    >>> import numpy as np
+    >>> train, test = stratified_split_indices(np.array([0, 0, 0, 1, 1, 1]), ["a", "b"], test_size=2)
+    >>> len(train), len(test)
+    (4, 2)
 """
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Sequence, Union
+from typing import Sequence
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .dataset import ImageDataset
 
-PathLike = Union[str, os.PathLike]
 
-__all__ = ["stratified_split_indices", "save_split", "load_split", "SPLIT_FORMAT"]
 
-SPLIT_FORMAT = "cvkit-split"
+__all__ = ["stratified_split_indices"]
 
 
 def stratified_split_indices(targets: np.ndarray, labels: Sequence[str], test_size: float | int = 0.34,
@@ -73,77 +63,3 @@ def stratified_split_indices(targets: np.ndarray, labels: Sequence[str], test_si
                 src.remove(moved)
                 dst.append(moved)
     return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(test, dtype=np.int64))
-
-
-def _portable(path: str, base: Path) -> str:
-    try:
-        return Path(os.path.relpath(path, base)).as_posix()
-    except ValueError:
-        return path
-
-
-def save_split(path: PathLike, train: "ImageDataset", test: "ImageDataset", **info: object) -> Path:
-    """Write a split manifest (JSON) listing ``train`` and ``test`` images with their labels.
-
-    Paths are stored relative to the manifest's folder so the project folder can move. Extra
-    keyword arguments (``random_state=0``...) are stored under ``"info"``. Written atomically.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    base = path.parent.resolve()
-
-    def rows(ds: "ImageDataset") -> list[list[str]]:
-        return [[_portable(os.path.abspath(p), base), label] for p, label in zip(ds.paths, ds.image_labels)]
-
-    root = train.root or test.root
-    doc = {"format": SPLIT_FORMAT, "version": 1, "labels": sorted(set(train.labels) | set(test.labels)),
-           "root": _portable(os.path.abspath(root), base) if root else None, "info": info, "train": rows(train), "test": rows(test)}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def load_split(path: PathLike, check: bool = True) -> tuple["ImageDataset", "ImageDataset"]:
-    """Read a manifest written by :func:`save_split`; returns ``(train, test)`` datasets.
-
-    Both datasets share the manifest's full class list, so class indices agree across them.
-    Images that have since gone missing or become unreadable are skipped and reported.
-    """
-    from .dataset import ImageDataset, _check_all, _warn_skipped
-
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: split manifest not found") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not a split manifest (invalid JSON: {exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != SPLIT_FORMAT:
-        raise ValueError(f"{path}: not a cvkit split manifest (missing \"format\": \"{SPLIT_FORMAT}\")")
-    labels = [str(v) for v in doc.get("labels", [])]
-    index = {label: i for i, label in enumerate(labels)}
-    base = path.parent
-    root = doc.get("root")
-    if root is not None and not os.path.isabs(root):
-        root = str(base / root)
-    out = []
-    for side in ("train", "test"):
-        rows = doc.get(side)
-        if not isinstance(rows, list):
-            raise ValueError(f"{path}: field {side!r} must be a list of [path, label] pairs")
-        paths, targets, skipped = [], [], []
-        for k, row in enumerate(rows):
-            if not (isinstance(row, list) and len(row) == 2 and row[1] in index):
-                raise ValueError(f"{path}: {side}[{k}] must be [path, label] with a label from \"labels\"")
-            full = row[0] if os.path.isabs(row[0]) else str(base / row[0])
-            paths.append(full)
-            targets.append(index[row[1]])
-        if check:
-            reasons = _check_all(paths, None)
-            skipped = [(p, r) for p, r in zip(paths, reasons) if r is not None]
-            keep = [i for i, r in enumerate(reasons) if r is None]
-            paths, targets = [paths[i] for i in keep], [targets[i] for i in keep]
-            _warn_skipped(skipped, f"load_split({os.fspath(path)!r}) {side}")
-        out.append(ImageDataset(paths, targets, labels, root=root, skipped=skipped))
-    return out[0], out[1]

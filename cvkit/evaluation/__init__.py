@@ -10,9 +10,9 @@ Example:
     >>> print(report)                             # doctest: +SKIP
     >>> report.plot_summary()                     # doctest: +SKIP
 """
-from .mining import hard_negatives
-from .model_eval import as_dataset, as_model, evaluate
-from .report import REPORT_FORMAT, EvaluationReport, EvaluationWarning
+from cvkit.evaluation.mining import hard_negatives
+from cvkit.evaluation.model_eval import as_dataset, as_model, evaluate
+from cvkit.evaluation.report import REPORT_FORMAT, EvaluationReport, EvaluationWarning
 
 __all__ = ["EvaluationReport", "EvaluationWarning", "evaluate", "hard_negatives", "as_model",
            "as_dataset", "REPORT_FORMAT"]

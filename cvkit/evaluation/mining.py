@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 
-from .model_eval import as_model
+from cvkit.evaluation.model_eval import as_model
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from ..data import ImageDataset
+    from cvkit.data import ImageDataset
 
 PathLike = Union[str, os.PathLike]
 
@@ -30,7 +30,7 @@ __all__ = ["hard_negatives"]
 
 
 def _images_under(folder: Path) -> list[str]:
-    from ..data import is_image_path
+    from cvkit.data import is_image_path
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -40,7 +40,7 @@ def _images_under(folder: Path) -> list[str]:
 
 def _pool(data: Any, label: str | None) -> "ImageDataset":
     """The images to mine, each with its true label."""
-    from ..data import ImageDataset
+    from cvkit.data import ImageDataset
     if isinstance(data, ImageDataset):
         if label is None:
             if data.targets is None:

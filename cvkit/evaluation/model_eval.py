@@ -16,10 +16,10 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from .report import EvaluationReport, EvaluationWarning
+from cvkit.evaluation.report import EvaluationReport, EvaluationWarning
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..data import ImageDataset
+    from cvkit.data import ImageDataset
 
 PathLike = Union[str, os.PathLike]
 
@@ -29,7 +29,7 @@ __all__ = ["evaluate", "as_model", "as_dataset"]
 def as_model(model: Any) -> Any:
     """A fitted classifier as is, or a model folder (``str``/``Path``) loaded with ``cvkit.load_model``."""
     if isinstance(model, (str, os.PathLike)):
-        from ..artifacts import load_model
+        from cvkit.models.folder import load_model
         return load_model(model)
     if not (hasattr(model, "predict_proba") and hasattr(model, "classes_")):
         raise TypeError(f"model must be a fitted cvkit classifier (with predict_proba and classes_) "
@@ -53,7 +53,7 @@ def as_dataset(data: Any, side: str = "test") -> "ImageDataset":
     For a split manifest (written by ``cvkit.data.save_split``), ``side`` picks ``"test"`` (default)
     or ``"train"``. Example: ``as_dataset("sample_data")``, ``as_dataset("runs/sample/split.json")``.
     """
-    from ..data import ImageDataset, load_split
+    from cvkit.data import ImageDataset, load_split
     if isinstance(data, ImageDataset):
         return data
     if not isinstance(data, (str, os.PathLike)):

@@ -595,38 +595,38 @@ class EvaluationReport:
         return (f"<EvaluationReport: {len(self)} images, {self.n_classes} classes, "
                 f"accuracy {self.accuracy:.3f}, log-loss {self.log_loss:.3f}>")
 
-    # ------------------------------------------------------------------ plots (see cvkit.plots)
+    # ------------------------------------------------------------------ plots (see cvkit.evaluation.plots)
     def plot_confusion_matrix(self, ax: "Axes | None" = None, normalize: bool = False, **kwargs: Any) -> "Figure":
         """Confusion matrix with class names on the axes; ``normalize=True`` shows row fractions."""
-        from .. import plots
+        from cvkit.evaluation import plots
         return plots.plot_confusion_matrix(self, ax=ax, normalize=normalize, **kwargs)
 
     def plot_roc(self, ax: "Axes | None" = None, **kwargs: Any) -> "Figure":
         """One-vs-rest ROC curves with AUC per class and micro/macro averages."""
-        from .. import plots
+        from cvkit.evaluation import plots
         return plots.plot_roc(self, ax=ax, **kwargs)
 
     def plot_pr(self, ax: "Axes | None" = None, **kwargs: Any) -> "Figure":
         """Precision-recall curves with average precision per class and the micro average."""
-        from .. import plots
+        from cvkit.evaluation import plots
         return plots.plot_pr(self, ax=ax, **kwargs)
 
     def plot_summary(self, **kwargs: Any) -> "Figure":
         """Confusion matrix, ROC and PR side by side in one Figure."""
-        from .. import plots
+        from cvkit.evaluation import plots
         return plots.plot_summary(self, **kwargs)
 
     def plot_thresholds(self, class_name: str | None = None, ax: "Axes | None" = None, **kwargs: Any) -> "Figure":
         """Precision, recall and coverage as the confidence threshold varies."""
-        from .. import plots
+        from cvkit.evaluation import plots
         return plots.plot_thresholds(self, class_name=class_name, ax=ax, **kwargs)
 
     def plot_predictions(self, n: int = 16, **kwargs: Any) -> "Figure":
         """A grid of test images titled true vs predicted; mistakes in red."""
-        from .. import plots
+        from cvkit.evaluation import plots
         return plots.plot_predictions(self, n=n, **kwargs)
 
     def plot_top_losses(self, k: int = 9, **kwargs: Any) -> "Figure":
         """A grid of the ``k`` images with the highest loss."""
-        from .. import plots
+        from cvkit.evaluation import plots
         return plots.plot_top_losses(self, k=k, **kwargs)

@@ -5,8 +5,8 @@
 - :class:`BackgroundServer`: the service in a background process (notebooks, benchmarks).
 - :class:`Client`: score images over HTTP from Python.
 - :func:`batch_score` / ``cvkit score MODEL_DIR IMAGES -o predictions.csv``: a folder or table into CSV.
-- :mod:`cvkit.serving.score`: ``init()`` / ``run(raw_json)`` for Azure ML style hosting.
-- :mod:`cvkit.serving.scoring`: the one code path all of the above use.
+- :mod:`cvkit.serving.azureml_entry`: ``init()`` / ``run(raw_json)`` for Azure ML style hosting.
+- :mod:`cvkit.models.inference`: the one code path all of the above use.
 
 Names are imported lazily, so ``import cvkit.serving`` does not load FastAPI or TensorFlow.
 
@@ -19,7 +19,7 @@ Example:
 """
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from cvkit.lazy import lazy_exports
 
 _EXPORTS = {
     "create_app": "cvkit.serving.app",
@@ -30,11 +30,11 @@ _EXPORTS = {
     "free_port": "cvkit.serving.server",
     "Client": "cvkit.serving.client",
     "ServiceError": "cvkit.serving.client",
-    "batch_score": "cvkit.serving.batch",
-    "BatchSummary": "cvkit.serving.batch",
-    "MicroBatcher": "cvkit.serving.batching",
-    "score_image": "cvkit.serving.scoring",
-    "score_sources": "cvkit.serving.scoring",
+    "batch_score": "cvkit.serving.batch_score",
+    "BatchSummary": "cvkit.serving.batch_score",
+    "MicroBatcher": "cvkit.serving.microbatch",
+    "score_image": "cvkit.models.inference",
+    "score_sources": "cvkit.models.inference",
     "prediction_grid": "cvkit.serving.display",
 }
 

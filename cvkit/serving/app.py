@@ -13,11 +13,11 @@ Endpoints:
 - ``GET /metadata``: classes, input size, backbone, model version, limits.
 
 Safety: the request body is capped (default 10 MB, 413 beyond), images above
-:data:`~cvkit.serving.scoring.DEFAULT_MAX_PIXELS` are refused (decompression bombs), an optional
+:data:`~cvkit.models.inference.DEFAULT_MAX_PIXELS` are refused (decompression bombs), an optional
 bearer API key guards ``/score`` and ``/metadata`` (401), and only bytes sent in the request are
 scored: the service never fetches a URL or opens a path named in a request.
 
-Concurrent requests are micro-batched into shared model calls (:mod:`cvkit.serving.batching`).
+Concurrent requests are micro-batched into shared model calls (:mod:`cvkit.serving.microbatch`).
 
 Example:
     >>> from cvkit.serving.app import create_app
@@ -42,9 +42,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from . import scoring
-from .batching import MicroBatcher
-from .protocol import (DEFAULT_MAX_IMAGES, RequestError, ScoreItem, build_answers, decode_items,
+from cvkit.models import inference as scoring
+from cvkit.serving.microbatch import MicroBatcher
+from cvkit.serving.protocol import (DEFAULT_MAX_IMAGES, RequestError, ScoreItem, build_answers, decode_items,
                        parse_json_request, response_body, response_status)
 
 __all__ = ["ServiceConfig", "create_app", "create_app_from_env", "DEFAULT_MAX_REQUEST_BYTES"]
@@ -112,7 +112,7 @@ class _Service:
         """Load (if given a folder) and warm up the model; runs on a worker thread."""
         try:
             if self.model is None:
-                from ..artifacts import load_model
+                from cvkit.models.folder import load_model
                 self.model = load_model(self.model_dir)
             self.classes = scoring.classes(self.model)
             self.input_size = scoring.input_size(self.model)

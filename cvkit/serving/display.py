@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..data.images import ImageReadError, read_image
+from cvkit.data.images import ImageReadError, read_image
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -23,10 +23,10 @@ def prediction_grid(images: Sequence[str | os.PathLike], answers: Sequence[dict[
     """A grid of images titled ``label (score)``; red when it differs from ``true_labels``.
 
     ``answers`` are scoring answers (from :class:`~cvkit.serving.Client`, ``POST /score`` or
-    :func:`~cvkit.serving.scoring.score_sources`); an answer with an ``error`` shows the error.
+    :func:`~cvkit.models.inference.score_sources`); an answer with an ``error`` shows the error.
     Mistakes are shown first so they are not cut off by ``max_images``. Returns the Figure.
     """
-    from ..plots import image_grid
+    from cvkit.data.grid import image_grid
 
     if len(answers) != len(images):
         raise ValueError(f"{len(images)} images but {len(answers)} answers")

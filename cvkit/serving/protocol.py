@@ -27,8 +27,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..data.images import ImageReadError
-from .scoring import DEFAULT_MAX_PIXELS, DEFAULT_TOP_K, check_top_k, decode_image, format_prediction
+from cvkit.data.images import ImageReadError
+from cvkit.models.inference import DEFAULT_MAX_PIXELS, DEFAULT_TOP_K, check_top_k, decode_image, format_prediction
 
 __all__ = ["RequestError", "ScoreItem", "parse_json_request", "item_error", "response_status",
            "decode_items", "build_answers", "response_body", "DEFAULT_MAX_IMAGES"]

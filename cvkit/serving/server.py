@@ -313,7 +313,7 @@ class BackgroundServer:
 # ---------------------------------------------------------------------- command line
 def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``serve`` command's arguments to ``parser`` (used by ``cvkit serve``)."""
-    from .app import DEFAULT_MAX_REQUEST_BYTES
+    from cvkit.serving.app import DEFAULT_MAX_REQUEST_BYTES
     parser.add_argument("model_dir", help="model folder written by clf.save() or `cvkit train`")
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to bind (default 127.0.0.1: this machine only)")
@@ -362,7 +362,7 @@ def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m cvkit.serving.server MODEL_DIR [--port N] ...``: the same as ``cvkit serve``."""
-    from ..cli import main as cli_main
+    from cvkit.cli import main as cli_main
     return cli_main(["serve", *(sys.argv[1:] if argv is None else argv)])
 
 

@@ -12,7 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from cvkit.lazy import lazy_exports
 
 _EXPORTS = {
     "AnnotationWidget": "cvkit.widgets.annotation",

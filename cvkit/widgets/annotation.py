@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import ipywidgets as W
 
-from ..data.images import is_image_path
-from ._display import ImageCache, esc, placeholder_html
-from .labels_file import LabelsFile, check_label
+from cvkit.data.images import is_image_path
+from cvkit.widgets.display import ImageCache, esc, placeholder_html
+from cvkit.widgets.labels_file import LabelsFile, check_label
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..data.dataset import ImageDataset
+    from cvkit.data.dataset import ImageDataset
 
 PathLike = Union[str, os.PathLike]
 
@@ -51,7 +51,7 @@ def list_images(folder: PathLike) -> list[str]:
 
 def _resolve_images(images: Any) -> tuple[list[str], str | None, list[str]]:
     """``(paths, root, dataset_labels)`` from a folder, a list of paths or an ImageDataset."""
-    from ..data.dataset import ImageDataset
+    from cvkit.data.dataset import ImageDataset
 
     if isinstance(images, ImageDataset):
         return list(images.paths), images.root, list(images.labels)
@@ -225,7 +225,7 @@ class AnnotationWidget:
 
     def to_dataset(self, **kwargs: Any) -> "ImageDataset":
         """The labelled images so far, read back from the TSV with ``ImageDataset.from_table``."""
-        from ..data.dataset import ImageDataset
+        from cvkit.data.dataset import ImageDataset
         if not self.output.exists():
             self._save()
         return ImageDataset.from_table(self.output, **kwargs)

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Union
 
-from ..data.sources import LABEL_COLUMNS, PATH_COLUMNS, TableFormatError
+from cvkit.data.sources import LABEL_COLUMNS, PATH_COLUMNS, TableFormatError
 
 PathLike = Union[str, os.PathLike]
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 import numpy as np
 
-from ._display import esc
+from cvkit.widgets.display import esc
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from ..evaluation import EvaluationReport
+    from cvkit.evaluation import EvaluationReport
 
 __all__ = ["PrecisionRecallWidget"]
 

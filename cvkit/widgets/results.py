@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 import ipywidgets as W
 import numpy as np
 
-from ._display import ImageCache, esc, placeholder_html
+from cvkit.widgets.display import ImageCache, esc, placeholder_html
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..data.dataset import ImageDataset
-    from ..evaluation import EvaluationReport
+    from cvkit.data.dataset import ImageDataset
+    from cvkit.evaluation import EvaluationReport
 
 __all__ = ["ResultsWidget", "SORT_OPTIONS", "SHOW_OPTIONS"]
 

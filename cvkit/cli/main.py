@@ -41,17 +41,17 @@ class Command(NamedTuple):
 #: The registry. To add a command, add an entry here pointing at your module's two functions.
 COMMANDS: tuple[Command, ...] = (
     Command("train", "train a classifier on a folder of class folders (or a path/label table)",
-            "cvkit.cli:add_train_arguments", "cvkit.cli:train_command"),
+            "cvkit.cli.main:add_train_arguments", "cvkit.cli.main:train_command"),
     Command("evaluate", "evaluate a model folder on labelled images and write a JSON report",
-            "cvkit.evaluation.cli:add_evaluate_parser", "cvkit.evaluation.cli:evaluate_command"),
+            "cvkit.cli.evaluate:add_evaluate_parser", "cvkit.cli.evaluate:evaluate_command"),
     Command("score", "score a folder or table of images into a CSV",
-            "cvkit.serving.batch:add_score_arguments", "cvkit.serving.batch:score_command"),
+            "cvkit.serving.batch_score:add_score_arguments", "cvkit.serving.batch_score:score_command"),
     Command("serve", "serve a model folder over HTTP",
             "cvkit.serving.server:add_serve_arguments", "cvkit.serving.server:serve_command"),
     Command("export", "export a model folder to SavedModel or TFLite and check it",
-            "cvkit.export:add_export_arguments", "cvkit.export:export_command"),
+            "cvkit.models.export:add_export_arguments", "cvkit.models.export:export_command"),
     Command("cache", "see or clear the on-disk feature cache",
-            "cvkit.cache:add_cache_arguments", "cvkit.cache:cache_command"),
+            "cvkit.features.admin:add_cache_arguments", "cvkit.features.admin:cache_command"),
 )
 
 _USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, TypeError)
@@ -69,7 +69,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         >>> build_parser("train").parse_args(["train", "data", "-o", "m"]).method
         'features'
     """
-    from . import __version__
+    from cvkit import __version__
     parser = argparse.ArgumentParser(
         prog="cvkit", description="From a folder of photos to a trained, evaluated and deployed image classifier.")
     parser.add_argument("--version", action="version", version=f"cvkit {__version__}")
@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---------------------------------------------------------------------- cvkit train
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``cvkit train``'s arguments to ``parser``; returns it."""
-    from .classifiers.validation import METHODS
+    from cvkit.classifiers.model_selection import METHODS
     parser.description = (
         "Train an image classifier: load DATA (one sub-folder per class, or a path<TAB>label table),\n"
         "hold out a stratified test split, fit, report test accuracy and save the model folder.\n"
@@ -144,9 +144,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 
 def train_command(args: argparse.Namespace) -> int:
     """Run ``cvkit train`` for parsed ``args``: load, split, fit, score, save. Returns 0."""
-    from .artifacts import is_model_folder
-    from .classifiers.validation import make_classifier
-    from .data import ImageDataset, save_split
+    from cvkit.models.folder import is_model_folder
+    from cvkit.classifiers.model_selection import make_classifier
+    from cvkit.data import ImageDataset, save_split
 
     out = Path(args.output)
     if out.exists() and not (args.overwrite and is_model_folder(out)):

@@ -7,11 +7,13 @@ arrays. Pixels are read through :func:`cvkit.data.read_image` only.
 from __future__ import annotations
 
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import numpy as np
+
+from cvkit.data.checks import warn_skipped
+from cvkit.data.images import ImageReadError, check_image_batch, read_image, resize
 
 __all__ = ["labels_for", "load_pixels", "warn_unreadable", "n_images"]
 
@@ -65,22 +67,9 @@ def encode_labels(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
 
 def warn_unreadable(skipped: Sequence[tuple[str, str]], n: int, what: str, stacklevel: int = 3) -> None:
     """One :class:`~cvkit.data.BadImageWarning` listing the images that could not be read."""
-    if not skipped:
-        return
-    from ..data import BadImageWarning
-    shown = "\n".join(f"  {p}: {r}" for p, r in skipped[:10])
-    more = f"\n  ... and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-    warnings.warn(f"{what}: {len(skipped)} of {n} image(s) could not be read and have no prediction "
-                  f"(NaN probabilities, label None):\n{shown}{more}", BadImageWarning, stacklevel=stacklevel + 1)
-
-
-def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize like :func:`read_image` does (bilinear, squash) to ``(width, height)``."""
-    if img.shape[1] == size[0] and img.shape[0] == size[1]:
-        return img
-    from PIL import Image
-    out = Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.asarray(out, dtype=np.uint8)
+    warn_skipped(skipped, what, stacklevel=stacklevel + 2,
+                 summary=f"{len(skipped)} of {n} image(s) could not be read and have no prediction "
+                         "(NaN probabilities, label None)")
 
 
 def load_pixels(X: Any, size: tuple[int, int], progress: bool = False
@@ -93,14 +82,12 @@ def load_pixels(X: Any, size: tuple[int, int], progress: bool = False
     Example:
         >>> pixels, ok, skipped = load_pixels(["a.jpg"], (224, 224))  # doctest: +SKIP
     """
-    from ..data.images import ImageReadError, check_image_batch, read_image
-
     width, height = int(size[0]), int(size[1])
     if isinstance(X, np.ndarray):
         check_image_batch(X)
         if X.shape[1:3] == (height, width):
             return X, np.ones(len(X), bool), []
-        return np.stack([_resize(x, (width, height)) for x in X]) if len(X) else \
+        return np.stack([resize(x, (width, height)) for x in X]) if len(X) else \
             np.zeros((0, height, width, 3), np.uint8), np.ones(len(X), bool), []
     if isinstance(X, (str, bytes, os.PathLike)):
         raise TypeError(f"expected several images, not a single path ({X!r}); wrap it in a list: [path]")

@@ -1,7 +1,7 @@
 """See, trim and clear the on-disk feature cache (``cvkit cache info`` / ``cvkit cache clear``).
 
-Why: :class:`~cvkit.featurize.ImageFeaturizer` keeps every image's features in one SQLite file per
-backbone, weights and input size under :func:`~cvkit.featurize.default_cache_dir`, so a second
+Why: :class:`~cvkit.features.featurizer.ImageFeaturizer` keeps every image's features in one SQLite file per
+backbone, weights and input size under :func:`~cvkit.features.featurizer.default_cache_dir`, so a second
 pass over the same photos is a lookup. This module reports what that folder holds and frees it.
 It only ever touches cvkit's own cache files, recognised by their names
 (``features-v<N>-<backbone>-<size>px-<16 hex digits>.sqlite`` and its ``-wal``/``-shm``/``-journal``
@@ -13,7 +13,7 @@ limit; or ``ImageFeaturizer(cache_max_mb=...)``): beyond it the least recently u
 evicted as new ones are stored.
 
 Example:
-    >>> from cvkit.cache import cache_info, clear_cache
+    >>> from cvkit.features.admin import cache_info, clear_cache
     >>> cache_info()  # doctest: +SKIP
     cvkit feature cache in /home/me/.cache/cvkit (limit 1024 MB per file)
       images     size  last used         file
@@ -40,7 +40,7 @@ from typing import Optional, Union
 __all__ = ["cache_info", "clear_cache", "CacheInfo", "CacheFile", "CacheProblem", "is_cache_file_name",
            "add_cache_arguments", "cache_command"]
 
-#: Names of the SQLite files :class:`~cvkit.featurize.ImageFeaturizer` creates.
+#: Names of the SQLite files :class:`~cvkit.features.featurizer.ImageFeaturizer` creates.
 CACHE_FILE_NAME = re.compile(r"features-v\d+-[^/\\]+-\d+px-[0-9a-f]{16}\.sqlite")
 #: Files SQLite keeps next to a database (write-ahead log, shared memory, rollback journal).
 COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
@@ -74,7 +74,7 @@ class CacheFile:
     """One healthy cache file: its features for one backbone, weights and input size.
 
     ``bytes`` counts the database and its companions; ``modified`` is the latest change of any of
-    them; ``last_used`` the latest :meth:`~cvkit.featurize.FeatureCache.get` or ``put`` (None for a
+    them; ``last_used`` the latest :meth:`~cvkit.features.featurizer.FeatureCache.get` or ``put`` (None for a
     file from before cvkit recorded it).
     """
 
@@ -168,7 +168,7 @@ def _human(n: float) -> str:
 
 def _folder(cache_dir: Union[str, os.PathLike, None]) -> tuple[Path, bool]:
     """The cache folder and whether it exists; a folder given explicitly must exist."""
-    from .featurize import default_cache_dir
+    from cvkit.features.featurizer import default_cache_dir
     folder = default_cache_dir() if cache_dir is None else Path(cache_dir).expanduser()
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder}: not a folder (cache folder)")
@@ -231,7 +231,7 @@ def _diagnose(path: Path) -> Optional[str]:
 
 def _read_stats(path: Path) -> tuple[Optional[tuple[int, Optional[float]]], Optional[str]]:
     """``((entries, last_used), None)`` read without changing the file, or ``(None, reason)``."""
-    from .featurize import FeatureCache
+    from cvkit.features.featurizer import FeatureCache
     reason = _diagnose(path)
     if reason is not None:
         return None, reason
@@ -259,7 +259,7 @@ def cache_info(cache_dir: Union[str, os.PathLike, None] = None) -> CacheInfo:
         >>> info.total_entries, info.total_bytes  # doctest: +SKIP
         (104, 634880)
     """
-    from .featurize import cache_max_bytes
+    from cvkit.features.featurizer import cache_max_bytes
     folder, exists = _folder(cache_dir)
     info = CacheInfo(folder=folder, exists=exists, max_bytes_per_file=cache_max_bytes())
     if not exists:
@@ -346,7 +346,7 @@ def _remove(paths: list[Path], failed: list[str]) -> int:
 
 def _trim(path: Path, cutoff: float) -> None:
     """Delete entries of one cache file last used before ``cutoff``; give the space back."""
-    from .featurize import FeatureCache
+    from cvkit.features.featurizer import FeatureCache
     with FeatureCache(path) as cache:  # migrates a file from before last-used times, in place
         if cache.remove_unused(cutoff):
             try:

@@ -10,7 +10,7 @@ run: their rows are NaN, one warning lists them, and ``skipped_`` says why.
 
 Example:
     >>> from cvkit.data import ImageDataset
-    >>> from cvkit.featurize import ImageFeaturizer
+    >>> from cvkit.features.featurizer import ImageFeaturizer
     >>> ds = ImageDataset.from_directory("sample_data")  # doctest: +SKIP
     >>> X = ImageFeaturizer().transform(ds)  # doctest: +SKIP
     >>> X.shape, X.dtype  # doctest: +SKIP
@@ -33,8 +33,8 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .data.dataset import BadImageWarning
-from .data.images import ImageReadError, check_image_batch, read_image
+from cvkit.data.dataset import BadImageWarning
+from cvkit.data.images import ImageReadError, check_image_batch, read_image
 
 __all__ = ["ImageFeaturizer", "FeatureCache", "default_cache_dir", "cache_max_bytes", "DEFAULT_CACHE_MAX_MB"]
 
@@ -446,7 +446,7 @@ def _architecture_id(model) -> str:
     architecture built twice gets the same id.
     """
     import json
-    from .backbones.blocks import _flat_layers
+    from cvkit.backbones.blocks import _flat_layers
 
     parts = [repr(model.input_shape), repr(model.output_shape)]
     for layer in _flat_layers(model):
@@ -506,7 +506,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
     n_workers : threads decoding images; default the number of CPUs.
     cache_max_mb : size limit of the cache file in MB; least recently used features are evicted
         beyond it. Default ``$CVKIT_CACHE_MAX_MB``, else 1024 (about 180,000 images at 1280 floats);
-        0 = no limit. See :mod:`cvkit.cache` (and ``cvkit cache info``/``clear``) to see or clear it.
+        0 = no limit. See :mod:`cvkit.features.admin` (and ``cvkit cache info``/``clear``) to see or clear it.
 
     Attributes (set by :meth:`fit`, which :meth:`transform` calls when needed)
     ----------
@@ -554,7 +554,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
             raise ValueError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
         max_bytes = cache_max_bytes(self.cache_max_mb)  # a bad value or $CVKIT_CACHE_MAX_MB fails here
         if isinstance(self.backbone, str):
-            from . import backbones
+            from cvkit import backbones
             spec = backbones.info(self.backbone)
             size = int(self.input_size or spec.input_size)
             model = backbones.get(spec.name, weights=self.weights, include_top=False, pooling=self.pooling,

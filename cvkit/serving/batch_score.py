@@ -8,7 +8,7 @@ Output columns: ``path``, ``true_label`` (when the input table has labels), ``la
 ``score`` (its probability), ``score_<class>`` for every class, ``error``.
 
 Example:
-    >>> from cvkit.serving.batch import batch_score
+    >>> from cvkit.serving.batch_score import batch_score
     >>> summary = batch_score("runs/sample/model", "sample_data", "predictions.csv")  # doctest: +SKIP
     >>> summary.n_images, summary.n_errors                                          # doctest: +SKIP
     (104, 0)
@@ -28,9 +28,9 @@ from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
 
-from ..data.images import ImageReadError, is_image_path, read_image
-from ..data.sources import LABEL_COLUMNS, PATH_COLUMNS
-from . import scoring
+from cvkit.data.images import ImageReadError, is_image_path, read_image
+from cvkit.data.sources import LABEL_COLUMNS, PATH_COLUMNS
+from cvkit.models import inference as scoring
 
 __all__ = ["batch_score", "BatchSummary", "iter_images", "add_score_arguments", "score_command"]
 
@@ -186,7 +186,7 @@ def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
     if is_image_path(output):
         raise ValueError(f"{output}: looks like an image file; the output is a .csv or .tsv table")
     if isinstance(model, (str, os.PathLike)):
-        from ..artifacts import load_model
+        from cvkit.models.folder import load_model
         model = load_model(model)
     names = scoring.classes(model)
     size = scoring.input_size(model)
@@ -279,8 +279,8 @@ def score_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cvkit.serving.batch MODEL_DIR IMAGES -o predictions.csv``: the same as ``cvkit score``."""
-    from ..cli import main as cli_main
+    """``python -m cvkit.serving.batch_score MODEL_DIR IMAGES -o predictions.csv``: the same as ``cvkit score``."""
+    from cvkit.cli import main as cli_main
     return cli_main(["score", *(sys.argv[1:] if argv is None else argv)])
 
 

@@ -35,8 +35,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from .classifiers.base import PredictorMixin, run_graph
-from .classifiers.inputs import n_images
+from cvkit.models.predictor import PredictorMixin, run_graph
+from cvkit.data.inputs import n_images
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFormatError", "LoadedModel", "save_model", "load_model",
            "read_metadata", "is_model_folder"]
@@ -91,7 +91,7 @@ def is_model_folder(path: PathLike) -> bool:
 def _preprocessing_text(backbone: str, size: tuple[int, int]) -> str:
     inside = ""
     try:
-        from . import backbones
+        from cvkit import backbones
         inside = backbones.info(backbone).preprocessing
     except (ValueError, TypeError, ImportError):
         pass
@@ -335,7 +335,7 @@ class LoadedModel(PredictorMixin):
             >>> model.score_image("sample_data/bird/blackbird.jpg")["label"]  # doctest: +SKIP
             'bird'
         """
-        from .serving.scoring import score_image
+        from cvkit.models.inference import score_image
         return score_image(self, source, top_k=top_k)
 
 

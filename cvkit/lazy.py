@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 
-def lazy_exports(module: str, exports: dict[str, str], submodules: Iterable[str] = ()
+def lazy_exports(module: str, exports: dict[str, str], submodules: Mapping[str, str] | Iterable[str] = ()
                  ) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
     """Return ``(__getattr__, __dir__, __all__)`` for ``module``.
 
     ``exports`` maps a public name to the module defining it; ``submodules`` are sub-module names
-    reachable as attributes (``cvkit.backbones``). A resolved name is cached in the module.
+    reachable as attributes (``cvkit.backbones``), or a mapping of attribute name to module. A resolved name is cached in the module.
     """
-    subs = frozenset(submodules)
+    subs = dict(submodules) if isinstance(submodules, Mapping) else {s: f"{module}.{s}" for s in submodules}
 
     def __getattr__(name: str) -> Any:
         if name in exports:
@@ -28,7 +28,7 @@ def lazy_exports(module: str, exports: dict[str, str], submodules: Iterable[str]
             setattr(sys.modules[module], name, value)
             return value
         if name in subs:
-            return importlib.import_module(f"{module}.{name}")
+            return importlib.import_module(subs[name])
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:

@@ -63,8 +63,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     Example: ``evaluate_command(parser.parse_args([...]))``.
     """
-    from ..data import ImageReadError
-    from .model_eval import as_dataset, as_model, evaluate
+    from cvkit.data import ImageReadError
+    from cvkit.evaluation.model_eval import as_dataset, as_model, evaluate
     out = sys.stdout
     try:
         if args.split is None and args.data is None:
@@ -103,7 +103,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: ``python -m cvkit.evaluation.cli MODEL_DIR DATA -o report.json``."""
+    """Stand-alone entry point: ``python -m cvkit.cli.evaluate MODEL_DIR DATA -o report.json``."""
     parser = argparse.ArgumentParser(prog="cvkit")
     sub = parser.add_subparsers(dest="command", required=True)
     add_evaluate_parser(sub)

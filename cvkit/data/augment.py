@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import imgaug.augmenters as iaa
     from matplotlib.figure import Figure
 
-    from .data import ImageDataset
+    from cvkit.data import ImageDataset
 
 __all__ = ["default_pipeline", "as_pipeline", "seeded", "augment_images", "augment_dataset", "preview"]
 
@@ -219,8 +219,8 @@ def augment_dataset(dataset: "ImageDataset", pipelines: Any, out_dir: PathLike, 
     """
     from PIL import Image
 
-    from .data import ImageDataset, ImageReadError, read_image
-    from .data.dataset import _warn_skipped
+    from cvkit.data import ImageDataset, ImageReadError, read_image
+    from cvkit.data.dataset import _warn_skipped
 
     if isinstance(pipelines, (list, tuple)):
         pipes = [as_pipeline(p) for p in pipelines]
@@ -290,8 +290,8 @@ def preview(dataset: "ImageDataset", pipeline: Any = "default", n: int = 4, copi
     Example:
         >>> fig = preview(train, default_pipeline(), n=3)  # doctest: +SKIP
     """
-    from .data import ImageReadError, read_image
-    from .plots import image_grid
+    from cvkit.data import ImageReadError, read_image
+    from cvkit.data.grid import image_grid
 
     pipe = as_pipeline(pipeline)
     if pipe is None:

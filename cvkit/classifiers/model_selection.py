@@ -35,10 +35,10 @@ def make_classifier(method: str = "features", backbone: str = "efficientnet_lite
         3
     """
     if method == "features":
-        from .features import FeatureClassifier
+        from cvkit.classifiers.features import FeatureClassifier
         return FeatureClassifier(backbone=backbone, random_state=random_state, progress=progress, **params)
     if method == "finetune":
-        from .finetune import FineTuneClassifier
+        from cvkit.classifiers.finetune import FineTuneClassifier
         return FineTuneClassifier(backbone=backbone, epochs=epochs, augment=augment, random_state=random_state,
                                   verbose="auto" if progress else 0, **params)
     raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}")
@@ -53,8 +53,8 @@ def cross_validate(classifier: Any, dataset: Any, cv: int = 5, random_state: int
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold
 
-    from .features import FeatureClassifier
-    from .inputs import labels_for
+    from cvkit.classifiers.features import FeatureClassifier
+    from cvkit.data.inputs import labels_for
 
     labels = np.asarray(labels_for(dataset, None, what="cross_validate"), dtype=object)
     names = sorted(set(labels))

@@ -3,7 +3,7 @@
 This is the shape Azure ML's deployment tutorial asks for (a ``score.py`` with ``init`` and
 ``run``), so a cvkit model folder can be deployed there, or behind any host that calls these two
 functions. It uses the same request format and code path as the web service
-(:mod:`cvkit.serving.protocol` and :mod:`cvkit.serving.scoring`).
+(:mod:`cvkit.serving.protocol` and :mod:`cvkit.models.inference`).
 
 The model folder is ``init``'s argument, else ``$CVKIT_MODEL_DIR``, else ``$AZUREML_MODEL_DIR``
 (that folder itself, or the one sub-folder in it holding a ``metadata.json``).
@@ -23,8 +23,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import scoring
-from .protocol import (DEFAULT_MAX_IMAGES, RequestError, build_answers, decode_items,
+from cvkit.models import inference as scoring
+from cvkit.serving.protocol import (DEFAULT_MAX_IMAGES, RequestError, build_answers, decode_items,
                        parse_json_request, response_body)
 
 __all__ = ["init", "run", "find_model_dir"]
@@ -55,7 +55,7 @@ def find_model_dir(model_dir: str | os.PathLike | None = None) -> Path:
 def init(model_dir: str | os.PathLike | None = None) -> None:
     """Load the model once per process (Azure ML calls this when the container starts)."""
     global model
-    from ..artifacts import load_model
+    from cvkit.models.folder import load_model
 
     model = load_model(find_model_dir(model_dir))
     width, height = scoring.input_size(model)

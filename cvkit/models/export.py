@@ -14,7 +14,7 @@ Next to the export go ``labels.txt`` (one class per line, in output order) and `
 (the check's numbers).
 
 Example:
-    >>> from cvkit.export import export_model
+    >>> from cvkit.models.export import export_model
     >>> result = export_model("runs/sample/model", "tflite", quantize="float16",
     ...                        images="runs/sample/split.json")           # doctest: +SKIP
     >>> print(result)                                                      # doctest: +SKIP
@@ -155,7 +155,7 @@ def _probability_graph(model: Any) -> Any:
 
 
 def _read_pixels(paths: Sequence[str], size: tuple[int, int], limit: int) -> list[np.ndarray]:
-    from .data.images import ImageReadError, read_image
+    from cvkit.data.images import ImageReadError, read_image
     pixels = []
     for path in paths:
         if len(pixels) >= limit:
@@ -171,7 +171,7 @@ def _check_images(images: Any, model_dir: Path | None, size: tuple[int, int], li
                   ) -> tuple[np.ndarray, str, list[str]]:
     """Pixels (n, H, W, 3) uint8 to check the export on, a description of where they came from,
     and the paths of separate calibration images (the training half of a split; else none)."""
-    from .data.images import read_image
+    from cvkit.data.images import read_image
 
     if images is None and model_dir is not None:
         # notebook 01 writes split.json beside the model folder, `cvkit train` inside it
@@ -195,11 +195,11 @@ def _check_images(images: Any, model_dir: Path | None, size: tuple[int, int], li
         return arr.astype(np.uint8), "given images", []
     calibration: list[str] = []
     if isinstance(images, (str, os.PathLike)) and str(images).endswith(".json"):
-        from .data import load_split
+        from cvkit.data import load_split
         train, test = load_split(images)
         paths, what, calibration = test.paths, "test-split images", list(train.paths)
     else:
-        from .serving.batch import iter_images
+        from cvkit.serving.batch_score import iter_images
         iterator, _, _ = iter_images(images)
         paths, what = [p for p, _ in iterator], "images"
     pixels = _read_pixels(paths, size, limit)
@@ -288,11 +288,11 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     if isinstance(model, (str, os.PathLike)):
-        from .artifacts import load_model
+        from cvkit.models.folder import load_model
         model = load_model(model)
     model_dir = Path(model.path_) if getattr(model, "path_", None) else None
     graph = _probability_graph(model)
-    from .serving.scoring import input_size
+    from cvkit.models.inference import input_size
     size = input_size(model)
     pixels, what, calibration_paths = _check_images(images, model_dir, size, n_check)
     out = Path(output) if output is not None else _default_output(model_dir, fmt, quantize)
@@ -375,8 +375,8 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cvkit.export MODEL_DIR --format tflite``: the same as ``cvkit export``."""
-    from .cli import main as cli_main
+    """``python -m cvkit.models.export MODEL_DIR --format tflite``: the same as ``cvkit export``."""
+    from cvkit.cli import main as cli_main
     return cli_main(["export", *(sys.argv[1:] if argv is None else argv)])
 
 

@@ -1,7 +1,7 @@
 """Scoring images with a loaded model: the one code path behind every way cvkit scores an image.
 
 The web service (:mod:`cvkit.serving.app`), the Azure-ML-style entry script
-(:mod:`cvkit.serving.score`), batch scoring (:mod:`cvkit.serving.batch`) and
+(:mod:`cvkit.serving.azureml_entry`), batch scoring (:mod:`cvkit.serving.batch_score`) and
 ``model.score_image(...)`` all turn pixels into answers here, so they agree to the last digit.
 
 A *model* is anything with the loaded-model API of :func:`cvkit.load_model`: ``classes_``
@@ -9,7 +9,7 @@ A *model* is anything with the loaded-model API of :func:`cvkit.load_model`: ``c
 
 Example:
     >>> import cvkit
-    >>> from cvkit.serving.scoring import score_image
+    >>> from cvkit.models.inference import score_image
     >>> model = cvkit.load_model("runs/sample/model")                  # doctest: +SKIP
     >>> score_image(model, "sample_data/bird/crow.jpg", top_k=2)       # doctest: +SKIP
     {'label': 'bird', 'score': 0.93, 'scores': {...}, 'top_k': [{'label': 'bird', 'score': 0.93}, ...]}
@@ -23,7 +23,7 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-from ..data.images import ImageReadError, ImageSource, read_image
+from cvkit.data.images import ImageReadError, ImageSource, read_image
 
 __all__ = [
     "DEFAULT_TOP_K",

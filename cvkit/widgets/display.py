@@ -9,7 +9,7 @@ from typing import Union
 
 import numpy as np
 
-from ..data.images import ImageReadError, read_image
+from cvkit.data.images import ImageReadError, read_image
 
 PathLike = Union[str, os.PathLike]
 
