@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -21,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
-    "resize", "PathLike",
+    "resize", "PathLike", "read_file", "check_regular_file", "MAX_FILE_BYTES",
     "IMAGE_EXTENSIONS",
     "MAX_IMAGE_PIXELS",
     "ImageReadError",
@@ -38,6 +39,10 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", 
 
 #: Decompression-bomb guard: images with more pixels than this are refused (about 16k x 10k).
 MAX_IMAGE_PIXELS = 178_956_970
+
+#: The largest image file cvkit reads, in bytes: far above any real photo (a 100-megapixel camera
+#: JPEG is 30-60 MB), yet it stops a link to ``/dev/zero`` named ``x.jpg`` from eating the memory.
+MAX_FILE_BYTES = 512 * 1024 * 1024
 
 #: A file system path, as ``open`` takes it.
 PathLike = Union[str, os.PathLike]
@@ -61,6 +66,56 @@ def is_image_path(path: Union[str, os.PathLike]) -> bool:
     """True when ``path`` has an image extension and is not a hidden file (``.name`` or ``._name``)."""
     p = Path(path)
     return not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def check_regular_file(path: PathLike, max_bytes: int | None = MAX_FILE_BYTES) -> int:
+    """The size of ``path`` if it is a regular file (links followed) of at most ``max_bytes``.
+
+    Raises :class:`ImageReadError` otherwise, before anything opens the file: a FIFO, socket or
+    device named ``x.jpg`` would block ``open()`` or never end, so it is refused by its ``stat``.
+
+    Example:
+        >>> try:
+        ...     check_regular_file("/dev/null")
+        ... except ImageReadError as exc:
+        ...     print(exc.reason)
+        not a regular file (a character device)
+    """
+    name = os.fspath(path)
+    try:
+        info = os.stat(name)
+    except FileNotFoundError:
+        raise ImageReadError(name, "file not found") from None
+    except OSError as exc:
+        raise ImageReadError(name, f"cannot open file ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageReadError(name, f"not a regular file ({_file_kind(info.st_mode)})")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise ImageReadError(name, f"file too large: {info.st_size} bytes exceeds the limit of {max_bytes}")
+    return info.st_size
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")]
+    return next((kind for test, kind in kinds if test(mode)), "not a file")
+
+
+def read_file(path: PathLike, max_bytes: int | None = MAX_FILE_BYTES) -> bytes:
+    """The bytes of an image file, after :func:`check_regular_file`; raises :class:`ImageReadError`.
+
+    Reads at most ``max_bytes + 1`` bytes, so a file that grows while it is read is still bounded.
+    """
+    check_regular_file(path, max_bytes)
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+    except OSError as exc:
+        raise ImageReadError(name, f"cannot read file ({exc.strerror or exc})") from None
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ImageReadError(name, f"file too large: more than {max_bytes} bytes")
+    return data
 
 
 def _describe(source: ImageSource) -> str:
@@ -97,12 +152,11 @@ def open_image(source: ImageSource, size: Union[int, tuple[int, int], None] = No
     elif hasattr(source, "read"):
         stream = source  # type: ignore[assignment]
     else:
+        check_regular_file(source)  # a FIFO or device would block open() or never end
         try:
             stream = open(source, "rb")  # closed below; Pillow never closes a file it was handed
         except FileNotFoundError:
             raise ImageReadError(name, "file not found") from None
-        except IsADirectoryError:
-            raise ImageReadError(name, "not a regular file") from None
         except OSError as exc:
             raise ImageReadError(name, f"cannot open file ({exc.strerror or exc})") from None
 
