@@ -32,6 +32,6 @@ def lazy_exports(module: str, exports: dict[str, str], submodules: Mapping[str, 
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:
-        return sorted(set(vars(sys.modules[module])) | set(exports) | subs)
+        return sorted(set(vars(sys.modules[module])) | set(exports) | set(subs))
 
     return __getattr__, __dir__, sorted(exports)

@@ -1,23 +1,13 @@
-"""Shared pytest set-up: quiet TensorFlow, headless matplotlib, a private feature cache, paths."""
+"""Fixtures shared by the tests: paths, the sample dataset and split.
+
+The process-wide set-up (quiet TensorFlow, headless matplotlib, a private feature cache) is in the
+repository's root ``conftest.py``, which also serves the docstring examples under ``cvkit/``.
+"""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-# Before anything imports TensorFlow or matplotlib.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# One feature cache for the whole run (never the user's ~/.cache): tests that featurize the same
-# sample images share it, which keeps the suite fast; tests of the cache itself use their own.
-_CACHE = tempfile.mkdtemp(prefix="cvkit-test-cache-")
-os.environ["CVKIT_CACHE_DIR"] = _CACHE
-
-import matplotlib  # noqa: E402
-import pytest  # noqa: E402
-
-# Headless figures in this process only. Not through MPLBACKEND: that would reach the Jupyter
-# kernels nbval and papermill start, and notebooks must show their figures inline.
-matplotlib.use("Agg")
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = REPO / "sample_data"
@@ -49,10 +39,3 @@ def sample_split(sample_dataset):
     return sample_dataset.split(test_size=0.34, stratify=True, random_state=0)
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    """Close matplotlib figures after each test so memory stays flat."""
-    yield
-    import sys
-    if "matplotlib.pyplot" in sys.modules:
-        sys.modules["matplotlib.pyplot"].close("all")

@@ -1,11 +1,13 @@
 """The project's own promises: pins agree everywhere, notebooks are clean, `import cvkit` is light."""
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 PIN = re.compile(r"^\s*(?:-\s*)?([A-Za-z0-9_.\-]+)==([^\s#]+)")
 
@@ -59,3 +61,65 @@ def test_every_public_name_resolves():
     missing = [name for name in cvkit.__all__ if getattr(cvkit, name, None) is None]
     assert not missing
     assert "ImageDataset" in dir(cvkit) and "backbones" in dir(cvkit)
+    # the old module names still reach their new homes
+    assert cvkit.plots.__name__ == "cvkit.evaluation.plots" and cvkit.augment.__name__ == "cvkit.data.augment"
+    assert cvkit.featurize.ImageFeaturizer is cvkit.ImageFeaturizer and cvkit.export.export_model is cvkit.export_model
+
+
+# ------------------------------------------------------------------ the package's shape
+CVKIT = Path(__file__).resolve().parent.parent / "cvkit"
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    """A console script of the environment running the tests (lint-imports, ruff)."""
+    path = BIN / name
+    assert path.is_file(), f"{name} is not installed in {BIN}: pip install -r requirements.txt"
+    return str(path)
+
+
+def test_layers_point_one_way_and_packages_have_no_cycles(repo_dir):
+    """import-linter's contracts in pyproject.toml: data -> ... -> cli, and no cycles."""
+    out = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=repo_dir, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "BROKEN" not in out.stdout and "KEPT" in out.stdout
+
+
+def test_ruff_finds_nothing(repo_dir):
+    out = subprocess.run([_tool("ruff"), "check", "--no-cache", "cvkit", "tests", "scripts", "bench", "conftest.py"],
+                         cwd=repo_dir, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+
+
+def test_every_module_is_under_500_lines():
+    long = {str(p.relative_to(CVKIT)): n for p in CVKIT.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) >= 500}
+    assert not long, f"modules of 500 lines or more: {long}"
+
+
+def _private_imports(path: Path) -> list[str]:
+    """``from cvkit.x import _name`` and ``cvkit.x._module`` imports in one file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cvkit"):
+            parts = node.module.split(".")
+            names = [a.name for a in node.names]
+            if any(p.startswith("_") for p in parts) or any(n.startswith("_") and not n.startswith("__")
+                                                            for n in names):
+                found.append(f"{path.name}:{node.lineno} from {node.module} import {', '.join(names)}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("cvkit") and any(p.startswith("_") for p in alias.name.split(".")):
+                    found.append(f"{path.name}:{node.lineno} import {alias.name}")
+    return found
+
+
+def test_nothing_private_is_imported_across_modules():
+    found = [hit for p in sorted(CVKIT.rglob("*.py")) for hit in _private_imports(p)]
+    assert not found, "private names imported from another module:\n" + "\n".join(found)
+
+
+def test_the_private_import_check_catches_one(tmp_path):
+    sample = tmp_path / "m.py"
+    sample.write_text("from cvkit.data.dataset import _warn\nfrom cvkit.data import read_image\n")
+    assert _private_imports(sample) == ["m.py:1 from cvkit.data.dataset import _warn"]
