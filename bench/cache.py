@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,9 +27,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from cvkit.features.featurizer import FeatureCache  # noqa: E402
+from cvkit.features.store import FeatureCache  # noqa: E402
 
 DIM = 1280
 BATCH = 32

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,7 +34,6 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageEnhance, ImageOps  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from cvkit.data import ImageDataset, read_image  # noqa: E402
 
@@ -83,7 +81,8 @@ def main() -> None:
     import tensorflow as tf
 
     from cvkit import backbones
-    from cvkit.backbones.efficientnet_lite import lite_weights_path, load_torch_weights
+    from cvkit.backbones.efficientnet_lite import lite_weights_path
+    from cvkit.backbones.torch_names import load_torch_weights
     from cvkit.features.featurizer import ImageFeaturizer
 
     work = Path(tempfile.mkdtemp(prefix="cvkit-bench-featurize-"))

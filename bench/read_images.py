@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,10 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from cvkit.data import ImageDataset, read_image
 
-from cvkit.data import ImageDataset, read_image  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 SIZE = (224, 224)
 

@@ -22,6 +22,10 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
+from cvkit import FeatureClassifier, FineTuneClassifier, ImageDataset, backbones
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -35,18 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.splits < 1:
         parser.error("--splits must be at least 1")
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.path.insert(0, str(REPO))
-    import numpy as np
-
-    from cvkit import FeatureClassifier, FineTuneClassifier, ImageDataset, backbones
-
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow's first import
     try:
         backbones.info(args.backbone)
     except ValueError as exc:
         parser.error(f"--backbone: {exc}")
     dataset = ImageDataset.from_directory(args.data, progress=False)
-    methods = {"features": lambda: FeatureClassifier(backbone=args.backbone, progress=False),
+    methods = {"features": lambda: FeatureClassifier(backbone=args.backbone, verbose=False),
                "finetune": lambda: FineTuneClassifier(backbone=args.backbone, verbose=0)}
     right: dict[str, list[int]] = {m: [] for m in methods}
     seconds: dict[str, list[float]] = {m: [] for m in methods}

@@ -33,10 +33,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 _PRELUDE = """
-import json, os, sys, time, warnings
+import json, os, time, warnings
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 warnings.simplefilter("ignore")
-sys.path.insert(0, {repo!r})
 start = time.perf_counter()
 from cvkit.data import ImageDataset
 train, test = ImageDataset.from_directory({data!r}, progress=False).split(test_size=0.34, random_state=0)
@@ -64,18 +63,18 @@ print(json.dumps({{"fit_seconds": fit, "test_accuracy": acc}}))
     "features": """
 from cvkit.classifiers import FeatureClassifier
 t = time.perf_counter()
-clf = FeatureClassifier(progress=False).fit(train)
+clf = FeatureClassifier(verbose=False).fit(train)
 fit = time.perf_counter() - t
 process = time.perf_counter() - start
 t = time.perf_counter()
-FeatureClassifier(progress=False).fit(train)  # refit in the same session: backbone built, features cached
+FeatureClassifier(verbose=False).fit(train)  # refit in the same session: backbone built, features cached
 refit = time.perf_counter() - t
 print(json.dumps({{"fit_seconds": fit, "test_accuracy": clf.score(test), "C": clf.metrics_["C"],
                   "process_seconds": process, "refit_same_process_seconds": refit}}))
 """,
     "cv5": """
 from cvkit.classifiers import FeatureClassifier, cross_validate
-cv = cross_validate(FeatureClassifier(progress=False), ImageDataset.from_directory({data!r}, progress=False), cv=5)
+cv = cross_validate(FeatureClassifier(verbose=False), ImageDataset.from_directory({data!r}, progress=False), cv=5)
 print(json.dumps({{"cv5_mean": cv["mean"], "cv5_std": cv["std"], "cv5_scores": cv["scores"]}}))
 """,
     "finetune": """
@@ -89,7 +88,7 @@ print(json.dumps({{"fit_seconds": fit, "test_accuracy": clf.score(test), "epochs
 
 
 def run_step(name: str, cache_dir: str) -> dict:
-    code = _PRELUDE.format(repo=str(REPO), data=str(REPO / "sample_data")) + _STEPS[name].format(
+    code = _PRELUDE.format(data=str(REPO / "sample_data")) + _STEPS[name].format(
         data=str(REPO / "sample_data"))
     env = dict(os.environ, CVKIT_CACHE_DIR=cache_dir, TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=3600)

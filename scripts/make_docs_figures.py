@@ -14,6 +14,10 @@ import os
 import sys
 from pathlib import Path
 
+import matplotlib
+
+import cvkit
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,10 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dpi", type=int, default=100)
     args = parser.parse_args(argv)
 
-    import matplotlib
     matplotlib.use("Agg")
-    import cvkit
-
     dataset = cvkit.ImageDataset.from_directory(args.data)
     train, test = dataset.split(test_size=0.34, random_state=0)
     model = cvkit.FeatureClassifier().fit(train)

@@ -17,12 +17,18 @@ Usage:  .venv/bin/python scripts/make_widget_screenshots.py [--out docs]
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
+from types import ModuleType
+
+import cvkit
+from cvkit.classifiers import FeatureClassifier
+from cvkit.evaluation import EvaluationReport
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -36,23 +42,10 @@ SHOTS = {  # css class of the widget -> file name
 
 def sample_report(report_path: Path) -> None:
     """Fit the sample model and write its test-set EvaluationReport (absolute image paths)."""
-    import cvkit
-    from cvkit.evaluation import EvaluationReport
-
     data = cvkit.ImageDataset.from_directory(REPO / "sample_data")
     train, test = data.split(test_size=0.34, random_state=0)
-    if _has_module("cvkit.classifiers"):
-        from cvkit.classifiers import FeatureClassifier
-        clf = FeatureClassifier().fit(train)
-        report = cvkit.evaluation.evaluate(clf, test)
-    else:  # before the classifiers landed: the same model assembled by hand
-        from sklearn.linear_model import LogisticRegression
-
-        from cvkit.features.featurizer import ImageFeaturizer
-        featurizer = ImageFeaturizer(progress=False)
-        head = LogisticRegression(max_iter=2000).fit(featurizer.transform(train), train.targets)
-        proba = head.predict_proba(featurizer.transform(test))
-        report = EvaluationReport(test.image_labels, proba, test.labels, paths=test.paths)
+    clf = FeatureClassifier().fit(train)
+    report = cvkit.evaluate(clf, test)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         full = EvaluationReport(report.y_true, report.proba, report.classes,
@@ -61,12 +54,20 @@ def sample_report(report_path: Path) -> None:
     print(f"sample model: test accuracy {full.accuracy:.3f} on {len(full)} photos", flush=True)
 
 
-def _has_module(name: str) -> bool:
-    import importlib.util
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
+def load_labsession() -> ModuleType:
+    """The browser harness of the tests (``tests/labsession.py``), loaded from its file.
+
+    Loaded by path, not by putting ``tests/`` on ``sys.path``: the script runs against the
+    installed cvkit and borrows one file, without making every test module importable.
+    """
+    path = REPO / "tests" / "labsession.py"
+    spec = importlib.util.spec_from_file_location("labsession", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the JupyterLab harness from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # for anything that looks its own module up (dataclasses)
+    spec.loader.exec_module(module)
+    return module
 
 
 def tour_notebook(path: Path, report_path: Path, labels_path: Path) -> None:
@@ -101,8 +102,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    sys.path.insert(0, str(REPO))
-    from labsession import LabSession
+    LabSession = load_labsession().LabSession
 
     with tempfile.TemporaryDirectory(prefix="cvkit-shots-") as tmp:
         tmp = Path(tmp)

@@ -7,6 +7,7 @@ runs with its own default parameters, from the ``notebooks/`` folder (as in Jupy
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -34,7 +35,6 @@ def main() -> int:
               flush=True)
     report = REPO / "runs" / "sample" / "report.json"
     if report.is_file():
-        import json
         doc = json.loads(report.read_text())
         acc = doc.get("metrics", {}).get("accuracy")
         if acc is not None:

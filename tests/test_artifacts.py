@@ -12,6 +12,7 @@ import pytest
 
 import cvkit
 from cvkit.models.folder import ModelFormatError, load_model, read_metadata
+from cvkit.models.trusted import check_savable
 from cvkit.classifiers import FeatureClassifier
 from cvkit.data import read_image
 
@@ -46,6 +47,14 @@ def _edit_metadata(folder: Path, **changes) -> None:
         else:
             meta[key] = value
     meta_file.write_text(json.dumps(meta))
+
+
+def _rehash(folder: Path, *names: str) -> None:
+    """Record the current SHA-256 of the folder's files (and ``names``), as an attacker could."""
+    meta = json.loads((folder / "metadata.json").read_text())
+    files = sorted(set(meta["files"]) | set(names))
+    meta["files"] = {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in files}
+    (folder / "metadata.json").write_text(json.dumps(meta))
 
 
 def test_linear_head_is_folded_into_one_keras_graph(saved, clf):
@@ -197,7 +206,7 @@ def test_missing_or_broken_files(saved, tmp_path):
         fh.write(b"\x00" * 16)
     with pytest.raises(ModelFormatError, match="SHA-256"):
         load_model(copy2)
-    _edit_metadata(copy2, files={})  # without the hash the damaged zip itself must fail cleanly
+    _rehash(copy2)  # with a matching hash the damaged zip itself must fail cleanly
     with pytest.raises(ModelFormatError, match="model.keras"):
         load_model(copy2)
 
@@ -214,7 +223,7 @@ def test_a_lambda_layer_is_refused_without_running_it(saved, tmp_path):
     folder = _copy(saved, tmp_path)
     keras.Model(inputs, outputs).save(folder / "model.keras")
     marker.unlink(missing_ok=True)  # building the model above ran it once
-    _edit_metadata(folder, files={})  # no hash: the Keras loader itself must refuse
+    _rehash(folder)  # a matching hash: the Keras loader itself must refuse
     with pytest.raises(ModelFormatError, match="model.keras"):
         load_model(folder)
     assert not marker.exists()
@@ -235,6 +244,121 @@ def test_a_skops_head_with_foreign_types_is_refused(clf, sample_split, tmp_path)
                       progress=False).fit(train).save(folder)
     # never fitted or called: a head that would run an arbitrary function from the file
     sio.dump(make_pipeline(FunctionTransformer(os.getpid), LogisticRegression()), folder / "head.skops")
-    _edit_metadata(folder, files={})
+    _rehash(folder)
     with pytest.raises(ModelFormatError, match="outside scikit-learn.*getpid"):
         load_model(folder)
+
+
+def _malicious_folder(saved: Path, tmp_path: Path, target: Path) -> Path:
+    """A copy of ``saved`` whose skops head writes ``target`` on its first prediction, hashes updated.
+
+    Every type in it is from scikit-learn: a FunctionTransformer calling
+    ``sklearn.datasets.dump_svmlight_file`` with the path in its ``kw_args``, before a real head.
+    """
+    import skops.io as sio
+    from sklearn.datasets import dump_svmlight_file
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    rng = np.random.default_rng(0)
+    head = LogisticRegression().fit(rng.random((8, 4)), [0, 1, 2, 3] * 2)
+    writer = FunctionTransformer(dump_svmlight_file, kw_args={"y": [0], "f": str(target)})
+    folder = _copy(saved, tmp_path)
+    sio.dump(Pipeline([("w", writer), ("h", head)]), folder / "head.skops")
+    _edit_metadata(folder, head="skops")
+    _rehash(folder, "head.skops")
+    return folder
+
+
+def test_a_head_that_calls_a_scikit_learn_function_is_refused(saved, tmp_path, sample_split):
+    target = tmp_path / "written-by-the-model"
+    folder = _malicious_folder(saved, tmp_path, target)
+    with pytest.raises(ModelFormatError, match="head.skops") as info:
+        model = load_model(folder)
+        model.predict_proba(sample_split[1].paths[:1])  # before the fix: this wrote ``target``
+    assert "FunctionTransformer" in str(info.value) and "dump_svmlight_file" in str(info.value)
+    assert not target.exists()
+
+
+def test_saving_a_head_that_loading_would_refuse_is_an_error():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    with pytest.raises(TypeError, match="FunctionTransformer"):
+        check_savable(make_pipeline(FunctionTransformer(np.log1p), LogisticRegression()))
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"files": KeyError}, "'files'"),
+    ({"files": {}}, "no SHA-256 for model.keras"),
+    ({"files": {"model.keras": "0" * 63}}, "no SHA-256 for model.keras"),
+])
+def test_hashes_are_required(saved, tmp_path, change, match):
+    copy = _copy(saved, tmp_path)
+    _edit_metadata(copy, **change)
+    with pytest.raises(ModelFormatError, match=match) as info:
+        load_model(copy)
+    assert "metadata.json" in str(info.value)
+
+
+def test_a_skops_head_needs_its_own_hash(saved, tmp_path):
+    target = tmp_path / "never"
+    folder = _malicious_folder(saved, tmp_path, target)
+    meta = json.loads((folder / "metadata.json").read_text())
+    del meta["files"]["head.skops"]
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFormatError, match="no SHA-256 for head.skops"):
+        load_model(folder)
+
+
+@pytest.mark.parametrize("name", ["model.keras", "metadata.json"])
+def test_a_symbolic_link_is_refused_even_to_identical_bytes(saved, tmp_path, name):
+    copy = _copy(saved, tmp_path)
+    outside = tmp_path / f"outside-{name}"
+    shutil.move(copy / name, outside)
+    (copy / name).symlink_to(outside)
+    with pytest.raises(ModelFormatError, match="symbolic link") as info:
+        load_model(copy)
+    assert name in str(info.value)
+
+
+def test_a_model_folder_reached_through_a_link_loads(saved, tmp_path):
+    link = tmp_path / "current"
+    link.symlink_to(saved, target_is_directory=True)
+    assert load_model(link).classes_ == ["bird", "flower", "fruit", "vegetable"]
+
+
+def test_deeply_nested_metadata_is_a_format_error(saved, tmp_path):
+    copy = _copy(saved, tmp_path)
+    text = (copy / "metadata.json").read_text()
+    deep = "[" * 5000 + "]" * 5000
+    (copy / "metadata.json").write_text(text.replace('"metrics": {', f'"metrics": {{"deep": {deep}, ', 1))
+    with pytest.raises(ModelFormatError, match="'metrics' is nested more than") as info:
+        load_model(copy)
+    assert "metadata.json" in str(info.value)
+
+
+def test_a_huge_integer_in_metadata_is_a_format_error(saved, tmp_path):
+    copy = _copy(saved, tmp_path)
+    text = (copy / "metadata.json").read_text()
+    (copy / "metadata.json").write_text(text.replace('"format_version": 1', '"format_version": ' + "9" * 5000))
+    with pytest.raises(ModelFormatError, match="'format_version'") as info:
+        load_model(copy)
+    assert "metadata.json" in str(info.value)
+
+
+@pytest.mark.parametrize("old_form", [224, [None, 224, 224, 3], [224, 224]])
+def test_older_input_size_forms_still_load(saved, tmp_path, old_form):
+    copy = _copy(saved, tmp_path)
+    _edit_metadata(copy, input_size=old_form)  # metadata.json itself is not hashed
+    model = load_model(copy)
+    assert model.input_size_ == (224, 224) and model.metadata_["input_size"] == [224, 224]
+
+
+def test_input_size_reads_width_then_height(saved, tmp_path):
+    copy = _copy(saved, tmp_path)
+    _edit_metadata(copy, input_size=[None, 240, 320, 3])
+    assert read_metadata(copy)["input_size"] == [320, 240]
+    with pytest.raises(ModelFormatError, match="does not match input_size"):
+        load_model(copy)

@@ -20,7 +20,6 @@ from cvkit import backbones
 from cvkit.backbones.torch_weights import UnsafeWeightsError, WeightsFormatError, load_legacy_state_dict
 
 
-
 # ---------------------------------------------------------------- helpers
 def _photo(name: str, size: int) -> np.ndarray:
     """A real photo from scikit-image, resized like cvkit resizes (bilinear squash), as float32 batch."""
@@ -196,7 +195,7 @@ def test_lite_weights_from_a_pth_path_and_wrong_variant(lite0_pth):
 
 
 def test_strict_mapping_rejects_extra_missing_and_reshaped_tensors(tmp_path, lite0_pth, monkeypatch):
-    from cvkit.backbones.efficientnet_lite import load_torch_weights
+    from cvkit.backbones.torch_names import load_torch_weights
     state = load_legacy_state_dict(lite0_pth)
     model = backbones.get("efficientnet_lite0", weights=None, include_top=True)
 

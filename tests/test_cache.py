@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvkit.features import featurizer as featurize
-from cvkit.features.admin import CACHE_FILE_NAME, cache_info, clear_cache, is_cache_file_name
 from cvkit.cli import main
-from cvkit.features.featurizer import FeatureCache, ImageFeaturizer, cache_max_bytes
+from cvkit.features import store
+from cvkit.features.admin import CACHE_FILE_NAME, cache_info, clear_cache, is_cache_file_name
+from cvkit.features.featurizer import ImageFeaturizer
+from cvkit.features.store import FeatureCache, cache_max_bytes
 
 DAY = 86400.0
 
@@ -64,7 +65,7 @@ def _disk_bytes(path: Path) -> int:
 
 
 class FakeClock:
-    """Stands in for the ``time`` module inside cvkit.features.featurizer, to age entries without waiting."""
+    """Stands in for the ``time`` module inside cvkit.features.store, to age entries without waiting."""
 
     def __init__(self, now: float):
         self.now = now
@@ -202,7 +203,7 @@ def test_clear_older_than_removes_only_entries_unused_that_long(tmp_path, monkey
     path = tmp_path / _name("aging")
     now = time.time()
     clock = FakeClock(now - 40 * DAY)
-    monkeypatch.setattr(featurize, "time", clock)
+    monkeypatch.setattr(store, "time", clock)
     _fill(path, [f"old{i}" for i in range(60)])           # stored 40 days ago, never read since
     _fill(path, [f"read{i}" for i in range(20)])          # stored 40 days ago ...
     clock.now = now - 10 * DAY
@@ -210,7 +211,7 @@ def test_clear_older_than_removes_only_entries_unused_that_long(tmp_path, monkey
         assert len(cache.get([f"read{i}" for i in range(20)])) == 20
     clock.now = now
     _fill(path, [f"new{i}" for i in range(20)])           # stored today
-    monkeypatch.setattr(featurize, "time", time)
+    monkeypatch.setattr(store, "time", time)
 
     before = _disk_bytes(path)
     freed = clear_cache(tmp_path, older_than_days=30)
@@ -282,7 +283,7 @@ def test_featurizer_honours_the_size_limit_from_env_or_parameter(tiny_backbone, 
     assert cache_info(tmp_path / "param").total_entries == len(photos)
     assert cache_max_bytes(2) == 2 * 2**20
     monkeypatch.delenv("CVKIT_CACHE_MAX_MB")
-    assert cache_max_bytes() == featurize.DEFAULT_CACHE_MAX_MB * 2**20
+    assert cache_max_bytes() == store.DEFAULT_CACHE_MAX_MB * 2**20
     monkeypatch.setenv("CVKIT_CACHE_MAX_MB", "lots")
     with pytest.raises(ValueError, match="CVKIT_CACHE_MAX_MB must be a number of MB"):
         ImageFeaturizer(model, cache_dir=tmp_path, progress=False).fit()
@@ -401,7 +402,7 @@ def test_two_processes_share_one_old_format_file_with_a_size_limit(tmp_path):
     script = textwrap.dedent(f"""
         import hashlib, sys
         import numpy as np
-        from cvkit.features.featurizer import FeatureCache
+        from cvkit.features.store import FeatureCache
         def vec(key):
             seed = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16)
             return np.random.default_rng(seed).standard_normal(1280).astype(np.float32)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def fitted(sample_split):
     train, _ = sample_split
-    return FeatureClassifier(progress=False).fit(train)
+    return FeatureClassifier(verbose=False).fit(train)
 
 
 def _per_class(ds: ImageDataset, n: int) -> ImageDataset:
@@ -57,7 +57,7 @@ def finetuned(tiny, tmp_path_factory):
 # ---------------------------------------------------------------------- FeatureClassifier
 def test_feature_classifier_fit_returns_self_and_sets_fitted_attributes(sample_split):
     train, _ = sample_split
-    clf = FeatureClassifier(progress=False)
+    clf = FeatureClassifier(verbose=False)
     assert not hasattr(clf, "classes_")  # nothing heavy or fitted in __init__
     assert clf.fit(train) is clf
     assert clf.classes_ == ["bird", "flower", "fruit", "vegetable"]
@@ -141,16 +141,16 @@ def test_fit_input_errors(sample_split, sample_dir):
     with pytest.raises(ValueError, match="labels are missing"):
         FeatureClassifier().fit(train.paths[:4])
     with pytest.raises(ValueError, match="at least 2 classes"):
-        FeatureClassifier(progress=False).fit(train.paths[:3], ["bird"] * 3)
+        FeatureClassifier(verbose=False).fit(train.paths[:3], ["bird"] * 3)
     with pytest.raises(TypeError, match="single path"):
         FeatureClassifier().fit(str(sample_dir / "bird"), ["bird"])
     with pytest.raises(TypeError, match="scikit-learn classifier"):
-        FeatureClassifier(estimator="svm", progress=False).fit(train)
+        FeatureClassifier(head="svm", verbose=False).fit(train)
 
 
 def test_fit_with_paths_and_y_equals_fit_with_the_dataset(fitted, sample_split):
     train, test = sample_split
-    clf = FeatureClassifier(progress=False).fit(train.paths, train.image_labels)
+    clf = FeatureClassifier(verbose=False).fit(train.paths, train.image_labels)
     assert clf.classes_ == fitted.classes_
     np.testing.assert_allclose(clf.predict_proba(test), fitted.predict_proba(test), atol=1e-6)
 
@@ -159,7 +159,7 @@ def test_any_sklearn_classifier_and_calibration_for_one_without_proba(sample_spl
     from sklearn.svm import LinearSVC
     train, test = sample_split
     svm = LinearSVC(class_weight="balanced")
-    clf = FeatureClassifier(estimator=svm, progress=False).fit(train)
+    clf = FeatureClassifier(head=svm, verbose=False).fit(train)
     assert not hasattr(svm, "coef_")  # the user's estimator is cloned, never fitted in place
     assert type(clf.estimator_).__name__ == "CalibratedClassifierCV"
     proba = clf.predict_proba(test)
@@ -176,10 +176,96 @@ def test_sklearn_clone_and_params(fitted):
 
 
 def test_cross_validate_feature_classifier(sample_dataset):
-    result = cross_validate(FeatureClassifier(progress=False), sample_dataset, cv=5)
+    result = cross_validate(FeatureClassifier(verbose=False), sample_dataset, cv=5)
     assert result["n_splits"] == 5 and len(result["scores"]) == 5 and result["n_images"] == 104
     assert 0.85 <= result["mean"] <= 1.0
     assert result["mean"] == pytest.approx(np.mean(result["scores"]))
+
+
+def _fitted_state_ends_in_underscore(clf) -> None:
+    params = set(clf.get_params(deep=False))
+    state = set(vars(clf)) - params
+    assert state and all(name.endswith("_") for name in state), sorted(state)
+
+
+def test_feature_classifier_follows_the_estimator_contract(fitted, sample_split):
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    head = object()  # __init__ stores parameters untouched, even nonsense (fit would refuse it)
+    odd = FeatureClassifier(backbone="EfficientNet-Lite0", head=head, batch_size="x", cv=-1)
+    assert odd.head is head and odd.batch_size == "x" and odd.cv == -1 and odd.backbone == "EfficientNet-Lite0"
+    with pytest.raises(NotFittedError):
+        check_is_fitted(FeatureClassifier())
+    check_is_fitted(fitted)
+    _fitted_state_ends_in_underscore(fitted)
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params()
+    with pytest.raises(NotFittedError):
+        check_is_fitted(copy)
+    # fit changes no parameter, nor does predicting change one of its fitted featurizer
+    train, test = sample_split
+    clf = FeatureClassifier(verbose=True)
+    before = clf.get_params()
+    assert clf.fit(train) is clf and clf.get_params() == before
+    featurizer_params = clf.featurizer_.get_params()
+    clf.predict(test.paths[:4])
+    assert clf.featurizer_.get_params() == featurizer_params and clf.get_params() == before
+
+
+def test_feature_classifier_resolves_the_backbone_once_and_saves_its_canonical_name(sample_split, tmp_path):
+    import json
+
+    from cvkit.backbones import BackboneInfo
+    train, _ = sample_split
+    clf = FeatureClassifier(backbone="EfficientNet-Lite0", verbose=False).fit(train)
+    assert clf.backbone == "EfficientNet-Lite0"  # the parameter, untouched
+    assert clf.backbone_ == "efficientnet_lite0" and isinstance(clf.backbone_info_, BackboneInfo)
+    assert clf.backbone_info_.name == "efficientnet_lite0" and clf.input_size_ == (224, 224)
+    clf.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert meta["backbone"] == "efficientnet_lite0" and meta["input_size"] == [224, 224]
+
+
+def test_feature_classifier_parameter_errors_name_the_parameter(sample_split):
+    train, _ = sample_split
+    for params, name in (({"cv": 1}, "cv"), ({"batch_size": 0}, "batch_size"), ({"batch_size": 2.5}, "batch_size"),
+                         ({"verbose": "loud"}, "verbose"), ({"backbone": 3}, "backbone"),
+                         ({"head": "svm"}, "head")):
+        with pytest.raises((ValueError, TypeError), match=name):
+            FeatureClassifier(**params).fit(train)
+
+
+def test_old_parameter_names_still_work_with_a_future_warning(fitted, sample_split):
+    from sklearn.base import clone
+    from sklearn.linear_model import LogisticRegression
+
+    train, test = sample_split
+    old = FeatureClassifier(progress=False, estimator=LogisticRegression(max_iter=1000))
+    assert clone(old).get_params()["progress"] is False  # get_params and clone keep the old names
+    with pytest.warns(FutureWarning) as record:
+        old.fit(train)
+    messages = " ".join(str(w.message) for w in record if issubclass(w.category, FutureWarning))
+    assert "'progress' was renamed 'verbose'" in messages and "'estimator' was renamed 'head'" in messages
+    assert isinstance(old.estimator_, LogisticRegression) and old.score(test) >= 0.85
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # the new names never warn
+        FeatureClassifier(verbose=False).fit(train)
+    with pytest.raises(ValueError, match="head= only"):
+        FeatureClassifier(verbose=False, head=LogisticRegression(), estimator=LogisticRegression()).fit(train)
+
+
+def test_make_classifier_uses_the_same_names(recwarn):
+    from cvkit.classifiers import make_classifier
+    assert make_classifier("features", verbose=False).verbose is False
+    assert make_classifier("finetune", verbose=False).verbose == 0
+    assert make_classifier("finetune").verbose == "auto"
+    with pytest.warns(FutureWarning, match="'progress' was renamed 'verbose'"):
+        assert make_classifier("features", progress=False).verbose is False
+    both = (FeatureClassifier(), FineTuneClassifier())
+    for name in ("backbone", "head", "verbose", "cache", "cache_dir", "batch_size", "random_state"):
+        assert all(name in clf.get_params() for clf in both), name
 
 
 # ---------------------------------------------------------------------- FineTuneClassifier
@@ -196,6 +282,29 @@ def test_finetune_fit_returns_self_with_history_and_attributes(finetuned):
         assert len(h[key]) == 4 and np.isfinite(h[key]).all()
     assert clf.metrics_["n_train"] == 16 and clf.metrics_["n_validation"] == 8
     assert clf.metrics_["epochs_run"] == {"head": 3, "fine_tune": 1}
+
+
+def test_finetune_follows_the_estimator_contract(finetuned, tmp_path):
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    clf = finetuned[0]
+    odd = FineTuneClassifier(epochs="many", dropout=7, cache_dir=tmp_path)
+    assert odd.epochs == "many" and odd.dropout == 7 and odd.cache_dir == tmp_path
+    with pytest.raises(NotFittedError):
+        check_is_fitted(FineTuneClassifier())
+    check_is_fitted(clf)
+    _fitted_state_ends_in_underscore(clf)
+    # fit changed no parameter: they are still those the fixture passed
+    params = clf.get_params()
+    assert (params["epochs"], params["head"], params["head_epochs"], params["batch_size"]) == (1, "keras", 3, 8)
+    assert params["early_stopping"] is False and params["verbose"] == 0 and len(params["callbacks"]) == 1
+    assert clf.backbone_ == "efficientnet_lite0" and clf.backbone_info_.input_size == 224
+    copy = clone(clf)
+    assert copy.get_params().keys() == params.keys() and copy.epochs == 1 and copy.batch_size == 8
+    with pytest.raises(NotFittedError):
+        check_is_fitted(copy)
 
 
 def test_finetune_uses_callbacks_and_writes_tensorboard_logs(finetuned):
@@ -286,6 +395,10 @@ def test_finetune_parameter_errors_name_the_parameter(tiny):
     small_train, _ = tiny
     for params, name in (({"epochs": -1}, "epochs"), ({"verbose": 5}, "verbose"),
                          ({"validation_fraction": 1.5}, "validation_fraction"),
+                         ({"batch_size": 0}, "batch_size"), ({"learning_rate": 0}, "learning_rate"),
+                         ({"fine_tune_learning_rate": -1e-4}, "fine_tune_learning_rate"),
+                         ({"dropout": 1.0}, "dropout"), ({"patience": -2}, "patience"),
+                         ({"head_epochs": 2.5}, "head_epochs"), ({"backbone": None}, "backbone"),
                          ({"class_weight": {"cat": 2.0}, "epochs": 0, "head_epochs": 1}, "cat"),
                          ({"augment": 3}, "augment"), ({"head": "svm"}, "head")):
         with pytest.raises((ValueError, TypeError), match=name):
@@ -294,7 +407,7 @@ def test_finetune_parameter_errors_name_the_parameter(tiny):
 
 def test_default_head_is_the_cross_validated_linear_probe(tiny):
     small_train, small_val = tiny
-    probe = FeatureClassifier(progress=False).fit(small_train)
+    probe = FeatureClassifier(verbose=False).fit(small_train)
     clf = FineTuneClassifier(epochs=0, validation_fraction=0, verbose=0).fit(small_train)
     assert clf.history_["phase"] == ["head"] and clf.metrics_["epochs_run"] == {"head": 1, "fine_tune": 0}
     assert clf.history_["accuracy"][0] == pytest.approx(probe.metrics_["train_accuracy"])

@@ -1,7 +1,9 @@
 """``cvkit train``: the real console script on sample photos, and clear errors for bad input."""
 from __future__ import annotations
 
+import importlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -86,4 +88,32 @@ def test_every_registered_command_has_a_parser_and_runner():
             parser.parse_args([name, "--help"])
         assert info.value.code == 0
     args = build_parser("train").parse_args(["train", "d", "-o", "m", "--method", "finetune", "--epochs", "3"])
-    assert (args.method, args.epochs, args._run) == ("finetune", 3, "cvkit.cli:train_command")
+    assert (args.method, args.epochs, args._run) == ("finetune", 3, "cvkit.cli.train:run")
+    for cmd in COMMANDS:  # one convention: every command module has add_arguments(parser) and run(args)
+        module = importlib.import_module(cmd.module)
+        assert callable(module.add_arguments) and callable(module.run), cmd.module
+        assert cmd.runner == f"{cmd.module}:run"
+
+
+def test_only_the_chosen_command_is_imported():
+    """`cvkit --help` imports no command module; `cvkit train` never imports the web server."""
+    code = ("import sys\n"
+            "from cvkit.cli import main\n"
+            "try:\n"
+            "    main(sys.argv[1:])\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('cvkit.cli.', 'cvkit.serving', 'fastapi'))))\n")
+    def imported(*argv):
+        run = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        return run.stdout.strip().splitlines()[-1]
+    assert imported("--help") == "['cvkit.cli.main']"
+    assert imported("train", "--help") == "['cvkit.cli.main', 'cvkit.cli.train']"
+
+
+def test_library_modules_never_import_argparse():
+    package = Path(__file__).resolve().parents[1] / "cvkit"
+    offenders = [str(p.relative_to(package)) for p in sorted(package.rglob("*.py"))
+                 if p.parent.name != "cli" and re.search(r"^\s*(import|from) argparse\b", p.read_text(), re.M)]
+    assert offenders == []

@@ -327,7 +327,7 @@ def sample_model(sample_split):
     """The real default model on the sample photos: EfficientNet-Lite0 features + logistic regression."""
     from cvkit import FeatureClassifier
     train, _ = sample_split
-    return FeatureClassifier(progress=False).fit(train)
+    return FeatureClassifier(verbose=False).fit(train)
 
 
 @pytest.fixture(scope="module")

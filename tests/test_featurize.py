@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cvkit.features import featurizer as featurize
 from cvkit.data import BadImageWarning, ImageDataset, read_image
-from cvkit.features.featurizer import FeatureCache, ImageFeaturizer
+from cvkit.features import featurizer as featurize
+from cvkit.features import store
+from cvkit.features.featurizer import ImageFeaturizer
+from cvkit.features.store import FeatureCache
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,7 @@ def test_default_featurizer_by_name_and_env_cache_dir(photos, tmp_path, monkeypa
     assert X.shape == (2, 1280) and np.isfinite(X).all()
     assert fz.model_.name == "efficientnet_lite0"
     assert fz.cache_path_.parent == tmp_path / "env-cache" and fz.cache_path_.is_file()
-    assert featurize.default_cache_dir() == tmp_path / "env-cache"
+    assert store.default_cache_dir() == tmp_path / "env-cache"
 
 
 def test_arrays_dataset_and_mixed_lists(lite0, photos, tmp_path):
@@ -284,3 +286,73 @@ def test_linear_probe_on_sample_data_reaches_94_percent(sample_split):
     accuracy = probe.score(X_test, test.targets)
     print(f"linear probe test accuracy: {accuracy:.3f}")
     assert accuracy >= 0.94
+
+
+# ---------------------------------------------------------------------- scikit-learn's estimator contract
+def test_clone_gives_an_unfitted_copy_with_equal_parameters(lite0, tmp_path):
+    from sklearn.base import clone
+    fz = ImageFeaturizer("efficientnet_lite0", batch_size=8, cache_dir=tmp_path, input_size=192, pooling="max",
+                         n_workers=2, cache_max_mb=5, progress=False)
+    twin = clone(fz)
+    assert twin is not fz and twin.get_params() == fz.get_params() and not hasattr(twin, "model_")
+    fitted = ImageFeaturizer(lite0, cache=False, progress=False).fit()
+    again = clone(fitted)
+    assert not hasattr(again, "model_") and not hasattr(again, "n_features_out_")
+    assert set(again.get_params()) == set(fitted.get_params())
+
+
+def test_check_is_fitted_fails_before_fit_and_passes_after(lite0, photos):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+    fz = ImageFeaturizer(lite0, cache=False, progress=False)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(fz)
+    check_is_fitted(fz.fit())
+    # transform on a featurizer never fitted builds the same fitted state first
+    fresh = ImageFeaturizer(lite0, cache=False, progress=False)
+    assert fresh.transform(photos[:1]).shape == (1, 1280)
+    check_is_fitted(fresh)
+    assert fresh.n_features_out_ == fz.n_features_out_ and fresh.input_size_ == fz.input_size_
+
+
+def test_get_params_round_trips_and_fit_changes_no_parameter(lite0, photos, tmp_path):
+    fz = ImageFeaturizer(lite0, batch_size=4, cache_dir=tmp_path, progress=False, n_workers=2)
+    params = fz.get_params()
+    rebuilt = ImageFeaturizer(**params)
+    assert rebuilt.get_params() == params
+    assert ImageFeaturizer().set_params(**params).get_params() == params
+    fz.fit()
+    fz.transform(photos[:2], progress=True)  # a per-call override, not a parameter change
+    after = fz.get_params()
+    assert after.keys() == params.keys()
+    assert all(after[k] is params[k] or after[k] == params[k] for k in params)
+    assert fz.backbone is lite0 and fz.progress is False
+
+
+def test_transform_progress_argument_overrides_the_parameter(lite0, photos, tmp_path, capsys):
+    fz = ImageFeaturizer(lite0, cache_dir=tmp_path, progress=True)
+    fz.transform(photos[:2], progress=False)
+    assert "Featurizing" not in capsys.readouterr().err
+    fz.set_params(progress=False).transform(photos[:2], progress=True)
+    assert "Featurizing" in capsys.readouterr().err and fz.progress is False
+
+
+@pytest.mark.parametrize("params, error, message", [
+    ({"batch_size": 0}, ValueError, "batch_size must be a positive int, got 0"),
+    ({"batch_size": 2.5}, ValueError, "batch_size must be a positive int"),
+    ({"batch_size": True}, ValueError, "batch_size must be a positive int"),
+    ({"input_size": -1}, ValueError, "input_size must be a positive int or None"),
+    ({"n_workers": 0}, ValueError, "n_workers must be a positive int or None"),
+    ({"pooling": "mean"}, ValueError, "pooling must be 'avg' or 'max'"),
+    ({"cache": "yes"}, ValueError, "cache must be True or False"),
+    ({"progress": None}, ValueError, "progress must be True or False"),
+    ({"cache_dir": 3}, TypeError, "cache_dir must be a path or None"),
+    ({"weights": 1}, TypeError, "weights must be a path or None"),
+    ({"cache_max_mb": -1}, ValueError, "cache_max_mb must be a number of MB"),
+    ({"backbone": 42}, TypeError, "backbone must be a name"),
+])
+def test_bad_parameters_fail_in_fit_naming_the_parameter(params, error, message):
+    fz = ImageFeaturizer(**params)  # __init__ only stores them
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        fz.fit()
+    assert not hasattr(fz, "model_")

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cvkit.evaluation import plots
-from cvkit.evaluation import EvaluationReport, EvaluationWarning
+from cvkit.evaluation import EvaluationReport, EvaluationWarning, plots
 
 CLASSES = ["bird", "flower", "fruit", "vegetable"]
 

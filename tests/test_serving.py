@@ -398,7 +398,7 @@ def test_scoring_never_modifies_the_images(http, test_images):
 
 # ---------------------------------------------------------------------- init()/run() entry script
 def test_init_run_entry_script_matches_the_service(http, test_images, monkeypatch):
-    from cvkit.serving import score
+    from cvkit.serving import azureml_entry as score
     paths, _ = test_images
     monkeypatch.delenv("CVKIT_MODEL_DIR", raising=False)
     monkeypatch.setenv("AZUREML_MODEL_DIR", str(trained_model_dir().parent))  # model/ inside
@@ -419,7 +419,7 @@ def test_init_run_entry_script_matches_the_service(http, test_images, monkeypatc
 
 
 def test_run_before_init_is_a_clear_error(monkeypatch):
-    from cvkit.serving import score
+    from cvkit.serving import azureml_entry as score
     monkeypatch.setattr(score, "model", None)
     with pytest.raises(RuntimeError, match="init"):
         score.run('{"images": []}')

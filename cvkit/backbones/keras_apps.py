@@ -17,8 +17,8 @@ that fails with :class:`~cvkit.backbones.errors.WeightsUnavailableError` naming 
 
 Example:
     >>> from cvkit.backbones.keras_apps import build_keras_app
-    >>> model = build_keras_app("mobilenet_v2", weights=None)  # doctest: +SKIP
-    >>> model.output_shape  # doctest: +SKIP
+    >>> model = build_keras_app("mobilenet_v2", weights=None)  # random weights: no download
+    >>> model.output_shape
     (None, 1280)
 """
 from __future__ import annotations
@@ -73,9 +73,9 @@ def build_keras_app(name: str, weights: Union[str, os.PathLike, None] = "imagene
     Other keyword arguments (``alpha``, ``classifier_activation``, ...) go to the Keras constructor.
 
     Example:
-        >>> model = build_keras_app("resnet50", weights=None, pooling="max")  # doctest: +SKIP
-        >>> model.output_shape  # doctest: +SKIP
-        (None, 2048)
+        >>> model = build_keras_app("mobilenet_v3_small", weights=None, pooling="max", input_shape=(160, 160, 3))
+        >>> model.output_shape
+        (None, 576)
     """
     import keras
     from keras import layers

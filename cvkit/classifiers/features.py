@@ -6,39 +6,70 @@ overfit the backbone. Features are cached on disk by image content, so refitting
 head or another split costs almost nothing.
 
 Example:
-    >>> import cvkit
-    >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(random_state=0)  # doctest: +SKIP
-    >>> clf = cvkit.FeatureClassifier().fit(train)                                           # doctest: +SKIP
-    >>> clf.score(test)                                                                      # doctest: +SKIP
-    0.972...
-    >>> from sklearn.svm import LinearSVC                                                    # doctest: +SKIP
-    >>> svm = cvkit.FeatureClassifier(estimator=LinearSVC(class_weight="balanced")).fit(train)  # doctest: +SKIP
+    >>> clf.score(test) > 0.9                      # clf = FeatureClassifier().fit(train)
+    True
+    >>> from sklearn.svm import LinearSVC
+    >>> svm = FeatureClassifier(head=LinearSVC(class_weight="balanced"), verbose=False).fit(train)
+    >>> type(svm.estimator_).__name__              # no predict_proba: calibrated
+    'CalibratedClassifierCV'
 """
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from typing import Any, Sequence
 
 import numpy as np
+from sklearn.base import clone
 
-from cvkit.classifiers.base import ImageClassifier
-from cvkit.data.inputs import encode_labels, labels_for, warn_unreadable
+from cvkit.classifiers.base import DEPRECATED, ImageClassifier, check_int, check_verbose, param_value, renamed_param
+from cvkit.classifiers.heads import default_estimator, fold_linear_head, with_probabilities
+from cvkit.data import BadImageWarning
+from cvkit.data.inputs import encode_labels, labels_for, n_images, warn_unreadable
 
-__all__ = ["FeatureClassifier"]
+__all__ = ["FeatureClassifier", "featurize"]
 
-# Backbones built in this process, by name: building one (and converting its ImageNet weights)
-# takes seconds, and a FeatureClassifier never changes its backbone, so refits share it.
+# Backbones built in this process, by canonical name: building one (and converting its ImageNet
+# weights) takes seconds, and a FeatureClassifier never changes its backbone, so refits share it.
 _BACKBONES: dict[str, Any] = {}
 
 
-def _shared_backbone(name: str) -> Any:
+def _shared_backbone(name: str, size: tuple[int, int]) -> Any:
     from cvkit import backbones
-    spec = backbones.info(name)
-    if spec.name not in _BACKBONES:
-        size = int(spec.input_size)
-        _BACKBONES[spec.name] = backbones.get(spec.name, input_shape=(size, size, 3))
-    return _BACKBONES[spec.name]
+    if name not in _BACKBONES:
+        width, height = size
+        _BACKBONES[name] = backbones.get(name, input_shape=(height, width, 3))
+    return _BACKBONES[name]
+
+
+def featurize(featurizer: Any, X: Any, what: str, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(features, ok)`` of images ``X`` from a fitted featurizer, with one warning naming unreadable images.
+
+    The featurizer's own warning is replaced by cvkit's "could not be read" warning for ``what``
+    (``"fit"``, ``"predict_proba"``...). ``progress`` shows a progress bar for this call only.
+
+    Example:
+        >>> feats, ok = featurize(clf.featurizer_, test.paths[:2], "transform", progress=False)
+        >>> feats.shape, ok.tolist()
+        ((2, 1280), [True, True])
+    """
+    kwargs = {"return_mask": True}
+    if "progress" in inspect.signature(featurizer.transform).parameters:
+        kwargs["progress"] = bool(progress)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=BadImageWarning, message="ImageFeaturizer")
+        feats, ok = featurizer.transform(X, **kwargs)
+    warn_unreadable(featurizer.skipped_, len(ok), what, stacklevel=4)
+    return feats, ok
+
+
+def _check_head(head: Any) -> Any:
+    if isinstance(head, str) and head != "logistic":
+        raise TypeError(f"head must be 'logistic' or a scikit-learn classifier, got {head!r}")
+    if head is not None and not isinstance(head, str) and not (hasattr(head, "fit") and hasattr(head, "get_params")):
+        raise TypeError(f"head must be a scikit-learn classifier, not {type(head).__name__}")
+    return head
 
 
 class FeatureClassifier(ImageClassifier):
@@ -46,78 +77,107 @@ class FeatureClassifier(ImageClassifier):
 
     Parameters
     ----------
-    backbone : backbone name (see :func:`cvkit.backbones.available`); ``"efficientnet_lite0"``
-        works offline.
-    estimator : any scikit-learn classifier, fitted on the features (a clone; yours is untouched).
-        Default: multinomial logistic regression with ``C`` chosen by stratified cross-validation
-        (:func:`cvkit.classifiers.heads.default_estimator`). A classifier without ``predict_proba``
-        (e.g. ``LinearSVC(class_weight="balanced")``) gets sigmoid-calibrated probabilities.
+    backbone : backbone name (see :func:`cvkit.backbones.available`), any case or dash variant;
+        ``"efficientnet_lite0"`` works offline.
+    head : the classifier fitted on the features. ``"logistic"`` (default; ``None`` too):
+        multinomial logistic regression with ``C`` chosen by stratified cross-validation
+        (:func:`cvkit.classifiers.heads.default_estimator`), the same linear probe as
+        :class:`FineTuneClassifier`'s default head. Or any scikit-learn classifier (a clone is fitted;
+        yours is untouched); one without ``predict_proba`` (e.g. ``LinearSVC(class_weight="balanced")``)
+        gets sigmoid-calibrated probabilities.
     cache : keep features on disk keyed by image content (see :class:`cvkit.features.featurizer.ImageFeaturizer`).
     cache_dir : cache folder; default ``$CVKIT_CACHE_DIR`` or ``~/.cache/cvkit``.
     batch_size : images per backbone forward pass.
-    progress : show progress bars while featurizing for ``fit`` (and for predictions on 200+ images).
+    verbose : progress bars while featurizing for ``fit`` (and for predictions on 200+ images);
+        ``False``/0 for none.
     cv : folds for the default head's choice of regularisation.
     random_state : seed for the cross-validation folds and calibration.
+    estimator, progress : deprecated former names of ``head`` and ``verbose`` (a ``FutureWarning``).
 
     Attributes
     ----------
     classes_ : class names (sorted), the columns of :meth:`predict_proba`.
+    backbone_ : the backbone's canonical name (``"EfficientNet-Lite0"`` -> ``"efficientnet_lite0"``).
+    backbone_info_ : its :class:`cvkit.backbones.BackboneInfo`.
     featurizer_ : the fitted :class:`~cvkit.features.featurizer.ImageFeaturizer`.
     estimator_ : the fitted scikit-learn head (predicts class *indices* into ``classes_``).
     input_size_ : ``(width, height)`` images are resized to.
     n_features_in_ : feature width.
     metrics_ : training facts written to the model folder (training accuracy, chosen ``C``, ...).
     skipped_ : ``(path, reason)`` for training images that could not be read (left out of fit).
+    check_features_ : a few training feature rows, to verify the head folded into Keras on saving.
+
+    Example:
+        >>> FeatureClassifier(backbone="EfficientNet-Lite0", verbose=False).get_params()["backbone"]
+        'EfficientNet-Lite0'
+        >>> clf.backbone_, clf.input_size_
+        ('efficientnet_lite0', (224, 224))
     """
 
     _method = "features"
 
-    def __init__(self, backbone: str = "efficientnet_lite0", estimator: Any = None, cache: bool = True,
-                 cache_dir: str | os.PathLike | None = None, batch_size: int = 32, progress: bool = True,
-                 cv: int = 5, random_state: int | None = 0):
+    def __init__(self, backbone: str = "efficientnet_lite0", head: Any = "logistic", cache: bool = True,
+                 cache_dir: str | os.PathLike | None = None, batch_size: int = 32, verbose: bool | int = True,
+                 cv: int = 5, random_state: int | None = 0, *, estimator: Any = DEPRECATED,
+                 progress: Any = DEPRECATED):
         self.backbone = backbone
-        self.estimator = estimator
+        self.head = head
         self.cache = cache
         self.cache_dir = cache_dir
         self.batch_size = batch_size
-        self.progress = progress
+        self.verbose = verbose
         self.cv = cv
         self.random_state = random_state
+        self.estimator = estimator
+        self.progress = progress
 
-    # ------------------------------------------------------------------ fitting
-    def _make_featurizer(self):
-        from cvkit.features.featurizer import ImageFeaturizer
+    # ------------------------------------------------------------------ parameters
+    def _checked_params(self) -> tuple[Any, bool]:
+        """``(head, verbose)`` after checking every parameter (errors name it) and honouring old names."""
+        head = renamed_param(self, "estimator", "head", default="logistic")
+        verbose = renamed_param(self, "progress", "verbose", default=True)
+        check_verbose(verbose)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("cv", self.cv, minimum=2)
         if not isinstance(self.backbone, str):
             raise TypeError(f"backbone must be a backbone name (see cvkit.backbones.available()), "
                             f"not {type(self.backbone).__name__}")
-        return ImageFeaturizer(backbone=_shared_backbone(self.backbone), cache=self.cache, cache_dir=self.cache_dir,
-                               batch_size=self.batch_size, progress=self.progress)
+        return _check_head(head), bool(verbose)
 
-    def _features(self, featurizer: Any, X: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
-        from cvkit.data import BadImageWarning
-        from cvkit.data.inputs import n_images
+    # ------------------------------------------------------------------ building blocks
+    def make_featurizer(self, verbose: bool | None = None) -> Any:
+        """A fitted :class:`~cvkit.features.featurizer.ImageFeaturizer` for this classifier's backbone.
 
-        # a progress bar for training, and for predictions only when they take a while
-        featurizer.progress = bool(self.progress) and (what in ("fit", "cross_validate") or n_images(X) >= 200)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=BadImageWarning, message="ImageFeaturizer")
-            feats, ok = featurizer.transform(X, return_mask=True)
-        warn_unreadable(featurizer.skipped_, len(ok), what, stacklevel=4)
-        return feats, ok
+        Used by :meth:`fit` and by :func:`cvkit.classifiers.cross_validate` (which featurizes once
+        for all folds). The Keras backbone is built once per process and shared.
 
-    def _make_head(self, target: np.ndarray) -> Any:
-        """An unfitted head for class indices ``target``: a clone of ``estimator`` or the default."""
-        from sklearn.base import clone
+        Example:
+            >>> FeatureClassifier(verbose=False).make_featurizer().input_size_
+            224
+        """
+        from cvkit import backbones
+        from cvkit.features.featurizer import ImageFeaturizer
 
-        from cvkit.classifiers.heads import default_estimator, with_probabilities
+        spec = backbones.info(self.backbone)
+        model = _shared_backbone(spec.name, (spec.input_size, spec.input_size))
+        show = bool(param_value(self, "progress", "verbose") if verbose is None else verbose)
+        return ImageFeaturizer(backbone=model, cache=self.cache, cache_dir=self.cache_dir,
+                               batch_size=self.batch_size, progress=show).fit()
 
-        min_count = int(np.bincount(target).min())
-        if self.estimator is None:
+    def make_head(self, targets: np.ndarray) -> Any:
+        """An unfitted head for class indices ``targets``: a clone of ``head`` or the default.
+
+        Example:
+            >>> FeatureClassifier(cv=3).make_head(np.array([0, 0, 0, 1, 1, 1]))  # doctest: +ELLIPSIS
+            LogisticRegressionCV(...)
+        """
+        head = _check_head(param_value(self, "estimator", "head"))
+        min_count = int(np.bincount(targets).min())
+        if head is None or isinstance(head, str):
             return default_estimator(min_count, cv=self.cv, random_state=self.random_state)
-        if not (hasattr(self.estimator, "fit") and hasattr(self.estimator, "get_params")):
-            raise TypeError(f"estimator must be a scikit-learn classifier, not {type(self.estimator).__name__}")
-        return with_probabilities(clone(self.estimator), min_count, random_state=self.random_state)
+        return with_probabilities(clone(head), min_count, random_state=self.random_state)
 
+    # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Sequence[str] | None = None) -> "FeatureClassifier":
         """Featurize the training images and fit the head; returns ``self``.
 
@@ -125,27 +185,36 @@ class FeatureClassifier(ImageClassifier):
         ``y`` (one class name per image). Unreadable images are reported and left out.
 
         Example:
-            >>> clf = FeatureClassifier().fit(train)  # doctest: +SKIP
-            >>> clf.classes_  # doctest: +SKIP
+            >>> fitted = FeatureClassifier(verbose=False).fit(train.paths, train.image_labels)
+            >>> fitted.classes_
             ['bird', 'flower', 'fruit', 'vegetable']
         """
+        from cvkit import backbones
+
+        _, verbose = self._checked_params()
+        spec = backbones.info(self.backbone)
         labels = labels_for(X, y, what="fit")
-        featurizer = self._make_featurizer().fit()
-        feats, ok = self._features(featurizer, X, "fit")
-        skipped = list(featurizer.skipped_)
-        labels_ok = [lab for lab, good in zip(labels, ok) if good]
-        classes, target = encode_labels(labels_ok)
+        featurizer = self.make_featurizer(verbose=verbose)
+        feats, ok = featurize(featurizer, X, "fit", progress=verbose)
+        classes, target = encode_labels([lab for lab, good in zip(labels, ok) if good])
         F = feats[ok]
-        estimator = self._make_head(target)
+        estimator = self.make_head(target)
         estimator.fit(F, target)
 
+        self.backbone_ = spec.name
+        self.backbone_info_ = spec
         self.featurizer_ = featurizer
         self.estimator_ = estimator
         self.classes_ = classes
-        size = int(featurizer.input_size_)
-        self.input_size_ = (size, size)
+        self.input_size_ = (int(spec.input_size), int(spec.input_size))
         self.n_features_in_ = int(F.shape[1])
-        self.skipped_ = skipped
+        self.skipped_ = list(featurizer.skipped_)
+        self.metrics_ = self._training_metrics(estimator, F, target, classes)
+        self.check_features_ = F[: min(len(F), 64)]
+        return self
+
+    @staticmethod
+    def _training_metrics(estimator: Any, F: np.ndarray, target: np.ndarray, classes: list[str]) -> dict[str, Any]:
         train_pred = estimator.predict(F)
         metrics: dict[str, Any] = {"n_train": int(len(target)), "train_accuracy": float(np.mean(train_pred == target)),
                                    "class_counts": {c: int(n) for c, n in zip(classes, np.bincount(target))}}
@@ -155,18 +224,25 @@ class FeatureClassifier(ImageClassifier):
             scores = np.asarray(getattr(estimator, "scores_", []), dtype=float)
             if scores.ndim == 3 and scores.size:  # (folds, l1_ratios, Cs) of negative log-loss
                 metrics["cv_log_loss"] = float(-scores.mean(axis=0).max())
-        self.metrics_ = metrics
-        self._check_features = F[: min(len(F), 64)]
-        return self
+        return metrics
 
     # ------------------------------------------------------------------ predicting
+    def _show_progress(self, X: Any) -> bool:
+        """A progress bar for predictions only when they take a while (200+ images)."""
+        return bool(param_value(self, "progress", "verbose")) and n_images(X) >= 200
+
     def transform(self, X: Any) -> np.ndarray:
-        """The backbone features of ``X`` (float32 ``(n, d)``; NaN rows for unreadable images)."""
+        """The backbone features of ``X`` (float32 ``(n, d)``; NaN rows for unreadable images).
+
+        Example:
+            >>> clf.transform(test.paths[:3]).shape
+            (3, 1280)
+        """
         self._check_is_fitted()
-        return self._features(self.featurizer_, X, "transform")[0]
+        return featurize(self.featurizer_, X, "transform", progress=self._show_progress(X))[0]
 
     def _predict_proba(self, X: Any) -> np.ndarray:
-        feats, ok = self._features(self.featurizer_, X, "predict_proba")
+        feats, ok = featurize(self.featurizer_, X, "predict_proba", progress=self._show_progress(X))
         proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)
         if ok.any():
             proba[ok] = self.estimator_.predict_proba(feats[ok]).astype(np.float32)
@@ -177,12 +253,12 @@ class FeatureClassifier(ImageClassifier):
         """One Keras graph when the head folds into a softmax Dense layer; else features + skops head."""
         import keras
 
-        from cvkit.classifiers.heads import fold_linear_head
-
         backbone = self.featurizer_.model_
-        folded = fold_linear_head(self.estimator_, self._check_features)
+        out = {"keras_model": backbone, "head": self.estimator_, "backbone": self.backbone_,
+               "metrics": dict(self.metrics_)}
+        folded = fold_linear_head(self.estimator_, self.check_features_)
         if folded is None:
-            return {"keras_model": backbone, "head": self.estimator_, "metrics": dict(self.metrics_)}
+            return out
         W, b = folded
         width, height = self.input_size_
         inputs = keras.Input((height, width, 3), dtype="float32", name="image")
@@ -190,5 +266,5 @@ class FeatureClassifier(ImageClassifier):
         dense = keras.layers.Dense(len(self.classes_), activation="softmax", name="classifier")
         outputs = dense(features)
         dense.set_weights([W, b])
-        model = keras.Model(inputs, outputs, name=f"{backbone.name}_classifier")
-        return {"keras_model": model, "head": None, "metrics": dict(self.metrics_)}
+        out.update(keras_model=keras.Model(inputs, outputs, name=f"{backbone.name}_classifier"), head=None)
+        return out

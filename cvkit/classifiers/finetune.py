@@ -20,23 +20,27 @@ When it pays: with a few dozen photos per class, fine-tuning has little to add t
 probe's 93.5% over six random splits (``bench/splits.py``), at about 20x the fit time. It is the
 tool for hundreds of photos per class, or photos unlike ImageNet's.
 
-Example:
-    >>> clf = FineTuneClassifier(epochs=8).fit(train)   # doctest: +SKIP
-    >>> clf.score(test)                                  # doctest: +SKIP
+Example (skipped in doctests: fine-tuning trains for minutes on CPU):
+    >>> ft = FineTuneClassifier(epochs=8).fit(train)   # doctest: +SKIP
+    >>> ft.score(test)                                  # doctest: +SKIP
     0.91...
-    >>> clf.plot_history()                               # doctest: +SKIP
+    >>> ft.plot_history()                               # doctest: +SKIP
 """
 from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from cvkit.classifiers.base import ImageClassifier
-from cvkit.models.predictor import run_graph
+from cvkit.classifiers.base import ImageClassifier, check_fraction, check_int, check_verbose
+from cvkit.classifiers.heads import default_estimator, fold_linear_head
+from cvkit.classifiers.history import append_epochs, new_history, plot_history, summarize_history
 from cvkit.data.inputs import encode_labels, labels_for, load_pixels, n_images, warn_unreadable
+from cvkit.data.split import stratified_split_indices
+from cvkit.models.predictor import run_graph
 
 __all__ = ["FineTuneClassifier"]
 
@@ -56,7 +60,7 @@ def _make_sequence(pixels: np.ndarray, targets: np.ndarray, weights: np.ndarray,
     """A Keras ``PyDataset`` of shuffled, augmented batches, repeatable for a given seed."""
     import keras
 
-    from cvkit.data.augment import _quiet
+    from cvkit.data.augment import quiet_imgaug
 
     class AugmentedImages(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -72,7 +76,7 @@ def _make_sequence(pixels: np.ndarray, targets: np.ndarray, weights: np.ndarray,
             batch = pixels[rows]
             if pipeline is not None:
                 # seeded per (epoch, batch): the same augmentations whatever order batches are fetched in
-                with _quiet():
+                with quiet_imgaug():
                     pipeline.seed_(int((seed * 1_000_003 + self.epoch * 10_007 + index) % (2 ** 31)))
                     batch = np.asarray(pipeline(images=batch))
             return batch.astype(np.float32), targets[rows], weights[rows]
@@ -116,16 +120,26 @@ class FineTuneClassifier(ImageClassifier):
     tensorboard_dir : write per-epoch TensorBoard scalars here (``head/`` and ``fine_tune/``
         sub-folders), with TensorFlow alone. For Keras' full ``TensorBoard`` callback (graphs,
         histograms; needs the ``tensorboard`` package) pass it in ``callbacks``.
-    verbose : Keras' progress output: ``"auto"``/1 (progress bar), 2 (a line per epoch), 0 (silent).
+    verbose : Keras' progress output: ``"auto"``/1/``True`` (progress bar), 2 (a line per epoch), 0/``False`` (silent).
+        Any but 0 also shows progress bars while featurizing (and reading 200+ images).
     cache : cache phase-1 features on disk (see :class:`cvkit.features.featurizer.ImageFeaturizer`).
-    random_state : seeds Python, NumPy and TensorFlow (``keras.utils.set_random_seed``), the
-        validation split, shuffling and augmentation. Results repeat on CPU as far as TensorFlow allows.
+    cache_dir : cache folder; default ``$CVKIT_CACHE_DIR`` or ``~/.cache/cvkit``.
+    random_state : seeds what the fit creates, and nothing global: the validation split, the new
+        layer's initial weights and dropout, the order of batches and the augmentation. Results
+        repeat on CPU as far as TensorFlow allows.
 
     Attributes
     ----------
-    classes_, input_size_ ``(width, height)``, model_ (the Keras model: pixels to probabilities),
+    classes_, backbone_ (the canonical backbone name), backbone_info_ (its
+    :class:`cvkit.backbones.BackboneInfo`), input_size_ ``(width, height)``, model_ (the Keras model:
+    pixels to probabilities),
     history_ (dict of per-epoch lists: ``phase``, ``epoch``, ``loss``, ``accuracy``, ``val_loss``,
     ``val_accuracy``), metrics_ (best validation scores, epochs run), skipped_ (unreadable images).
+
+    Example (construction only: fitting trains for minutes, see the module example):
+        >>> ft = FineTuneClassifier(backbone="EfficientNet-Lite0", epochs=3, batch_size=8)
+        >>> ft.get_params()["epochs"], ft.get_params()["head"], hasattr(ft, "model_")
+        (3, 'logistic', False)
     """
 
     _method = "finetune"
@@ -137,7 +151,7 @@ class FineTuneClassifier(ImageClassifier):
                  validation_fraction: float = 0.15, early_stopping: bool = True, patience: int = 5,
                  class_weight: str | dict | None = None, callbacks: Sequence[Any] | None = None,
                  tensorboard_dir: str | os.PathLike | None = None, verbose: int | str = "auto",
-                 cache: bool = True, random_state: int | None = 0):
+                 cache: bool = True, cache_dir: str | os.PathLike | None = None, random_state: int | None = 0):
         self.backbone = backbone
         self.epochs = epochs
         self.head = head
@@ -156,32 +170,32 @@ class FineTuneClassifier(ImageClassifier):
         self.tensorboard_dir = tensorboard_dir
         self.verbose = verbose
         self.cache = cache
+        self.cache_dir = cache_dir
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self) -> None:
-        for name in ("epochs", "head_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.head not in ("logistic", "keras"):
+    def _checked_params(self) -> Any:
+        """Check every parameter (errors name it); returns ``verbose`` as Keras takes it."""
+        check_int("epochs", self.epochs, minimum=0)
+        check_int("head_epochs", self.head_epochs, minimum=0)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("patience", self.patience, minimum=0)
+        if not isinstance(self.backbone, str):
+            raise TypeError(f"backbone must be a backbone name (see cvkit.backbones.available()), "
+                            f"not {type(self.backbone).__name__}")
+        if not isinstance(self.head, str) or self.head not in ("logistic", "keras"):
             raise ValueError(f"head must be 'logistic' or 'keras', got {self.head!r}")
         if self.head == "keras" and self.epochs + self.head_epochs == 0:
             raise ValueError("epochs and head_epochs are both 0: nothing would be trained")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         for name in ("learning_rate", "fine_tune_learning_rate"):
-            if not float(getattr(self, name)) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not 0.0 <= float(self.validation_fraction) < 1.0:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
-        if self.verbose not in (0, 1, 2, "auto"):
-            raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {self.verbose!r}")
+            check_fraction(name, getattr(self, name), low=0.0, high=float("inf"), open_low=True)
+        check_fraction("dropout", self.dropout)
+        check_fraction("validation_fraction", self.validation_fraction)
+        check_verbose(self.verbose)
         if self.class_weight is not None and self.class_weight != "balanced" and not isinstance(self.class_weight, dict):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict of class name -> weight, "
                              f"got {self.class_weight!r}")
+        return int(self.verbose) if isinstance(self.verbose, bool) else self.verbose
 
     def _sample_weights(self, targets: np.ndarray, classes: list[str]) -> np.ndarray:
         if self.class_weight is None:
@@ -205,196 +219,145 @@ class FineTuneClassifier(ImageClassifier):
         ``validation_data``: a labelled dataset (or ``(images, labels)``) to choose the best epoch;
         without it ``validation_fraction`` of ``X`` is held out.
 
-        Example:
-            >>> clf = FineTuneClassifier(epochs=5, augment="default").fit(train)  # doctest: +SKIP
+        Example (skipped: trains for minutes):
+            >>> ft = FineTuneClassifier(epochs=5, augment="default").fit(train)  # doctest: +SKIP
         """
-        import keras
-
         from cvkit import backbones
-        from cvkit.data.augment import as_pipeline, seeded
+        from cvkit.data.augment import as_pipeline
 
-        self._check_params()
-        labels = labels_for(X, y, what="fit")
+        verbose = self._checked_params()
+        spec = backbones.info(self.backbone)
         pipeline = as_pipeline(self.augment)
-        if self.random_state is not None:
-            keras.utils.set_random_seed(int(self.random_state))
         seed = int(self.random_state) if self.random_state is not None else int(np.random.randint(2 ** 31 - 1))
+        data = self._prepare(X, y, validation_data, (spec.input_size, spec.input_size), seed, verbose != 0)
+        net = _build_network(spec.name, data.size, len(data.classes), float(self.dropout), seed)
+        history = new_history()
+        head_run = 0
+        if self.head == "logistic" or self.head_epochs > 0:
+            head_run = self._train_head(net, data, history, verbose)
+        if self.epochs > 0:
+            self._fine_tune(net, data, history, head_run, pipeline, verbose)
 
-        # --- training / validation images
-        val_X, val_labels = None, None
+        self.model_ = net.model
+        self.backbone_ = spec.name
+        self.backbone_info_ = spec
+        self.classes_ = data.classes
+        self.input_size_ = data.size
+        self.history_ = history
+        self.skipped_ = data.skipped
+        self.metrics_ = {"n_train": len(data.targets), "n_validation": 0 if data.val is None else len(data.val[1]),
+                         "class_counts": {c: int(n) for c, n in zip(data.classes, np.bincount(
+                             data.targets, minlength=len(data.classes)))},
+                         **summarize_history(history)}
+        return self
+
+    def _split_validation(self, X: Any, labels: list[str], validation_data: Any, seed: int) -> tuple:
+        """``(train_X, train_labels, val_X, val_labels)``: the validation images given, held out, or none."""
         if validation_data is not None:
             if isinstance(validation_data, tuple) and len(validation_data) == 2:
                 val_X, val_y = validation_data
-                val_labels = labels_for(val_X, val_y, what="validation_data")
             else:
-                val_X, val_labels = validation_data, labels_for(validation_data, None, what="validation_data")
-            train_X, train_labels = X, labels
-        elif self.validation_fraction > 0:
-            from cvkit.data.split import stratified_split_indices
-            names = sorted(set(labels))
-            codes = np.array([names.index(v) for v in labels])
+                val_X, val_y = validation_data, None
+            return X, labels, val_X, labels_for(val_X, val_y, what="validation_data")
+        if self.validation_fraction > 0:
+            names, codes = encode_labels(labels)
             try:
                 tr, va = stratified_split_indices(codes, names, test_size=float(self.validation_fraction),
                                                   random_state=seed)
             except ValueError as exc:
                 warnings.warn(f"FineTuneClassifier: no validation split ({exc}); training without "
-                              "validation, early stopping watches the training loss", UserWarning, stacklevel=2)
-                train_X, train_labels = X, labels
+                              "validation, early stopping watches the training loss", UserWarning, stacklevel=4)
             else:
-                train_X, train_labels = _subset(X, tr), [labels[i] for i in tr]
-                val_X, val_labels = _subset(X, va), [labels[i] for i in va]
-        else:
-            train_X, train_labels = X, labels
+                return _subset(X, tr), [labels[i] for i in tr], _subset(X, va), [labels[i] for i in va]
+        return X, labels, None, None
 
-        spec = backbones.info(self.backbone)
-        size = int(spec.input_size)
-        progress = self.verbose != 0
-        pixels, ok, skipped = load_pixels(train_X, (size, size), progress=progress and n_images(train_X) >= 200)
-        warn_unreadable(skipped, len(ok), "fit", stacklevel=2)
-        train_labels = [lab for lab, good in zip(train_labels, ok) if good]
-        pixels = pixels[ok]
-        classes, targets = encode_labels(train_labels)
-        weights = self._sample_weights(targets, classes)
+    def _prepare(self, X: Any, y: Any, validation_data: Any, size: tuple[int, int], seed: int,
+                 progress: bool) -> "_TrainingData":
+        """Phase 0: labels, the validation split, and the readable images as pixels at ``size`` (width, height)."""
+        labels = labels_for(X, y, what="fit")
+        train_X, train_labels, val_X, val_labels = self._split_validation(X, labels, validation_data, seed)
+        pixels, ok, skipped = load_pixels(train_X, size, progress=progress and n_images(train_X) >= 200)
+        warn_unreadable(skipped, len(ok), "fit", stacklevel=3)
+        classes, targets = encode_labels([lab for lab, good in zip(train_labels, ok) if good])
+        if isinstance(train_X, np.ndarray):
+            source: Any = pixels[ok]
+        else:  # file paths: phase-1 features come from (and go to) the on-disk cache
+            paths = train_X.paths if hasattr(train_X, "paths") else [os.fspath(p) for p in train_X]
+            source = [p for p, good in zip(paths, ok) if good]
         val = None
         if val_X is not None:
             unknown = sorted(set(val_labels) - set(classes))
             if unknown:
                 raise ValueError(f"validation_data has class(es) not in the training images: "
                                  f"{', '.join(map(repr, unknown))}")
-            vpix, vok, vskipped = load_pixels(val_X, (size, size))
-            warn_unreadable(vskipped, len(vok), "fit (validation images)", stacklevel=2)
-            skipped += vskipped
+            vpix, vok, vskipped = load_pixels(val_X, size)
+            warn_unreadable(vskipped, len(vok), "fit (validation images)", stacklevel=3)
+            skipped = skipped + vskipped
             index = {c: i for i, c in enumerate(classes)}
             vtargets = np.array([index[v] for v, good in zip(val_labels, vok) if good], dtype=np.int64)
             val = (vpix[vok], vtargets) if len(vtargets) else None
-        monitor = "val_loss" if val is not None else "loss"
+        return _TrainingData(pixels[ok], targets, self._sample_weights(targets, classes), classes, source, val,
+                             skipped, size, seed)
 
-        # --- the model: pixels -> frozen backbone (BatchNorm in inference mode) -> dropout -> dense
-        backbone = backbones.get(spec.name, input_shape=(size, size, 3))
-        backbone.trainable = False
-        inputs = keras.Input((size, size, 3), dtype="float32", name="image")
-        dropout = keras.layers.Dropout(float(self.dropout), name="head_dropout")
-        dense = keras.layers.Dense(len(classes), activation="softmax", name="classifier")
-        outputs = dense(dropout(backbone(inputs, training=False)))
-        model = keras.Model(inputs, outputs, name=f"{spec.name}_finetuned")
+    def _callbacks(self, phase: str, monitor: str) -> list:
+        import keras
 
-        history: dict[str, list] = {k: [] for k in ("phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy")}
+        out = []
+        if self.early_stopping:
+            out.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(self.patience),
+                                                     restore_best_weights=True))
+        if self.tensorboard_dir is not None:
+            from cvkit.classifiers.callbacks import epoch_scalars
+            out.append(epoch_scalars(os.path.join(os.fspath(self.tensorboard_dir), phase)))
+        return out + list(self.callbacks or [])
 
-        def record(phase: str, hist: Any) -> int:
-            h = hist.history
-            n = len(h.get("loss", []))
-            start = len(history["epoch"])
-            for e in range(n):
-                history["phase"].append(phase)
-                history["epoch"].append(start + e + 1)
-                for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-                    history[key].append(float(h[key][e]) if key in h else float("nan"))
-            return n
+    def _train_head(self, net: "_Network", data: "_TrainingData", history: dict, verbose: Any) -> int:
+        """Phase 1: the new head on features of the frozen backbone, computed once; returns epochs run."""
+        import keras
 
-        def callbacks(phase: str) -> list:
-            out = []
-            if self.early_stopping:
-                out.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(self.patience),
-                                                         restore_best_weights=True))
-            if self.tensorboard_dir is not None:
-                from cvkit.classifiers.callbacks import epoch_scalars
-                out.append(epoch_scalars(os.path.join(os.fspath(self.tensorboard_dir), phase)))
-            return out + list(self.callbacks or [])
+        from cvkit.features.featurizer import ImageFeaturizer
 
-        head_run = 0
-        # --- phase 1: the head on features of the frozen backbone, computed once
-        if self.head == "logistic" or self.head_epochs > 0:
-            from cvkit.features.featurizer import ImageFeaturizer
-            featurizer = ImageFeaturizer(backbone=backbone, cache=self.cache, progress=progress,
-                                         batch_size=32)
-            if isinstance(train_X, np.ndarray):
-                feats = featurizer.transform(pixels)
-            else:  # file paths: features come from (and go to) the on-disk cache
-                paths = train_X.paths if hasattr(train_X, "paths") else [os.fspath(p) for p in train_X]
-                feats = featurizer.transform([p for p, good in zip(paths, ok) if good])
-            vfeats = featurizer.transform(val[0]) if val is not None else None
-            if self.head == "logistic":
-                head_run = self._fit_logistic_head(dense, feats, targets, weights, vfeats,
-                                                   None if val is None else val[1], seed, history)
-            else:
-                head_in = keras.Input((feats.shape[1],), dtype="float32", name="features")
-                head = keras.Model(head_in, dense(dropout(head_in)), name="head")
-                head.compile(optimizer=keras.optimizers.Adam(float(self.learning_rate)),
-                             loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-                hist = head.fit(feats, targets, sample_weight=weights, batch_size=int(self.batch_size),
-                                epochs=int(self.head_epochs), shuffle=True, callbacks=callbacks("head"),
-                                validation_data=(vfeats, val[1]) if val is not None else None,
-                                verbose=self.verbose)
-                head_run = record("head", hist)
+        featurizer = ImageFeaturizer(backbone=net.backbone, cache=self.cache, cache_dir=self.cache_dir,
+                                     progress=verbose != 0, batch_size=int(self.batch_size)).fit()
+        feats = featurizer.transform(data.feature_source)
+        vfeats = featurizer.transform(data.val[0]) if data.val is not None else None
+        vtargets = data.val[1] if data.val is not None else None
+        if self.head == "logistic":
+            return _fit_logistic_head(net.dense, feats, data.targets, data.weights, vfeats, vtargets, data.seed,
+                                      history)
+        head_in = keras.Input((feats.shape[1],), dtype="float32", name="features")
+        head = keras.Model(head_in, net.dense(net.dropout(head_in)), name="head")
+        head.compile(optimizer=keras.optimizers.Adam(float(self.learning_rate)),
+                     loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        batches = _make_sequence(feats, data.targets, data.weights, int(self.batch_size), None, data.seed)
+        hist = head.fit(batches, epochs=int(self.head_epochs), callbacks=self._callbacks("head", data.monitor),
+                        validation_data=(vfeats, vtargets) if vfeats is not None else None, verbose=verbose)
+        return append_epochs(history, "head", hist.history)
 
-        # --- phase 2: unfreeze the top blocks (not BatchNorm) and train end to end, augmented
-        if self.epochs > 0:
-            backbone.trainable = True
-            for layer in backbone.layers:
-                layer.trainable = False
-            for layer in backbones.top_layers(backbone, self.unfreeze):
-                layer.trainable = True
-            model.compile(optimizer=keras.optimizers.Adam(float(self.fine_tune_learning_rate)),
+    def _fine_tune(self, net: "_Network", data: "_TrainingData", history: dict, head_run: int, pipeline: Any,
+                   verbose: Any) -> None:
+        """Phase 2: unfreeze the top blocks (not BatchNorm) and train end to end on augmented images."""
+        import keras
+
+        from cvkit import backbones
+        from cvkit.data.augment import seeded
+
+        backbone = net.backbone
+        backbone.trainable = True
+        for layer in backbone.layers:
+            layer.trainable = False
+        for layer in backbones.top_layers(backbone, self.unfreeze):
+            layer.trainable = True
+        net.model.compile(optimizer=keras.optimizers.Adam(float(self.fine_tune_learning_rate)),
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-            data = _make_sequence(pixels, targets, weights, int(self.batch_size),
-                                  seeded(pipeline, seed) if pipeline is not None else None, seed)
-            hist = model.fit(data, epochs=head_run + int(self.epochs), initial_epoch=head_run,
-                             callbacks=callbacks("fine_tune"),
-                             validation_data=(val[0].astype(np.float32), val[1]) if val is not None else None,
-                             validation_batch_size=32, verbose=self.verbose)
-            record("fine_tune", hist)
-            backbone.trainable = False
-
-        self.model_ = model
-        self.classes_ = classes
-        self.input_size_ = (size, size)
-        self.history_ = history
-        self.skipped_ = skipped
-        self.metrics_ = self._summary(history, len(targets), 0 if val is None else len(val[1]), classes, targets)
-        return self
-
-    @staticmethod
-    def _fit_logistic_head(dense: Any, feats: np.ndarray, targets: np.ndarray, weights: np.ndarray,
-                           vfeats: np.ndarray | None, vtargets: np.ndarray | None, seed: int,
-                           history: dict[str, list]) -> int:
-        """Phase 1 as a linear probe: CV-tuned logistic regression, copied into the ``Dense`` layer."""
-        from cvkit.classifiers.heads import default_estimator, fold_linear_head
-
-        estimator = default_estimator(int(np.bincount(targets).min()), random_state=seed)
-        estimator.fit(feats, targets, sample_weight=weights)
-        folded = fold_linear_head(estimator, feats[:64])
-        if folded is None:  # pragma: no cover - a multinomial logistic regression always folds
-            raise RuntimeError("the logistic-regression head could not be copied into the Dense layer")
-        dense.set_weights(list(folded))
-
-        def loss_accuracy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-            p = np.clip(estimator.predict_proba(x)[np.arange(len(y)), y], 1e-7, 1.0)
-            return float(-np.mean(np.log(p))), float(np.mean(estimator.predict(x) == y))
-
-        loss, accuracy = loss_accuracy(feats, targets)
-        val_loss, val_accuracy = loss_accuracy(vfeats, vtargets) if vfeats is not None else (np.nan, np.nan)
-        for key, value in (("phase", "head"), ("epoch", len(history["epoch"]) + 1), ("loss", loss),
-                           ("accuracy", accuracy), ("val_loss", float(val_loss)),
-                           ("val_accuracy", float(val_accuracy))):
-            history[key].append(value)
-        return 1
-
-    @staticmethod
-    def _summary(history: dict, n_train: int, n_val: int, classes: list[str], targets: np.ndarray) -> dict:
-        out: dict[str, Any] = {"n_train": n_train, "n_validation": n_val,
-                               "class_counts": {c: int(n) for c, n in zip(classes, np.bincount(targets, minlength=len(classes)))},
-                               "epochs_run": {p: history["phase"].count(p) for p in ("head", "fine_tune")}}
-        for phase in ("head", "fine_tune"):
-            rows = [i for i, p in enumerate(history["phase"]) if p == phase]
-            if not rows:
-                continue
-            val_loss = [history["val_loss"][i] for i in rows]
-            best = rows[int(np.nanargmin(val_loss))] if np.isfinite(val_loss).any() else rows[-1]
-            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-                value = history[key][best]
-                if np.isfinite(value):
-                    out[f"{phase}_best_{key}"] = round(float(value), 6)
-        return out
+        batches = _make_sequence(data.pixels, data.targets, data.weights, int(self.batch_size),
+                                 seeded(pipeline, data.seed) if pipeline is not None else None, data.seed)
+        val = (data.val[0].astype(np.float32), data.val[1]) if data.val is not None else None
+        hist = net.model.fit(batches, epochs=head_run + int(self.epochs), initial_epoch=head_run,
+                             callbacks=self._callbacks("fine_tune", data.monitor), validation_data=val,
+                             validation_batch_size=32, verbose=verbose)
+        append_epochs(history, "fine_tune", hist.history)
+        backbone.trainable = False
 
     # ------------------------------------------------------------------ predicting and saving
     def _predict_proba(self, X: Any) -> np.ndarray:
@@ -402,14 +365,80 @@ class FineTuneClassifier(ImageClassifier):
         return out
 
     def _export(self) -> dict[str, Any]:
-        return {"keras_model": self.model_, "head": None, "metrics": dict(self.metrics_)}
+        return {"keras_model": self.model_, "head": None, "backbone": self.backbone_, "metrics": dict(self.metrics_)}
 
     def plot_history(self, ax: Any = None) -> Any:
         """Training curves: loss and accuracy per epoch, training and validation, phases marked.
 
-        Draws with :func:`cvkit.evaluation.plots.plot_history`; returns the matplotlib Figure.
-        Example: ``clf.plot_history()``.
+        Draws with :func:`cvkit.classifiers.history.plot_history`; returns the matplotlib Figure.
+        Example: ``ft.plot_history()``.
         """
         self._check_is_fitted()
-        from cvkit.evaluation.plots import plot_history
         return plot_history(self, ax=ax)
+
+
+@dataclass
+class _TrainingData:
+    """What :meth:`FineTuneClassifier.fit` trains on, after reading and checking the images."""
+
+    pixels: np.ndarray  # uint8 (n, height, width, 3): the readable training images
+    targets: np.ndarray  # class index per image
+    weights: np.ndarray  # sample weight per image (class_weight)
+    classes: list[str]
+    feature_source: Any  # what phase 1 featurizes: the readable paths (cached) or the pixels
+    val: tuple[np.ndarray, np.ndarray] | None  # (pixels, class indices) or None
+    skipped: list[tuple[str, str]]
+    size: tuple[int, int]  # (width, height)
+    seed: int
+
+    @property
+    def monitor(self) -> str:
+        return "val_loss" if self.val is not None else "loss"
+
+
+@dataclass
+class _Network:
+    """The model being trained and the parts each phase touches."""
+
+    model: Any
+    backbone: Any
+    dropout: Any
+    dense: Any
+
+
+def _build_network(backbone_name: str, size: tuple[int, int], n_classes: int, dropout: float, seed: int) -> _Network:
+    """Pixels -> frozen backbone (BatchNorm in inference mode) -> dropout -> softmax Dense, seeded."""
+    import keras
+
+    from cvkit import backbones
+
+    width, height = size
+    backbone = backbones.get(backbone_name, input_shape=(height, width, 3))
+    backbone.trainable = False
+    inputs = keras.Input((height, width, 3), dtype="float32", name="image")
+    drop = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")
+    dense = keras.layers.Dense(n_classes, activation="softmax", name="classifier",
+                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed))
+    outputs = dense(drop(backbone(inputs, training=False)))
+    return _Network(keras.Model(inputs, outputs, name=f"{backbone_name}_finetuned"), backbone, drop, dense)
+
+
+def _fit_logistic_head(dense: Any, feats: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                       vfeats: np.ndarray | None, vtargets: np.ndarray | None, seed: int,
+                       history: dict[str, list]) -> int:
+    """Phase 1 as a linear probe: CV-tuned logistic regression, copied into the ``Dense`` layer."""
+    estimator = default_estimator(int(np.bincount(targets).min()), random_state=seed)
+    estimator.fit(feats, targets, sample_weight=weights)
+    folded = fold_linear_head(estimator, feats[:64])
+    if folded is None:  # pragma: no cover - a multinomial logistic regression always folds
+        raise RuntimeError("the logistic-regression head could not be copied into the Dense layer")
+    dense.set_weights(list(folded))
+
+    def loss_accuracy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        p = np.clip(estimator.predict_proba(x)[np.arange(len(y)), y], 1e-7, 1.0)
+        return float(-np.mean(np.log(p))), float(np.mean(estimator.predict(x) == y))
+
+    loss, accuracy = loss_accuracy(feats, targets)
+    val_loss, val_accuracy = loss_accuracy(vfeats, vtargets) if vfeats is not None else (np.nan, np.nan)
+    return append_epochs(history, "head", {"loss": [loss], "accuracy": [accuracy], "val_loss": [val_loss],
+                                           "val_accuracy": [val_accuracy]})

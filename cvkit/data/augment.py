@@ -10,9 +10,12 @@ order (as ``imgaug.augmenters.Sequential``).
 
 Example:
     >>> from cvkit import augment
-    >>> pipe = augment.default_pipeline()                                   # doctest: +SKIP
-    >>> augment.preview(train, pipe, n=4)                                   # doctest: +SKIP
-    >>> bigger = augment.augment_dataset(train, [pipe], "runs/aug", copies=2)  # doctest: +SKIP
+    >>> pipe = augment.default_pipeline()
+    >>> fig = augment.preview(train, pipe, n=2)  # look before you train
+    >>> few = train.subset([0, 1, 2])
+    >>> bigger = augment.augment_dataset(few, [pipe], f"{tmp}/aug", copies=2, progress=False)
+    >>> len(bigger)  # 3 originals + 2 copies of each
+    9
 """
 from __future__ import annotations
 
@@ -20,24 +23,35 @@ import contextlib
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
+
+from cvkit.data.checks import warn_skipped
+from cvkit.data.dataset import ImageDataset
+from cvkit.data.grid import image_grid
+from cvkit.data.images import ImageReadError, PathLike, read_image
 
 if TYPE_CHECKING:  # pragma: no cover
     import imgaug.augmenters as iaa
     from matplotlib.figure import Figure
 
-    from cvkit.data import ImageDataset
-
-__all__ = ["default_pipeline", "as_pipeline", "seeded", "augment_images", "augment_dataset", "preview"]
-
-PathLike = Union[str, os.PathLike]
+__all__ = ["default_pipeline", "as_pipeline", "seeded", "augment_images", "augment_dataset", "preview",
+           "quiet_imgaug"]
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """imgaug 0.4 triggers NumPy deprecation warnings on every call; they are not the user's concern."""
+def quiet_imgaug() -> Iterator[None]:
+    """Silence the NumPy deprecation warnings imgaug 0.4 triggers on every call, inside the block.
+
+    Why: they come from imgaug's own code, not the user's, and would flood a training log.
+
+    Example:
+        >>> with quiet_imgaug():
+        ...     out = default_pipeline()(images=np.zeros((1, 32, 32, 3), np.uint8))
+        >>> out.shape
+        (1, 32, 32, 3)
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning, module="imgaug")
@@ -45,7 +59,7 @@ def _quiet() -> Iterator[None]:
 
 
 def _iaa():
-    with _quiet():
+    with quiet_imgaug():
         import imgaug.augmenters as iaa
     return iaa
 
@@ -131,7 +145,7 @@ def seeded(pipeline: "iaa.Augmenter", random_state: int | None) -> "iaa.Augmente
     The caller's augmenter is never changed, and two copies with the same seed produce the same
     augmentations, so training with augmentation is repeatable.
     """
-    with _quiet():
+    with quiet_imgaug():
         copy = pipeline.deepcopy()
         copy.seed_(random_state)
     return copy
@@ -158,7 +172,7 @@ def augment_images(images: np.ndarray | Sequence[np.ndarray], pipeline: Any = "d
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ValueError(f"images must be a uint8 array of shape (n, height, width, 3), "
                              f"not {images.dtype} {images.shape}")
-    with _quiet():
+    with quiet_imgaug():
         out = pipe(images=images)
     return out
 
@@ -171,7 +185,7 @@ def _is_within(path: Path, folder: Path) -> bool:
         return False
 
 
-def _check_out_dir(out_dir: Path, dataset: "ImageDataset") -> None:
+def _check_out_dir(out_dir: Path, dataset: ImageDataset) -> None:
     """Refuse any output folder where writing could touch a source image."""
     out = out_dir.resolve()
     sources = set()
@@ -196,9 +210,9 @@ def _safe_name(text: str) -> str:
     return keep.strip("._") or "image"
 
 
-def augment_dataset(dataset: "ImageDataset", pipelines: Any, out_dir: PathLike, copies: int = 1,
+def augment_dataset(dataset: ImageDataset, pipelines: Any, out_dir: PathLike, copies: int = 1,
                     random_state: int | None = 0, quality: int = 95,
-                    progress: bool = True) -> "ImageDataset":
+                    progress: bool = True) -> ImageDataset:
     """Write augmented copies of every image into ``out_dir`` and return originals plus copies.
 
     ``pipelines`` is one augmenter or a list of augmenters; as in cvtk, *each* pipeline makes
@@ -213,14 +227,12 @@ def augment_dataset(dataset: "ImageDataset", pipelines: Any, out_dir: PathLike, 
     Use augmented copies for training only; a test split must hold original photos.
 
     Example:
-        >>> more = augment_dataset(train, [default_pipeline()], "runs/aug", copies=2)  # doctest: +SKIP
-        >>> len(more) == 3 * len(train)                                              # doctest: +SKIP
-        True
+        >>> few = train.subset([0, 1])
+        >>> more = augment_dataset(few, [default_pipeline()], f"{tmp}/aug", copies=2, progress=False)
+        >>> len(more) == 3 * len(few), more.paths[2].startswith(tmp)
+        (True, True)
     """
     from PIL import Image
-
-    from cvkit.data import ImageDataset, ImageReadError, read_image
-    from cvkit.data.dataset import _warn_skipped
 
     if isinstance(pipelines, (list, tuple)):
         pipes = [as_pipeline(p) for p in pipelines]
@@ -265,7 +277,7 @@ def augment_dataset(dataset: "ImageDataset", pipelines: Any, out_dir: PathLike, 
             base = f"{stem}-{n}"
         used.add(str(folder / base))
         for k, pipe in enumerate(pipes):
-            with _quiet():
+            with quiet_imgaug():
                 batch = pipe(images=[image] * copies)
             for c, aug in enumerate(batch):
                 dest = folder / f"{base}_aug{k}-{c}.jpg"
@@ -273,14 +285,14 @@ def augment_dataset(dataset: "ImageDataset", pipelines: Any, out_dir: PathLike, 
                     Image.fromarray(np.ascontiguousarray(aug)).save(fh, format="JPEG", quality=quality)
                 new_paths.append(str(dest))
                 new_targets.append(target)
-    _warn_skipped(skipped[len(dataset.skipped):], "augment_dataset", stacklevel=3)
+    warn_skipped(skipped[len(dataset.skipped):], "augment_dataset", stacklevel=3)
     paths = kept_paths + new_paths
     if dataset.targets is None:
         return ImageDataset(paths, None, None, root=dataset.root, skipped=skipped)
     return ImageDataset(paths, kept_targets + new_targets, dataset.labels, root=dataset.root, skipped=skipped)
 
 
-def preview(dataset: "ImageDataset", pipeline: Any = "default", n: int = 4, copies: int = 3,
+def preview(dataset: ImageDataset, pipeline: Any = "default", n: int = 4, copies: int = 3,
             random_state: int | None = 0, size: int = 160) -> "Figure":
     """A figure with ``n`` sample images, each original followed by ``copies`` augmented versions.
 
@@ -288,11 +300,10 @@ def preview(dataset: "ImageDataset", pipeline: Any = "default", n: int = 4, copi
     pipeline is too strong for your task. Returns the matplotlib Figure.
 
     Example:
-        >>> fig = preview(train, default_pipeline(), n=3)  # doctest: +SKIP
+        >>> fig = preview(train, default_pipeline(), n=3)
+        >>> len(fig.axes) >= 3 * 4  # 3 rows: the original and 3 augmented versions
+        True
     """
-    from cvkit.data import ImageReadError, read_image
-    from cvkit.data.grid import image_grid
-
     pipe = as_pipeline(pipeline)
     if pipe is None:
         raise ValueError("preview needs an augmentation pipeline, not None")
@@ -313,7 +324,7 @@ def preview(dataset: "ImageDataset", pipeline: Any = "default", n: int = 4, copi
             images += [None] * (copies + 1)
             titles += [f"{name} (unreadable)"] + [""] * copies
             continue
-        with _quiet():
+        with quiet_imgaug():
             augmented = pipe(images=[original] * copies)
         images += [original] + list(augmented)
         titles += [f"{name} (original)"] + [f"augmented {c + 1}" for c in range(copies)]

@@ -14,14 +14,18 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 import warnings
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 from cvkit.data.images import check_image
 
-__all__ = ["BadImageWarning", "warn_skipped", "list_skipped", "check_all"]
+__all__ = ["BadImageWarning", "DuplicateImageWarning", "warn_skipped", "list_skipped", "check_all",
+           "find_conflicts", "warn_conflicts"]
 
 #: How many skipped files a warning names before it says "... and N more".
 SHOWN = 10
@@ -29,6 +33,11 @@ SHOWN = 10
 
 class BadImageWarning(UserWarning):
     """Some images were skipped because they could not be read (see ``dataset.skipped``)."""
+
+
+class DuplicateImageWarning(UserWarning):
+    """One image has two classes: the same file listed with two labels, or the same bytes filed
+    in two class folders. A model cannot learn both; fix the labels or remove a copy."""
 
 
 def list_skipped(skipped: Sequence[tuple[str, str]], shown: int = SHOWN) -> str:
@@ -73,3 +82,71 @@ def check_all(paths: Sequence[str], progress: bool | None = None) -> list[str | 
             from tqdm.auto import tqdm
             results = tqdm(results, total=len(paths), desc="Checking images", unit="img")
         return list(results)
+
+
+def _same_file_groups(paths: Sequence[str]) -> dict[str, list[int]]:
+    """Indices of ``paths`` grouped by the file they name (normalised absolute path)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(paths):
+        groups[os.path.normcase(os.path.normpath(os.path.abspath(p)))].append(i)
+    return groups
+
+
+def _digest(path: str) -> str | None:
+    """SHA-256 of a regular file's bytes, streamed (None if it cannot be read)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def find_conflicts(paths: Sequence[str], labels: Sequence[str], compare_bytes: bool = True
+                   ) -> list[list[tuple[str, str]]]:
+    """Groups of ``(path, label)`` that are one image with two or more labels.
+
+    One image means the same file (listed twice) or, with ``compare_bytes``, the same bytes under
+    two names. To keep this cheap only files whose sizes collide (and whose labels differ) are
+    read and hashed; the rest cost one ``stat``.
+
+    Example:
+        >>> find_conflicts(["sample_data/bird/owl.jpg", "sample_data/bird/owl.jpg"], ["bird", "fruit"])
+        [[('sample_data/bird/owl.jpg', 'bird'), ('sample_data/bird/owl.jpg', 'fruit')]]
+    """
+    files = list(_same_file_groups(paths).values())
+    merged: dict[object, list[int]] = {k: idx for k, idx in enumerate(files)}
+    if compare_bytes:
+        by_size: dict[int, list[int]] = defaultdict(list)
+        for k, idx in enumerate(files):
+            try:
+                by_size[os.stat(paths[idx[0]]).st_size].append(k)
+            except OSError:
+                continue
+        for same_size in by_size.values():
+            if len(same_size) < 2 or len({labels[i] for k in same_size for i in files[k]}) < 2:
+                continue
+            for k in same_size:
+                digest = _digest(paths[files[k][0]])
+                if digest is not None:
+                    merged.setdefault(digest, []).extend(merged.pop(k))
+    groups = []
+    for idx in merged.values():
+        pairs = sorted({(paths[i], labels[i]) for i in idx})
+        if len({label for _, label in pairs}) > 1:
+            groups.append(pairs)
+    return sorted(groups)
+
+
+def warn_conflicts(groups: Sequence[Sequence[tuple[str, str]]], what: str, stacklevel: int = 3) -> None:
+    """One :class:`DuplicateImageWarning` naming every place of each image found with two labels
+    (the first ten images, then a count); nothing if ``groups`` is empty."""
+    if not groups:
+        return
+    lines = [" = ".join(f"{path} ({label})" for path, label in group) for group in groups]
+    shown = "\n".join(f"  {line}" for line in lines[:SHOWN])
+    more = f"\n  ... and {len(lines) - SHOWN} more" if len(lines) > SHOWN else ""
+    warnings.warn(f"{what}: {len(groups)} image(s) have more than one label (the same file, or the "
+                  f"same bytes, in two places):\n{shown}{more}", DuplicateImageWarning,
+                  stacklevel=stacklevel)

@@ -1,35 +1,38 @@
 """``ImageDataset``: a list of image paths with their class, built from a folder or a table.
 
 A dataset holds paths, not pixels, so it is cheap to make, split and subset even for thousands of
-photos. Bad files (corrupt, truncated, empty, not an image, missing) are found when the dataset is
-built, skipped with one summarising warning, and listed in :attr:`ImageDataset.skipped`.
+photos. Bad files (corrupt, truncated, empty, not an image, missing, a named pipe or device) are
+found when the dataset is built, skipped with one summarising warning, and listed in
+:attr:`ImageDataset.skipped`. An image given two classes is named in a
+:class:`~cvkit.data.checks.DuplicateImageWarning`.
 
 Example:
-    >>> import cvkit
-    >>> ds = cvkit.ImageDataset.from_directory("sample_data")       # doctest: +SKIP
-    >>> train, test = ds.split(test_size=0.34, random_state=0)       # doctest: +SKIP
-    >>> train.counts()                                               # doctest: +SKIP
+    >>> ds = ImageDataset.from_path("sample_data")
+    >>> train, test = ds.split(test_size=0.34, random_state=0)
+    >>> train.counts()
     {'bird': 23, 'flower': 16, 'fruit': 17, 'vegetable': 12}
 """
 from __future__ import annotations
 
 import os
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence, Union
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
-from cvkit.data.checks import BadImageWarning, check_all, warn_skipped
-from cvkit.data.images import PathLike
+from cvkit.data.checks import BadImageWarning, check_all, find_conflicts, warn_conflicts, warn_skipped
+from cvkit.data.grid import image_grid
+from cvkit.data.images import ImageReadError, PathLike, read_image
 from cvkit.data.sources import read_table, scan_directory
 from cvkit.data.split import stratified_split_indices
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["ImageDataset", "BadImageWarning"]
+__all__ = ["ImageDataset", "BadImageWarning", "TABLE_SUFFIXES"]
+
+#: File name endings :meth:`ImageDataset.from_path` reads as a table rather than a folder.
+TABLE_SUFFIXES = (".tsv", ".csv", ".txt")
 
 
 class ImageDataset:
@@ -83,6 +86,26 @@ class ImageDataset:
         return cls._build(paths, image_labels, [], root, check, progress, "ImageDataset.from_paths")
 
     @classmethod
+    def from_path(cls, path: PathLike, **kwargs) -> "ImageDataset":
+        """A dataset from a folder of class folders or from a path/label table, whichever ``path`` is.
+
+        A folder goes to :meth:`from_directory`, a file to :meth:`from_table`; keyword arguments
+        (``check``, ``progress``, and for tables ``root`` and ``errors``) are passed on.
+
+        Example:
+            >>> len(ImageDataset.from_path("sample_data")), len(ImageDataset.from_path("sample_data/tags.tsv"))
+            (104, 104)
+        """
+        if os.path.isdir(path):
+            return cls.from_directory(path, **kwargs)
+        if os.path.isfile(path):
+            return cls.from_table(path, **kwargs)
+        if os.path.exists(path):
+            raise ValueError(f"{os.fspath(path)}: neither a folder of class folders nor a table file")
+        raise FileNotFoundError(f"{os.fspath(path)}: no such folder of class folders or table "
+                                f"({', '.join(TABLE_SUFFIXES)})")
+
+    @classmethod
     def from_directory(cls, root: PathLike, check: bool = True,
                        progress: bool | None = None) -> "ImageDataset":
         """One class per sub-folder of ``root``; images in deeper folders take their top folder's class.
@@ -122,6 +145,8 @@ class ImageDataset:
             if image_labels is not None:
                 image_labels = [image_labels[i] for i in keep]
         warn_skipped(skipped, what, stacklevel=4)
+        if image_labels is not None:  # bytes are compared only when checking reads the files anyway
+            warn_conflicts(find_conflicts(paths, image_labels, compare_bytes=check), what, stacklevel=4)
         if image_labels is None:
             return cls(paths, None, None, root=root, skipped=skipped)
         labels = sorted(set(image_labels))
@@ -206,8 +231,6 @@ class ImageDataset:
 
         Returns the matplotlib Figure (also displayed in a notebook).
         """
-        from cvkit.data.grid import image_grid
-        from cvkit.data.images import ImageReadError, read_image
         n = min(n, len(self))
         rng = np.random.default_rng(random_state)
         idx = np.sort(rng.choice(len(self), size=n, replace=False)) if random_state is not None \

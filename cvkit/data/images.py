@@ -6,7 +6,7 @@ here once, so the featurizer, the widgets and the web service all see the same R
 
 Example:
     >>> from cvkit.data import read_image
-    >>> read_image("sample_data/bird/owl.jpg", size=224).shape  # doctest: +SKIP
+    >>> read_image("sample_data/bird/owl.jpg", size=224).shape
     (224, 224, 3)
 """
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import os
 import stat
-import warnings
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -38,7 +37,17 @@ __all__ = [
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
 #: Decompression-bomb guard: images with more pixels than this are refused (about 16k x 10k).
+#: This is the one pixel limit: ``read_image(..., max_pixels=...)`` overrides it per call.
 MAX_IMAGE_PIXELS = 178_956_970
+
+# Pillow has a pixel limit of its own (a warning above 89,478,485 pixels, an error above twice
+# that), read from a global on every Image.open. It would refuse images cvkit's documented limit
+# allows, and max_pixels=None could never lift it; changing the global around each call would race
+# between reader threads. So cvkit turns Pillow's check off once, here, and checks every image's
+# size from its header itself (open_image) before a single pixel is decoded. Note for other code in
+# the same process: after cvkit.data.images is imported, plain Image.open no longer warns about
+# huge images; read through cvkit.data.read_image to keep a limit.
+Image.MAX_IMAGE_PIXELS = None
 
 #: The largest image file cvkit reads, in bytes: far above any real photo (a 100-megapixel camera
 #: JPEG is 30-60 MB), yet it stops a link to ``/dev/zero`` named ``x.jpg`` from eating the memory.
@@ -141,8 +150,21 @@ def open_image(source: ImageSource, size: Union[int, tuple[int, int], None] = No
     """Open ``source`` as a fully loaded RGB :class:`PIL.Image.Image`, upright per its EXIF tag.
 
     ``size`` is only a hint for JPEG draft mode (decode at 1/2, 1/4 or 1/8 scale when the result
-    stays at least that large); the image is *not* resized here. Raises :class:`ImageReadError`.
+    stays at least that large); the image is *not* resized here. ``max_pixels`` (width x height,
+    read from the header before decoding) is the only pixel limit; ``None`` lifts it. Raises
+    :class:`ImageReadError`.
+
+    Example:
+        >>> open_image("sample_data/bird/adelaide-rosella.jpg", size=64).mode
+        'RGB'
     """
+    return _open(source, size, max_pixels, upright_rgb=True)
+
+
+def _open(source: ImageSource, size: Union[int, tuple[int, int], None], max_pixels: int | None,
+          upright_rgb: bool) -> Image.Image:
+    """:func:`open_image`; with ``upright_rgb=False`` the decoded image is returned as stored
+    (no EXIF turn, no colour conversion): enough to know that it decodes, at a fraction of the memory."""
     name = _describe(source)
     target = _as_size(size)
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -164,9 +186,7 @@ def open_image(source: ImageSource, size: Union[int, tuple[int, int], None] = No
         if stream.seek(0, os.SEEK_END) == 0:
             raise ImageReadError(name, "empty file (0 bytes)")
         stream.seek(0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(stream)
+        img = Image.open(stream)  # reads the header only: the size is known, nothing is decoded
         w, h = img.size
         if max_pixels is not None and w * h > max_pixels:
             raise ImageReadError(name, f"image too large: {w}x{h} = {w * h} pixels exceeds the "
@@ -177,6 +197,9 @@ def open_image(source: ImageSource, size: Union[int, tuple[int, int], None] = No
             side = max(target)
             img.draft("RGB", (side, side))
         img.load()  # pixels are in memory from here on, so closing the file is safe
+        if not upright_rgb:
+            img.getexif()  # a corrupt EXIF block is found here too, not only when reading
+            return img
         if img.getexif().get(0x0112, 1) != 1:  # only rotated images pay for a transpose
             img = ImageOps.exif_transpose(img)
         return _to_rgb(img)
@@ -256,8 +279,8 @@ def read_image(source: ImageSource, size: Union[int, tuple[int, int], None] = No
     Raises :class:`ImageReadError` naming the file and the reason; it never modifies the file.
 
     Example:
-        >>> img = read_image("photo.jpg", size=224)  # doctest: +SKIP
-        >>> img.dtype, img.shape  # doctest: +SKIP
+        >>> img = read_image("sample_data/bird/adelaide-rosella.jpg", size=224)
+        >>> img.dtype, img.shape
         (dtype('uint8'), (224, 224, 3))
     """
     img = open_image(source, size=size, max_pixels=max_pixels)
@@ -272,9 +295,13 @@ def check_image(path: Union[str, os.PathLike]) -> str | None:
 
     Decodes the whole file (a truncated JPEG is only found by decoding it) but at the smallest
     draft scale, so checking is cheap. Used by :class:`~cvkit.data.ImageDataset` to skip bad files.
+
+    Example:
+        >>> check_image("sample_data/bird/adelaide-rosella.jpg") is None, check_image("/dev/null")
+        (True, 'not a regular file (a character device)')
     """
     try:
-        open_image(path, size=(8, 8))
+        _open(path, (8, 8), MAX_IMAGE_PIXELS, upright_rgb=False)
     except ImageReadError as exc:
         return exc.reason
     return None

@@ -1,22 +1,41 @@
-"""Where labelled images come from: a folder of class folders, or a table of path and label.
+r"""Where labelled images come from: a folder of class folders, or a table of path and label.
 
 Both return plain ``(paths, image_labels, problems)`` lists; :class:`~cvkit.data.ImageDataset`
 turns them into a dataset. ``problems`` are ``(path_or_line, reason)`` pairs for rows that were
 skipped rather than fatal.
+
+Tables are CSV/TSV as spreadsheets write them, read by :func:`iter_records` so that a name is kept
+exactly: a quoted cell is taken as written (leading spaces, tabs, line breaks and all), an unquoted
+cell has its surrounding spaces removed, and :func:`format_row` quotes every cell that needs it.
+
+Example:
+    >>> format_row([" leading.jpg", "bird"], "\t")
+    '" leading.jpg"\tbird\n'
+    >>> [r.cells for r in iter_records(format_row([" leading.jpg", "bird"], "\t"), "\t")]
+    [[' leading.jpg', 'bird']]
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
+import re
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
-from cvkit.data.images import PathLike, is_image_path
+from cvkit.data.images import ImageReadError, PathLike, check_regular_file, is_image_path
+
+__all__ = ["PATH_COLUMNS", "LABEL_COLUMNS", "MAX_FIELD_CHARS", "TableFormatError", "Record",
+           "iter_records", "format_row", "iter_images", "list_images", "scan_directory",
+           "read_table", "read_table_text", "text_line"]
 
 #: Header names recognised (case-insensitively) in the first row of a table.
 PATH_COLUMNS = ("path", "imagepath", "image_path", "image", "file", "filename", "filepath")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "tag")
+
+#: The longest cell a table may hold (the limit Python's csv module has): far above any file path
+#: (4096 bytes on Linux); a longer one is almost always a quote that is never closed.
+MAX_FIELD_CHARS = 131_072
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class TableFormatError(ValueError):
@@ -25,6 +44,125 @@ class TableFormatError(ValueError):
     def __init__(self, table: PathLike, line: int, reason: str):
         self.table, self.line, self.reason = str(table), line, reason
         super().__init__(f"{table} line {line}: {reason}")
+
+
+class Record(NamedTuple):
+    """One row of a table: its first line number, its cells, and which cells were quoted.
+
+    ``error`` is set (and ``cells`` empty) for a row that cannot be split into cells.
+    """
+
+    line: int
+    cells: list[str]
+    quoted: list[bool]
+    error: str | None = None
+
+
+def _breaks(text: str, start: int, end: int) -> int:
+    r"""How many line breaks (``\n``, ``\r\n`` or a lone ``\r``) ``text[start:end]`` holds."""
+    return text.count("\n", start, end) + text.count("\r", start, end) - text.count("\r\n", start, end)
+
+
+def _quoted_record(text: str, i: int, delimiter: str, max_field: int
+                   ) -> tuple[list[str], list[bool], int, str | None]:
+    """Parse one record that holds a quote, from ``text[i]``: ``(cells, quoted, end, error)``.
+
+    The rules are the csv module's: a cell that starts with ``"`` runs to the next lone ``"``
+    (``""`` is one quote, delimiters and line breaks inside are kept); a quote inside an unquoted
+    cell is an ordinary character.
+    """
+    cells: list[str] = []
+    quoted: list[bool] = []
+    field: list[str] = []
+    size, in_quotes, was_quoted, at_start, n = 0, False, False, True, len(text)
+    while i < n:
+        if size > max_field:
+            return [], [], i, f"a cell is longer than {max_field} characters (a quote never closed?)"
+        c = text[i]
+        if in_quotes:
+            j = text.find('"', i)
+            if j < 0:
+                return [], [], n, "a quoted cell is never closed (its closing \" is missing)"
+            field.append(text[i:j])
+            size += j - i
+            if text.startswith('""', j):
+                field.append('"')
+                size += 1
+                i = j + 2
+            else:
+                in_quotes, i = False, j + 1
+            continue
+        if c == delimiter or c in "\r\n":
+            cells.append("".join(field))
+            quoted.append(was_quoted)
+            field, size, was_quoted, at_start = [], 0, False, True
+            if c != delimiter:
+                return cells, quoted, i + (2 if text.startswith("\r\n", i) else 1), None
+        elif c == '"' and at_start:
+            in_quotes = was_quoted = True
+            at_start = False
+        else:
+            field.append(c)
+            size += 1
+            at_start = False
+        i += 1
+    if size > max_field:
+        return [], [], i, f"a cell is longer than {max_field} characters (a quote never closed?)"
+    cells.append("".join(field))
+    quoted.append(was_quoted)
+    return cells, quoted, n, None
+
+
+def iter_records(text: str, delimiter: str, max_field: int = MAX_FIELD_CHARS) -> Iterator[Record]:
+    r"""The rows of a CSV/TSV ``text`` (read with ``newline=""`` so line breaks in names survive).
+
+    Cells follow the csv module's quoting rules, with two differences that keep data safe: a cell
+    longer than ``max_field`` characters or a quote that is never closed gives a :class:`Record`
+    with ``error`` set (not an exception), and reading goes on at the next line, so one bad line
+    costs one row. Blank lines give a record with no cells.
+
+    Example:
+        >>> [r.cells for r in iter_records('a.jpg,cat\n"b, c.jpg",dog\n', ",")]
+        [['a.jpg', 'cat'], ['b, c.jpg', 'dog']]
+    """
+    i, line, n = 0, 1, len(text)
+    while i < n:
+        m = _LINE_BREAK.search(text, i)
+        stop, after = (m.start(), m.end()) if m else (n, n)
+        if '"' not in text[i:stop]:
+            cells = text[i:stop].split(delimiter) if stop > i else []
+            if any(len(c) > max_field for c in cells):
+                yield Record(line, [], [], f"a cell is longer than {max_field} characters")
+            else:
+                yield Record(line, cells, [False] * len(cells))
+            i, line = after, line + (1 if m else 0)
+            continue
+        cells, quoted, end, error = _quoted_record(text, i, delimiter, max_field)
+        if error is not None:
+            yield Record(line, [], [], error)
+            i, line = after, line + (1 if m else 0)  # go on at the next line: one bad row, not all
+            continue
+        yield Record(line, cells, quoted)
+        line += _breaks(text, i, end)
+        i = end
+
+
+def _quote(cell: str, delimiter: str) -> str:
+    special = delimiter in cell or '"' in cell or "\r" in cell or "\n" in cell
+    if special or cell != cell.strip() or cell == "":
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
+
+
+def format_row(cells: list[str], delimiter: str) -> str:
+    r"""One table line (ending in ``\n``), quoting every cell :func:`iter_records` would not read back
+    exactly: cells with the delimiter, a quote, a line break, surrounding spaces, or nothing in them.
+
+    Example:
+        >>> format_row(["a\tb.jpg", "cat"], "\t")
+        '"a\tb.jpg"\tcat\n'
+    """
+    return delimiter.join(_quote(c, delimiter) for c in cells) + "\n"
 
 
 def iter_images(folder: PathLike) -> Iterator[str]:
@@ -89,6 +227,31 @@ def _sniff_delimiter(table: Path, first_line: str) -> str:
     return "\t" if "\t" in first_line else ","
 
 
+def read_table_text(table: PathLike) -> str:
+    """The text of a table file exactly as stored (line breaks untranslated, so a line break inside a
+    quoted file name survives); a UTF-8 byte-order mark is dropped.
+
+    Raises ``FileNotFoundError`` unless ``table`` is a regular file (a named pipe would block), and
+    :class:`TableFormatError` naming the line when it is not UTF-8 text.
+    """
+    table = Path(table)
+    if not table.is_file():
+        raise FileNotFoundError(f"{table}: table file not found")
+    try:
+        with open(table, encoding="utf-8-sig", newline="") as handle:
+            return handle.read()
+    except UnicodeDecodeError as exc:
+        raise TableFormatError(table, text_line(exc), "not UTF-8 text") from None
+
+
+def _header_columns(cells: list[str]) -> tuple[int, int] | None:
+    """``(path column, label column)`` when ``cells`` is a header row naming both, else None."""
+    lowered = [c.lower().replace(" ", "") for c in cells]
+    pc = next((i for i, c in enumerate(lowered) if c in PATH_COLUMNS), None)
+    lc = next((i for i, c in enumerate(lowered) if c in LABEL_COLUMNS), None)
+    return None if pc is None or lc is None else (pc, lc)
+
+
 def read_table(table: PathLike, root: PathLike | None = None, errors: str = "raise"
                ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
     """Read a TSV or CSV of ``path, label`` rows (ML.NET's headerless ``relative/path<TAB>label``).
@@ -97,65 +260,75 @@ def read_table(table: PathLike, root: PathLike | None = None, errors: str = "rai
       columns after the label are ignored only when a header names the two we need.
     - Relative paths are resolved against ``root``, or the table's own folder when ``root`` is None.
     - Blank lines and lines starting with ``#`` are ignored.
-    - A malformed line raises :class:`TableFormatError` naming its line number; with
-      ``errors="skip"`` it is skipped and reported instead. Missing image files are always reported,
-      never fatal.
+    - Names are read exactly: a quoted cell keeps its spaces, tabs and line breaks; an unquoted cell
+      loses its surrounding spaces (see :func:`iter_records`).
+    - A malformed line (wrong number of cells, an empty cell, a cell over :data:`MAX_FIELD_CHARS`
+      characters, a quote never closed) raises :class:`TableFormatError` naming the file and line;
+      with ``errors="skip"`` it is skipped and reported instead. Missing image files are always
+      reported, never fatal.
+
+    Example:
+        >>> paths, labels, problems = read_table("sample_data/tags.tsv")
+        >>> len(paths), labels[0], problems
+        (104, 'bird', [])
     """
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
     table = Path(table)
-    if not table.is_file():
-        raise FileNotFoundError(f"{table}: table file not found")
-    base = Path(root) if root is not None else table.parent
-    try:
-        text = table.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TableFormatError(table, text_line(exc), "not UTF-8 text") from None
-    lines = text.splitlines()
-    first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
+    text = read_table_text(table)
+    first = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
     delimiter = _sniff_delimiter(table, first)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-
+    base = Path(root) if root is not None else table.parent
     paths: list[str] = []
     labels: list[str] = []
     problems: list[tuple[str, str]] = []
-    path_col, label_col, width = 0, 1, 2
-    header_seen = False
-    for row in reader:
-        lineno = reader.line_num
-        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+    columns: tuple[int, int, int] | None = None  # path column, label column, row width
+    for record in iter_records(text, delimiter):
+        row = [c if q else c.strip() for c, q in zip(record.cells, record.quoted)]
+        if record.error is None and (not any(c.strip() for c in row)
+                                     or (not record.quoted[0] and row[0].startswith("#"))):
             continue
-        cells = [c.strip() for c in row]
-        if not header_seen:
-            header_seen = True
-            lowered = [c.lower().replace(" ", "") for c in cells]
-            pc = next((i for i, c in enumerate(lowered) if c in PATH_COLUMNS), None)
-            lc = next((i for i, c in enumerate(lowered) if c in LABEL_COLUMNS), None)
-            if pc is not None and lc is not None:
-                path_col, label_col, width = pc, lc, len(cells)
-                continue
         try:
-            if len(cells) != width and not (width > 2 and len(cells) >= max(path_col, label_col) + 1):
-                sep = "a tab" if delimiter == "\t" else "a comma"
-                raise TableFormatError(table, lineno, f"expected {width} fields (path, label) separated "
-                                                      f"by {sep}, found {len(cells)}: {delimiter.join(row)!r}")
-            path, label = cells[path_col], cells[label_col]
-            if not path:
-                raise TableFormatError(table, lineno, "empty image path")
-            if not label:
-                raise TableFormatError(table, lineno, f"empty label for {path!r}")
+            if record.error is not None:
+                raise TableFormatError(table, record.line, record.error)
+            if columns is None:
+                header = _header_columns(row)
+                columns = (0, 1, 2) if header is None else (*header, len(row))
+                if header is not None:
+                    continue
+            path, label = _path_and_label(table, record.line, row, columns, delimiter)
         except TableFormatError as exc:
             if errors == "raise":
                 raise
-            problems.append((f"{table} line {lineno}", exc.reason))
+            problems.append((f"{table} line {exc.line}", exc.reason))
             continue
         full = Path(path) if os.path.isabs(path) else base / path
-        if not full.is_file():
-            problems.append((str(full), f"file not found (listed in {table.name} line {lineno})"))
+        try:
+            check_regular_file(full, max_bytes=None)
+        except ImageReadError as exc:
+            problems.append((str(full), f"{exc.reason} (listed in {table.name} line {record.line})"))
             continue
         paths.append(str(full))
         labels.append(label)
     return paths, labels, problems
+
+
+def _path_and_label(table: Path, line: int, row: list[str], columns: tuple[int, int, int],
+                    delimiter: str) -> tuple[str, str]:
+    """The path and label cells of one data row; :class:`TableFormatError` when they are not there."""
+    path_col, label_col, width = columns
+    if len(row) != width and not (width > 2 and len(row) >= max(path_col, label_col) + 1):
+        sep = "a tab" if delimiter == "\t" else "a comma"
+        shown = delimiter.join(row)
+        shown = shown if len(shown) <= 200 else shown[:200] + "..."
+        raise TableFormatError(table, line, f"expected {width} fields (path, label) separated "
+                                            f"by {sep}, found {len(row)}: {shown!r}")
+    path, label = row[path_col], row[label_col].strip()  # a class name never keeps outer spaces
+    if not path.strip():
+        raise TableFormatError(table, line, "empty image path")
+    if not label:
+        raise TableFormatError(table, line, f"empty label for {path!r}")
+    return path, label
 
 
 def text_line(exc: UnicodeDecodeError) -> int:

@@ -12,9 +12,6 @@ from typing import Sequence
 
 import numpy as np
 
-
-
-
 __all__ = ["stratified_split_indices"]
 
 

@@ -5,10 +5,10 @@
 - :func:`hard_negatives` finds the images a model gets wrong most confidently.
 
 Example:
-    >>> import cvkit
-    >>> report = cvkit.evaluate(clf, test)        # doctest: +SKIP
-    >>> print(report)                             # doctest: +SKIP
-    >>> report.plot_summary()                     # doctest: +SKIP
+    >>> report = cvkit.evaluate(clf, test)
+    >>> print(report.to_text().splitlines()[1])
+    accuracy                  0.972
+    >>> fig = report.plot_summary()
 """
 from cvkit.evaluation.mining import hard_negatives
 from cvkit.evaluation.model_eval import as_dataset, as_model, evaluate

@@ -5,42 +5,32 @@ classes, labelled e.g. ``"other"``), score them, keep the ``k`` the model most c
 a wrong class, add them to the training set under their true label, retrain.
 
 Example:
-    >>> import cvkit
-    >>> hard = cvkit.hard_negatives(clf, "photos/not_birds", label="other", k=20)   # doctest: +SKIP
-    >>> more = cvkit.ImageDataset.from_paths(hard.path, hard.label)                # doctest: +SKIP
+    >>> hard = cvkit.hard_negatives(clf, "sample_data/fruit", label="vegetable", k=3)
+    >>> list(hard.columns), len(hard)
+    (['path', 'label', 'predicted', 'confidence'], 3)
+    >>> more = cvkit.ImageDataset.from_paths(hard.path, hard.label)
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence, Union
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from cvkit.data.dataset import ImageDataset
+from cvkit.data.images import PathLike
+from cvkit.data.sources import list_images
 from cvkit.evaluation.model_eval import as_model
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from cvkit.data import ImageDataset
-
-PathLike = Union[str, os.PathLike]
-
 __all__ = ["hard_negatives"]
 
 
-def _images_under(folder: Path) -> list[str]:
-    from cvkit.data import is_image_path
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [os.path.join(dirpath, f) for f in sorted(filenames) if is_image_path(f)]
-    return found
-
-
-def _pool(data: Any, label: str | None) -> "ImageDataset":
+def _pool(data: Any, label: str | None) -> ImageDataset:
     """The images to mine, each with its true label."""
-    from cvkit.data import ImageDataset
     if isinstance(data, ImageDataset):
         if label is None:
             if data.targets is None:
@@ -53,7 +43,7 @@ def _pool(data: Any, label: str | None) -> "ImageDataset":
             raise FileNotFoundError(f"{folder}: not a folder of images")
         if label is None:  # a folder of class folders
             return ImageDataset.from_directory(folder)
-        paths = _images_under(folder)
+        paths = list_images(folder)
         if not paths:
             raise ValueError(f"{folder}: no image files found")
         return ImageDataset.from_paths(paths, [label] * len(paths), root=folder)
@@ -64,7 +54,7 @@ def _pool(data: Any, label: str | None) -> "ImageDataset":
     raise TypeError(f"expected an ImageDataset, a folder or a list of paths, not {type(data).__name__}")
 
 
-def hard_negatives(model: Any, dataset_or_folder: "ImageDataset | PathLike | Sequence[PathLike]",
+def hard_negatives(model: Any, dataset_or_folder: ImageDataset | PathLike | Sequence[PathLike],
                    label: str | None = None, k: int = 10) -> "pd.DataFrame":
     """The ``k`` images most confidently misclassified, worst first, ready to label and add.
 
@@ -82,8 +72,10 @@ def hard_negatives(model: Any, dataset_or_folder: "ImageDataset | PathLike | Seq
     are reported once and skipped. No image is moved or modified.
 
     Example:
-        >>> hard = hard_negatives(clf, "unseen_photos", label="other", k=5)        # doctest: +SKIP
-        >>> hard[["path", "label"]].to_csv("more.tsv", sep="\\t", header=False, index=False)  # doctest: +SKIP
+        >>> hard = hard_negatives(clf, "sample_data/flower", label="other", k=5)
+        >>> len(hard), set(hard.label)
+        (5, {'other'})
+        >>> hard[["path", "label"]].to_csv(f"{tmp}/more.tsv", sep="\\t", header=False, index=False)
     """
     import pandas as pd
     if not isinstance(k, (int, np.integer)) or k < 1:

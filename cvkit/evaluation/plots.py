@@ -1,11 +1,25 @@
-"""matplotlib figures. Every function returns its ``Figure`` (and shows it in a notebook)."""
+"""matplotlib figures of an evaluation. Every function returns its ``Figure`` (shown in a notebook).
+
+Why functions of a report: each plot draws exactly the numbers of an
+:class:`~cvkit.evaluation.EvaluationReport`, so a figure and the report's tables never disagree.
+The report's ``plot_*`` methods call these.
+
+Example:
+    >>> from cvkit.evaluation import EvaluationReport
+    >>> report = EvaluationReport([0, 1, 1, 0], [[.9, .1], [.2, .8], [.6, .4], [.7, .3]], ["a", "b"])
+    >>> fig = plot_roc(report)
+    >>> fig.axes[0].get_title()
+    'ROC curves (one vs rest)'
+"""
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
 
+from cvkit.classifiers.history import plot_history
 from cvkit.data.grid import image_grid
+from cvkit.data.images import ImageReadError, read_image
 
 __all__ = ["image_grid"]
 
@@ -46,7 +60,9 @@ def plot_confusion_matrix(report, ax=None, normalize: bool = False, classes: Seq
     the counts are always shown too. Returns the Figure.
 
     Example:
-        >>> fig = plot_confusion_matrix(report, normalize=True)      # doctest: +SKIP
+        >>> fig = plot_confusion_matrix([[5, 1], [0, 4]], classes=["cat", "dog"], normalize=True)
+        >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        ['cat', 'dog']
     """
     if hasattr(report, "confusion_matrix") and hasattr(report, "classes"):
         counts = np.asarray(report.confusion_matrix)
@@ -197,92 +213,7 @@ def plot_thresholds(report, class_name: str | None = None, ax=None,
     return fig
 
 
-def _history_dict(history) -> tuple[dict[str, np.ndarray], np.ndarray, list[str] | None]:
-    """``(metric -> values, epoch numbers, phase per epoch or None)`` from any supported history."""
-    for attr in ("history_", "history"):
-        inner = getattr(history, attr, None)
-        if isinstance(inner, dict) or hasattr(inner, "columns"):
-            history = inner
-            break
-    if hasattr(history, "to_dict") and hasattr(history, "columns"):  # a DataFrame
-        history = {c: history[c].tolist() for c in history.columns}
-    if not isinstance(history, dict) or not history:
-        raise ValueError("history must be a Keras History, its .history dict (metric -> list per "
-                         "epoch), a DataFrame, or a classifier with a history_ attribute")
-    phases = history.get("phase")
-    metrics: dict[str, np.ndarray] = {}
-    for key, values in history.items():
-        if key in ("phase", "epoch"):
-            continue
-        try:
-            metrics[str(key)] = np.asarray(values, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            continue  # not a per-epoch number (e.g. a label): not plotted
-    n = max((len(v) for v in metrics.values()), default=0)
-    epochs = np.asarray(history["epoch"], dtype=np.float64) if "epoch" in history else np.arange(1, n + 1.0)
-    return metrics, epochs, (list(map(str, phases)) if phases is not None else None)
-
-
-def plot_history(history, ax=None, metrics: Sequence[str] | None = None, title: str | None = None):
-    """Training curves from a fine-tuning history: one panel per metric, training vs validation.
-
-    ``history`` is a Keras ``History``, its ``.history`` dict, a DataFrame, or a classifier with a
-    ``history_`` attribute (cvkit's ``FineTuneClassifier``: its ``phase`` changes, e.g. from
-    training the head to fine-tuning, are marked with a dotted line). ``metrics`` picks panels
-    (default: every metric except the learning rate, loss first). ``ax`` is one Axes (for one
-    metric) or a sequence of Axes, one per panel. Returns the Figure.
-
-    Example:
-        >>> fig = plot_history({"loss": [1.2, 0.7], "val_loss": [1.3, 0.9]})
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-    hist, epochs, phases = _history_dict(history)
-    bases = [k for k in hist if not k.startswith("val_") and k not in ("lr", "learning_rate")]
-    bases += [k[4:] for k in hist if k.startswith("val_") and k[4:] not in hist]  # val-only metrics
-    if metrics is None:
-        metrics = sorted(bases, key=lambda k: (k != "loss", bases.index(k)))
-    else:
-        metrics = [str(m) for m in metrics]
-        unknown = [m for m in metrics if m not in hist and f"val_{m}" not in hist]
-        if unknown:
-            raise ValueError(f"metric(s) {unknown} not in the history (has: {sorted(hist)})")
-    if not metrics:
-        raise ValueError(f"nothing to plot in the history (keys: {sorted(hist)})")
-    if ax is None:
-        fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
-        axes = list(axes.flat)
-    else:
-        axes = [ax] if not isinstance(ax, (list, tuple, np.ndarray)) else list(np.ravel(ax))
-        if len(axes) != len(metrics):
-            raise ValueError(f"plot_history draws {len(metrics)} panel(s) ({', '.join(metrics)}); "
-                             f"got {len(axes)} Axes. Pass one Axes per panel or choose metrics=")
-        fig = axes[0].figure
-    changes = [i for i in range(1, len(phases or [])) if phases[i] != phases[i - 1]]
-    for panel, metric in zip(axes, metrics):
-        for key, label, style in ((metric, "training", "-o"), (f"val_{metric}", "validation", "--s")):
-            values = hist.get(key)
-            if values is not None and np.isfinite(values).any():
-                panel.plot(epochs[:len(values)], values, style, markersize=3, label=label)
-        for i in changes:
-            panel.axvline(epochs[i] - 0.5, color="gray", linestyle=":", linewidth=1)
-            panel.text(epochs[i] - 0.4, 0.98, phases[i].replace("_", " "), color="gray", fontsize=8,
-                       va="top", transform=panel.get_xaxis_transform())
-        panel.set_xlabel("Epoch")
-        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
-        panel.set_ylabel(metric)
-        panel.set_title(metric.replace("_", " "))
-        panel.grid(alpha=0.3)
-        panel.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    if ax is None:
-        fig.tight_layout()
-    return fig
-
-
 def _report_images(report, rows: Sequence[int], size: int) -> list[np.ndarray | None]:
-    from cvkit.data.images import ImageReadError, read_image
     if report.paths is None:
         raise ValueError("this report has no image paths: build it with cvkit.evaluate(model, dataset) "
                          "or EvaluationReport(..., paths=...) to show images")

@@ -29,16 +29,19 @@ import os
 import warnings
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence, Union
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from cvkit.data.checks import warn_skipped
+from cvkit.data.images import PathLike
+from cvkit.evaluation import plots
+from cvkit.evaluation.curves import Curves, pr_curves, roc_curves
+from cvkit.evaluation.tables import ReportTables, names_list
+
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-PathLike = Union[str, os.PathLike]
 
 __all__ = ["EvaluationReport", "EvaluationWarning", "REPORT_FORMAT"]
 
@@ -48,10 +51,6 @@ _FORMAT_VERSION = 1
 
 class EvaluationWarning(UserWarning):
     """Something about the evaluation data makes some metrics undefined or leaves images out."""
-
-
-def _names_list(names: Sequence[str]) -> str:
-    return ", ".join(repr(n) for n in names)
 
 
 def _clean(value: Any) -> Any:
@@ -70,7 +69,49 @@ def _clean(value: Any) -> Any:
     return value
 
 
-class EvaluationReport:
+def _check_classes(classes: Sequence[str]) -> list[str]:
+    """The class names as strings: at least two, all different."""
+    names = [str(c) for c in classes]
+    if len(names) < 2:
+        raise ValueError(f"classes: a classifier needs at least 2 classes, got {names}")
+    if len(set(names)) != len(names):
+        dup = sorted({c for c in names if names.count(c) > 1})
+        raise ValueError(f"classes: duplicate class name(s) {names_list(dup)}")
+    return names
+
+
+def _as_proba(proba: Any, classes: list[str]) -> np.ndarray:
+    """``proba`` as a 2-D float array with one column per class (NaN rows still in)."""
+    proba = np.asarray(proba)
+    if proba.dtype.kind not in "fiub":
+        raise ValueError(f"proba must be numbers, got an array of dtype {proba.dtype}")
+    if proba.dtype.kind != "f":
+        proba = proba.astype(np.float64)
+    if proba.ndim != 2:
+        raise ValueError(f"proba must be a 2-D array (n_images, n_classes), got shape {proba.shape}")
+    if proba.shape[1] != len(classes):
+        raise ValueError(f"proba has {proba.shape[1]} columns but there are {len(classes)} classes "
+                         f"({names_list(classes)})")
+    return proba
+
+
+def _check_probabilities(proba: np.ndarray) -> None:
+    """Every row finite, in [0, 1] and summing to 1: probabilities, not scores or logits."""
+    if not np.isfinite(proba).all():
+        row = int(np.flatnonzero(~np.isfinite(proba).all(axis=1))[0])
+        raise ValueError(f"proba: row {row} contains an infinite value; pass probabilities")
+    if proba.min() < 0 or proba.max() > 1:
+        row = int(np.flatnonzero(((proba < 0) | (proba > 1)).any(axis=1))[0])
+        raise ValueError(f"proba: row {row} has values outside [0, 1] ({proba[row].tolist()}); "
+                         "pass probabilities (predict_proba), not scores or logits")
+    sums = proba.sum(axis=1, dtype=np.float64)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-3)
+    if len(bad):
+        raise ValueError(f"proba: row {int(bad[0])} sums to {sums[bad[0]]:.4f}, not 1; "
+                         "pass probabilities (predict_proba), not scores or logits")
+
+
+class EvaluationReport(ReportTables):
     """Metrics, curves and error analysis for a classifier's predictions on a labelled test set.
 
     Parameters
@@ -96,29 +137,14 @@ class EvaluationReport:
                  proba: Sequence[Sequence[float]] | np.ndarray, classes: Sequence[str],
                  paths: Sequence[PathLike] | None = None, *, zero_division: float = np.nan,
                  info: dict | None = None):
-        self.classes: list[str] = [str(c) for c in classes]
-        if len(self.classes) < 2:
-            raise ValueError(f"classes: a classifier needs at least 2 classes, got {self.classes}")
-        if len(set(self.classes)) != len(self.classes):
-            dup = sorted({c for c in self.classes if self.classes.count(c) > 1})
-            raise ValueError(f"classes: duplicate class name(s) {_names_list(dup)}")
+        self.classes: list[str] = _check_classes(classes)
         if not (isinstance(zero_division, (int, float)) and
                 (np.isnan(zero_division) or zero_division in (0.0, 1.0))):
             raise ValueError(f"zero_division must be nan, 0.0 or 1.0, not {zero_division!r}")
         self.zero_division = float(zero_division)
         self.info: dict = dict(info or {})
 
-        proba = np.asarray(proba)
-        if proba.dtype.kind not in "fiub":
-            raise ValueError(f"proba must be numbers, got an array of dtype {proba.dtype}")
-        if proba.dtype.kind != "f":
-            proba = proba.astype(np.float64)
-        if proba.ndim != 2:
-            raise ValueError(f"proba must be a 2-D array (n_images, n_classes), got shape {proba.shape}")
-        n_classes = len(self.classes)
-        if proba.shape[1] != n_classes:
-            raise ValueError(f"proba has {proba.shape[1]} columns but there are {n_classes} classes "
-                             f"({_names_list(self.classes)})")
+        proba = _as_proba(proba, self.classes)
         n = proba.shape[0]
         y = self._encode(y_true, n)
         path_list = None if paths is None else [os.fspath(p) for p in paths]
@@ -127,33 +153,20 @@ class EvaluationReport:
 
         # Rows that could not be scored (unreadable images) are NaN: leave them out, loudly.
         nan_rows = np.isnan(proba).any(axis=1)
-        self.skipped: list[tuple[str, str]] = []
+        where = path_list if path_list is not None else [f"row {i}" for i in range(n)]
+        self.skipped: list[tuple[str, str]] = [(where[i], "no prediction (image could not be read)")
+                                               for i in np.flatnonzero(nan_rows)]
+        warn_skipped(self.skipped, "evaluation", category=EvaluationWarning,
+                     summary=f"{len(self.skipped)} image(s) have no prediction (unreadable) and are "
+                             "left out of the evaluation")
         if nan_rows.any():
-            where = path_list if path_list is not None else [f"row {i}" for i in range(n)]
-            self.skipped = [(where[i], "no prediction (image could not be read)")
-                            for i in np.flatnonzero(nan_rows)]
-            shown = "\n".join(f"  {p}" for p, _ in self.skipped[:10])
-            more = f"\n  ... and {len(self.skipped) - 10} more" if len(self.skipped) > 10 else ""
-            warnings.warn(f"{len(self.skipped)} image(s) have no prediction (unreadable) and are left "
-                          f"out of the evaluation:\n{shown}{more}", EvaluationWarning, stacklevel=2)
             keep = ~nan_rows
             proba, y = proba[keep], y[keep]
             if path_list is not None:
                 path_list = [p for p, k in zip(path_list, keep) if k]
         if len(y) == 0:
             raise ValueError("no images to evaluate (empty input, or every image was unreadable)")
-        if not np.isfinite(proba).all():
-            row = int(np.flatnonzero(~np.isfinite(proba).all(axis=1))[0])
-            raise ValueError(f"proba: row {row} contains an infinite value; pass probabilities")
-        if proba.min() < 0 or proba.max() > 1:
-            row = int(np.flatnonzero(((proba < 0) | (proba > 1)).any(axis=1))[0])
-            raise ValueError(f"proba: row {row} has values outside [0, 1] ({proba[row].tolist()}); "
-                             "pass probabilities (predict_proba), not scores or logits")
-        sums = proba.sum(axis=1, dtype=np.float64)
-        bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-3)
-        if len(bad):
-            raise ValueError(f"proba: row {int(bad[0])} sums to {sums[bad[0]]:.4f}, not 1; "
-                             "pass probabilities (predict_proba), not scores or logits")
+        _check_probabilities(proba)
 
         self.proba: np.ndarray = proba
         self.y_true: np.ndarray = y
@@ -179,22 +192,22 @@ class EvaluationReport:
         index = {c: i for i, c in enumerate(self.classes)}
         unknown = sorted({str(v) for v in y if str(v) not in index})
         if unknown:
-            raise ValueError(f"y_true: label(s) {_names_list(unknown[:10])} are not among the classes "
-                             f"({_names_list(self.classes)})")
+            raise ValueError(f"y_true: label(s) {names_list(unknown[:10])} are not among the classes "
+                             f"({names_list(self.classes)})")
         return np.array([index[str(v)] for v in y], dtype=np.int64)
 
     def _warn_undefined(self) -> None:
         absent = [self.classes[c] for c in np.flatnonzero(self.support == 0)]
         if absent:
             warnings.warn(
-                f"class(es) {_names_list(absent)} have no images in the evaluation set: their recall, "
+                f"class(es) {names_list(absent)} have no images in the evaluation set: their recall, "
                 "AUC, average precision and log-loss are undefined (NaN) and left out of the macro "
                 "averages. Evaluate on a set with every class to measure them.",
                 EvaluationWarning, stacklevel=3)
         never = [self.classes[c] for c in np.flatnonzero(self.confusion_matrix.sum(axis=0) == 0)
                  if self.support[c] > 0]
         if never:
-            warnings.warn(f"class(es) {_names_list(never)} were never predicted: their precision is "
+            warnings.warn(f"class(es) {names_list(never)} were never predicted: their precision is "
                           "undefined" + (" (NaN)." if np.isnan(self.zero_division)
                                          else f" (set to {self.zero_division})."),
                           EvaluationWarning, stacklevel=3)
@@ -296,37 +309,11 @@ class EvaluationReport:
         return self._divide(2 * tp, cm.sum(axis=0) + cm.sum(axis=1))
 
     # ------------------------------------------------------------------ curves
-    def _onehot(self) -> np.ndarray:
-        return np.eye(self.n_classes, dtype=np.int64)[self.y_true]
-
-    def _defined(self) -> np.ndarray:
-        """Classes whose one-vs-rest curves are defined: some images are of the class, some are not."""
-        return (self.support > 0) & (self.support < len(self))
-
     @cached_property
-    def _roc(self) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
-        from sklearn.metrics import auc, roc_curve
-        onehot = self._onehot()
-        curves: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
-        defined = self._defined()
-        for c, name in enumerate(self.classes):
-            if defined[c]:
-                fpr, tpr, _ = roc_curve(onehot[:, c], self.proba[:, c])
-                curves[name] = (fpr, tpr, float(auc(fpr, tpr)))
-            else:
-                curves[name] = (np.array([0.0, 1.0]), np.array([np.nan, np.nan]), float("nan"))
-        fpr, tpr, _ = roc_curve(onehot.ravel(), self.proba.ravel())
-        curves["micro"] = (fpr, tpr, float(auc(fpr, tpr)))
-        ok = [self.classes[c] for c in np.flatnonzero(defined)]
-        if ok:
-            grid = np.unique(np.concatenate([curves[name][0] for name in ok]))
-            mean_tpr = np.mean([np.interp(grid, curves[name][0], curves[name][1]) for name in ok], axis=0)
-            curves["macro"] = (grid, mean_tpr, float(np.mean([curves[name][2] for name in ok])))
-        else:
-            curves["macro"] = (np.array([0.0, 1.0]), np.array([np.nan, np.nan]), float("nan"))
-        return curves
+    def _roc(self) -> Curves:
+        return roc_curves(self.y_true, self.proba, self.classes)
 
-    def roc_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    def roc_curves(self) -> Curves:
         """One-vs-rest ROC curves: ``{name: (fpr, tpr, auc)}`` per class plus ``"micro"`` and ``"macro"``.
 
         The macro curve averages the class curves on a common false-positive grid; its AUC is the
@@ -340,25 +327,10 @@ class EvaluationReport:
         return {name: value[2] for name, value in self._roc.items()}
 
     @cached_property
-    def _pr(self) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
-        from sklearn.metrics import average_precision_score, precision_recall_curve
-        onehot = self._onehot()
-        curves: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
-        defined = self.support > 0
-        for c, name in enumerate(self.classes):
-            if defined[c]:
-                prec, rec, _ = precision_recall_curve(onehot[:, c], self.proba[:, c])
-                ap = float(average_precision_score(onehot[:, c], self.proba[:, c]))
-                curves[name] = (prec, rec, ap)
-            else:
-                curves[name] = (np.array([np.nan]), np.array([np.nan]), float("nan"))
-        prec, rec, _ = precision_recall_curve(onehot.ravel(), self.proba.ravel())
-        curves["micro"] = (prec, rec, float(average_precision_score(onehot.ravel(), self.proba.ravel())))
-        aps = [curves[self.classes[c]][2] for c in np.flatnonzero(defined)]
-        curves["macro"] = (np.array([np.nan]), np.array([np.nan]), float(np.mean(aps)) if aps else float("nan"))
-        return curves
+    def _pr(self) -> Curves:
+        return pr_curves(self.y_true, self.proba, self.classes)
 
-    def pr_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    def pr_curves(self) -> Curves:
         """One-vs-rest precision-recall curves: ``{name: (precision, recall, average_precision)}``.
 
         Includes ``"micro"`` (pooled over classes). ``"macro"`` carries only the mean average
@@ -371,144 +343,7 @@ class EvaluationReport:
         """Average precision (area under the PR curve) per class plus ``"micro"`` and ``"macro"``."""
         return {name: value[2] for name, value in self._pr.items()}
 
-    # ------------------------------------------------------------------ tables
-    def per_class(self) -> "pd.DataFrame":
-        """One row per class: precision, recall, f1, support, log_loss, auc, average_precision.
-
-        Example: ``report.per_class().round(3)``.
-        """
-        import pandas as pd
-        auc, ap, ll = self.auc, self.average_precision, self.per_class_log_loss
-        return pd.DataFrame({
-            "precision": self.precision, "recall": self.recall, "f1": self.f1,
-            "support": self.support.astype(np.int64),
-            "log_loss": [ll[c] for c in self.classes], "auc": [auc[c] for c in self.classes],
-            "average_precision": [ap[c] for c in self.classes],
-        }, index=pd.Index(self.classes, name="class"))
-
-    def summary(self) -> dict[str, float]:
-        """The headline numbers as a flat dict (accuracy, balanced accuracy, log-loss, AUCs, ...).
-
-        ``top_2_accuracy``/``top_3_accuracy`` appear when there are more classes than ``k``.
-        """
-        auc, ap = self.auc, self.average_precision
-        out = {"n_images": int(len(self)), "accuracy": self.accuracy,
-               "balanced_accuracy": self.balanced_accuracy, "log_loss": self.log_loss}
-        for k in (2, 3):
-            if k < self.n_classes:
-                out[f"top_{k}_accuracy"] = self.top_k_accuracy(k)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of all-NaN
-            out.update({
-                "precision_macro": float(np.nanmean(self.precision)),
-                "recall_macro": float(np.nanmean(self.recall)),
-                "f1_macro": float(np.nanmean(self.f1)),
-            })
-        out.update({"auc_macro": auc["macro"], "auc_micro": auc["micro"],
-                    "average_precision_macro": ap["macro"], "average_precision_micro": ap["micro"]})
-        return out
-
-    def most_confused(self, n: int = 5, min_count: int = 1) -> "pd.DataFrame":
-        """The ``n`` most frequent mistakes as rows ``(true, predicted, count)``, most frequent first."""
-        import pandas as pd
-        cm = self.confusion_matrix
-        rows = [(self.classes[i], self.classes[j], int(cm[i, j]))
-                for i in range(self.n_classes) for j in range(self.n_classes)
-                if i != j and cm[i, j] >= max(min_count, 1)]
-        rows.sort(key=lambda r: -r[2])  # stable: ties keep class order
-        return pd.DataFrame(rows[:n], columns=["true", "predicted", "count"])
-
-    def top_losses(self, k: int = 9) -> "pd.DataFrame":
-        """The ``k`` images with the highest log-loss (the worst mistakes), worst first.
-
-        Columns: ``path`` (if known), ``true``, ``predicted``, ``p_true`` (probability given to the
-        true class), ``confidence`` (probability of the predicted class), ``loss``. The index is
-        the image's row in the report.
-        """
-        import pandas as pd
-        order = np.argsort(-self.losses, kind="stable")[:k]
-        return self._rows(order, pd)
-
-    def _rows(self, order: np.ndarray, pd: Any) -> "pd.DataFrame":
-        idx = np.arange(len(self))
-        data = {
-            "path": [self.paths[i] for i in order] if self.paths is not None else [None] * len(order),
-            "true": [self.classes[self.y_true[i]] for i in order],
-            "predicted": [self.classes[self.y_pred[i]] for i in order],
-            "p_true": self.proba[order, self.y_true[order]].astype(np.float64),
-            "confidence": self.proba[order, self.y_pred[order]].astype(np.float64),
-            "loss": self.losses[order],
-        }
-        return pd.DataFrame(data, index=pd.Index(idx[order], name="row"))
-
-    def errors(self) -> "pd.DataFrame":
-        """Every misclassified image (same columns as :meth:`top_losses`), most confident first."""
-        import pandas as pd
-        wrong = np.flatnonzero(self.y_pred != self.y_true)
-        conf = self.proba[wrong, self.y_pred[wrong]]
-        return self._rows(wrong[np.argsort(-conf, kind="stable")], pd)
-
-    # ------------------------------------------------------------------ thresholds
-    def at_threshold(self, threshold: float, class_name: str | None = None) -> dict[str, float]:
-        """Precision, recall and coverage when only confident predictions count.
-
-        Without ``class_name``: an image is *covered* when its top probability is at least
-        ``threshold``; ``precision`` is the accuracy on covered images, ``recall`` the fraction of
-        all images that are covered and right, ``coverage`` the fraction covered.
-
-        With ``class_name``: one-vs-rest for that class; an image is flagged when its probability for
-        the class is at least ``threshold`` (the points of the class's PR curve); ``coverage`` is
-        the fraction of all images flagged.
-
-        Example: ``report.at_threshold(0.8)`` -> ``{'precision': 0.97, 'recall': 0.83, 'coverage': 0.86, ...}``
-        """
-        threshold = float(threshold)
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, not {threshold}")
-        if class_name is None:
-            covered = self.proba.max(axis=1) >= threshold
-            hit = covered & (self.y_pred == self.y_true)
-            n_pos = len(self)
-        else:
-            c = self._class_index(class_name)
-            covered = self.proba[:, c] >= threshold
-            truth = self.y_true == c
-            hit = covered & truth
-            n_pos = int(truth.sum())
-        n_cov = int(covered.sum())
-        return {"threshold": threshold,
-                "precision": float(hit.sum() / n_cov) if n_cov else float("nan"),
-                "recall": float(hit.sum() / n_pos) if n_pos else float("nan"),
-                "coverage": float(n_cov / len(self)), "n_covered": n_cov}
-
-    def threshold_curve(self, class_name: str | None = None,
-                        thresholds: Sequence[float] | np.ndarray | None = None) -> "pd.DataFrame":
-        """:meth:`at_threshold` over a range of thresholds (default 0, 0.01, ..., 1) as a DataFrame."""
-        import pandas as pd
-        grid = np.linspace(0.0, 1.0, 101) if thresholds is None else np.asarray(thresholds, float)
-        return pd.DataFrame([self.at_threshold(t, class_name) for t in grid])
-
-    def _class_index(self, class_name: str) -> int:
-        try:
-            return self.classes.index(str(class_name))
-        except ValueError:
-            raise ValueError(f"class_name {class_name!r} is not one of the classes "
-                             f"({_names_list(self.classes)})") from None
-
     # ------------------------------------------------------------------ export
-    def to_frame(self) -> "pd.DataFrame":
-        """One row per image: path, true, predicted, confidence, p_true, loss, correct, and the
-        probability of every class (``proba_<class>`` columns). Save it with ``to_csv`` to compare
-        two models image by image.
-        """
-        import pandas as pd
-        idx = np.arange(len(self))
-        frame = self._rows(idx, pd)
-        frame["correct"] = self.y_pred == self.y_true
-        for c, name in enumerate(self.classes):
-            frame[f"proba_{name}"] = self.proba[:, c].astype(np.float64)
-        return frame
-
     def to_dict(self) -> dict:
         """Everything as JSON-ready Python data: metrics, per-class table, confusion matrix and the
         predictions themselves (so :meth:`from_dict` rebuilds the report). Undefined values are ``None``.
@@ -574,23 +409,6 @@ class EvaluationReport:
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
 
-    # ------------------------------------------------------------------ text
-    def to_text(self, digits: int = 3) -> str:
-        """A plain-text report: headline metrics then the per-class table (rounded, deterministic)."""
-        import pandas as pd
-        lines = [f"{len(self)} images, {self.n_classes} classes"
-                 + (f" ({len(self.skipped)} unreadable, left out)" if self.skipped else "")]
-        for key, value in self.summary().items():
-            if key != "n_images":
-                lines.append(f"{key:<26}{value:.{digits}f}")
-        table = self.per_class().round(digits)
-        with pd.option_context("display.width", 120, "display.max_columns", 20):
-            lines += ["", table.to_string(na_rep="n/a")]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.to_text()
-
     def __repr__(self) -> str:
         return (f"<EvaluationReport: {len(self)} images, {self.n_classes} classes, "
                 f"accuracy {self.accuracy:.3f}, log-loss {self.log_loss:.3f}>")
@@ -598,35 +416,28 @@ class EvaluationReport:
     # ------------------------------------------------------------------ plots (see cvkit.evaluation.plots)
     def plot_confusion_matrix(self, ax: "Axes | None" = None, normalize: bool = False, **kwargs: Any) -> "Figure":
         """Confusion matrix with class names on the axes; ``normalize=True`` shows row fractions."""
-        from cvkit.evaluation import plots
         return plots.plot_confusion_matrix(self, ax=ax, normalize=normalize, **kwargs)
 
     def plot_roc(self, ax: "Axes | None" = None, **kwargs: Any) -> "Figure":
         """One-vs-rest ROC curves with AUC per class and micro/macro averages."""
-        from cvkit.evaluation import plots
         return plots.plot_roc(self, ax=ax, **kwargs)
 
     def plot_pr(self, ax: "Axes | None" = None, **kwargs: Any) -> "Figure":
         """Precision-recall curves with average precision per class and the micro average."""
-        from cvkit.evaluation import plots
         return plots.plot_pr(self, ax=ax, **kwargs)
 
     def plot_summary(self, **kwargs: Any) -> "Figure":
         """Confusion matrix, ROC and PR side by side in one Figure."""
-        from cvkit.evaluation import plots
         return plots.plot_summary(self, **kwargs)
 
     def plot_thresholds(self, class_name: str | None = None, ax: "Axes | None" = None, **kwargs: Any) -> "Figure":
         """Precision, recall and coverage as the confidence threshold varies."""
-        from cvkit.evaluation import plots
         return plots.plot_thresholds(self, class_name=class_name, ax=ax, **kwargs)
 
     def plot_predictions(self, n: int = 16, **kwargs: Any) -> "Figure":
         """A grid of test images titled true vs predicted; mistakes in red."""
-        from cvkit.evaluation import plots
         return plots.plot_predictions(self, n=n, **kwargs)
 
     def plot_top_losses(self, k: int = 9, **kwargs: Any) -> "Figure":
         """A grid of the ``k`` images with the highest loss."""
-        from cvkit.evaluation import plots
         return plots.plot_top_losses(self, k=k, **kwargs)

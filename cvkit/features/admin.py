@@ -1,7 +1,7 @@
 """See, trim and clear the on-disk feature cache (``cvkit cache info`` / ``cvkit cache clear``).
 
 Why: :class:`~cvkit.features.featurizer.ImageFeaturizer` keeps every image's features in one SQLite file per
-backbone, weights and input size under :func:`~cvkit.features.featurizer.default_cache_dir`, so a second
+backbone, weights and input size under :func:`~cvkit.features.store.default_cache_dir`, so a second
 pass over the same photos is a lookup. This module reports what that folder holds and frees it.
 It only ever touches cvkit's own cache files, recognised by their names
 (``features-v<N>-<backbone>-<size>px-<16 hex digits>.sqlite`` and its ``-wal``/``-shm``/``-journal``
@@ -14,18 +14,21 @@ evicted as new ones are stored.
 
 Example:
     >>> from cvkit.features.admin import cache_info, clear_cache
-    >>> cache_info()  # doctest: +SKIP
-    cvkit feature cache in /home/me/.cache/cvkit (limit 1024 MB per file)
+    >>> from cvkit.features.featurizer import ImageFeaturizer
+    >>> fz = ImageFeaturizer(clf.featurizer_.model_, cache_dir=tmp, progress=False)
+    >>> _ = fz.transform(train.paths[:5])  # 5 images featurized, their features cached in tmp
+    >>> print(cache_info(tmp))  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+    cvkit feature cache in ... (limit 1024 MB per file)
       images     size  last used         file
-         104   0.6 MB  2026-05-10 14:03  features-v1-efficientnet_lite0-224px-3f0c9a1b2d4e5f60.sqlite
-      total: 104 images, 0.6 MB in 1 file
-    >>> clear_cache(older_than_days=30)  # doctest: +SKIP
+           5  ...  features-v1-efficientnet_lite0-224px-...sqlite
+      total: 5 images, ... in 1 file
+    >>> clear_cache(tmp, older_than_days=30)  # all were used just now: nothing to remove
     0
+    >>> clear_cache(tmp) > 0, cache_info(tmp).files
+    (True, [])
 """
 from __future__ import annotations
 
-import argparse
-import json
 import numbers
 import os
 import re
@@ -37,8 +40,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional, Union
 
+from cvkit.features.store import FeatureCache, cache_max_bytes, default_cache_dir
+
 __all__ = ["cache_info", "clear_cache", "CacheInfo", "CacheFile", "CacheProblem", "is_cache_file_name",
-           "add_cache_arguments", "cache_command"]
+           "human_size"]
 
 #: Names of the SQLite files :class:`~cvkit.features.featurizer.ImageFeaturizer` creates.
 CACHE_FILE_NAME = re.compile(r"features-v\d+-[^/\\]+-\d+px-[0-9a-f]{16}\.sqlite")
@@ -74,7 +79,7 @@ class CacheFile:
     """One healthy cache file: its features for one backbone, weights and input size.
 
     ``bytes`` counts the database and its companions; ``modified`` is the latest change of any of
-    them; ``last_used`` the latest :meth:`~cvkit.features.featurizer.FeatureCache.get` or ``put`` (None for a
+    them; ``last_used`` the latest :meth:`~cvkit.features.store.FeatureCache.get` or ``put`` (None for a
     file from before cvkit recorded it).
     """
 
@@ -145,20 +150,26 @@ class CacheInfo:
             lines.append(f"  {'images':>8}  {'size':>9}  {'last used':<16}  file")
             for f in self.files:
                 used = f.last_used or f.modified
-                lines.append(f"  {f.entries:>8}  {_human(f.bytes):>9}  {used:%Y-%m-%d %H:%M}  {f.name}")
+                lines.append(f"  {f.entries:>8}  {human_size(f.bytes):>9}  {used:%Y-%m-%d %H:%M}  {f.name}")
         if self.files or self.problems:
             n = len(self.files) + len(self.problems)
-            lines.append(f"  total: {self.total_entries} images, {_human(self.total_bytes)} in {n} "
+            lines.append(f"  total: {self.total_entries} images, {human_size(self.total_bytes)} in {n} "
                          f"file{'s' if n != 1 else ''}")
         if self.problems:
             lines.append("  unusable files (skipped; `cvkit cache clear` removes them):")
-            lines.extend(f"    {p.name} ({_human(p.bytes)}): {p.reason}" for p in self.problems)
+            lines.extend(f"    {p.name} ({human_size(p.bytes)}): {p.reason}" for p in self.problems)
         return "\n".join(lines)
 
     __repr__ = __str__
 
 
-def _human(n: float) -> str:
+def human_size(n: float) -> str:
+    """A byte count for people: ``human_size(1536)`` is ``'1.5 KB'`` (B, KB, MB, GB; 1 KB = 1024 B).
+
+    Example:
+        >>> human_size(512), human_size(3 * 1024 * 1024)
+        ('512 B', '3.0 MB')
+    """
     for unit in ("B", "KB", "MB", "GB"):
         if abs(n) < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -168,7 +179,6 @@ def _human(n: float) -> str:
 
 def _folder(cache_dir: Union[str, os.PathLike, None]) -> tuple[Path, bool]:
     """The cache folder and whether it exists; a folder given explicitly must exist."""
-    from cvkit.features.featurizer import default_cache_dir
     folder = default_cache_dir() if cache_dir is None else Path(cache_dir).expanduser()
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder}: not a folder (cache folder)")
@@ -231,7 +241,6 @@ def _diagnose(path: Path) -> Optional[str]:
 
 def _read_stats(path: Path) -> tuple[Optional[tuple[int, Optional[float]]], Optional[str]]:
     """``((entries, last_used), None)`` read without changing the file, or ``(None, reason)``."""
-    from cvkit.features.featurizer import FeatureCache
     reason = _diagnose(path)
     if reason is not None:
         return None, reason
@@ -255,11 +264,10 @@ def cache_info(cache_dir: Union[str, os.PathLike, None] = None) -> CacheInfo:
     ``problems`` with the reason, never raised.
 
     Example:
-        >>> info = cache_info()  # doctest: +SKIP
-        >>> info.total_entries, info.total_bytes  # doctest: +SKIP
-        (104, 634880)
+        >>> info = cache_info(tmp)  # a folder with no cache files yet
+        >>> info.exists, info.total_entries, info.total_bytes, info.files
+        (True, 0, 0, [])
     """
-    from cvkit.features.featurizer import cache_max_bytes
     folder, exists = _folder(cache_dir)
     info = CacheInfo(folder=folder, exists=exists, max_bytes_per_file=cache_max_bytes())
     if not exists:
@@ -293,10 +301,13 @@ def clear_cache(cache_dir: Union[str, os.PathLike, None] = None,
     transactions, and a removed file only costs that process its cache writes, never a result.
 
     Example:
-        >>> clear_cache(older_than_days=30)  # doctest: +SKIP
-        52428800
-        >>> clear_cache()  # everything  # doctest: +SKIP
-        1048576
+        >>> from cvkit.features.store import FeatureCache, cache_file_path
+        >>> with FeatureCache(cache_file_path(tmp, "demo", 224, "0" * 16), dim=2) as cache:
+        ...     cache.put({"k": np.zeros(2, np.float32)})
+        >>> clear_cache(tmp, older_than_days=30)  # used just now: kept
+        0
+        >>> clear_cache(tmp) > 0  # everything
+        True
     """
     if older_than_days is not None:
         if isinstance(older_than_days, bool) or not isinstance(older_than_days, numbers.Real) \
@@ -346,7 +357,6 @@ def _remove(paths: list[Path], failed: list[str]) -> int:
 
 def _trim(path: Path, cutoff: float) -> None:
     """Delete entries of one cache file last used before ``cutoff``; give the space back."""
-    from cvkit.features.featurizer import FeatureCache
     with FeatureCache(path) as cache:  # migrates a file from before last-used times, in place
         if cache.remove_unused(cutoff):
             try:
@@ -354,42 +364,3 @@ def _trim(path: Path, cutoff: float) -> None:
             except sqlite3.OperationalError as exc:  # busy: the free pages are reused by later writes
                 warnings.warn(f"clear_cache: {path.name}: entries removed, but the file could not be "
                               f"compacted now ({exc})", RuntimeWarning, stacklevel=3)
-
-
-# ---------------------------------------------------------------------- cvkit cache
-def add_cache_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add ``cvkit cache``'s arguments (``info``, ``clear [--older-than DAYS]``) to ``parser``; returns it."""
-    parser.description = (
-        "See or clear the feature cache: one SQLite file of image features per backbone, weights and\n"
-        "input size, in $CVKIT_CACHE_DIR (default ~/.cache/cvkit). Only cvkit's own cache files are\n"
-        "touched. Each file is capped at $CVKIT_CACHE_MAX_MB (default 1024; 0 = no limit): beyond it\n"
-        "the least recently used features are evicted.")
-    parser.epilog = ("examples:\n  cvkit cache info\n  cvkit cache clear --older-than 30\n"
-                     "  cvkit cache clear --cache-dir /data/cvkit-cache")
-    help_dir = "cache folder (default $CVKIT_CACHE_DIR or ~/.cache/cvkit)"
-    parser.add_argument("--cache-dir", default=None, metavar="DIR", help=help_dir)
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    info = actions.add_parser("info", help="list the cache files: images, size, last use (default action)")
-    info.add_argument("--cache-dir", default=argparse.SUPPRESS, metavar="DIR", help=help_dir)
-    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    clear = actions.add_parser("clear", help="delete cached features (all, or those unused for DAYS)")
-    clear.add_argument("--cache-dir", default=argparse.SUPPRESS, metavar="DIR", help=help_dir)
-    clear.add_argument("--older-than", type=float, default=None, metavar="DAYS",
-                       help="remove only features not used for DAYS days (default: remove everything)")
-    return parser
-
-
-def cache_command(args: argparse.Namespace) -> int:
-    """Run ``cvkit cache`` for parsed ``args``: print the report or clear; returns 0."""
-    action = getattr(args, "action", None) or "info"
-    if action == "info":
-        info = cache_info(args.cache_dir)
-        print(json.dumps(info.to_dict(), indent=2) if getattr(args, "json", False) else info)
-        return 0
-    if args.older_than is not None and not 0 <= args.older_than < float("inf"):
-        raise ValueError(f"--older-than must be a number of days >= 0, got {args.older_than:g}")
-    folder, _ = _folder(args.cache_dir)
-    freed = clear_cache(args.cache_dir, older_than_days=args.older_than)
-    what = "all cached features" if args.older_than is None else f"features unused for {args.older_than:g} days"
-    print(f"cleared {what}: freed {_human(freed)} in {os.fspath(folder)}")
-    return 0

@@ -23,25 +23,29 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence, Union
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["export_model", "ExportResult", "TFLiteModel", "FORMATS", "QUANTIZATIONS",
-           "add_export_arguments", "export_command"]
+from cvkit.data.images import ImageReadError, PathLike, is_image_path, read_image, resize
+from cvkit.data.manifest import load_split
+from cvkit.data.sources import list_images, read_table
+from cvkit.models.folder import KERAS_FILE, load_model
+from cvkit.models.inference import input_size, probability_graph
 
-PathLike = Union[str, os.PathLike]
+__all__ = ["export_model", "ExportResult", "TFLiteModel", "FORMATS", "QUANTIZATIONS"]
+
+#: Tables of image paths the check images may come from (besides folders and split.json).
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 FORMATS = ("savedmodel", "tflite")
 QUANTIZATIONS = (None, "float16", "int8")
 
@@ -138,24 +142,7 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _probability_graph(model: Any) -> Any:
-    meta = getattr(model, "metadata_", None) or {}
-    graph = getattr(model, "keras_model_", None)
-    if graph is None:
-        raise ValueError("this model has no Keras graph (keras_model_); load it with cvkit.load_model")
-    if meta.get("head", "keras") != "keras":
-        raise ValueError(f"this model uses a {meta.get('head')!r} head, so its Keras graph ends in "
-                         "features, not probabilities; only models with a Keras head (the default "
-                         "linear head, or fine-tuned models) can be exported whole")
-    n_classes = len(getattr(model, "classes_", []))
-    if tuple(graph.output_shape)[-1] != n_classes:
-        raise ValueError(f"the Keras graph outputs {graph.output_shape[-1]} values for "
-                         f"{n_classes} classes; it is not a probability graph")
-    return graph
-
-
 def _read_pixels(paths: Sequence[str], size: tuple[int, int], limit: int) -> list[np.ndarray]:
-    from cvkit.data.images import ImageReadError, read_image
     pixels = []
     for path in paths:
         if len(pixels) >= limit:
@@ -167,12 +154,29 @@ def _read_pixels(paths: Sequence[str], size: tuple[int, int], limit: int) -> lis
     return pixels
 
 
+def _image_paths(images: Any) -> list[str]:
+    """The image paths in a dataset, a folder (searched recursively), a path/label table, one image
+    or a list of paths."""
+    if hasattr(images, "paths"):
+        return [os.fspath(p) for p in images.paths]
+    if not isinstance(images, (str, os.PathLike)):
+        return [os.fspath(p) for p in images]
+    path = Path(images)
+    if path.is_dir():
+        return list_images(path)
+    if path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
+        return read_table(path, errors="skip")[0]
+    if path.is_file() and is_image_path(path):
+        return [os.fspath(path)]
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such folder, table or split.json")
+    raise ValueError(f"{path}: give a folder of images, an image, a .csv/.tsv table or a split.json")
+
+
 def _check_images(images: Any, model_dir: Path | None, size: tuple[int, int], limit: int
                   ) -> tuple[np.ndarray, str, list[str]]:
     """Pixels (n, H, W, 3) uint8 to check the export on, a description of where they came from,
     and the paths of separate calibration images (the training half of a split; else none)."""
-    from cvkit.data.images import read_image
-
     if images is None and model_dir is not None:
         # notebook 01 writes split.json beside the model folder, `cvkit train` inside it
         for split in (model_dir / "split.json", model_dir.parent / "split.json"):
@@ -191,30 +195,18 @@ def _check_images(images: Any, model_dir: Path | None, size: tuple[int, int], li
         if arr.ndim != 4 or arr.shape[-1] != 3:
             raise ValueError(f"images array must be (n, H, W, 3), got {arr.shape}")
         if arr.shape[1:3] != (size[1], size[0]):
-            arr = np.stack([read_image(_png_bytes(a), size=size) for a in arr])
+            arr = np.stack([resize(np.asarray(a, dtype=np.uint8), size) for a in arr])
         return arr.astype(np.uint8), "given images", []
     calibration: list[str] = []
     if isinstance(images, (str, os.PathLike)) and str(images).endswith(".json"):
-        from cvkit.data import load_split
         train, test = load_split(images)
         paths, what, calibration = test.paths, "test-split images", list(train.paths)
     else:
-        from cvkit.serving.batch_score import iter_images
-        iterator, _, _ = iter_images(images)
-        paths, what = [p for p, _ in iterator], "images"
+        paths, what = _image_paths(images), "images"
     pixels = _read_pixels(paths, size, limit)
     if not pixels:
         raise ValueError(f"no readable images to check the export on in {images}")
     return np.stack(pixels), what, calibration
-
-
-def _png_bytes(array: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _default_output(model_dir: Path | None, fmt: str, quantize: str | None) -> Path:
@@ -256,6 +248,38 @@ def _convert_tflite(saved_model: Path, quantize: str | None, calibration: np.nda
     return converter.convert()
 
 
+def _export_savedmodel(graph: Any, out: Path, pixels: np.ndarray) -> np.ndarray:
+    """Write ``graph`` as a SavedModel folder ``out`` (replaced atomically); its answers on ``pixels``."""
+    import tensorflow as tf
+
+    staging = Path(tempfile.mkdtemp(prefix=".saved_model-", dir=out.parent))
+    try:
+        with _quiet_tensorflow():
+            graph.export(str(staging), format="tf_saved_model", verbose=False)
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    loaded = tf.saved_model.load(str(out))
+    return np.concatenate([np.asarray(loaded.serve(tf.constant(pixels[i:i + 16], tf.float32)))
+                           for i in range(0, len(pixels), 16)])
+
+
+def _export_tflite(graph: Any, out: Path, pixels: np.ndarray, quantize: str | None,
+                   calibration: np.ndarray) -> np.ndarray:
+    """Write ``graph`` as the TFLite file ``out`` (atomically); the file's answers on ``pixels``."""
+    with tempfile.TemporaryDirectory(prefix="cvkit-export-") as tmp:
+        with _quiet_tensorflow():
+            graph.export(os.path.join(tmp, "saved_model"), format="tf_saved_model", verbose=False)
+            flat = _convert_tflite(Path(tmp) / "saved_model", quantize, calibration)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_bytes(flat)
+    os.replace(partial, out)
+    return TFLiteModel(out).predict_proba(pixels)
+
+
 # ---------------------------------------------------------------------- export
 def export_model(model: Any, format: str = "savedmodel", quantize: str | None = None,
                  output: PathLike | None = None, images: Any = None, n_check: int = 64,
@@ -288,11 +312,9 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     if isinstance(model, (str, os.PathLike)):
-        from cvkit.models.folder import load_model
         model = load_model(model)
     model_dir = Path(model.path_) if getattr(model, "path_", None) else None
-    graph = _probability_graph(model)
-    from cvkit.models.inference import input_size
+    graph = probability_graph(model, required=True)
     size = input_size(model)
     pixels, what, calibration_paths = _check_images(images, model_dir, size, n_check)
     out = Path(output) if output is not None else _default_output(model_dir, fmt, quantize)
@@ -303,39 +325,19 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
     reference = np.asarray(graph.predict_on_batch(pixels.astype(np.float32)), dtype=np.float32)
     calibrated_on = None
     if fmt == "savedmodel":
-        import tensorflow as tf
-        staging = Path(tempfile.mkdtemp(prefix=".saved_model-", dir=out.parent))
-        try:
-            with _quiet_tensorflow():
-                graph.export(str(staging), format="tf_saved_model", verbose=False)
-            if out.exists():
-                shutil.rmtree(out) if out.is_dir() else out.unlink()
-            os.replace(staging, out)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-        loaded = tf.saved_model.load(str(out))
-        exported = np.concatenate([np.asarray(loaded.serve(tf.constant(pixels[i:i + 16], tf.float32)))
-                                   for i in range(0, len(pixels), 16)])
+        exported = _export_savedmodel(graph, out, pixels)
         labels_dir = out
     else:
         calibration, calibrated_on = pixels[:100], what
         if quantize == "int8" and calibration_paths:
             calibration = np.stack(_read_pixels(calibration_paths, size, 100) or list(pixels[:100]))
             calibrated_on = "training-split images"
-        with tempfile.TemporaryDirectory(prefix="cvkit-export-") as tmp:
-            with _quiet_tensorflow():
-                graph.export(os.path.join(tmp, "saved_model"), format="tf_saved_model", verbose=False)
-                flat = _convert_tflite(Path(tmp) / "saved_model", quantize, calibration)
-        partial = out.with_name(out.name + ".partial")
-        partial.write_bytes(flat)
-        os.replace(partial, out)
-        exported = TFLiteModel(out).predict_proba(pixels)
+        exported = _export_tflite(graph, out, pixels, quantize, calibration)
         labels_dir = out.parent
     (labels_dir / "labels.txt").write_text("\n".join(str(c) for c in model.classes_) + "\n")
 
     diff = np.abs(exported.astype(np.float64) - reference.astype(np.float64))
-    keras_file = model_dir / "model.keras" if model_dir is not None else None
+    keras_file = model_dir / KERAS_FILE if model_dir is not None else None
     result = ExportResult(
         path=os.fspath(out), format=fmt, quantize=quantize, size_bytes=_dir_size(out),
         keras_size_bytes=keras_file.stat().st_size if keras_file and keras_file.is_file() else None,
@@ -347,38 +349,3 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
     report = out.parent / (out.stem + ".export.json") if fmt == "tflite" else out / "export.json"
     report.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return result
-
-
-# ---------------------------------------------------------------------- command line
-def add_export_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``export`` command's arguments to ``parser`` (used by ``cvkit export``)."""
-    parser.add_argument("model_dir", help="model folder written by clf.save() or `cvkit train`")
-    parser.add_argument("--format", choices=FORMATS, default="savedmodel",
-                        help="savedmodel (TensorFlow Serving) or tflite (mobile/edge)")
-    parser.add_argument("--quantize", choices=["float16", "int8"], default=None,
-                        help="TFLite weight quantization")
-    parser.add_argument("-o", "--output", default=None,
-                        help="output path (default MODEL_DIR/export/saved_model or model*.tflite)")
-    parser.add_argument("--images", default=None,
-                        help="images to check the export on: folder, table or split.json "
-                             "(default: split.json in or next to MODEL_DIR)")
-    parser.add_argument("--n-check", type=int, default=64, help="most images to check (default 64)")
-    return parser
-
-
-def export_command(args: argparse.Namespace) -> int:
-    """Run ``cvkit export`` from parsed arguments; prints the check. Exit code 1 if agreement < 95%."""
-    result = export_model(args.model_dir, args.format, quantize=args.quantize, output=args.output,
-                          images=args.images, n_check=args.n_check)
-    print(result)
-    return 0 if result.agreement >= 0.95 else 1
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cvkit.models.export MODEL_DIR --format tflite``: the same as ``cvkit export``."""
-    from cvkit.cli import main as cli_main
-    return cli_main(["export", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,18 +7,27 @@ A model folder holds:
   probabilities ``(None, n_classes)``: the whole classifier is this one graph. With a non-linear
   scikit-learn head it outputs features, and the head is in
 - ``head.skops``: the scikit-learn head, stored with skops (never pickle).
-- ``metadata.json``: ``format``, ``format_version``, ``classes``, ``input_size`` ``[w, h]``,
+- ``metadata.json``: ``format``, ``format_version``, ``classes``, ``input_size`` ``[width, height]``,
   ``backbone``, ``method`` ("features" | "finetune"), ``head`` ("keras" | "skops"),
   ``preprocessing`` (text), ``metrics``, ``versions``, ``created`` (ISO time), ``model_version``
-  and the SHA-256 of each file.
+  and ``files``: the SHA-256 of each of the other files.
 
-Loading never runs code from the folder: Keras loads with ``safe_mode=True`` and no custom objects
-(any non-Keras layer is refused), skops loads only scikit-learn types, and file hashes are checked.
+What loading trusts (:func:`load_model`):
+
+- files: ``metadata.json``, ``model.keras`` and (for a skops head) ``head.skops``, each a regular
+  file directly in the folder, not a symbolic link; nothing else in the folder is read.
+- hashes: ``files`` must list the SHA-256 of ``model.keras`` (and ``head.skops``) and each must
+  match; a folder without them is refused rather than loaded unchecked. The bytes that are hashed
+  are the bytes that are loaded.
+- types: see :mod:`cvkit.models.trusted`: built-in Keras layers only (``safe_mode=True``), and a
+  scikit-learn head only if every type it names is on an explicit allow-list (no functions).
+
+Every refusal is a :class:`ModelFormatError` naming the file (and field).
 
 Example:
-    >>> clf.save("models/sample")                    # doctest: +SKIP
-    >>> model = cvkit.load_model("models/sample")    # doctest: +SKIP
-    >>> model.predict(["photo.jpg"])                 # doctest: +SKIP
+    >>> path = cvkit.models.save_model(clf, f"{tmp}/sample", metrics={"test_accuracy": 0.97})
+    >>> model = cvkit.load_model(path)
+    >>> model.predict([photo])
     array(['bird'], dtype=object)
 """
 from __future__ import annotations
@@ -28,20 +37,22 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
+import stat
+import tempfile
 from importlib import metadata as _importlib_metadata
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
-import numpy as np
-
-from cvkit.models.predictor import PredictorMixin, run_graph
-from cvkit.data.inputs import n_images
+from cvkit.data.images import PathLike
+from cvkit.models.jsonsafe import to_jsonable
+from cvkit.models.loaded import LoadedModel
+from cvkit.models.trusted import ModelFormatError, check_savable, load_head, load_keras
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFormatError", "LoadedModel", "save_model", "load_model",
-           "read_metadata", "is_model_folder"]
-
-PathLike = Union[str, os.PathLike]
+           "read_metadata", "is_model_folder", "sha256_bytes", "read_checked", "MAX_METADATA_BYTES",
+           "MAX_JSON_DEPTH"]
 
 FORMAT = "cvkit-model"
 FORMAT_VERSION = 1
@@ -49,24 +60,28 @@ METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
 HEAD_FILE = "head.skops"
 
+#: A metadata.json is a few kilobytes; a much larger one is refused unread.
+MAX_METADATA_BYTES = 16 * 1024 * 1024
+#: metadata.json nests about 4 levels; deeper than this is refused before parsing.
+MAX_JSON_DEPTH = 64
+# Longest integer accepted in metadata.json (Python refuses to parse past 4300 digits anyway).
+_MAX_INT_DIGITS = 100
+
 # Packages whose versions are recorded (distribution names).
 _VERSIONED = ("cvkit", "tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "skops", "pillow",
               "imgaug-denk")
-# Modules whose types a skops head may contain; everything else is refused before loading.
-_TRUSTED_PREFIXES = ("sklearn.",)
-_REQUIRED = {"classes": list, "input_size": list, "backbone": str, "method": str, "head": str}
+_REQUIRED = {"classes": list, "input_size": (list, int), "backbone": str, "method": str, "head": str}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-class ModelFormatError(ValueError):
-    """A model folder is missing a file, has a bad ``metadata.json`` field, or holds something unsafe."""
+def sha256_bytes(data: bytes) -> str:
+    """The SHA-256 of ``data`` as 64 hex digits (what ``metadata.json``'s ``files`` holds).
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    Example:
+        >>> sha256_bytes(b"")[:16]
+        'e3b0c44298fc1c14'
+    """
+    return hashlib.sha256(data).hexdigest()
 
 
 def _versions() -> dict[str, str]:
@@ -80,11 +95,16 @@ def _versions() -> dict[str, str]:
 
 
 def is_model_folder(path: PathLike) -> bool:
-    """True when ``path`` is a folder with a cvkit ``metadata.json`` (used before replacing one)."""
+    """True when ``path`` is a folder with a cvkit ``metadata.json`` (used before replacing one).
+
+    Example:
+        >>> is_model_folder(model_dir), is_model_folder("sample_data")
+        (True, False)
+    """
     meta = Path(path) / METADATA_FILE
     try:
         return json.loads(meta.read_text(encoding="utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return False
 
 
@@ -100,17 +120,47 @@ def _preprocessing_text(backbone: str, size: tuple[int, int]) -> str:
     return f"{text}; the model itself then does: {inside}" if inside else text
 
 
+def _metadata(classifier: Any, exported: dict, files: dict[str, str], metrics: dict | None,
+              model_version: str | None) -> dict[str, Any]:
+    head = exported.get("head")
+    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    width, height = (int(v) for v in classifier.input_size_)
+    all_metrics = dict(exported.get("metrics") or {})
+    all_metrics.update(metrics or {})
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_version": model_version or f"{created:%Y%m%d-%H%M%S}-{files[KERAS_FILE][:8]}",
+        "created": created.isoformat(),
+        "classes": [str(c) for c in classifier.classes_],
+        "input_size": [width, height],
+        "backbone": exported.get("backbone") or str(classifier.backbone),  # the canonical name
+        "method": classifier._method,
+        "head": "skops" if head is not None else "keras",
+        "output": "features" if head is not None else "probabilities",
+        "estimator": type(head).__name__ if head is not None else None,
+        "preprocessing": _preprocessing_text(str(classifier.backbone), (width, height)),
+        "input": {"dtype": "float32", "range": [0, 255], "color": "RGB", "shape": [None, height, width, 3]},
+        "metrics": to_jsonable(all_metrics),
+        "params": to_jsonable({k: v for k, v in classifier.get_params(deep=False).items()
+                               if isinstance(v, (str, int, float, bool, type(None)))}),
+        "versions": _versions(),
+        "files": files,
+    }
+
+
 def save_model(classifier: Any, path: PathLike, overwrite: bool = False, metrics: dict | None = None,
                model_version: str | None = None) -> str:
     """Write a fitted cvkit classifier to the model folder ``path``; returns the path as a string.
 
     The folder is assembled under a temporary name next to ``path`` and renamed into place, so a
     crash never leaves a half-written model. An existing ``path`` is replaced only with
-    ``overwrite=True`` *and* only if it is itself a cvkit model folder.
+    ``overwrite=True`` *and* only if it is itself a cvkit model folder. A scikit-learn head that
+    :func:`load_model` would refuse (see :mod:`cvkit.models.trusted`) is a ``TypeError`` here.
 
     Example:
-        >>> save_model(clf, "models/sample", metrics={"test_accuracy": 0.97})  # doctest: +SKIP
-        'models/sample'
+        >>> save_model(clf, f"{tmp}/sample", metrics={"test_accuracy": 0.97}) == f"{tmp}/sample"
+        True
     """
     path = Path(path)
     if path.exists():
@@ -119,44 +169,20 @@ def save_model(classifier: Any, path: PathLike, overwrite: bool = False, metrics
         if not is_model_folder(path):
             raise FileExistsError(f"{path}: exists and is not a cvkit model folder; refusing to replace it")
     exported = classifier._export()
-    keras_model = exported["keras_model"]
     head = exported.get("head")
+    head_bytes = check_savable(head) if head is not None else None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.saving-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
     try:
-        keras_model.save(tmp / KERAS_FILE)
-        files = {KERAS_FILE: _sha256(tmp / KERAS_FILE)}
-        if head is not None:
-            import skops.io as sio
-            sio.dump(head, tmp / HEAD_FILE)
-            files[HEAD_FILE] = _sha256(tmp / HEAD_FILE)
-        created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
-        width, height = (int(v) for v in classifier.input_size_)
-        all_metrics = dict(exported.get("metrics") or {})
-        all_metrics.update(metrics or {})
-        meta: dict[str, Any] = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "model_version": model_version or f"{created:%Y%m%d-%H%M%S}-{files[KERAS_FILE][:8]}",
-            "created": created.isoformat(),
-            "classes": [str(c) for c in classifier.classes_],
-            "input_size": [width, height],
-            "backbone": str(classifier.backbone) if isinstance(classifier.backbone, str) else keras_model.name,
-            "method": classifier._method,
-            "head": "skops" if head is not None else "keras",
-            "output": "features" if head is not None else "probabilities",
-            "estimator": type(head).__name__ if head is not None else None,
-            "preprocessing": _preprocessing_text(str(classifier.backbone), (width, height)),
-            "input": {"dtype": "float32", "range": [0, 255], "color": "RGB", "shape": [None, height, width, 3]},
-            "metrics": _jsonable(all_metrics),
-            "params": _jsonable({k: v for k, v in classifier.get_params(deep=False).items()
-                                 if isinstance(v, (str, int, float, bool, type(None)))}),
-            "versions": _versions(),
-            "files": files,
-        }
+        exported["keras_model"].save(tmp / KERAS_FILE)
+        files = {KERAS_FILE: sha256_bytes((tmp / KERAS_FILE).read_bytes())}
+        if head_bytes is not None:
+            (tmp / HEAD_FILE).write_bytes(head_bytes)
+            files[HEAD_FILE] = sha256_bytes(head_bytes)
+        meta = _metadata(classifier, exported, files, metrics, model_version)
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         if path.exists():
             old = path.parent / f".{path.name}.replaced-{os.getpid()}"
@@ -171,42 +197,125 @@ def save_model(classifier: Any, path: PathLike, overwrite: bool = False, metrics
     return str(path)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-def read_metadata(path: PathLike) -> dict[str, Any]:
-    """Read and check a model folder's ``metadata.json``; errors name the file and the field.
+def read_checked(folder: Path, name: str, max_bytes: int | None = None) -> bytes:
+    """The bytes of ``folder/name`` if it is a regular file in the folder (not a link), else ModelFormatError.
 
     Example:
-        >>> read_metadata("models/sample")["classes"]  # doctest: +SKIP
-        ['bird', 'flower', 'fruit', 'vegetable']
+        >>> read_checked(Path(model_dir), "metadata.json")[:1]
+        b'{'
     """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: model folder not found")
-    file = folder / METADATA_FILE
+    file = folder / name
     try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
+        info = os.lstat(file)
     except FileNotFoundError:
-        raise ModelFormatError(f"{file}: missing; {folder} is not a cvkit model folder") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFormatError(f"{file}: missing") from None
+    except OSError as exc:
+        raise ModelFormatError(f"{file}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise ModelFormatError(f"{file}: is a symbolic link (to {os.readlink(file)}); a model folder's "
+                               "files must be regular files inside it")
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelFormatError(f"{file}: not a regular file")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise ModelFormatError(f"{file}: {info.st_size} bytes, more than the {max_bytes} allowed")
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(file, flags)
+    except OSError as exc:
+        raise ModelFormatError(f"{file}: cannot be read ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+
+
+def _too_deep(text: str, limit: int) -> str | None:
+    """The top-level field of JSON ``text`` whose value nests deeper than ``limit``, else None."""
+    depth, field, last = 0, None, None
+    for match in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}:]', text):
+        token = match.group()
+        if token[0] == '"':
+            last = token
+        elif token in "[{":
+            depth += 1
+            if depth > limit:
+                return json.loads(field) if field else "(top level)"
+        elif token in "]}":
+            depth -= 1
+        elif depth == 1:  # ":" after a top-level key
+            field = last
+    return None
+
+
+class _LongInteger:
+    """Stands in for an integer too long to be a real value, so the field holding it can be named."""
+
+    def __init__(self, digits: str):
+        self.digits = digits
+
+
+def _parse_int(digits: str) -> Any:
+    return int(digits) if len(digits.lstrip("-")) <= _MAX_INT_DIGITS else _LongInteger(digits)
+
+
+def _long_integer_field(value: Any, path: str = "") -> str | None:
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, _LongInteger):
+            return where or "(top level)"
+        if isinstance(item, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+    return None
+
+
+def _parse_metadata(file: Path, data: bytes) -> Any:
+    if len(data) > MAX_METADATA_BYTES:
+        raise ModelFormatError(f"{file}: more than {MAX_METADATA_BYTES} bytes; not a cvkit metadata file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelFormatError(f"{file}: not valid JSON (not UTF-8: {exc})") from None
+    field = _too_deep(text, MAX_JSON_DEPTH)
+    if field is not None:
+        raise ModelFormatError(f"{file}: field {field!r} is nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        meta = json.loads(text, parse_int=_parse_int)
+    except (ValueError, RecursionError) as exc:
         raise ModelFormatError(f"{file}: not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFormatError(f"{file}: field 'format' must be {FORMAT!r}; not a cvkit model folder")
+    field = _long_integer_field(meta)
+    if field is not None:
+        raise ModelFormatError(f"{file}: field {field!r} holds an integer of more than {_MAX_INT_DIGITS} digits")
+    return meta
+
+
+def size_from_metadata(value: Any) -> list[int] | None:
+    """``[width, height]`` from any ``input_size`` form cvkit has written, or None if it is none of them.
+
+    Today's form is ``[width, height]``; also read: one int (square), and a Keras input shape
+    ``[None, height, width, 3]``.
+
+    Example:
+        >>> size_from_metadata(224), size_from_metadata([None, 240, 320, 3]), size_from_metadata([320, 240])
+        ([224, 224], [320, 240], [320, 240])
+    """
+    def pixels(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+    if pixels(value):
+        return [value, value]
+    if isinstance(value, list) and len(value) == 2 and all(pixels(v) for v in value):
+        return list(value)
+    if (isinstance(value, list) and len(value) == 4 and (value[0] is None or pixels(value[0]))
+            and pixels(value[1]) and pixels(value[2]) and value[3] == 3 and not isinstance(value[3], bool)):
+        return [value[2], value[1]]
+    return None
+
+
+def _check_fields(file: Path, meta: dict) -> None:
     version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ModelFormatError(f"{file}: field 'format_version' must be an integer, got {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFormatError(f"{file}: field 'format_version' must be a positive integer, got {version!r}")
     if version > FORMAT_VERSION:
         raise ModelFormatError(f"{file}: format_version {version} is newer than this cvkit reads "
                                f"({FORMAT_VERSION}); upgrade cvkit")
@@ -214,51 +323,67 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
         if field not in meta:
             raise ModelFormatError(f"{file}: required field {field!r} is missing")
         if not isinstance(meta[field], kind):
-            raise ModelFormatError(f"{file}: field {field!r} must be a {kind.__name__}, got {meta[field]!r}")
+            kinds = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+            raise ModelFormatError(f"{file}: field {field!r} must be a {kinds}, got {meta[field]!r}")
     classes = meta["classes"]
     if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes) or len(set(classes)) != len(classes):
         raise ModelFormatError(f"{file}: field 'classes' must list at least 2 distinct non-empty names")
-    size = meta["input_size"]
-    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
-        raise ModelFormatError(f"{file}: field 'input_size' must be [width, height] in pixels, got {size!r}")
+    if size_from_metadata(meta["input_size"]) is None:
+        raise ModelFormatError(f"{file}: field 'input_size' must be [width, height] in pixels, "
+                               f"got {meta['input_size']!r}")
     if meta["head"] not in ("keras", "skops"):
         raise ModelFormatError(f"{file}: field 'head' must be 'keras' or 'skops', got {meta['head']!r}")
+
+
+def read_metadata(path: PathLike) -> dict[str, Any]:
+    """Read and check a model folder's ``metadata.json``; errors name the file and the field.
+
+    ``input_size`` comes back as ``[width, height]`` whichever form the file used.
+
+    Example:
+        >>> read_metadata(model_dir)["classes"]
+        ['bird', 'flower', 'fruit', 'vegetable']
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: model folder not found")
+    file = folder / METADATA_FILE
+    if not os.path.lexists(file):
+        raise ModelFormatError(f"{file}: missing; {folder} is not a cvkit model folder")
+    meta = _parse_metadata(file, read_checked(folder, METADATA_FILE, MAX_METADATA_BYTES))
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFormatError(f"{file}: field 'format' must be {FORMAT!r}; not a cvkit model folder")
+    _check_fields(file, meta)
+    meta["input_size"] = size_from_metadata(meta["input_size"])
     return meta
 
 
-def _check_hash(folder: Path, meta: dict, name: str) -> None:
-    expected = (meta.get("files") or {}).get(name)
-    if expected is not None and _sha256(folder / name) != expected:
+def _verified(folder: Path, meta: dict, name: str) -> bytes:
+    """The bytes of ``name`` after checking they are the ones ``metadata.json`` recorded."""
+    meta_file = folder / METADATA_FILE
+    files = meta.get("files")
+    if not isinstance(files, dict):
+        raise ModelFormatError(f"{meta_file}: field 'files' (the SHA-256 of each file) is missing; "
+                               "refusing to load files that cannot be checked")
+    expected = files.get(name)
+    if not isinstance(expected, str) or not _SHA256.fullmatch(expected):
+        raise ModelFormatError(f"{meta_file}: field 'files' has no SHA-256 for {name}; "
+                               "refusing to load a file that cannot be checked")
+    data = read_checked(folder, name)
+    if sha256_bytes(data) != expected:
         raise ModelFormatError(f"{folder / name}: contents changed since the model was saved "
                                f"(SHA-256 differs from {METADATA_FILE}); refusing to load it")
+    return data
 
 
-def _all_layers(model: Any) -> list:
-    out = []
-    for layer in getattr(model, "layers", []):
-        out.append(layer)
-        if hasattr(layer, "layers"):
-            out.extend(_all_layers(layer))
-    return out
-
-
-def _load_keras(folder: Path, meta: dict) -> Any:
-    import keras
-
+def _load_graph(folder: Path, meta: dict) -> Any:
+    """The Keras graph, loaded from exactly the bytes whose hash was checked, and checked against meta."""
     file = folder / KERAS_FILE
-    if not file.is_file():
-        raise ModelFormatError(f"{file}: missing")
-    _check_hash(folder, meta, KERAS_FILE)
-    try:
-        model = keras.saving.load_model(file, safe_mode=True, compile=False)
-    except Exception as exc:  # noqa: BLE001 - any failure means the file is not a loadable model
-        raise ModelFormatError(f"{file}: cannot load the Keras model safely "
-                               f"({type(exc).__name__}: {exc})") from None
-    for layer in _all_layers(model):
-        module = type(layer).__module__
-        if type(layer).__name__ == "Lambda" or not module.startswith("keras."):
-            raise ModelFormatError(f"{file}: layer {layer.name!r} is a {type(layer).__name__} from {module}; "
-                                   "only built-in Keras layers are allowed")
+    data = _verified(folder, meta, KERAS_FILE)
+    with tempfile.TemporaryDirectory(prefix="cvkit-load-") as private:
+        copy = Path(private) / KERAS_FILE
+        copy.write_bytes(data)
+        model = load_keras(copy, name=str(file))
     width, height = meta["input_size"]
     shape = tuple(model.input_shape)
     if len(shape) != 4 or shape[1:] != (height, width, 3):
@@ -270,88 +395,23 @@ def _load_keras(folder: Path, meta: dict) -> Any:
     return model
 
 
-def _load_head(folder: Path, meta: dict) -> Any:
-    import skops.io as sio
-
-    file = folder / HEAD_FILE
-    if not file.is_file():
-        raise ModelFormatError(f"{file}: missing (metadata says head is 'skops')")
-    _check_hash(folder, meta, HEAD_FILE)
-    try:
-        untrusted = sio.get_untrusted_types(file=file)
-    except Exception as exc:  # noqa: BLE001
-        raise ModelFormatError(f"{file}: not a skops file ({type(exc).__name__}: {exc})") from None
-    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-    if refused:
-        raise ModelFormatError(f"{file}: refusing to load: it contains types outside scikit-learn: "
-                               f"{', '.join(refused[:5])}")
-    try:
-        head = sio.load(file, trusted=untrusted)
-    except Exception as exc:  # noqa: BLE001
-        raise ModelFormatError(f"{file}: cannot load the head ({type(exc).__name__}: {exc})") from None
-    if not hasattr(head, "predict_proba"):
-        raise ModelFormatError(f"{file}: the head ({type(head).__name__}) has no predict_proba")
-    return head
-
-
-class LoadedModel(PredictorMixin):
-    """A model folder loaded for prediction: same ``predict``/``predict_proba``/``score`` as when trained.
-
-    Attributes: ``classes_``, ``input_size_`` ``(width, height)``, ``backbone``, ``metadata_``
-    (the metadata dict), ``keras_model_`` (the Keras graph), ``head_`` (the scikit-learn head or
-    None), ``path_``. ``batch_size`` and ``progress`` (None: a bar for 200+ images) may be changed.
-    """
-
-    def __init__(self, path: PathLike, metadata: dict, keras_model: Any, head: Any = None,
-                 batch_size: int = 32, progress: bool | None = None):
-        self.path_ = Path(path)
-        self.metadata_ = metadata
-        self.keras_model_ = keras_model
-        self.head_ = head
-        self.classes_ = [str(c) for c in metadata["classes"]]
-        self.input_size_ = (int(metadata["input_size"][0]), int(metadata["input_size"][1]))
-        self.backbone = metadata["backbone"]
-        self.batch_size = batch_size
-        self.progress = progress
-
-    def __repr__(self) -> str:
-        return (f"<cvkit model {self.path_} ({self.metadata_.get('method')}, {self.backbone}, "
-                f"{len(self.classes_)} classes: {', '.join(self.classes_)})>")
-
-    def _predict_proba(self, X: Any) -> np.ndarray:
-        progress = self.progress if self.progress is not None else n_images(X) >= 200
-        out, ok = run_graph(self.keras_model_, X, batch_size=self.batch_size, progress=progress)
-        if self.head_ is None:
-            return out.astype(np.float32)
-        proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)
-        if ok.any():
-            proba[ok] = self.head_.predict_proba(out[ok])
-        return proba
-
-    def score_image(self, source: Any, top_k: int = 3) -> dict[str, Any]:
-        """Score one image (a path, an http(s) URL, or bytes): ``{"label", "score", "scores", "top_k"}``.
-
-        Example:
-            >>> model.score_image("sample_data/bird/blackbird.jpg")["label"]  # doctest: +SKIP
-            'bird'
-        """
-        from cvkit.models.inference import score_image
-        return score_image(self, source, top_k=top_k)
-
-
 def load_model(path: PathLike) -> LoadedModel:
     """Load a model folder written by ``clf.save(path)`` (or :func:`save_model`).
 
-    Nothing from the folder is executed: see the module notes. Errors name the file and field
-    (:class:`ModelFormatError`, a ``ValueError``; ``FileNotFoundError`` for a missing folder).
+    Nothing from the folder is executed, and nothing is loaded unchecked: see the module notes.
+    Errors name the file and field (:class:`ModelFormatError`, a ``ValueError``;
+    ``FileNotFoundError`` for a missing folder).
 
     Example:
-        >>> model = load_model("runs/sample/model")  # doctest: +SKIP
-        >>> model.classes_  # doctest: +SKIP
+        >>> model = load_model(model_dir)
+        >>> model.classes_
         ['bird', 'flower', 'fruit', 'vegetable']
     """
     folder = Path(path)
     meta = read_metadata(folder)
-    keras_model = _load_keras(folder, meta)
-    head = _load_head(folder, meta) if meta["head"] == "skops" else None
+    head = None
+    if meta["head"] == "skops":
+        head = load_head(_verified(folder, meta, HEAD_FILE), folder / HEAD_FILE)
+    keras_model = _load_graph(folder, meta)
     return LoadedModel(folder, meta, keras_model, head)
+

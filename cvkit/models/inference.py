@@ -7,12 +7,16 @@ The web service (:mod:`cvkit.serving.app`), the Azure-ML-style entry script
 A *model* is anything with the loaded-model API of :func:`cvkit.load_model`: ``classes_``
 (class names), ``input_size_`` (``(width, height)``) and ``predict_proba(uint8 array)``.
 
+Request-protocol helpers live here too (:func:`check_top_k`, :func:`decode_image`,
+:data:`DEFAULT_TOP_K`, :data:`DEFAULT_MAX_PIXELS`), because the service, batch scoring and
+``LoadedModel.score_image`` all share them.
+
 Example:
-    >>> import cvkit
     >>> from cvkit.models.inference import score_image
-    >>> model = cvkit.load_model("runs/sample/model")                  # doctest: +SKIP
-    >>> score_image(model, "sample_data/bird/crow.jpg", top_k=2)       # doctest: +SKIP
-    {'label': 'bird', 'score': 0.93, 'scores': {...}, 'top_k': [{'label': 'bird', 'score': 0.93}, ...]}
+    >>> model = cvkit.load_model(model_dir)
+    >>> answer = score_image(model, "sample_data/bird/crow.jpg", top_k=2)
+    >>> sorted(answer), answer["label"], len(answer["top_k"])
+    (['label', 'score', 'scores', 'top_k'], 'bird', 2)
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ __all__ = [
     "check_top_k",
     "decode_image",
     "predict_proba",
+    "probability_graph",
     "format_prediction",
     "score_arrays",
     "score_sources",
@@ -53,7 +58,12 @@ ScoreSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
 
 
 def input_size(model: Any) -> tuple[int, int]:
-    """The model's input size as ``(width, height)``; accepts an int or a pair on the model."""
+    """The model's input size as ``(width, height)``; accepts an int or a pair on the model.
+
+    Example:
+        >>> input_size(clf)
+        (224, 224)
+    """
     size = getattr(model, "input_size_", None)
     if size is None:
         raise TypeError(f"{type(model).__name__} has no input_size_: load it with cvkit.load_model()")
@@ -64,7 +74,12 @@ def input_size(model: Any) -> tuple[int, int]:
 
 
 def classes(model: Any) -> list[str]:
-    """The model's class names, in the order of its probability columns."""
+    """The model's class names, in the order of its probability columns.
+
+    Example:
+        >>> classes(clf)
+        ['bird', 'flower', 'fruit', 'vegetable']
+    """
     names = getattr(model, "classes_", None)
     if names is None:
         raise TypeError(f"{type(model).__name__} has no classes_: load it with cvkit.load_model()")
@@ -75,6 +90,13 @@ def check_top_k(value: Any, n_classes: int, field: str = "top_k") -> int:
     """Validate ``top_k`` (a positive integer) and clip it to the number of classes.
 
     Raises ``ValueError`` naming ``field`` so a caller can report which input was wrong.
+
+    Example:
+        >>> check_top_k("10", n_classes=4)
+        4
+        >>> check_top_k(0, n_classes=4)
+        Traceback (most recent call last):
+        ValueError: top_k must be a positive integer, got 0
     """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         if isinstance(value, str) and value.strip().isdigit():
@@ -92,6 +114,10 @@ def decode_image(source: ImageSource, model: Any, max_pixels: int | None = DEFAU
 
     Goes through :func:`cvkit.data.read_image` (EXIF rotation, any colour mode, bomb guard), then
     resizes to the model's input size. Raises :class:`~cvkit.data.ImageReadError` for a bad image.
+
+    Example:
+        >>> decode_image(photo, clf).shape
+        (224, 224, 3)
     """
     return read_image(source, size=input_size(model), max_pixels=max_pixels)
 
@@ -101,6 +127,10 @@ def predict_proba(model: Any, images: np.ndarray) -> np.ndarray:
 
     The single place a model is called on pixels for scoring; an empty batch gives an empty answer
     without calling the model.
+
+    Example:
+        >>> predict_proba(clf, decode_image(photo, clf)[None]).shape
+        (1, 4)
     """
     names = classes(model)
     if len(images) == 0:
@@ -108,7 +138,7 @@ def predict_proba(model: Any, images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"expected a batch of RGB images (n, H, W, 3), got shape {images.shape}")
-    graph = _probability_graph(model)
+    graph = probability_graph(model)
     if graph is not None:
         proba = np.asarray(graph.predict_on_batch(images.astype(np.float32)), dtype=np.float32)
     else:
@@ -119,25 +149,44 @@ def predict_proba(model: Any, images: np.ndarray) -> np.ndarray:
     return proba
 
 
-def _probability_graph(model: Any) -> Any:
+def probability_graph(model: Any, required: bool = False) -> Any:
     """The model's Keras graph when it maps raw pixels straight to class probabilities, else None.
 
     A saved model with a Keras head is, by the model-folder contract, ONE graph from float32 pixels
     (0..255) to probabilities, so calling it with ``predict_on_batch`` gives ``predict_proba``'s
     answer without ``predict()``'s per-call set-up (tens of milliseconds: more than the model
-    itself for the small batches a web service sees). Other models go through ``predict_proba``.
+    itself for the small batches a web service sees), and exporting it exports the whole
+    classifier. Other models give None, or with ``required=True`` a ``ValueError`` saying why.
+
+    Example:
+        >>> probability_graph(cvkit.load_model(model_dir)).output_shape
+        (None, 4)
+        >>> probability_graph(clf) is None
+        True
     """
+    reason = None
     meta = getattr(model, "metadata_", None)
     graph = getattr(model, "keras_model_", None)
-    if graph is None or not isinstance(meta, dict) or meta.get("head") != "keras":
-        return None
-    try:
-        shape = tuple(graph.output_shape)
-    except (AttributeError, ValueError):
-        return None
-    if len(shape) != 2 or shape[-1] != len(classes(model)):
-        return None
-    return graph
+    if graph is None:
+        reason = "this model has no Keras graph (keras_model_); load it with cvkit.load_model"
+    elif not isinstance(meta, dict) or meta.get("head") != "keras":
+        head = meta.get("head") if isinstance(meta, dict) else None
+        reason = (f"this model uses a {head!r} head, so its Keras graph ends in features, not "
+                  "probabilities; only models with a Keras head (the default linear head, or "
+                  "fine-tuned models) can be used whole")
+    else:
+        try:
+            shape = tuple(graph.output_shape)
+        except (AttributeError, ValueError):
+            shape = ()
+        if len(shape) != 2 or shape[-1] != len(classes(model)):
+            reason = (f"the Keras graph outputs shape {shape} for {len(classes(model))} classes; "
+                      "it is not a probability graph")
+    if reason is None:
+        return graph
+    if required:
+        raise ValueError(reason)
+    return None
 
 
 def format_prediction(proba: np.ndarray, class_names: Sequence[str], top_k: int = DEFAULT_TOP_K
@@ -145,6 +194,10 @@ def format_prediction(proba: np.ndarray, class_names: Sequence[str], top_k: int 
     """One image's answer: ``label``, ``score`` (its probability), ``scores`` by class, ``top_k``.
 
     Plain Python types only, so the dict is JSON-ready. Ties keep class order.
+
+    Example:
+        >>> format_prediction([0.1, 0.7, 0.2], ["cat", "dog", "fox"], top_k=2)["top_k"]
+        [{'label': 'dog', 'score': 0.7}, {'label': 'fox', 'score': 0.2}]
     """
     row = np.asarray(proba, dtype=np.float64).reshape(-1)
     if len(row) != len(class_names):
@@ -164,7 +217,12 @@ def format_prediction(proba: np.ndarray, class_names: Sequence[str], top_k: int 
 
 def score_arrays(model: Any, images: np.ndarray, top_k: int | Sequence[int] = DEFAULT_TOP_K
                  ) -> list[dict[str, Any]]:
-    """Score a uint8 batch (n, H, W, 3) already at input size; ``top_k`` may be one per image."""
+    """Score a uint8 batch (n, H, W, 3) already at input size; ``top_k`` may be one per image.
+
+    Example:
+        >>> [a["label"] for a in score_arrays(clf, decode_image(photo, clf)[None], top_k=[1])]
+        ['bird']
+    """
     names = classes(model)
     proba = predict_proba(model, images)
     ks = [top_k] * len(proba) if isinstance(top_k, (int, np.integer)) else list(top_k)
@@ -182,8 +240,9 @@ def score_sources(model: Any, sources: Sequence[ScoreSource], top_k: int = DEFAU
     does not stop the others.
 
     Example:
-        >>> score_sources(model, ["a.jpg", b"not an image"])  # doctest: +SKIP
-        [{'label': 'bird', ...}, {'error': '<bytes>: not an image file, ...'}]
+        >>> answers = score_sources(cvkit.load_model(model_dir), [photo, b"not an image"])
+        >>> answers[0]["label"], "error" in answers[1]
+        ('bird', True)
     """
     k = check_top_k(top_k, len(classes(model)))
     arrays: list[np.ndarray] = []
@@ -213,8 +272,8 @@ def score_image(model: Any, source: ScoreSource, top_k: int = DEFAULT_TOP_K,
     ``ValueError`` for a bad ``top_k``. This is what ``model.score_image(...)`` calls.
 
     Example:
-        >>> score_image(model, "sample_data/fruit/apple.jpg")["label"]  # doctest: +SKIP
-        'fruit'
+        >>> score_image(cvkit.load_model(model_dir), photo)["label"]
+        'bird'
     """
     k = check_top_k(top_k, len(classes(model)))
     data = _resolve(source, allow_urls=True, timeout=timeout)
@@ -246,6 +305,11 @@ def fetch_url(url: str, timeout: float = 10.0, max_bytes: int = MAX_DOWNLOAD_BYT
     """Download an image over http(s) with a timeout and a size cap; the client side of scoring.
 
     Raises :class:`~cvkit.data.ImageReadError` naming the URL on any failure.
+
+    Example:
+        >>> fetch_url("file:///etc/passwd")
+        Traceback (most recent call last):
+        cvkit.data.images.ImageReadError: file:///etc/passwd: only http:// and https:// URLs can be fetched
     """
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):

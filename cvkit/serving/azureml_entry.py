@@ -8,12 +8,19 @@ functions. It uses the same request format and code path as the web service
 The model folder is ``init``'s argument, else ``$CVKIT_MODEL_DIR``, else ``$AZUREML_MODEL_DIR``
 (that folder itself, or the one sub-folder in it holding a ``metadata.json``).
 
+A hostile request is answered, never raised: JSON nested too deeply, an integer too long to
+convert, or images over the per-request pixel budget give ``{"detail": ..., "status_code": 4xx}``.
+
 Example:
-    >>> from cvkit.serving import score
-    >>> score.init("runs/sample/model")                                           # doctest: +SKIP
-    >>> answer = score.run('{"images": [{"image_in_base64": "/9j/4AAQ..."}]}')  # doctest: +SKIP
-    >>> answer["predictions"][0]["label"]                                        # doctest: +SKIP
-    'bird'
+    >>> import base64, json
+    >>> from cvkit.serving import azureml_entry
+    >>> azureml_entry.init(model_dir)
+    >>> image = base64.b64encode(open(photo, "rb").read()).decode()
+    >>> answer = azureml_entry.run(json.dumps({"images": [{"image_in_base64": image}]}))
+    >>> answer["predictions"][0]["label"] in clf.classes_
+    True
+    >>> azureml_entry.run('{"images": ' + "[" * 5000 + "]" * 5000 + "}")["status_code"]
+    400
 """
 from __future__ import annotations
 
@@ -23,9 +30,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from cvkit.models import inference as scoring
-from cvkit.serving.protocol import (DEFAULT_MAX_IMAGES, RequestError, build_answers, decode_items,
-                       parse_json_request, response_body)
+from cvkit.models import inference
+from cvkit.serving.protocol import (
+    DEFAULT_MAX_IMAGES,
+    DEFAULT_MAX_REQUEST_PIXELS,
+    RequestError,
+    build_answers,
+    check_pixel_budget,
+    decode_items,
+    parse_json_request,
+    response_body,
+)
 
 __all__ = ["init", "run", "find_model_dir"]
 
@@ -58,29 +73,31 @@ def init(model_dir: str | os.PathLike | None = None) -> None:
     from cvkit.models.folder import load_model
 
     model = load_model(find_model_dir(model_dir))
-    width, height = scoring.input_size(model)
-    scoring.predict_proba(model, np.zeros((1, height, width, 3), np.uint8))  # warm up
+    width, height = inference.input_size(model)
+    inference.predict_proba(model, np.zeros((1, height, width, 3), np.uint8))  # warm up
 
 
 def run(raw_data: str | bytes | Mapping[str, Any], max_images: int = DEFAULT_MAX_IMAGES,
-        max_pixels: int = scoring.DEFAULT_MAX_PIXELS) -> dict[str, Any]:
+        max_pixels: int = inference.DEFAULT_MAX_PIXELS,
+        max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS) -> dict[str, Any]:
     """Score a JSON request ``{"images": [{"image_in_base64": ..., "parameters": {"top_k": 3}}]}``.
 
     Returns the same JSON-ready dict as the web service's ``POST /score``: ``{"predictions": [...]}``
     with one answer or error per image, plus ``detail`` when nothing could be scored. A malformed
-    request gives ``{"detail": "...", "status_code": 400}`` rather than an exception, so a hosting
-    runtime can pass it straight back.
+    request gives ``{"detail": "...", "status_code": 400}`` (413 over ``max_images`` or
+    ``max_request_pixels``) rather than an exception, so a hosting runtime can pass it straight back.
     """
     if model is None:
         raise RuntimeError("call init() before run()")
-    names = scoring.classes(model)
+    names = inference.classes(model)
     try:
         items = parse_json_request(raw_data, len(names), max_images=max_images)
+        check_pixel_budget(items, max_request_pixels, max_pixels)
     except RequestError as exc:
         return {"detail": str(exc), "status_code": exc.status_code}
     pixels = decode_items(items, model, max_pixels=max_pixels)
     scored = [i for i, p in enumerate(pixels) if p is not None]
-    proba = scoring.predict_proba(model, np.stack([pixels[i] for i in scored])) if scored else \
+    proba = inference.predict_proba(model, np.stack([pixels[i] for i in scored])) if scored else \
         np.zeros((0, len(names)), np.float32)
     answers = build_answers(items, proba, scored, names)
     return response_body(answers, (getattr(model, "metadata_", None) or {}).get("model_version"))

@@ -8,33 +8,29 @@ Output columns: ``path``, ``true_label`` (when the input table has labels), ``la
 ``score`` (its probability), ``score_<class>`` for every class, ``error``.
 
 Example:
-    >>> from cvkit.serving.batch_score import batch_score
-    >>> summary = batch_score("runs/sample/model", "sample_data", "predictions.csv")  # doctest: +SKIP
-    >>> summary.n_images, summary.n_errors                                          # doctest: +SKIP
-    (104, 0)
+    >>> summary = batch_score(model_dir, test.paths[:4], f"{tmp}/predictions.csv", progress=False)
+    >>> summary.n_images, summary.n_errors
+    (4, 0)
 """
 from __future__ import annotations
 
-import argparse
 import csv
-import io
 import os
-import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence, Union
+from typing import Any, Iterator
 
 import numpy as np
 
-from cvkit.data.images import ImageReadError, is_image_path, read_image
-from cvkit.data.sources import LABEL_COLUMNS, PATH_COLUMNS
-from cvkit.models import inference as scoring
+from cvkit.data.images import ImageReadError, PathLike, is_image_path, read_image
+from cvkit.data.sources import LABEL_COLUMNS, PATH_COLUMNS, TableFormatError, iter_records, read_table_text
+from cvkit.data.sources import iter_images as iter_image_files
+from cvkit.models import inference
 
-__all__ = ["batch_score", "BatchSummary", "iter_images", "add_score_arguments", "score_command"]
+__all__ = ["batch_score", "BatchSummary", "batch_inputs"]
 
-PathLike = Union[str, os.PathLike]
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 
 
@@ -67,49 +63,54 @@ class BatchSummary:
 
 
 # ---------------------------------------------------------------------- inputs
-def _walk(root: Path) -> Iterator[tuple[str, None]]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if is_image_path(name):
-                yield os.path.join(dirpath, name), None
+def _table_rows(table: Path) -> list[tuple[str, str | None]]:
+    """``(path, label or None)`` for every row of a table of image paths, labels optional.
 
-
-def _read_table(table: Path) -> Iterator[tuple[str, str | None]]:
-    """Stream ``path[,label]`` rows; a header (``path``/``label`` ...) is recognised and skipped."""
-    delimiter = "\t" if table.suffix.lower() == ".tsv" else None
-    with open(table, newline="", encoding="utf-8-sig") as handle:
-        path_col, label_col = 0, None
-        first = True
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
+    Cells are split by the one table reader (:func:`cvkit.data.sources.iter_records`), so quoting,
+    over-long cells and unclosed quotes are handled (and reported, as
+    :class:`~cvkit.data.sources.TableFormatError` naming the line) exactly as for training tables.
+    Unlike :func:`~cvkit.data.sources.read_table`, a label is optional and a listed file that is
+    missing keeps its row, to be reported in the output as that image's error.
+    """
+    text = read_table_text(table)
+    first = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
+    suffix = table.suffix.lower()
+    delimiter = "\t" if suffix == ".tsv" or (suffix != ".csv" and "\t" in first) else ","
+    rows: list[tuple[str, str | None]] = []
+    columns: tuple[int, int | None] | None = None  # path column, label column
+    for record in iter_records(text, delimiter):
+        if record.error is not None:
+            raise TableFormatError(table, record.line, record.error)
+        cells = [c if q else c.strip() for c, q in zip(record.cells, record.quoted)]
+        if not any(c.strip() for c in cells) or (not record.quoted[0] and cells[0].startswith("#")):
+            continue
+        if columns is None:
+            lowered = [c.lower().replace(" ", "") for c in cells]
+            path_col = next((i for i, c in enumerate(lowered) if c in PATH_COLUMNS), None)
+            if path_col is not None:  # a header row
+                columns = (path_col, next((i for i, c in enumerate(lowered) if c in LABEL_COLUMNS), None))
                 continue
-            if delimiter is None:
-                delimiter = "\t" if "\t" in line else ","
-            cells = [c.strip() for c in next(csv.reader(io.StringIO(line), delimiter=delimiter))]
-            if first:
-                first = False
-                lowered = [c.lower().replace(" ", "") for c in cells]
-                pc = next((i for i, c in enumerate(lowered) if c in PATH_COLUMNS), None)
-                if pc is not None:
-                    path_col = pc
-                    label_col = next((i for i, c in enumerate(lowered) if c in LABEL_COLUMNS), None)
-                    continue
-                label_col = 1 if len(cells) > 1 else None
-            if path_col >= len(cells) or not cells[path_col]:
-                raise ValueError(f"{table} line {lineno}: no image path in {line.strip()!r}")
-            path = cells[path_col]
-            full = path if os.path.isabs(path) else str(table.parent / path)
-            label = cells[label_col] if label_col is not None and label_col < len(cells) else None
-            yield full, (label or None)
+            columns = (0, 1 if len(cells) > 1 else None)
+        path_col, label_col = columns
+        if path_col >= len(cells) or not cells[path_col].strip():
+            raise TableFormatError(table, record.line, "no image path")
+        path = cells[path_col]
+        label = cells[label_col].strip() if label_col is not None and label_col < len(cells) else None
+        rows.append((path if os.path.isabs(path) else str(table.parent / path), label or None))
+    return rows
 
 
-def iter_images(images: Any) -> tuple[Iterator[tuple[str, str | None]], int, bool]:
+def batch_inputs(images: Any) -> tuple[Iterator[tuple[str, str | None]], int, bool]:
     """``(iterator of (path, true_label or None), count, has_labels)`` for any batch input.
 
-    ``images`` is a folder (searched recursively), a ``.csv``/``.tsv``/``.txt`` table of paths
-    (optionally with labels; relative paths are relative to the table), an
-    :class:`~cvkit.data.ImageDataset`, or a list of paths. Nothing is read yet.
+    ``images`` is a folder (searched recursively by :func:`cvkit.data.sources.iter_images`), a
+    ``.csv``/``.tsv``/``.txt`` table of paths (optionally with labels; relative paths are relative
+    to the table), an :class:`~cvkit.data.ImageDataset`, or a list of paths. No image is read yet.
+
+    Example:
+        >>> rows, count, has_labels = batch_inputs("sample_data/tags.tsv")
+        >>> count, has_labels, next(rows)[1]
+        (104, True, 'bird')
     """
     if hasattr(images, "paths") and hasattr(images, "image_labels"):
         labels = images.image_labels if getattr(images, "targets", None) is not None else None
@@ -118,15 +119,11 @@ def iter_images(images: Any) -> tuple[Iterator[tuple[str, str | None]], int, boo
     if isinstance(images, (str, os.PathLike)):
         path = Path(images)
         if path.is_dir():
-            count = sum(1 for _ in _walk(path))
-            return _walk(path), count, False
+            count = sum(1 for _ in iter_image_files(path))
+            return ((p, None) for p in iter_image_files(path)), count, False
         if path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
-            count = 0
-            has_labels = False
-            for _, label in _read_table(path):
-                count += 1
-                has_labels = has_labels or label is not None
-            return _read_table(path), count, has_labels
+            rows = _table_rows(path)
+            return iter(rows), len(rows), any(label is not None for _, label in rows)
         if path.is_file() and is_image_path(path):
             return iter([(os.fspath(path), None)]), 1, False
         if not path.exists():
@@ -134,6 +131,10 @@ def iter_images(images: Any) -> tuple[Iterator[tuple[str, str | None]], int, boo
         raise ValueError(f"{path}: give a folder of images, an image, or a .csv/.tsv/.txt table of paths")
     paths = [os.fspath(p) for p in images]
     return iter([(p, None) for p in paths]), len(paths), False
+
+
+#: The former name of :func:`batch_inputs`, kept while ``cvkit.models.export`` imports it.
+iter_images = batch_inputs
 
 
 def _chunks(iterator: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -157,21 +158,23 @@ def _decode(path: str, size: tuple[int, int], max_pixels: int | None) -> np.ndar
 
 def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
                 workers: int = 2, progress: bool = True,
-                max_pixels: int | None = scoring.DEFAULT_MAX_PIXELS) -> BatchSummary:
+                max_pixels: int | None = inference.DEFAULT_MAX_PIXELS) -> BatchSummary:
     """Score every image of ``images`` with ``model`` into the CSV ``output`` (one row per image).
 
     Parameters
     ----------
     model : a model folder or a loaded model (:func:`cvkit.load_model`).
-    images : a folder, a table of paths, an ImageDataset or a list of paths (see :func:`iter_images`).
+    images : a folder, a table of paths, an ImageDataset or a list of paths (see :func:`batch_inputs`).
     output : the CSV to write (``.tsv`` writes tabs). It is written as ``output.partial`` and renamed
         when complete; an input table is never overwritten.
     batch_size : images per model call; memory use is about two batches of decoded images.
     workers : threads decoding images while the model runs.
 
     Example:
-        >>> print(batch_score("runs/sample/model", "sample_data", "runs/predictions.csv"))  # doctest: +SKIP
-        scored 104 of 104 images into runs/predictions.csv (85.3 images/s)
+        >>> summary = batch_score(clf, test.paths[:3], f"{tmp}/predictions.tsv", progress=False)
+        >>> print(summary)                                          # doctest: +ELLIPSIS
+        scored 3 of 3 images into .../predictions.tsv (... images/s)
+        predicted: ...
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -188,9 +191,9 @@ def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
     if isinstance(model, (str, os.PathLike)):
         from cvkit.models.folder import load_model
         model = load_model(model)
-    names = scoring.classes(model)
-    size = scoring.input_size(model)
-    source, total, has_labels = iter_images(images)
+    names = inference.classes(model)
+    size = inference.input_size(model)
+    source, total, has_labels = batch_inputs(images)
 
     header = ["path"] + (["true_label"] if has_labels else []) + ["label", "score"] + \
         [f"score_{c}" for c in names] + ["error"]
@@ -222,7 +225,7 @@ def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
                 following = next(chunks, None)  # start decoding the next chunk before predicting
                 pending = submit(following) if following is not None else []
                 good = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
-                proba = scoring.predict_proba(model, np.stack([decoded[i] for i in good])) if good \
+                proba = inference.predict_proba(model, np.stack([decoded[i] for i in good])) if good \
                     else np.zeros((0, len(names)), np.float32)
                 rows: dict[int, np.ndarray] = dict(zip(good, proba))
                 for i, (path, true_label) in enumerate(current):
@@ -254,35 +257,3 @@ def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
     return BatchSummary(output=os.fspath(output), n_images=n_images, n_errors=n_errors,
                         seconds=time.perf_counter() - start, classes=names,
                         label_counts={k: v for k, v in counts.items() if v}, errors=errors)
-
-
-# ---------------------------------------------------------------------- command line
-def add_score_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``score`` command's arguments to ``parser`` (used by ``cvkit score``)."""
-    parser.add_argument("model_dir", help="model folder written by clf.save() or `cvkit train`")
-    parser.add_argument("images", help="a folder of images (searched recursively) or a .csv/.tsv "
-                                       "table of image paths (optionally with labels)")
-    parser.add_argument("-o", "--output", default="predictions.csv",
-                        help="CSV (or .tsv) to write, one row per image (default predictions.csv)")
-    parser.add_argument("--batch-size", type=int, default=32, help="images per model call")
-    parser.add_argument("--workers", type=int, default=2, help="image-decoding threads")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return parser
-
-
-def score_command(args: argparse.Namespace) -> int:
-    """Run ``cvkit score`` from parsed arguments; prints the summary."""
-    summary = batch_score(args.model_dir, args.images, args.output, batch_size=args.batch_size,
-                          workers=args.workers, progress=not args.no_progress)
-    print(summary)
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cvkit.serving.batch_score MODEL_DIR IMAGES -o predictions.csv``: the same as ``cvkit score``."""
-    from cvkit.cli import main as cli_main
-    return cli_main(["score", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,6 +11,11 @@ Answers are ``{"predictions": [...]}`` with one entry per image, in order: ``lab
 Only bytes carried *in* the request are ever scored: an item naming a URL or a file path is
 answered with an error, never fetched or opened.
 
+Hostile requests get a 4xx naming what is wrong, never an exception: JSON nested too deeply
+(``RecursionError`` in the parser) or a number too long for Python's int conversion (over 4300
+digits) is a 400 naming the field, and :func:`check_pixel_budget` refuses (413) a request whose
+images add up to too many pixels, read from their headers before anything is decoded.
+
 Example:
     >>> items = parse_json_request(b'{"images": [{"image_in_base64": "aGk="}]}', n_classes=4)
     >>> items[0].data, items[0].top_k
@@ -20,21 +25,34 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+from PIL import Image
 
 from cvkit.data.images import ImageReadError
 from cvkit.models.inference import DEFAULT_MAX_PIXELS, DEFAULT_TOP_K, check_top_k, decode_image, format_prediction
 
-__all__ = ["RequestError", "ScoreItem", "parse_json_request", "item_error", "response_status",
-           "decode_items", "build_answers", "response_body", "DEFAULT_MAX_IMAGES"]
+__all__ = ["RequestError", "ScoreItem", "parse_json_request", "parse_top_k", "item_error",
+           "response_status", "header_pixels", "check_pixel_budget", "decode_items", "build_answers",
+           "response_body", "DEFAULT_MAX_IMAGES", "DEFAULT_MAX_REQUEST_PIXELS"]
 
 #: Most images one request may carry.
 DEFAULT_MAX_IMAGES = 64
+
+#: Most pixels (summed over a request's images, from their headers) one request may ask to decode:
+#: 100 MP. A 10 MB body of ordinary JPEG photos holds about 30 MP, and one image at the per-image
+#: limit (50 MP) fits, while 64 highly compressible 7000x7000 PNGs (3.1 GP, about 20 s of CPU and
+#: 1 GB of memory) are refused at once.
+DEFAULT_MAX_REQUEST_PIXELS = 100_000_000
+
+#: Longest integer literal accepted in a JSON request (top_k needs a few digits).
+MAX_JSON_INT_DIGITS = 30
 
 _FORBIDDEN_KEYS = ("url", "image_url", "uri", "path", "image_path", "file", "filename")
 _DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,", re.IGNORECASE)
@@ -71,6 +89,44 @@ def item_error(index: int, message: str, name: str | None = None) -> dict[str, A
     return answer
 
 
+class OversizedNumber:
+    """Stands in for a JSON integer too long to convert, so the field holding it can be named."""
+
+    def __init__(self, text: str):
+        self.digits = len(text.lstrip("-"))
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
+
+
+def _json_int(text: str) -> int | OversizedNumber:
+    return OversizedNumber(text) if len(text) > MAX_JSON_INT_DIGITS else int(text)
+
+
+def parse_top_k(value: Any, n_classes: int, field: str = "top_k") -> int:
+    """:func:`~cvkit.models.inference.check_top_k` whose every refusal names ``field``.
+
+    Even an integer string too long for Python to convert (over 4300 digits) is a ``ValueError``
+    naming the field, not Python's own message.
+
+    Example:
+        >>> parse_top_k("2", n_classes=4, field="query parameter top_k")
+        2
+        >>> parse_top_k("9" * 5000, n_classes=4, field="query parameter top_k")
+        Traceback (most recent call last):
+        ...
+        ValueError: query parameter top_k must be a positive integer, got a value of 5000 characters
+    """
+    try:
+        return check_top_k(value, n_classes, field=field)
+    except ValueError as exc:
+        if str(exc).startswith(field):
+            raise
+        size = len(value) if isinstance(value, str) else "many"
+        raise ValueError(f"{field} must be a positive integer, got a value of {size} characters"
+                         ) from None
+
+
 def _top_k_of(parameters: Any, default: int, n_classes: int, field: str) -> int:
     if parameters is None:
         return default
@@ -78,7 +134,7 @@ def _top_k_of(parameters: Any, default: int, n_classes: int, field: str) -> int:
         raise ValueError(f"{field} must be an object such as {{\"top_k\": 3}}")
     if "top_k" not in parameters:
         return default
-    return check_top_k(parameters["top_k"], n_classes, field=f"{field}.top_k")
+    return parse_top_k(parameters["top_k"], n_classes, field=f"{field}.top_k")
 
 
 def decode_base64(text: Any) -> bytes:
@@ -111,9 +167,12 @@ def parse_json_request(body: bytes | str | Mapping[str, Any], n_classes: int,
         payload: Any = body
     else:
         try:
-            payload = json.loads(body)
+            payload = json.loads(body, parse_int=_json_int)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RequestError(f"request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise RequestError("request body is nested too deeply: send "
+                               '{"images": [{"image_in_base64": "..."}]}') from None
     if not isinstance(payload, Mapping):
         raise RequestError('request body must be a JSON object like {"images": [...]}')
     if "images" not in payload:
@@ -157,6 +216,56 @@ def parse_json_request(body: bytes | str | Mapping[str, Any], n_classes: int,
 def response_status(answers: list[dict[str, Any]]) -> int:
     """200 when at least one image was scored; 400 when every image failed."""
     return 200 if any("error" not in a for a in answers) else 400
+
+
+def header_pixels(data: bytes) -> int | None:
+    """Width x height as the image's header declares it (nothing is decoded); None if unreadable.
+
+    Example:
+        >>> buffer = io.BytesIO(); Image.new("L", (7000, 7000)).save(buffer, "PNG")
+        >>> header_pixels(buffer.getvalue()), header_pixels(b"not an image")
+        (49000000, None)
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+    except Exception:  # noqa: BLE001 - any unreadable header: the decode reports it per item
+        return None
+    return int(width) * int(height)
+
+
+def check_pixel_budget(items: list[ScoreItem], max_request_pixels: int | None,
+                       max_pixels: int | None = DEFAULT_MAX_PIXELS) -> int:
+    """Refuse (413) a request whose images total over ``max_request_pixels``; returns the total.
+
+    Sizes come from the image headers, before anything is decoded. An image with no readable
+    header or over the per-image limit ``max_pixels`` is not counted: it is refused on its own,
+    without decoding, and its siblings are still scored.
+
+    Example:
+        >>> buffer = io.BytesIO(); Image.new("L", (7000, 7000)).save(buffer, "PNG")
+        >>> items = [ScoreItem(index=i, data=buffer.getvalue()) for i in range(3)]
+        >>> check_pixel_budget(items, max_request_pixels=100_000_000)
+        Traceback (most recent call last):
+        ...
+        cvkit.serving.protocol.RequestError: the images of this request total 147000000 pixels, over the per-request budget of 100000000 pixels (max_request_pixels, 100 MP): send fewer or smaller images per request
+    """
+    total = 0
+    for item in items:
+        if item.data is None:
+            continue
+        pixels = header_pixels(item.data)
+        if pixels is None or (max_pixels is not None and pixels > max_pixels):
+            continue
+        total += pixels
+    if max_request_pixels is not None and total > max_request_pixels:
+        raise RequestError(f"the images of this request total {total} pixels, over the per-request "
+                           f"budget of {max_request_pixels} pixels (max_request_pixels, "
+                           f"{max_request_pixels / 1e6:g} MP): send fewer or smaller images per "
+                           "request", status_code=413)
+    return total
 
 
 def decode_items(items: list[ScoreItem], model: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -208,3 +317,78 @@ def response_body(answers: list[dict[str, Any]], model_version: Any = None) -> d
     if model_version is not None:
         body["model_version"] = model_version
     return body
+
+
+# ---------------------------------------------------------------------- OpenAPI description
+#: A real 8x8 PNG, base64: the example request of the OpenAPI schema (so generated requests score).
+EXAMPLE_IMAGE_BASE64 = ("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAFUlEQVR42mM8ISfHgA0wMeAAg1MCANDKARQfGKMRA"
+                        "AAAAElFTkSuQmCC")
+
+_ERROR = {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}
+_TOP_K = {"type": "integer", "minimum": 1, "description": "how many best classes to list (clipped "
+                                                         "to the number of classes)"}
+_PARAMETERS = {"type": "object", "properties": {"top_k": _TOP_K}}
+_ANSWER = {"type": "object", "required": ["index"], "properties": {
+    "index": {"type": "integer", "minimum": 0},
+    "filename": {"type": "string"},
+    "label": {"type": "string"},
+    "score": {"type": "number"},
+    "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+    "top_k": {"type": "array", "items": {"type": "object", "properties": {
+        "label": {"type": "string"}, "score": {"type": "number"}}}},
+    "error": {"type": "string"}}}
+_PREDICTIONS = {"type": "object", "required": ["predictions"], "properties": {
+    "predictions": {"type": "array", "items": _ANSWER},
+    "model_version": {"type": ["string", "integer", "null"]},
+    "detail": {"type": "string"}}}
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error_response(description: str) -> dict[str, Any]:
+    """An OpenAPI response entry for a ``{"detail": "..."}`` refusal."""
+    return _json_response(description, _ERROR)
+
+
+def score_openapi(max_images: int = DEFAULT_MAX_IMAGES) -> dict[str, Any]:
+    """The OpenAPI operation fields of ``POST /score``: its two request bodies and its answers.
+
+    The endpoint reads the raw request itself (so hostile bodies get cvkit's own 4xx answers), so
+    FastAPI cannot infer this; schema-driven clients and fuzzers read it from ``/openapi.json``.
+
+    Example:
+        >>> sorted(score_openapi()["requestBody"]["content"])
+        ['application/json', 'multipart/form-data']
+    """
+    item = {"type": "object", "required": ["image_in_base64"], "properties": {
+        "image_in_base64": {"type": "string", "contentEncoding": "base64",
+                            "description": "the image file's bytes (JPEG, PNG, ...), base64"},
+        "parameters": _PARAMETERS}}
+    json_body = {"type": "object", "required": ["images"], "properties": {
+        "images": {"type": "array", "minItems": 1, "maxItems": max_images, "items": item},
+        "parameters": _PARAMETERS}}
+    form = {"type": "object", "required": ["image"], "properties": {
+        "image": {"type": "array", "maxItems": max_images,
+                  "items": {"type": "string", "format": "binary"}},
+        "top_k": _TOP_K}}
+    example = {"images": [{"image_in_base64": EXAMPLE_IMAGE_BASE64, "parameters": {"top_k": 2}}]}
+    return {
+        "parameters": [{"name": "top_k", "in": "query", "required": False, "schema": _TOP_K}],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": json_body, "example": example},
+            "multipart/form-data": {"schema": form}}},
+        "responses": {
+            "200": _json_response("one answer per image, in order; failed images carry an error",
+                                  _PREDICTIONS),
+            "400": _json_response("malformed request, or no image could be scored",
+                                  {**_PREDICTIONS, "required": ["detail"]}),
+            "401": error_response("missing or wrong API key"),
+            "408": error_response("the request body did not arrive in time"),
+            "413": error_response("body, image count or pixel budget over the service's limits"),
+            "415": error_response("unsupported Content-Type"),
+            "500": error_response("the model itself failed"),
+            "503": error_response("the model is still loading (or failed to load)"),
+        },
+    }

@@ -1,6 +1,12 @@
 """Running the scoring service: in the foreground (``cvkit serve``), in a background process
 (notebooks, benchmarks) or on a thread of the current process (tests).
 
+Every way runs uvicorn with :mod:`cvkit.serving.connections`' protocol, so slow clients cannot
+hold sockets: request headers must arrive within ``header_timeout`` seconds (default 10; 408 and
+closed after), at most ``max_connections`` sockets are open per process (default 512; more are
+answered 503 and closed), idle keep-alive connections close after 5 s, and the app gives a request
+body ``body_timeout`` seconds (default 30; 408 after).
+
 Example:
     >>> from cvkit.serving import BackgroundServer
     >>> with BackgroundServer("runs/sample/model") as server:      # doctest: +SKIP
@@ -9,7 +15,6 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import atexit
 import os
 import signal
@@ -20,19 +25,27 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-__all__ = ["serve", "free_port", "BackgroundServer", "ThreadedServer", "add_serve_arguments",
-           "serve_command", "main"]
+from cvkit.serving.connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, guarded_protocol
+
+__all__ = ["serve", "free_port", "BackgroundServer", "ThreadedServer"]
 
 _ENV_KEYS = {"api_key": "CVKIT_API_KEY", "max_request_bytes": "CVKIT_MAX_REQUEST_BYTES",
              "max_images": "CVKIT_MAX_IMAGES", "max_pixels": "CVKIT_MAX_PIXELS",
+             "max_request_pixels": "CVKIT_MAX_REQUEST_PIXELS",
              "max_batch_size": "CVKIT_MAX_BATCH_SIZE", "max_wait_ms": "CVKIT_MAX_WAIT_MS",
-             "default_top_k": "CVKIT_DEFAULT_TOP_K"}
+             "default_top_k": "CVKIT_DEFAULT_TOP_K", "body_timeout": "CVKIT_BODY_TIMEOUT",
+             "docs": "CVKIT_DOCS"}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on ``host`` right now (the OS picks it)."""
+    """A TCP port that is free on ``host`` right now (the OS picks it); the one helper for this.
+
+    Example:
+        >>> 0 < free_port() < 65536
+        True
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -43,14 +56,6 @@ def _check_workers(workers: Any) -> int:
         raise ValueError(f"workers must be a whole number >= 1 (one process per model copy), "
                          f"got {workers!r}")
     return workers
-
-
-def _workers_argument(text: str) -> int:
-    """``--workers`` value: a whole number >= 1, refused by argparse (exit 2) otherwise."""
-    try:
-        return _check_workers(int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
 
 
 def _check_model_dir(model_dir: str | os.PathLike) -> str:
@@ -65,13 +70,16 @@ def _check_model_dir(model_dir: str | os.PathLike) -> str:
 
 def serve(model_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000,
           api_key: str | None = None, workers: int = 1, log_level: str = "info",
-          **service_options: Any) -> None:
+          header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+          max_connections: int = DEFAULT_MAX_CONNECTIONS, **service_options: Any) -> None:
     """Serve a model folder over HTTP until interrupted (what ``cvkit serve`` runs).
 
     Binds ``127.0.0.1`` unless told otherwise. ``workers > 1`` starts that many processes, each
     with its own copy of the model. ``service_options`` are :class:`~cvkit.serving.app.ServiceConfig`
-    fields (``max_request_bytes``, ``max_batch_size``, ...). The API key can also come from the
-    ``CVKIT_API_KEY`` environment variable, which keeps it out of the process list.
+    fields (``max_request_bytes``, ``max_request_pixels``, ``max_batch_size``, ``body_timeout``,
+    ...). The API key can also come from the ``CVKIT_API_KEY`` environment variable, which keeps it
+    out of the process list. ``header_timeout`` and ``max_connections`` guard against slow clients
+    (see the module docstring).
 
     Example:
         >>> serve("runs/sample/model", port=8000)   # doctest: +SKIP
@@ -80,6 +88,7 @@ def serve(model_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 800
 
     model_dir = _check_model_dir(model_dir)
     _check_workers(workers)
+    protocol = guarded_protocol(header_timeout, max_connections)
     unknown = set(service_options) - set(_ENV_KEYS)
     if unknown:
         raise TypeError(f"unknown service option(s): {', '.join(sorted(unknown))}")
@@ -96,22 +105,30 @@ def serve(model_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 800
           f"GET /metadata){' with an API key' if os.environ.get('CVKIT_API_KEY') else ''}",
           flush=True)
     uvicorn.run("cvkit.serving.app:create_app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level, timeout_graceful_shutdown=10)
+                workers=workers, log_level=log_level, timeout_graceful_shutdown=10, http=protocol)
 
 
 class ThreadedServer:
     """A real uvicorn server for an app, on a thread of this process (for tests and quick demos).
 
+    ``header_timeout`` and ``max_connections`` are as for :func:`serve`.
+
     Example:
-        >>> with ThreadedServer(create_app(model)) as server:       # doctest: +SKIP
-        ...     httpx.get(server.url + "/health")
+        >>> import httpx
+        >>> from cvkit.serving.app import create_app
+        >>> with ThreadedServer(create_app(model_dir)) as server:
+        ...     _ = server.wait_until_ready()
+        ...     httpx.get(server.url + "/health").json()["status"]
+        'ok'
     """
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None,
-                 log_level: str = "warning"):
+                 log_level: str = "warning", header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS):
         self.app, self.host = app, host
         self.port = port or free_port(host)
         self.log_level = log_level
+        self.protocol = guarded_protocol(header_timeout, max_connections)
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -125,7 +142,7 @@ class ThreadedServer:
         import uvicorn
 
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level=self.log_level,
-                                lifespan="on")
+                                lifespan="on", http=self.protocol)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="cvkit-uvicorn", daemon=True)
         self._thread.start()
@@ -159,8 +176,7 @@ class ThreadedServer:
         self.stop()
 
 
-def _wait_for_health(url: str, timeout: float, alive: Any = None, api_key: str | None = None,
-                     workers: int = 1) -> dict:
+def _wait_for_health(url: str, timeout: float, alive: Any = None, workers: int = 1) -> dict:
     """Poll ``/health`` until ``workers`` distinct worker processes (its ``pid``) have said ready.
 
     Each poll is a new connection, which the OS hands to any worker; with one ready answer only, a
@@ -310,61 +326,7 @@ class BackgroundServer:
         return f"<BackgroundServer {self.url} serving {self.model_dir!r} ({state})>"
 
 
-# ---------------------------------------------------------------------- command line
-def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the ``serve`` command's arguments to ``parser`` (used by ``cvkit serve``)."""
-    from cvkit.serving.app import DEFAULT_MAX_REQUEST_BYTES
-    parser.add_argument("model_dir", help="model folder written by clf.save() or `cvkit train`")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="interface to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    parser.add_argument("--api-key", default=None,
-                        help="require 'Authorization: Bearer KEY' (or set CVKIT_API_KEY)")
-    parser.add_argument("--workers", type=_workers_argument, default=1,
-                        help="worker processes, each with its own copy of the model (default 1)")
-    parser.add_argument("--max-request-mb", type=float, default=DEFAULT_MAX_REQUEST_BYTES / 2**20,
-                        help="largest request body in MB (default 10)")
-    parser.add_argument("--max-batch-size", type=int, default=None,
-                        help="most images per model call (default 32)")
-    parser.add_argument("--max-wait-ms", type=float, default=None,
-                        help="longest a request waits for others to batch with (default 10)")
-    parser.add_argument("--log-level", default="info",
-                        choices=["critical", "error", "warning", "info", "debug"])
-    return parser
-
-
-def serve_command(args: argparse.Namespace) -> int:
-    """Run ``cvkit serve`` from parsed arguments."""
-    parent = os.environ.pop("CVKIT_EXIT_WITH_PARENT", "")
-    if parent.isdigit():  # started by BackgroundServer: stop when that process goes away
-        _exit_with_parent(int(parent))
-    serve(args.model_dir, host=args.host, port=args.port, api_key=args.api_key,
-          workers=args.workers, log_level=args.log_level,
-          max_request_bytes=int(args.max_request_mb * 2**20),
-          max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms)
-    return 0
-
-
-def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
-    """Stop this server (gracefully, via SIGTERM) once the process that started it is gone."""
-    def watch() -> None:
-        while True:
-            time.sleep(interval)
-            try:
-                os.kill(parent_pid, 0)
-            except ProcessLookupError:
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
-            except PermissionError:
-                pass
-    threading.Thread(target=watch, name="cvkit-parent-watch", daemon=True).start()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cvkit.serving.server MODEL_DIR [--port N] ...``: the same as ``cvkit serve``."""
-    from cvkit.cli import main as cli_main
-    return cli_main(["serve", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m cvkit.serving.server ARGS` is `cvkit serve ARGS` (older scripts use it)
+    import runpy
+    sys.argv[1:1] = ["serve"]
+    runpy.run_module("cvkit.cli", run_name="__main__", alter_sys=True)

@@ -8,7 +8,8 @@ The widget classes are imported on first use, so ``import cvkit.widgets`` stays 
 
 Example:
     >>> from cvkit.widgets import AnnotationWidget
-    >>> AnnotationWidget("photos/", labels=["cat", "dog"], output="labels.tsv")  # doctest: +SKIP
+    >>> AnnotationWidget("sample_data/bird", labels=["bird", "not bird"], output=f"{tmp}/labels.tsv")
+    <AnnotationWidget: 0 labelled of 35 images, 2 labels, saving to labels.tsv>
 """
 from __future__ import annotations
 

@@ -6,53 +6,36 @@ survive a kernel restart. Images are only ever read, never moved, renamed or cha
 
 Example:
     >>> from cvkit.widgets import AnnotationWidget
-    >>> w = AnnotationWidget("photos/", labels=["cat", "dog"], output="labels.tsv")  # doctest: +SKIP
-    >>> w                                       # shows the widget in Jupyter    # doctest: +SKIP
-    >>> ds = w.to_dataset()                     # the labelled images so far     # doctest: +SKIP
+    >>> w = AnnotationWidget("sample_data/fruit", labels=["apple", "pear"], output=f"{tmp}/labels.tsv")
+    >>> w                                       # in Jupyter: the widget itself
+    <AnnotationWidget: 0 labelled of 26 images, 2 labels, saving to labels.tsv>
+    >>> w.label_buttons["apple"].click()        # what a click does: label, save, next image
+    >>> w.to_dataset().counts()                 # the labelled images so far
+    {'apple': 1}
 """
 from __future__ import annotations
 
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence, Union
+from typing import Any, Sequence
 
 import ipywidgets as W
 
-from cvkit.data.images import is_image_path
+from cvkit.data.dataset import ImageDataset
+from cvkit.data.images import PathLike
+from cvkit.data.sources import list_images
 from cvkit.widgets.display import ImageCache, esc, placeholder_html
 from cvkit.widgets.labels_file import LabelsFile, check_label
 
-if TYPE_CHECKING:  # pragma: no cover
-    from cvkit.data.dataset import ImageDataset
-
-PathLike = Union[str, os.PathLike]
-
-__all__ = ["AnnotationWidget", "list_images"]
+__all__ = ["AnnotationWidget"]
 
 #: reason written for images excluded by the user (unreadable ones get their read error instead)
 USER_EXCLUDED = "excluded by the user"
 
 
-def list_images(folder: PathLike) -> list[str]:
-    """All image files under ``folder`` (recursively, sorted; hidden files and folders skipped).
-
-    Example: ``list_images("photos")`` -> ``['photos/a.jpg', 'photos/trip/b.png']``
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: image folder not found")
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [os.path.join(dirpath, f) for f in sorted(filenames) if is_image_path(f)]
-    return found
-
-
 def _resolve_images(images: Any) -> tuple[list[str], str | None, list[str]]:
     """``(paths, root, dataset_labels)`` from a folder, a list of paths or an ImageDataset."""
-    from cvkit.data.dataset import ImageDataset
-
     if isinstance(images, ImageDataset):
         return list(images.paths), images.root, list(images.labels)
     if isinstance(images, (str, os.PathLike)):
@@ -95,10 +78,12 @@ class AnnotationWidget:
     and the list of labels are stored in ``#`` comment lines that ``from_table`` ignores.
 
     Example:
-        >>> w = AnnotationWidget("photos/", ["cat", "dog"], output="runs/labels.tsv")  # doctest: +SKIP
-        >>> w.label_buttons["cat"].click()      # what a click in the notebook does  # doctest: +SKIP
-        >>> cvkit.ImageDataset.from_table("runs/labels.tsv").counts()              # doctest: +SKIP
-        {'cat': 1}
+        >>> w = AnnotationWidget(["sample_data/bird/crow.jpg", photo], ["bird", "other"],
+        ...                      output=f"{tmp}/labels.tsv")
+        >>> w.label_buttons["bird"].click()     # what a click in the notebook does
+        >>> w.label("other")                    # the same from code, for the second image
+        >>> cvkit.ImageDataset.from_table(f"{tmp}/labels.tsv").counts()
+        {'bird': 1, 'other': 1}
     """
 
     def __init__(self, images: Any, labels: Sequence[str] | None = None,
@@ -223,9 +208,8 @@ class AnnotationWidget:
         """Show the image at ``index`` (0-based)."""
         self.index = index
 
-    def to_dataset(self, **kwargs: Any) -> "ImageDataset":
+    def to_dataset(self, **kwargs: Any) -> ImageDataset:
         """The labelled images so far, read back from the TSV with ``ImageDataset.from_table``."""
-        from cvkit.data.dataset import ImageDataset
         if not self.output.exists():
             self._save()
         return ImageDataset.from_table(self.output, **kwargs)

@@ -1,17 +1,26 @@
-"""Small helpers shared by the widgets: images scaled to fit a box, placeholders, HTML escaping."""
+"""Small helpers shared by the widgets: images scaled to fit a box, placeholders, HTML escaping.
+
+Why here: every widget shows one image at a time in a fixed box, and an unreadable image as a
+placeholder that says why, so they share one cache and one look.
+
+Example:
+    >>> cache = ImageCache((160, 120))
+    >>> data, reason = cache.get(photo)
+    >>> data[:2], reason                      # JPEG bytes, no error
+    (b'\\xff\\xd8', None)
+    >>> fit_size(640, 480, (160, 160))
+    (160, 120)
+"""
 from __future__ import annotations
 
 import html
 import io
 import os
 from collections import OrderedDict
-from typing import Union
 
 import numpy as np
 
-from cvkit.data.images import ImageReadError, read_image
-
-PathLike = Union[str, os.PathLike]
+from cvkit.data.images import ImageReadError, PathLike, read_image
 
 
 def esc(text: object) -> str:

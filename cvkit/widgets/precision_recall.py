@@ -8,7 +8,8 @@ the rest. The numbers come from :meth:`cvkit.evaluation.EvaluationReport.at_thre
 
 Example:
     >>> from cvkit.widgets import PrecisionRecallWidget
-    >>> PrecisionRecallWidget(cvkit.evaluate(clf, test))      # doctest: +SKIP
+    >>> PrecisionRecallWidget(cvkit.evaluate(clf, test))
+    <PrecisionRecallWidget: 36 images, 4 classes, threshold 0.50>
 """
 from __future__ import annotations
 
@@ -18,12 +19,11 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 import numpy as np
 
+from cvkit.evaluation.report import EvaluationReport
 from cvkit.widgets.display import esc
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
-
-    from cvkit.evaluation import EvaluationReport
 
 __all__ = ["PrecisionRecallWidget"]
 
@@ -48,11 +48,15 @@ class PrecisionRecallWidget:
     n_covered); ``figure`` is the matplotlib Figure drawn for the current settings.
 
     Example:
-        >>> w = PrecisionRecallWidget(report, threshold=0.8)           # doctest: +SKIP
-        >>> w.values["precision"], w.values["coverage"]                # doctest: +SKIP
+        >>> w = PrecisionRecallWidget(cvkit.evaluate(clf, test), threshold=0.8)
+        >>> w.values == w.report.at_threshold(0.8)                     # the numbers shown
+        True
+        >>> w.class_selector.value = "bird"                            # one class against the rest
+        >>> w.values["n_covered"] == w.report.at_threshold(0.8, "bird")["n_covered"]
+        True
     """
 
-    def __init__(self, report: "EvaluationReport", threshold: float = 0.5,
+    def __init__(self, report: EvaluationReport, threshold: float = 0.5,
                  class_name: str | None = None, figsize: tuple[float, float] = (9.0, 3.6)):
         if not hasattr(report, "at_threshold"):
             raise TypeError(f"report must be an EvaluationReport (cvkit.evaluate(...)), not "

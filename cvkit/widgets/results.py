@@ -7,22 +7,21 @@ of one class, worst first.
 
 Example:
     >>> from cvkit.widgets import ResultsWidget
-    >>> ResultsWidget(test, clf.predict_proba(test), classes=clf.classes_)   # doctest: +SKIP
-    >>> ResultsWidget(test, cvkit.evaluate(clf, test))                      # doctest: +SKIP
+    >>> ResultsWidget(test, clf.predict_proba(test), classes=clf.classes_)
+    <ResultsWidget: 36 images, 4 classes, 1 wrong>
+    >>> ResultsWidget(test, cvkit.evaluate(clf, test))
+    <ResultsWidget: 36 images, 4 classes, 1 wrong>
 """
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import ipywidgets as W
 import numpy as np
 
+from cvkit.data.dataset import ImageDataset
 from cvkit.widgets.display import ImageCache, esc, placeholder_html
-
-if TYPE_CHECKING:  # pragma: no cover
-    from cvkit.data.dataset import ImageDataset
-    from cvkit.evaluation import EvaluationReport
 
 __all__ = ["ResultsWidget", "SORT_OPTIONS", "SHOW_OPTIONS"]
 
@@ -69,11 +68,13 @@ class ResultsWidget:
     ``row`` is the row shown.
 
     Example:
-        >>> w = ResultsWidget(test, report)                     # doctest: +SKIP
-        >>> w.show.value = "incorrect"; w.sort.value = "loss"   # worst mistakes first  # doctest: +SKIP
+        >>> w = ResultsWidget(test, cvkit.evaluate(clf, test))
+        >>> w.show.value = "incorrect"; w.sort.value = "loss"   # worst mistakes first
+        >>> len(w.indices), w.row == w.indices[0]
+        (1, True)
     """
 
-    def __init__(self, dataset: "ImageDataset | Sequence[str] | None", results: Any = None,
+    def __init__(self, dataset: ImageDataset | Sequence[str] | None, results: Any = None,
                  classes: Sequence[str] | None = None, max_bars: int = 10,
                  image_size: tuple[int, int] = (360, 300)):
         if results is None and _is_report(dataset):

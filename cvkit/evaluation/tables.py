@@ -1,0 +1,228 @@
+"""The tables of an :class:`~cvkit.evaluation.EvaluationReport`: per class, per image, per threshold.
+
+Why a separate module: the report computes its metrics in ``report.py``; turning them into
+DataFrames, text and confidence-threshold trade-offs is a second job. :class:`ReportTables` is the
+part of ``EvaluationReport`` that does it (a mixin: it reads the report's ``classes``, ``y_true``,
+``y_pred``, ``proba``, ``paths``, ``losses`` and metric properties).
+
+Example:
+    >>> from cvkit.evaluation import EvaluationReport
+    >>> report = EvaluationReport(["a", "b", "b"], [[.8, .2], [.3, .7], [.6, .4]], ["a", "b"])
+    >>> report.most_confused().values.tolist()
+    [['b', 'a', 1]]
+    >>> report.at_threshold(0.7)["coverage"]
+    0.6666666666666666
+"""
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["ReportTables", "names_list"]
+
+
+def names_list(names: Sequence[str]) -> str:
+    """Names quoted and comma-separated, for error messages.
+
+    Example:
+        >>> names_list(["bird", "fruit"])
+        "'bird', 'fruit'"
+    """
+    return ", ".join(repr(n) for n in names)
+
+
+class ReportTables:
+    """Tables, thresholds and text of an evaluation report (mixed into ``EvaluationReport``).
+
+    Besides the attributes below it reads the report's metrics: ``confusion_matrix``, ``support``,
+    ``precision``, ``recall``, ``f1``, ``losses``, ``auc``, ``average_precision`` and the rest.
+    """
+
+    # Set by EvaluationReport.__init__.
+    classes: list[str]
+    proba: np.ndarray
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    paths: list[str] | None
+    skipped: list[tuple[str, str]]
+
+    # ------------------------------------------------------------------ tables
+    def per_class(self) -> "pd.DataFrame":
+        """One row per class: precision, recall, f1, support, log_loss, auc, average_precision.
+
+        Example:
+            >>> report = cvkit.evaluate(clf, test)
+            >>> list(report.per_class().round(3).index)
+            ['bird', 'flower', 'fruit', 'vegetable']
+        """
+        import pandas as pd
+        auc, ap, ll = self.auc, self.average_precision, self.per_class_log_loss
+        return pd.DataFrame({
+            "precision": self.precision, "recall": self.recall, "f1": self.f1,
+            "support": self.support.astype(np.int64),
+            "log_loss": [ll[c] for c in self.classes], "auc": [auc[c] for c in self.classes],
+            "average_precision": [ap[c] for c in self.classes],
+        }, index=pd.Index(self.classes, name="class"))
+
+    def summary(self) -> dict[str, float]:
+        """The headline numbers as a flat dict (accuracy, balanced accuracy, log-loss, AUCs, ...).
+
+        ``top_2_accuracy``/``top_3_accuracy`` appear when there are more classes than ``k``.
+
+        Example:
+            >>> cvkit.evaluate(clf, test).summary()["n_images"]
+            36
+        """
+        auc, ap = self.auc, self.average_precision
+        out = {"n_images": int(len(self)), "accuracy": self.accuracy,
+               "balanced_accuracy": self.balanced_accuracy, "log_loss": self.log_loss}
+        for k in (2, 3):
+            if k < self.n_classes:
+                out[f"top_{k}_accuracy"] = self.top_k_accuracy(k)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of all-NaN
+            out.update({
+                "precision_macro": float(np.nanmean(self.precision)),
+                "recall_macro": float(np.nanmean(self.recall)),
+                "f1_macro": float(np.nanmean(self.f1)),
+            })
+        out.update({"auc_macro": auc["macro"], "auc_micro": auc["micro"],
+                    "average_precision_macro": ap["macro"], "average_precision_micro": ap["micro"]})
+        return out
+
+    def most_confused(self, n: int = 5, min_count: int = 1) -> "pd.DataFrame":
+        """The ``n`` most frequent mistakes as rows ``(true, predicted, count)``, most frequent first."""
+        import pandas as pd
+        cm = self.confusion_matrix
+        rows = [(self.classes[i], self.classes[j], int(cm[i, j]))
+                for i in range(self.n_classes) for j in range(self.n_classes)
+                if i != j and cm[i, j] >= max(min_count, 1)]
+        rows.sort(key=lambda r: -r[2])  # stable: ties keep class order
+        return pd.DataFrame(rows[:n], columns=["true", "predicted", "count"])
+
+    def top_losses(self, k: int = 9) -> "pd.DataFrame":
+        """The ``k`` images with the highest log-loss (the worst mistakes), worst first.
+
+        Columns: ``path`` (if known), ``true``, ``predicted``, ``p_true`` (probability given to the
+        true class), ``confidence`` (probability of the predicted class), ``loss``. The index is
+        the image's row in the report.
+
+        Example:
+            >>> list(cvkit.evaluate(clf, test).top_losses(3).columns)
+            ['path', 'true', 'predicted', 'p_true', 'confidence', 'loss']
+        """
+        order = np.argsort(-self.losses, kind="stable")[:k]
+        return self._rows(order)
+
+    def _rows(self, order: np.ndarray) -> "pd.DataFrame":
+        import pandas as pd
+        idx = np.arange(len(self))
+        data = {
+            "path": [self.paths[i] for i in order] if self.paths is not None else [None] * len(order),
+            "true": [self.classes[self.y_true[i]] for i in order],
+            "predicted": [self.classes[self.y_pred[i]] for i in order],
+            "p_true": self.proba[order, self.y_true[order]].astype(np.float64),
+            "confidence": self.proba[order, self.y_pred[order]].astype(np.float64),
+            "loss": self.losses[order],
+        }
+        return pd.DataFrame(data, index=pd.Index(idx[order], name="row"))
+
+    def errors(self) -> "pd.DataFrame":
+        """Every misclassified image (same columns as :meth:`top_losses`), most confident first."""
+        wrong = np.flatnonzero(self.y_pred != self.y_true)
+        conf = self.proba[wrong, self.y_pred[wrong]]
+        return self._rows(wrong[np.argsort(-conf, kind="stable")])
+
+    def to_frame(self) -> "pd.DataFrame":
+        """One row per image: path, true, predicted, confidence, p_true, loss, correct, and the
+        probability of every class (``proba_<class>`` columns). Save it with ``to_csv`` to compare
+        two models image by image.
+
+        Example:
+            >>> frame = cvkit.evaluate(clf, test).to_frame()
+            >>> frame.to_csv(f"{tmp}/predictions.csv"); len(frame)
+            36
+        """
+        frame = self._rows(np.arange(len(self)))
+        frame["correct"] = self.y_pred == self.y_true
+        for c, name in enumerate(self.classes):
+            frame[f"proba_{name}"] = self.proba[:, c].astype(np.float64)
+        return frame
+
+    # ------------------------------------------------------------------ thresholds
+    def at_threshold(self, threshold: float, class_name: str | None = None) -> dict[str, float]:
+        """Precision, recall and coverage when only confident predictions count.
+
+        Without ``class_name``: an image is *covered* when its top probability is at least
+        ``threshold``; ``precision`` is the accuracy on covered images, ``recall`` the fraction of
+        all images that are covered and right, ``coverage`` the fraction covered.
+
+        With ``class_name``: one-vs-rest for that class; an image is flagged when its probability for
+        the class is at least ``threshold`` (the points of the class's PR curve); ``coverage`` is
+        the fraction of all images flagged.
+
+        Example:
+            >>> sorted(cvkit.evaluate(clf, test).at_threshold(0.8))
+            ['coverage', 'n_covered', 'precision', 'recall', 'threshold']
+        """
+        threshold = float(threshold)
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, not {threshold}")
+        if class_name is None:
+            covered = self.proba.max(axis=1) >= threshold
+            hit = covered & (self.y_pred == self.y_true)
+            n_pos = len(self)
+        else:
+            c = self._class_index(class_name)
+            covered = self.proba[:, c] >= threshold
+            truth = self.y_true == c
+            hit = covered & truth
+            n_pos = int(truth.sum())
+        n_cov = int(covered.sum())
+        return {"threshold": threshold,
+                "precision": float(hit.sum() / n_cov) if n_cov else float("nan"),
+                "recall": float(hit.sum() / n_pos) if n_pos else float("nan"),
+                "coverage": float(n_cov / len(self)), "n_covered": n_cov}
+
+    def threshold_curve(self, class_name: str | None = None,
+                        thresholds: Sequence[float] | np.ndarray | None = None) -> "pd.DataFrame":
+        """:meth:`at_threshold` over a range of thresholds (default 0, 0.01, ..., 1) as a DataFrame."""
+        import pandas as pd
+        grid = np.linspace(0.0, 1.0, 101) if thresholds is None else np.asarray(thresholds, float)
+        return pd.DataFrame([self.at_threshold(t, class_name) for t in grid])
+
+    def _class_index(self, class_name: str) -> int:
+        """Column of ``class_name`` in ``proba``; a clear error for a name that is not a class."""
+        try:
+            return self.classes.index(str(class_name))
+        except ValueError:
+            raise ValueError(f"class_name {class_name!r} is not one of the classes "
+                             f"({names_list(self.classes)})") from None
+
+    # ------------------------------------------------------------------ text
+    def to_text(self, digits: int = 3) -> str:
+        """A plain-text report: headline metrics then the per-class table (rounded, deterministic).
+
+        Example:
+            >>> print(cvkit.evaluate(clf, test).to_text().splitlines()[0])
+            36 images, 4 classes
+        """
+        import pandas as pd
+        lines = [f"{len(self)} images, {self.n_classes} classes"
+                 + (f" ({len(self.skipped)} unreadable, left out)" if self.skipped else "")]
+        for key, value in self.summary().items():
+            if key != "n_images":
+                lines.append(f"{key:<26}{value:.{digits}f}")
+        table = self.per_class().round(digits)
+        with pd.option_context("display.width", 120, "display.max_columns", 20):
+            lines += ["", table.to_string(na_rep="n/a")]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+

@@ -1,0 +1,118 @@
+"""Slow and idle clients: uvicorn's HTTP/1.1 protocol with a request-head deadline and a socket cap.
+
+uvicorn only times out a connection *between* requests (``timeout_keep_alive``): a client that
+sends half a request head and then nothing (slowloris) keeps its socket, and a few thousand such
+clients use up the process's file descriptors. :class:`GuardedH11Protocol` adds:
+
+- a header timeout: the request line and headers must be complete ``header_timeout`` seconds
+  (default 10) after the connection opens or the next request starts; otherwise the client gets a
+  bare 408 and the socket is closed;
+- a connection cap: beyond ``max_connections`` open sockets (default 512) a new connection gets a
+  bare 503 and is closed at once, so the server keeps descriptors for the clients it is serving.
+
+The request *body* has its own deadline in the app (``body_timeout``, see
+:class:`cvkit.serving.app.BodySizeLimit`), and idle keep-alive connections close after uvicorn's
+``timeout_keep_alive`` (5 s). :func:`cvkit.serving.server.serve` and
+:class:`~cvkit.serving.server.ThreadedServer` use this protocol.
+
+Example:
+    >>> import uvicorn
+    >>> config = uvicorn.Config(None, http=guarded_protocol(header_timeout=5, max_connections=100))
+    >>> config.http.keywords
+    {'header_timeout': 5, 'max_connections': 100}
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any, Callable
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = ["GuardedH11Protocol", "guarded_protocol", "DEFAULT_HEADER_TIMEOUT", "DEFAULT_MAX_CONNECTIONS"]
+
+#: Seconds a client has to send a complete request line and headers.
+DEFAULT_HEADER_TIMEOUT = 10.0
+
+#: Most open connections per server process; more are answered 503 and closed.
+DEFAULT_MAX_CONNECTIONS = 512
+
+
+
+def _bare_answer(status: bytes, text: bytes, *headers: bytes) -> bytes:
+    """A whole HTTP/1.1 answer that closes the connection (written without h11's state machine)."""
+    lines = [b"HTTP/1.1 " + status, b"content-type: text/plain", b"connection: close", *headers,
+             b"content-length: %d" % (len(text) + 2)]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + text + b"\r\n"
+
+
+_TIMEOUT_ANSWER = _bare_answer(b"408 Request Timeout", b"request headers not received in time")
+_BUSY_ANSWER = _bare_answer(b"503 Service Unavailable", b"too many connections; retry soon",
+                            b"retry-after: 1")
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, plus a deadline for request heads and a cap on open connections."""
+
+    def __init__(self, *args: Any, header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.header_timeout = header_timeout
+        self.max_connections = max_connections
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            self.logger.warning("refused a connection: %d open (max_connections)", len(self.connections) - 1)
+            transport.write(_BUSY_ANSWER)
+            transport.close()
+            return
+        self._watch_head()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def _watch_head(self) -> None:
+        """Arm the deadline while a request head is awaited or half-read; disarm once it is in.
+
+        An idle keep-alive connection (no byte of a next request yet) is left to uvicorn's own
+        keep-alive timer, so the deadline starts with the first byte of the next request.
+        """
+        if self.transport.is_closing():
+            self._cancel_head_timer()
+        elif self.conn.their_state is h11.IDLE:
+            if self._head_timer is None and (self.cycle is None or self.conn.trailing_data[0]):
+                self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+        else:
+            self._cancel_head_timer()
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.logger.info("closed a connection whose request headers took over %gs", self.header_timeout)
+            self.transport.write(_TIMEOUT_ANSWER)
+            self.transport.close()
+
+
+def guarded_protocol(header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+                     max_connections: int = DEFAULT_MAX_CONNECTIONS) -> Callable[..., GuardedH11Protocol]:
+    """The ``http=`` value for ``uvicorn.Config``/``uvicorn.run``: :class:`GuardedH11Protocol` with
+    these limits (a picklable partial, so it reaches every worker process)."""
+    if not header_timeout > 0:
+        raise ValueError(f"header_timeout must be > 0 seconds, got {header_timeout!r}")
+    if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+        raise ValueError(f"max_connections must be a positive integer, got {max_connections!r}")
+    return functools.partial(GuardedH11Protocol, header_timeout=header_timeout,
+                             max_connections=max_connections)
