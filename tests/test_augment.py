@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -10,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvkit.data import augment
-from cvkit.data import BadImageWarning, ImageDataset, read_image
+from cvkit.data import BadImageWarning, ImageDataset, augment, read_image
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 

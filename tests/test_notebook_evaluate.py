@@ -79,13 +79,17 @@ def test_notebook_saves_the_same_report_as_evaluate(executed, run_dir):
     assert "test:  {'bird': 12, 'flower': 9, 'fruit': 9, 'vegetable': 6}" in text
 
 
+def _is_figure(output) -> bool:
+    return bool({"image/png", "image/jpeg"} & set(output.get("data", {})))  # the notebooks draw JPEG
+
+
 def test_notebook_draws_the_plots(executed):
-    figures = [o for _, o in _outputs(executed) if "image/png" in o.get("data", {})]
+    figures = [o for _, o in _outputs(executed) if _is_figure(o)]
     sizes = [o.data["text/plain"] for o in figures]
     # summary (3 panels), prediction grid (8 images), top losses (4 images), thresholds
     assert any("with 3 Axes" in s for s in sizes), sizes
     assert len(figures) == 4, sizes
-    sources = [c.source for c, o in _outputs(executed) if "image/png" in o.get("data", {})]
+    sources = [c.source for c, o in _outputs(executed) if _is_figure(o)]
     assert any("plot_summary" in s for s in sources) and any("plot_top_losses" in s for s in sources)
     assert any("plot_predictions" in s for s in sources) and any("plot_thresholds" in s for s in sources)
 

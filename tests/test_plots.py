@@ -149,8 +149,8 @@ def test_history_panels_and_values():
         np.testing.assert_allclose(lines["training"].get_ydata(), hist[metric])
         np.testing.assert_allclose(lines["validation"].get_ydata(), hist[f"val_{metric}"])
         np.testing.assert_array_equal(lines["training"].get_xdata(), [1, 2, 3])
-    import pandas as pd
     import matplotlib.pyplot as plt
+    import pandas as pd
     _, one = plt.subplots()
     got = plots.plot_history(pd.DataFrame(hist), ax=one, metrics=["loss"])
     assert got is one.figure and len(one.get_lines()) == 2

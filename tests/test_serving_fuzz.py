@@ -7,6 +7,7 @@ minute; raise ``CVKIT_FUZZ_EXAMPLES`` for a longer hunt.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -21,13 +22,34 @@ from schemathesis.specs.openapi.checks import (
 )
 from serving_fixtures import trained_model_dir
 
-MAX_EXAMPLES = int(os.environ.get("CVKIT_FUZZ_EXAMPLES", "40"))
+MAX_EXAMPLES = int(os.environ.get("CVKIT_FUZZ_EXAMPLES", "80"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 CALLS: dict[str, int] = {}
 
 
-@pytest.fixture(scope="module")
+class LateApp:
+    """An ASGI app that forwards to one set later: the schema is read at import (collection) time,
+    while the real model is trained and loaded only when the tests run."""
+
+    target = None
+
+    async def __call__(self, scope, receive, send):
+        await self.target(scope, receive, send)
+
+
+def _schema_document() -> dict:
+    """The app's own ``/openapi.json`` (it does not depend on the model, so no model is needed)."""
+    from cvkit.serving import create_app
+    return json.loads(json.dumps(create_app(object(), warmup=False).openapi()))
+
+
+APP = LateApp()
+schema = schemathesis.openapi.from_dict(_schema_document())
+schema.app = APP  # as schemathesis.openapi.from_asgi does: requests go to the app in-process
+
+
+@pytest.fixture(scope="module", autouse=True)
 def served_app():
     """The app around the standard test model, loaded and warmed up before fuzzing starts."""
     from schemathesis.python import asgi
@@ -35,21 +57,13 @@ def served_app():
     import cvkit
     from cvkit.serving import create_app
 
-    app = create_app(cvkit.load_model(trained_model_dir()))
-    with asgi.get_client(app) as client:  # starts the app's lifespan once, as the fuzz run will
+    APP.target = create_app(cvkit.load_model(trained_model_dir()))
+    with asgi.get_client(APP) as client:  # starts the app's lifespan once, shared by the fuzz run
         deadline = time.monotonic() + 120
         while client.get("/health").status_code != 200:
             assert time.monotonic() < deadline, "the service never became ready"
             time.sleep(0.05)
-    return app
-
-
-@pytest.fixture(scope="module")
-def api_schema(served_app):
-    return schemathesis.openapi.from_asgi("/openapi.json", served_app)
-
-
-schema = schemathesis.pytest.from_fixture("api_schema")
+    return APP.target
 
 
 @pytest.mark.timeout(300)

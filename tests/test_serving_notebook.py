@@ -41,5 +41,5 @@ def test_deploy_notebook_runs_with_small_parameters(tmp_path):
     assert (run / "predictions.csv").is_file()
     assert (run / "model" / "export" / "model_float16.tflite").is_file()
     figures = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
-               if "image/png" in o.get("data", {})]
+               if {"image/png", "image/jpeg"} & set(o.get("data", {}))]
     assert len(figures) == 1  # the prediction grid

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-
 from cvkit.backbones.args import check_build_args
 from cvkit.backbones.errors import MissingWeightsPackageError
 from cvkit.backbones.torch_names import load_torch_weights

@@ -329,8 +329,8 @@ class FineTuneClassifier(ImageClassifier):
         head = keras.Model(head_in, net.dense(net.dropout(head_in)), name="head")
         head.compile(optimizer=keras.optimizers.Adam(float(self.learning_rate)),
                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        batches = _make_sequence(feats, data.targets, data.weights, int(self.batch_size), None, data.seed)
-        hist = head.fit(batches, epochs=int(self.head_epochs), callbacks=self._callbacks("head", data.monitor),
+        batches = _feature_batches(feats, data.targets, data.weights, int(self.batch_size), data.seed)
+        hist = head.fit(batches, epochs=int(self.head_epochs), shuffle=False, callbacks=self._callbacks("head", data.monitor),
                         validation_data=(vfeats, vtargets) if vfeats is not None else None, verbose=verbose)
         return append_epochs(history, "head", hist.history)
 
@@ -375,6 +375,18 @@ class FineTuneClassifier(ImageClassifier):
         """
         self._check_is_fitted()
         return plot_history(self, ax=ax)
+
+
+def _feature_batches(feats: np.ndarray, targets: np.ndarray, weights: np.ndarray, batch_size: int, seed: int) -> Any:
+    """Batches of ``(features, target, weight)``, reshuffled every epoch by a seeded ``tf.data`` shuffle.
+
+    The shuffle has its own seed, so the order repeats for a ``random_state`` without setting
+    TensorFlow's global seed.
+    """
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((feats.astype(np.float32), targets, weights))
+    return data.shuffle(len(feats), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
 
 
 @dataclass

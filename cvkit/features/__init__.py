@@ -1,6 +1,7 @@
 """Image features from a pretrained backbone, and the on-disk cache that keeps them.
 
 - :class:`ImageFeaturizer`: images -> float32 feature vectors, decoding overlapped with the model.
+- :mod:`cvkit.features.store`: the SQLite files that keep them, keyed by image content.
 - :func:`cache_info` / :func:`clear_cache`: see, trim and clear the feature cache (``cvkit cache``).
 """
 from cvkit.features.admin import cache_info, clear_cache

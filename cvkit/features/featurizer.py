@@ -145,8 +145,9 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         _check_int("input_size", self.input_size, optional=True)
         _check_int("n_workers", self.n_workers, optional=True)
         for name in ("cache", "progress"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not (isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1))):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
         if self.pooling not in ("avg", "max"):
             raise ValueError(f"pooling must be 'avg' or 'max', got {self.pooling!r}")
         for name in ("weights", "cache_dir"):

@@ -1,8 +1,11 @@
 """Showing scored images: a grid titled with each prediction, mistakes in red.
 
 Example:
-    >>> answers = Client(url).score(test.paths)                                  # doctest: +SKIP
-    >>> prediction_grid(test.paths, answers, true_labels=test.image_labels)      # doctest: +SKIP
+    >>> from cvkit.models.inference import score_sources
+    >>> answers = score_sources(clf, test.paths[:4])      # or Client(url).score(test.paths[:4])
+    >>> figure = prediction_grid(test.paths[:4], answers, true_labels=test.image_labels[:4])
+    >>> figure.axes[0].get_title() != ""
+    True
 """
 from __future__ import annotations
 

@@ -9,9 +9,18 @@ on the way (queued, or announced with :meth:`MicroBatcher.incoming` while their 
 a lone request is scored at once.
 
 Example:
-    >>> batcher = MicroBatcher(lambda x: model.predict_proba(x), max_batch_size=32)  # doctest: +SKIP
-    >>> await batcher.start()                                                         # doctest: +SKIP
-    >>> proba = await batcher.submit(images)   # images: (k, H, W, 3) -> (k, n_classes)  # doctest: +SKIP
+    >>> import asyncio
+    >>> async def three_requests():
+    ...     batcher = MicroBatcher(lambda x: x.mean(axis=(1, 2)), max_batch_size=8, max_wait_ms=50)
+    ...     await batcher.start()
+    ...     try:
+    ...         images = np.ones((2, 4, 4, 3))   # (k, H, W, 3) -> (k, n_outputs)
+    ...         rows = await asyncio.gather(*(batcher.submit(images) for _ in range(3)))
+    ...     finally:
+    ...         await batcher.stop()
+    ...     return [r.shape for r in rows], batcher.stats.batches
+    >>> asyncio.run(three_requests())
+    ([(2, 3), (2, 3), (2, 3)], 1)
 """
 from __future__ import annotations
 
