@@ -41,6 +41,9 @@ _EXPORTS: dict[str, str] = {
     "BackgroundServer": "cvkit.serving",
     "batch_score": "cvkit.serving",
     "export_model": "cvkit.models",
+    "find_label_issues": "cvkit.evaluation",
+    "find_duplicates": "cvkit.evaluation",
+    "duplicate_groups": "cvkit.evaluation",
 }
 
 # sub-modules reachable as attributes (cvkit.backbones, cvkit.evaluation.plots ...): attribute -> module

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 
 import cvkit
-from cvkit.models.folder import ModelFormatError, load_model, read_metadata
-from cvkit.models.trusted import check_savable
 from cvkit.classifiers import FeatureClassifier
 from cvkit.data import read_image
+from cvkit.models.folder import ModelFormatError, load_model, read_metadata
+from cvkit.models.trusted import check_savable
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def clf(sample_split):
-    return FeatureClassifier(progress=False).fit(sample_split[0])
+    return FeatureClassifier(verbose=False).fit(sample_split[0])
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +110,8 @@ def test_score_image_goes_through_the_shared_scoring_path(saved, sample_split):
 def test_nonlinear_head_is_stored_with_skops_and_round_trips(sample_split, tmp_path):
     from sklearn.ensemble import RandomForestClassifier
     train, test = sample_split
-    forest = FeatureClassifier(estimator=RandomForestClassifier(n_estimators=20, random_state=0),
-                               progress=False).fit(train)
+    forest = FeatureClassifier(head=RandomForestClassifier(n_estimators=20, random_state=0),
+                               verbose=False).fit(train)
     forest.save(tmp_path / "forest")
     assert (tmp_path / "forest" / "head.skops").is_file()
     model = load_model(tmp_path / "forest")
@@ -141,7 +141,7 @@ def _scaled_logistic_regression():
 ])
 def test_head_is_folded_only_when_exact(sample_split, tmp_path, make_estimator, head):
     train, test = sample_split
-    clf = FeatureClassifier(estimator=make_estimator(), progress=False).fit(train)
+    clf = FeatureClassifier(head=make_estimator(), verbose=False).fit(train)
     clf.save(tmp_path / "model")
     model = load_model(tmp_path / "model")
     assert model.metadata_["head"] == head
@@ -240,8 +240,8 @@ def test_a_skops_head_with_foreign_types_is_refused(clf, sample_split, tmp_path)
 
     train, _ = sample_split
     folder = tmp_path / "m"
-    FeatureClassifier(estimator=RandomForestClassifier(n_estimators=5, random_state=0),
-                      progress=False).fit(train).save(folder)
+    FeatureClassifier(head=RandomForestClassifier(n_estimators=5, random_state=0),
+                      verbose=False).fit(train).save(folder)
     # never fitted or called: a head that would run an arbitrary function from the file
     sio.dump(make_pipeline(FunctionTransformer(os.getpid), LogisticRegression()), folder / "head.skops")
     _rehash(folder)

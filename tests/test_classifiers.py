@@ -118,8 +118,8 @@ def test_methods_before_fit_raise_not_fitted(tmp_path, sample_split):
     from sklearn.exceptions import NotFittedError
     _, test = sample_split
     for clf in (FeatureClassifier(), FineTuneClassifier()):
-        for call in (lambda: clf.predict(test), lambda: clf.predict_proba(test), lambda: clf.score(test),
-                     lambda: clf.save(tmp_path / "m")):
+        for call in (lambda c=clf: c.predict(test), lambda c=clf: c.predict_proba(test),
+                     lambda c=clf: c.score(test), lambda c=clf: c.save(tmp_path / "m")):
             with pytest.raises(NotFittedError, match="not fitted"):
                 call()
     assert not (tmp_path / "m").exists()
@@ -284,6 +284,7 @@ def test_finetune_fit_returns_self_with_history_and_attributes(finetuned):
     assert clf.metrics_["epochs_run"] == {"head": 3, "fine_tune": 1}
 
 
+@pytest.mark.filterwarnings("ignore:Skipping variable loading")  # clone deep-copies the user's fitted callback
 def test_finetune_follows_the_estimator_contract(finetuned, tmp_path):
     from sklearn.base import clone
     from sklearn.exceptions import NotFittedError
@@ -425,8 +426,8 @@ def test_finetune_validation_fraction_holds_out_a_stratified_part(tiny):
 
 
 def test_augmented_batches_repeat_for_a_seed_and_differ_across_epochs():
+    from cvkit.classifiers.finetune import augmented_batches
     from cvkit.data.augment import default_pipeline, seeded
-    from cvkit.classifiers.finetune import _make_sequence
 
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
@@ -434,7 +435,7 @@ def test_augmented_batches_repeat_for_a_seed_and_differ_across_epochs():
     weights = np.ones(6, np.float32)
 
     def batches(seed):
-        seq = _make_sequence(pixels, targets, weights, 4, seeded(default_pipeline(), seed), seed)
+        seq = augmented_batches(pixels, targets, weights, 4, seeded(default_pipeline(), seed), seed)
         first = [seq[i] for i in range(len(seq))]
         seq.on_epoch_end()
         second = [seq[i] for i in range(len(seq))]

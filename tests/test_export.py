@@ -6,7 +6,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from serving_fixtures import test_split, trained_model_dir, trained_run_dir
 
 pytestmark = pytest.mark.slow
@@ -44,6 +43,7 @@ def tflite_float32(model_dir):
 
 def test_savedmodel_agrees_exactly_and_loads_with_tensorflow(model, model_dir, pixels):
     import tensorflow as tf
+
     from cvkit.models.export import export_model
     result = export_model(model, "savedmodel", images=test_split())
     assert result.path == str(model_dir / "export" / "saved_model")

@@ -7,11 +7,13 @@
 
 Both save to a model folder with ``clf.save(path)``; reload with :func:`cvkit.load_model`.
 
+Both take the same names for the same ideas (``backbone``, ``head``, ``batch_size``, ``verbose``,
+``cache``, ``cache_dir``, ``random_state``) and follow scikit-learn's estimator contract.
+
 Example:
-    >>> import cvkit
-    >>> clf = cvkit.FeatureClassifier().fit(train)  # doctest: +SKIP
-    >>> clf.predict(test)[:2]  # doctest: +SKIP
-    array(['bird', 'fruit'], dtype=object)
+    >>> clf = cvkit.FeatureClassifier(verbose=False).fit(train)
+    >>> clf.predict(test.paths[:2]).dtype, clf.backbone_
+    (dtype('O'), 'efficientnet_lite0')
 """
 from __future__ import annotations
 

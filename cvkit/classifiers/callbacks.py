@@ -17,8 +17,10 @@ def epoch_scalars(log_dir: str | os.PathLike) -> Any:
 
     Tags are ``epoch_<name>`` like Keras' TensorBoard callback; the step is the epoch index.
 
-    Example:
-        >>> model.fit(x, y, callbacks=[epoch_scalars("runs/tb/head")])  # doctest: +SKIP
+    Example (then ``model.fit(x, y, callbacks=[callback])``):
+        >>> callback = epoch_scalars(tmp + "/tb/head")
+        >>> callback.log_dir.endswith("head")
+        True
     """
     import keras
     import tensorflow as tf

@@ -15,7 +15,6 @@ Example:
 """
 from __future__ import annotations
 
-import inspect
 import os
 import warnings
 from typing import Any, Sequence
@@ -54,12 +53,9 @@ def featurize(featurizer: Any, X: Any, what: str, progress: bool) -> tuple[np.nd
         >>> feats.shape, ok.tolist()
         ((2, 1280), [True, True])
     """
-    kwargs = {"return_mask": True}
-    if "progress" in inspect.signature(featurizer.transform).parameters:
-        kwargs["progress"] = bool(progress)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=BadImageWarning, message="ImageFeaturizer")
-        feats, ok = featurizer.transform(X, **kwargs)
+        feats, ok = featurizer.transform(X, return_mask=True, progress=bool(progress))
     warn_unreadable(featurizer.skipped_, len(ok), what, stacklevel=4)
     return feats, ok
 

@@ -42,7 +42,7 @@ from cvkit.data.inputs import encode_labels, labels_for, load_pixels, n_images, 
 from cvkit.data.split import stratified_split_indices
 from cvkit.models.predictor import run_graph
 
-__all__ = ["FineTuneClassifier"]
+__all__ = ["FineTuneClassifier", "augmented_batches"]
 
 
 def _subset(X: Any, idx: np.ndarray) -> Any:
@@ -55,7 +55,7 @@ def _subset(X: Any, idx: np.ndarray) -> Any:
     return [items[i] for i in idx]
 
 
-def _make_sequence(pixels: np.ndarray, targets: np.ndarray, weights: np.ndarray, batch_size: int,
+def augmented_batches(pixels: np.ndarray, targets: np.ndarray, weights: np.ndarray, batch_size: int,
                    pipeline: Any, seed: int):
     """A Keras ``PyDataset`` of shuffled, augmented batches, repeatable for a given seed."""
     import keras
@@ -350,7 +350,7 @@ class FineTuneClassifier(ImageClassifier):
             layer.trainable = True
         net.model.compile(optimizer=keras.optimizers.Adam(float(self.fine_tune_learning_rate)),
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        batches = _make_sequence(data.pixels, data.targets, data.weights, int(self.batch_size),
+        batches = augmented_batches(data.pixels, data.targets, data.weights, int(self.batch_size),
                                  seeded(pipeline, data.seed) if pipeline is not None else None, data.seed)
         val = (data.val[0].astype(np.float32), data.val[1]) if data.val is not None else None
         hist = net.model.fit(batches, epochs=head_run + int(self.epochs), initial_epoch=head_run,

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"split: {len(train)} training, {0 if test is None else len(test)} test images")
     clf = make_classifier(args.method, backbone=args.backbone, epochs=args.epochs,
                           augment=None if args.no_augment else "default", random_state=args.random_state,
-                          progress=not args.quiet)
+                          verbose=not args.quiet)
     start = time.perf_counter()
     clf.fit(train)
     seconds = time.perf_counter() - start

@@ -324,7 +324,7 @@ def _path_and_label(table: Path, line: int, row: list[str], columns: tuple[int, 
         raise TableFormatError(table, line, f"expected {width} fields (path, label) separated "
                                             f"by {sep}, found {len(row)}: {shown!r}")
     path, label = row[path_col], row[label_col].strip()  # a class name never keeps outer spaces
-    if not path.strip():
+    if not path:  # a quoted " " is a file name (an unquoted one was stripped to nothing)
         raise TableFormatError(table, line, "empty image path")
     if not label:
         raise TableFormatError(table, line, f"empty label for {path!r}")

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import os
 import warnings
 from functools import cached_property
@@ -38,6 +37,7 @@ from cvkit.data.images import PathLike
 from cvkit.evaluation import plots
 from cvkit.evaluation.curves import Curves, pr_curves, roc_curves
 from cvkit.evaluation.tables import ReportTables, names_list
+from cvkit.models.jsonsafe import to_jsonable
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -51,22 +51,6 @@ _FORMAT_VERSION = 1
 
 class EvaluationWarning(UserWarning):
     """Something about the evaluation data makes some metrics undefined or leaves images out."""
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf become None, numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    return value
 
 
 def _check_classes(classes: Sequence[str]) -> list[str]:
@@ -350,7 +334,7 @@ class EvaluationReport(ReportTables):
         """
         table = self.per_class()
         per_class = {name: {col: table.loc[name, col] for col in table.columns} for name in self.classes}
-        return _clean({
+        return to_jsonable({
             "format": REPORT_FORMAT, "format_version": _FORMAT_VERSION,
             "classes": self.classes, "info": self.info,
             "metrics": self.summary(),

@@ -13,13 +13,13 @@ class (``agreement``) and the largest probability difference are reported beside
 Next to the export go ``labels.txt`` (one class per line, in output order) and ``export.json``
 (the check's numbers).
 
-Example:
-    >>> from cvkit.models.export import export_model
-    >>> result = export_model("runs/sample/model", "tflite", quantize="float16",
-    ...                        images="runs/sample/split.json")           # doctest: +SKIP
-    >>> print(result)                                                      # doctest: +SKIP
-    tflite (float16) runs/sample/model/export/model_float16.tflite: 6.8 MB; agrees with Keras on
-    36/36 images (100.0%), max probability difference 0.0012
+Example (``cvkit export MODEL_DIR --format tflite`` does the same from the shell):
+    >>> from cvkit.models.export import TFLiteModel, export_model
+    >>> result = export_model(model_dir, "tflite", output=f"{tmp}/model.tflite", images=test, n_check=4)
+    >>> result.agreement, result.n_images, result.images
+    (1.0, 4, 'images')
+    >>> TFLiteModel(f"{tmp}/model.tflite").predict_proba(np.zeros((2, 224, 224, 3))).shape
+    (2, 4)
 """
 from __future__ import annotations
 
@@ -298,9 +298,10 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
         model folder (where notebook 01 writes it) or inside it (where ``cvkit train`` does).
     n_check : most images checked.
 
-    Example:
-        >>> export_model("runs/sample/model", "savedmodel").agreement  # doctest: +SKIP
-        1.0
+    Example (an export takes 10-20 seconds; see the module example):
+        >>> export_model(model_dir, "savedmodel", quantize="int8")
+        Traceback (most recent call last):
+        ValueError: quantize applies to format='tflite' only
     """
     fmt = str(format).lower().replace("_", "").replace("-", "")
     if fmt not in FORMATS:

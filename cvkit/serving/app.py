@@ -45,14 +45,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import os
 import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -60,6 +59,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from cvkit.models import inference
+from cvkit.serving.connections import DEFAULT_BODY_TIMEOUT, BodySizeLimit
 from cvkit.serving.microbatch import MicroBatcher
 from cvkit.serving.protocol import (
     DEFAULT_MAX_IMAGES,
@@ -84,10 +84,6 @@ log = logging.getLogger("cvkit.serving")
 
 #: Largest request body accepted (bytes); larger requests get 413.
 DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
-
-#: Seconds a request body may take to arrive once its headers are in (408 after): 10 MB in 30 s
-#: needs under 3 Mbit/s.
-DEFAULT_BODY_TIMEOUT = 30.0
 
 _FORBIDDEN_FORM_FIELDS = ("url", "image_url", "uri", "path", "image_path")
 
@@ -196,106 +192,6 @@ class _Service:
                        "max_request_pixels": self.config.max_request_pixels,
                        "max_batch_size": self.config.max_batch_size},
         }
-
-
-# ---------------------------------------------------------------------- request size limit
-class BodySizeLimit:
-    """ASGI middleware: refuse request bodies over ``max_bytes`` with 413 before the app sees them.
-
-    A declared ``Content-Length`` over the limit is refused at once; a chunked body is counted as it
-    arrives. The body is drained (not stored) up to 8x the limit so the client reads the 413 cleanly.
-    A body that has not fully arrived ``timeout`` seconds after the headers is answered with 408
-    (a slow client cannot hold a request open for ever).
-    """
-
-    def __init__(self, app: Callable, max_bytes: int, timeout: float = DEFAULT_BODY_TIMEOUT):
-        self.app = app
-        self.max_bytes = max_bytes
-        self.timeout = timeout
-
-    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
-                       send: Callable[[dict], Awaitable[None]]) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        try:
-            async with asyncio.timeout(self.timeout):
-                chunks = await self._read(scope, receive, send)
-        except TimeoutError:
-            await _send_json(send, 408, {"detail": f"request body not received within "
-                                                   f"{self.timeout:g} s"})
-            return
-        if chunks is None:
-            return
-        replayed = False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _read(self, scope: dict, receive: Callable, send: Callable) -> list[bytes] | None:
-        """The body's chunks, or None once a refusal has been sent (or the client left)."""
-        declared = None
-        for key, value in scope.get("headers", []):
-            if key == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    await _send_json(send, 400, {"detail": "invalid Content-Length header"})
-                    return None
-        if declared is not None and declared > self.max_bytes:
-            await self._drain(receive, declared)
-            await self._too_large(send, declared)
-            return None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            body = message.get("body", b"")
-            size += len(body)
-            if size > self.max_bytes:
-                chunks.clear()
-                if message.get("more_body", False):
-                    size = await self._drain(receive, None, size)
-                await self._too_large(send, size)
-                return None
-            chunks.append(body)
-            if not message.get("more_body", False):
-                return chunks
-
-    async def _drain(self, receive: Callable, declared: int | None, seen: int = 0) -> int:
-        cap = 8 * self.max_bytes
-        if declared is not None and declared > cap:
-            return seen  # do not read an absurd body; the connection will be closed
-        while seen <= cap:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            seen += len(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        return seen
-
-    async def _too_large(self, send: Callable, size: int) -> None:
-        mb = self.max_bytes / (1024 * 1024)
-        await _send_json(send, 413, {"detail": f"request body too large: {size} bytes; the limit is "
-                                               f"{self.max_bytes} bytes ({mb:g} MB)"})
-
-
-async def _send_json(send: Callable, status: int, payload: dict) -> None:
-    body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
 
 
 # ---------------------------------------------------------------------- the app

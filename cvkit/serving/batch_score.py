@@ -133,10 +133,6 @@ def batch_inputs(images: Any) -> tuple[Iterator[tuple[str, str | None]], int, bo
     return iter([(p, None) for p in paths]), len(paths), False
 
 
-#: The former name of :func:`batch_inputs`, kept while ``cvkit.models.export`` imports it.
-iter_images = batch_inputs
-
-
 def _chunks(iterator: Iterator[Any], size: int) -> Iterator[list[Any]]:
     chunk: list[Any] = []
     for item in iterator:

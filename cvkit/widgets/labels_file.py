@@ -283,7 +283,7 @@ class LabelsFile:
             raise TableFormatError(self.path, line, f"expected 2 fields (path, label), found "
                                    f"{len(cells)}: {shown!r}")
         path, label = cells[0], cells[1].strip()
-        if not path.strip() or not label:
+        if not path or not label:
             raise TableFormatError(self.path, line, "empty image path or label")
         try:
             return path, check_label(label)
