@@ -47,7 +47,7 @@ def test_serve_command_reports_a_missing_model_folder(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "cvkit serve: error:" in result.stderr and "model folder not found" in result.stderr
-    direct = subprocess.run([sys.executable, "-m", "cvkit.serving.server", str(tmp_path)],
+    direct = subprocess.run([sys.executable, "-m", "cvkit.cli", "serve", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert direct.returncode == 2 and "no metadata.json" in direct.stderr
 

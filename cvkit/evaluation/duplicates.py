@@ -196,7 +196,7 @@ def groups_from_pairs(n: int, index_a: Sequence[int], index_b: Sequence[int]) ->
 
     Example:
         >>> groups_from_pairs(5, [0, 3], [2, 2]).tolist()
-        [0, 1, 0, 2, 0]
+        [0, 1, 0, 0, 2]
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components

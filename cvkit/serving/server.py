@@ -324,9 +324,3 @@ class BackgroundServer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<BackgroundServer {self.url} serving {self.model_dir!r} ({state})>"
-
-
-if __name__ == "__main__":  # `python -m cvkit.serving.server ARGS` is `cvkit serve ARGS` (older scripts use it)
-    import runpy
-    sys.argv[1:1] = ["serve"]
-    runpy.run_module("cvkit.cli", run_name="__main__", alter_sys=True)
