@@ -80,7 +80,9 @@ def load_pixels(X: Any, size: tuple[int, int], progress: bool = False
     ``skipped`` lists ``(path, reason)``. Files are decoded on a thread pool.
 
     Example:
-        >>> pixels, ok, skipped = load_pixels(["a.jpg"], (224, 224))  # doctest: +SKIP
+        >>> pixels, ok, skipped = load_pixels(["sample_data/bird/owl.jpg", "missing.jpg"], (32, 24))
+        >>> pixels.shape, ok.tolist(), skipped
+        ((2, 24, 32, 3), [True, False], [('missing.jpg', 'file not found')])
     """
     width, height = int(size[0]), int(size[1])
     if isinstance(X, np.ndarray):

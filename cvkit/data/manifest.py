@@ -5,9 +5,11 @@ manifest's own folder where possible) with their labels, so ``02_evaluate`` scor
 images ``01_train`` held out.
 
 Example:
-    >>> train, test = ds.split(test_size=0.34, random_state=0)            # doctest: +SKIP
-    >>> save_split("models/sample/split.json", train, test)              # doctest: +SKIP
-    >>> train, test = load_split("models/sample/split.json")             # doctest: +SKIP
+    >>> train, test = ds.split(test_size=0.34, random_state=0)
+    >>> path = save_split(f"{tmp}/split.json", train, test, random_state=0)
+    >>> again, held_out = load_split(path)
+    >>> held_out.paths == test.paths
+    True
 """
 from __future__ import annotations
 
@@ -84,7 +86,7 @@ def load_split(path: PathLike, check: bool = True) -> tuple[ImageDataset, ImageD
         for k, row in enumerate(rows):
             if not (isinstance(row, list) and len(row) == 2 and row[1] in index):
                 raise ValueError(f"{path}: {side}[{k}] must be [path, label] with a label from \"labels\"")
-            full = row[0] if os.path.isabs(row[0]) else str(base / row[0])
+            full = row[0] if os.path.isabs(row[0]) else os.path.normpath(base / row[0])
             paths.append(full)
             targets.append(index[row[1]])
         if check:

@@ -1,0 +1,28 @@
+"""Model folders and inference: what a trained classifier becomes on disk, and how it predicts.
+
+- :func:`load_model` reads a model folder (``clf.save(path)``) into a :class:`LoadedModel`; it
+  requires and checks every file's SHA-256 and trusts only an allow-list of types
+  (:mod:`cvkit.models.trusted`), so loading runs no code from the folder.
+- :mod:`cvkit.models.inference` turns pixels into probabilities and answers, for every way cvkit
+  scores an image.
+- :func:`export_model` writes a SavedModel or TFLite file and checks it agrees with the Keras model.
+
+Example:
+    >>> from cvkit.models import load_model
+    >>> load_model(model_dir).classes_
+    ['bird', 'flower', 'fruit', 'vegetable']
+"""
+from cvkit.lazy import lazy_exports
+
+_EXPORTS = {
+    "load_model": "cvkit.models.folder",
+    "save_model": "cvkit.models.folder",
+    "read_metadata": "cvkit.models.folder",
+    "is_model_folder": "cvkit.models.folder",
+    "ModelFormatError": "cvkit.models.trusted",
+    "LoadedModel": "cvkit.models.loaded",
+    "export_model": "cvkit.models.export",
+    "ExportResult": "cvkit.models.export",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,76 @@
+"""A model folder loaded for prediction: :class:`LoadedModel`, what :func:`cvkit.load_model` returns.
+
+It answers like the classifier that was saved (``predict``, ``predict_proba``, ``score`` from
+:class:`~cvkit.models.predictor.PredictorMixin`), and scores single images through the same
+code path as the web service (:mod:`cvkit.models.inference`), so both agree to the last digit.
+
+Example:
+    >>> model = cvkit.load_model(model_dir)
+    >>> model.predict([photo])
+    array(['bird'], dtype=object)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cvkit.data.images import PathLike
+from cvkit.data.inputs import n_images
+from cvkit.models.inference import DEFAULT_TOP_K, score_image
+from cvkit.models.predictor import PredictorMixin, run_graph
+
+__all__ = ["LoadedModel"]
+
+
+class LoadedModel(PredictorMixin):
+    """A model folder loaded for prediction: same ``predict``/``predict_proba``/``score`` as when trained.
+
+    Attributes: ``classes_``, ``input_size_`` ``(width, height)``, ``backbone``, ``metadata_``
+    (the metadata dict), ``keras_model_`` (the Keras graph), ``head_`` (the scikit-learn head or
+    None), ``path_``. ``batch_size`` and ``progress`` (None: a bar for 200+ images) may be changed.
+    Build one with :func:`cvkit.load_model`, which checks the folder first.
+
+    Example:
+        >>> model = cvkit.load_model(model_dir)
+        >>> model.classes_, model.input_size_
+        (['bird', 'flower', 'fruit', 'vegetable'], (224, 224))
+    """
+
+    def __init__(self, path: PathLike, metadata: dict, keras_model: Any, head: Any = None,
+                 batch_size: int = 32, progress: bool | None = None):
+        self.path_ = Path(path)
+        self.metadata_ = metadata
+        self.keras_model_ = keras_model
+        self.head_ = head
+        self.classes_ = [str(c) for c in metadata["classes"]]
+        width, height = metadata["input_size"]
+        self.input_size_ = (int(width), int(height))
+        self.backbone = metadata["backbone"]
+        self.batch_size = batch_size
+        self.progress = progress
+
+    def __repr__(self) -> str:
+        return (f"<cvkit model {self.path_} ({self.metadata_.get('method')}, {self.backbone}, "
+                f"{len(self.classes_)} classes: {', '.join(self.classes_)})>")
+
+    def _predict_proba(self, X: Any) -> np.ndarray:
+        progress = self.progress if self.progress is not None else n_images(X) >= 200
+        out, ok = run_graph(self.keras_model_, X, batch_size=self.batch_size, progress=progress)
+        if self.head_ is None:
+            return out.astype(np.float32)
+        proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)
+        if ok.any():
+            proba[ok] = self.head_.predict_proba(out[ok])
+        return proba
+
+    def score_image(self, source: Any, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
+        """Score one image (a path, an http(s) URL, or bytes): ``{"label", "score", "scores", "top_k"}``.
+
+        Example:
+            >>> model = cvkit.load_model(model_dir)
+            >>> model.score_image("sample_data/bird/blackbird.jpg")["label"]
+            'bird'
+        """
+        return score_image(self, source, top_k=top_k)
