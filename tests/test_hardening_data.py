@@ -12,8 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cvkit.data import (BadImageWarning, DuplicateImageWarning, ImageDataset, ImageReadError,
-                        TableFormatError, check_image, read_image)
+from cvkit.data import (
+    BadImageWarning,
+    DuplicateImageWarning,
+    ImageDataset,
+    ImageReadError,
+    TableFormatError,
+    check_image,
+    read_image,
+)
 from cvkit.data import checks as checks_module
 from cvkit.data.images import MAX_IMAGE_PIXELS
 from cvkit.data.sources import MAX_FIELD_CHARS, format_row, iter_records, read_table
@@ -274,8 +281,8 @@ def test_only_files_whose_sizes_collide_are_hashed(tmp_path, monkeypatch):
         noise = rng.integers(0, 255, (10, 10 + k * 8, 3), np.uint8)  # a different file size each
         Image.fromarray(noise).save(tmp_path / ("cat" if k % 2 else "dog") / f"{k}.png")
     hashed = []
-    real = checks_module._digest
-    monkeypatch.setattr(checks_module, "_digest", lambda p: hashed.append(p) or real(p))
+    real = checks_module.file_sha256
+    monkeypatch.setattr(checks_module, "file_sha256", lambda p: hashed.append(p) or real(p))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ImageDataset.from_directory(tmp_path)

@@ -5,7 +5,9 @@ from cvkit.data.images import (IMAGE_EXTENSIONS, ImageReadError, PathLike, check
                      read_image)
 from cvkit.data.sources import TableFormatError, list_images, read_table
 from cvkit.data.manifest import load_split, save_split
+from cvkit.data.balance import check_class_balance
+from cvkit.data.runs import default_run_dir
 
 __all__ = ["ImageDataset", "BadImageWarning", "DuplicateImageWarning", "ImageReadError", "TableFormatError", "read_image",
            "open_image", "check_image", "is_image_path", "IMAGE_EXTENSIONS", "save_split", "load_split",
-           "list_images", "read_table", "warn_skipped", "PathLike"]
+           "list_images", "read_table", "warn_skipped", "PathLike", "check_class_balance", "default_run_dir"]

@@ -36,8 +36,11 @@ if TYPE_CHECKING:  # pragma: no cover
     import imgaug.augmenters as iaa
     from matplotlib.figure import Figure
 
-__all__ = ["default_pipeline", "as_pipeline", "seeded", "augment_images", "augment_dataset", "preview",
-           "quiet_imgaug"]
+__all__ = ["default_pipeline", "as_pipeline", "describe", "seeded", "augment_images", "augment_dataset",
+           "preview", "quiet_imgaug", "PIPELINE_NAMES"]
+
+#: The pipelines ``augment=`` accepts by name, and whether each mirrors images left-right.
+PIPELINE_NAMES = {"default": True, "default-no-flip": False}
 
 
 @contextlib.contextmanager
@@ -66,25 +69,33 @@ def _iaa():
 
 def default_pipeline(flip: bool = True, crop: float = 0.1, rotate: float = 10.0, scale: float = 0.1,
                      translate: float = 0.05, color: float = 0.2) -> "iaa.Sequential":
-    """The default augmentation: mirror, small crop, small affine move, mild colour jitter.
+    """The default augmentation: mirror, small crop, small affine move, mild brightness/contrast.
 
     Each image gets, in this order:
 
-    - ``flip``: a left-right mirror with probability 0.5. **Turn it off** (``flip=False``) when
-      mirroring changes the class or makes images unrealistic: text, digits, road signs with arrows,
-      left/right body parts, chirality in chemistry or microscopy. Photos of birds, plants or
-      products are fine mirrored. There is never an up-down flip (gravity rarely flips in photos).
+    - ``flip``: a left-right mirror with probability 0.5. **Turn it off** (``flip=False``, or
+      ``augment="default-no-flip"`` for :class:`~cvkit.classifiers.FineTuneClassifier`, or
+      ``cvkit train --no-flip``) when mirroring changes the class or makes images unrealistic:
+      text, digits, road signs ("STOP" would read "POTS"), left/right body parts, chirality in
+      chemistry or microscopy. Photos of birds, plants or products are fine mirrored. There is
+      never an up-down flip (gravity rarely flips in photos).
     - ``crop``: crop up to this fraction from each side, resized back (a small zoom-in).
     - ``rotate`` (degrees), ``scale`` (fraction) and ``translate`` (fraction of the size): a random
       affine move; borders are filled by repeating the edge pixels.
-    - ``color``: brightness, contrast, hue and saturation each scaled by up to ± this fraction.
-      Set 0 when colour *is* the class (ripe versus unripe fruit, stained cells).
+    - ``color``: brightness and contrast each scaled by up to +/- this fraction, and the colours
+      faded towards grey by up to this fraction. All three work on the RGB values directly, the
+      same for every channel, so a colour keeps its hue (a red sign stays red, never magenta or
+      orange) and flat near-white or near-grey areas stay flat (no coloured speckle from a round
+      trip through HSV). There is deliberately no hue rotation. Set 0 when colour *is* the class
+      (ripe versus unripe fruit, stained cells).
 
     Set any amount to 0 to leave that step out. Returns an ``imgaug.augmenters.Sequential`` you
-    can extend or replace with your own.
+    can extend or replace with your own; :func:`describe` says in words what it does.
 
     Example:
         >>> pipe = default_pipeline(flip=False, color=0.1)
+        >>> describe(pipe)
+        'crop 0-10% per side; rotate +/-10 deg, scale 90-110%, shift +/-5%; brightness x0.9-1.1; contrast x0.9-1.1; fade to grey 0-10%'
     """
     iaa = _iaa()
     for name, value in (("crop", crop), ("scale", scale), ("translate", translate), ("color", color)):
@@ -102,31 +113,115 @@ def default_pipeline(flip: bool = True, crop: float = 0.1, rotate: float = 10.0,
                                 translate_percent={"x": (-translate, translate), "y": (-translate, translate)},
                                 rotate=(-rotate, rotate), mode="edge", name="affine"))
     if color:
-        steps.append(iaa.MultiplyAndAddToBrightness(mul=(1.0 - color, 1.0 + color), add=(0, 0),
-                                                    name="brightness"))
-        steps.append(iaa.LinearContrast((1.0 - color, 1.0 + color), name="contrast"))
-        steps.append(iaa.MultiplyHueAndSaturation(mul_hue=(1.0 - color / 2, 1.0 + color / 2),
-                                                  mul_saturation=(1.0 - color, 1.0 + color),
-                                                  name="hue_saturation"))
+        # the same factor on R, G and B: hue is kept, grey stays grey
+        steps.append(iaa.Multiply((1.0 - color, 1.0 + color), per_channel=False, name="brightness"))
+        steps.append(iaa.LinearContrast((1.0 - color, 1.0 + color), per_channel=False, name="contrast"))
+        steps.append(iaa.Grayscale(alpha=(0.0, color), name="saturation"))
     return iaa.Sequential(steps, name="cvkit_default")
+
+
+def _values(param: Any) -> tuple[float, ...]:
+    """The number(s) behind an imgaug parameter: (value,) for a constant, (low, high) for a range."""
+    param = getattr(param, "other_param", param)  # imgaug wraps parameters in an AutoPrefetcher
+    if hasattr(param, "value") and isinstance(param.value, (int, float, np.number)):
+        return (float(param.value),)
+    if type(param).__name__ == "Binomial":
+        return _values(param.p)
+    if hasattr(param, "a") and hasattr(param, "b"):  # Uniform(a, b)
+        low, high = _values(param.a), _values(param.b)
+        if len(low) == 1 and len(high) == 1:
+            return (min(low[0], high[0]), max(low[0], high[0]))
+    return ()
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}"
+
+
+def _span(values: tuple[float, ...], fmt=lambda v: f"{v:g}", centre: float | None = None,
+          unit: str = "") -> str:
+    """``+/-10 deg`` for a range symmetric around ``centre``, ``0.9-1.1`` otherwise."""
+    if len(values) == 1:
+        return f"{fmt(values[0])}{unit}"
+    low, high = values
+    if centre is not None and abs((low + high) / 2 - centre) < 1e-9:
+        return f"+/-{fmt(high - centre)}{unit}"
+    return f"{fmt(low)}-{fmt(high)}{unit}"
+
+
+def _describe_one(aug: "iaa.Augmenter") -> str:
+    kind = type(aug).__name__
+    params = aug.get_parameters()
+    if kind in ("Fliplr", "Flipud"):
+        p = _values(params[0])
+        side = "left-right" if kind == "Fliplr" else "up-down"
+        return f"mirror {side}" + (f" (p={p[0]:g})" if p and p[0] != 1 else "")
+    if kind == "Crop" and _values(params[0]):
+        return f"crop {_span(tuple(sorted(abs(v) for v in _values(params[0]))), _pct, unit='%')} per side"
+    if kind == "Affine":
+        rotate, scale = _values(params[2]), _values(params[0])
+        shift = _values(params[1][0]) if isinstance(params[1], tuple) else ()
+        parts = [f"rotate {_span(rotate, centre=0.0, unit=' deg')}" if rotate and max(map(abs, rotate)) else "",
+                 f"scale {_span(scale, _pct, unit='%')}" if scale and scale != (1.0,) else "",
+                 f"shift {_span(shift, _pct, centre=0.0, unit='%')}" if shift and max(map(abs, shift)) else ""]
+        return ", ".join(p for p in parts if p) or "affine"
+    if kind == "Multiply" and _values(params[0]):
+        return f"brightness x{_span(_values(params[0]))}"
+    if kind == "LinearContrast" and _values(params[0]):
+        return f"contrast x{_span(_values(params[0]))}"
+    if kind == "Grayscale" and _values(params[1]):
+        return f"fade to grey {_span(_values(params[1]), _pct, unit='%')}"
+    return kind
+
+
+def describe(pipeline: Any) -> str:
+    """What an augmentation pipeline does, in one line: each step and its range, in order.
+
+    Known imgaug augmenters (those :func:`default_pipeline` uses) are spelled out with their
+    ranges; any other augmenter is named by its class. The preview's title uses it, so the figure
+    says what produced the images.
+
+    Example:
+        >>> describe("default")
+        'mirror left-right (p=0.5); crop 0-10% per side; rotate +/-10 deg, scale 90-110%, shift +/-5%; brightness x0.8-1.2; contrast x0.8-1.2; fade to grey 0-20%'
+        >>> import imgaug.augmenters as iaa
+        >>> describe([iaa.Flipud(1.0), iaa.GaussianBlur((0, 1.0))])
+        'mirror up-down; GaussianBlur'
+    """
+    pipe = as_pipeline(pipeline)
+    if pipe is None:
+        return "no augmentation"
+    iaa = _iaa()
+    if isinstance(pipe, iaa.Sequential) and not pipe.random_order:
+        parts = [describe(child) for child in pipe]
+        return "; ".join(parts) if parts else "no augmentation"
+    return _describe_one(pipe)
 
 
 def as_pipeline(augment: Any) -> "iaa.Augmenter | None":
     """Turn what a user passes as ``augment=`` into one imgaug augmenter (or None for no augmentation).
 
-    Accepted: ``None``/``False`` (none), ``True`` or ``"default"`` (:func:`default_pipeline`), any
-    ``imgaug`` augmenter, or a list/tuple of augmenters (applied in order). Anything else raises a
-    ``TypeError`` naming what was given.
+    Accepted: ``None``/``False`` (none), ``True`` or ``"default"`` (:func:`default_pipeline`),
+    ``"default-no-flip"`` (``default_pipeline(flip=False)``, for text, signs, digits and left/right
+    classes), any ``imgaug`` augmenter, or a list/tuple of augmenters (applied in order). Anything
+    else raises a ``TypeError`` or ``ValueError`` naming what was given.
 
     Example:
         >>> import imgaug.augmenters as iaa
         >>> as_pipeline([iaa.Fliplr(0.5), iaa.GaussianBlur((0, 1.0))])  # doctest: +ELLIPSIS
         Sequential(...)
+        >>> [step.name for step in as_pipeline("default-no-flip")][:2]
+        ['crop', 'affine']
     """
     if augment is None or augment is False:
         return None
-    if augment is True or (isinstance(augment, str) and augment == "default"):
+    if augment is True:
         return default_pipeline()
+    if isinstance(augment, str):
+        if augment in PIPELINE_NAMES:
+            return default_pipeline(flip=PIPELINE_NAMES[augment])
+        raise ValueError(f"augment: unknown pipeline name {augment!r}; use one of {sorted(PIPELINE_NAMES)}, "
+                         "an imgaug augmenter or a list of them")
     iaa = _iaa()
     if isinstance(augment, iaa.Augmenter):
         return augment
@@ -135,8 +230,8 @@ def as_pipeline(augment: Any) -> "iaa.Augmenter | None":
         if bad:
             raise TypeError(f"augment: every item of the list must be an imgaug augmenter; got {', '.join(bad)}")
         return iaa.Sequential(list(augment))
-    raise TypeError(f"augment must be None, True, 'default', an imgaug augmenter or a list of them, "
-                    f"not {type(augment).__name__}")
+    raise TypeError(f"augment must be None, True, 'default', 'default-no-flip', an imgaug augmenter or a list "
+                    f"of them, not {type(augment).__name__}")
 
 
 def seeded(pipeline: "iaa.Augmenter", random_state: int | None) -> "iaa.Augmenter":
@@ -328,4 +423,4 @@ def preview(dataset: ImageDataset, pipeline: Any = "default", n: int = 4, copies
             augmented = pipe(images=[original] * copies)
         images += [original] + list(augmented)
         titles += [f"{name} (original)"] + [f"augmented {c + 1}" for c in range(copies)]
-    return image_grid(images, titles, ncols=copies + 1, suptitle="Originals and augmented versions")
+    return image_grid(images, titles, ncols=copies + 1, suptitle=f"Augmented by: {describe(pipe)}")

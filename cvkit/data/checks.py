@@ -25,7 +25,7 @@ from typing import Sequence
 from cvkit.data.images import check_image
 
 __all__ = ["BadImageWarning", "DuplicateImageWarning", "warn_skipped", "list_skipped", "check_all",
-           "find_conflicts", "warn_conflicts"]
+           "find_conflicts", "warn_conflicts", "file_sha256"]
 
 #: How many skipped files a warning names before it says "... and N more".
 SHOWN = 10
@@ -92,8 +92,13 @@ def _same_file_groups(paths: Sequence[str]) -> dict[str, list[int]]:
     return groups
 
 
-def _digest(path: str) -> str | None:
-    """SHA-256 of a regular file's bytes, streamed (None if it cannot be read)."""
+def file_sha256(path: str) -> str | None:
+    """SHA-256 of a regular file's bytes, streamed (None if it cannot be read or is no regular file).
+
+    Example:
+        >>> file_sha256("/dev/null") is None, len(file_sha256("sample_data/tags.tsv"))
+        (True, 64)
+    """
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return None
@@ -128,7 +133,7 @@ def find_conflicts(paths: Sequence[str], labels: Sequence[str], compare_bytes: b
             if len(same_size) < 2 or len({labels[i] for k in same_size for i in files[k]}) < 2:
                 continue
             for k in same_size:
-                digest = _digest(paths[files[k][0]])
+                digest = file_sha256(paths[files[k][0]])
                 if digest is not None:
                     merged.setdefault(digest, []).extend(merged.pop(k))
     groups = []
@@ -141,7 +146,15 @@ def find_conflicts(paths: Sequence[str], labels: Sequence[str], compare_bytes: b
 
 def warn_conflicts(groups: Sequence[Sequence[tuple[str, str]]], what: str, stacklevel: int = 3) -> None:
     """One :class:`DuplicateImageWarning` naming every place of each image found with two labels
-    (the first ten images, then a count); nothing if ``groups`` is empty."""
+    (the first ten images, then a count); nothing if ``groups`` is empty.
+
+    Example:
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     warn_conflicts([[("cat/a.jpg", "cat"), ("dog/a.jpg", "dog")]], "demo")
+        >>> str(caught[0].message).splitlines()[1]
+        '  cat/a.jpg (cat) = dog/a.jpg (dog)'
+    """
     if not groups:
         return
     lines = [" = ".join(f"{path} ({label})" for path, label in group) for group in groups]

@@ -233,6 +233,10 @@ def read_table_text(table: PathLike) -> str:
 
     Raises ``FileNotFoundError`` unless ``table`` is a regular file (a named pipe would block), and
     :class:`TableFormatError` naming the line when it is not UTF-8 text.
+
+    Example:
+        >>> read_table_text("sample_data/tags.tsv").splitlines()[0]
+        'path\tlabel'
     """
     table = Path(table)
     if not table.is_file():

@@ -280,6 +280,18 @@ def _export_tflite(graph: Any, out: Path, pixels: np.ndarray, quantize: str | No
     return TFLiteModel(out).predict_proba(pixels)
 
 
+def _check_format(format: str, quantize: str | None) -> str:
+    """The canonical format name ("savedmodel" or "tflite"); ValueError for a bad pair."""
+    fmt = str(format).lower().replace("_", "").replace("-", "")
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
+    if quantize is not None and fmt != "tflite":
+        raise ValueError("quantize applies to format='tflite' only")
+    return fmt
+
+
 # ---------------------------------------------------------------------- export
 def export_model(model: Any, format: str = "savedmodel", quantize: str | None = None,
                  output: PathLike | None = None, images: Any = None, n_check: int = 64,
@@ -303,13 +315,7 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
         Traceback (most recent call last):
         ValueError: quantize applies to format='tflite' only
     """
-    fmt = str(format).lower().replace("_", "").replace("-", "")
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
-    if quantize not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
-    if quantize is not None and fmt != "tflite":
-        raise ValueError("quantize applies to format='tflite' only")
+    fmt = _check_format(format, quantize)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     if isinstance(model, (str, os.PathLike)):

@@ -51,7 +51,7 @@ from cvkit.models.loaded import LoadedModel
 from cvkit.models.trusted import ModelFormatError, check_savable, load_head, load_keras
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFormatError", "LoadedModel", "save_model", "load_model",
-           "read_metadata", "is_model_folder", "sha256_bytes", "read_checked", "MAX_METADATA_BYTES",
+           "read_metadata", "is_model_folder", "check_overwrite", "sha256_bytes", "read_checked", "MAX_METADATA_BYTES",
            "MAX_JSON_DEPTH"]
 
 FORMAT = "cvkit-model"
@@ -108,6 +108,51 @@ def is_model_folder(path: PathLike) -> bool:
         return False
 
 
+def _existing_classes(path: Path) -> list[str] | None:
+    try:
+        classes = json.loads((path / METADATA_FILE).read_text(encoding="utf-8")).get("classes")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    return [str(c) for c in classes] if isinstance(classes, list) else None
+
+
+def check_overwrite(path: PathLike, classes: list[str] | None = None, overwrite: bool | str = False) -> None:
+    """Raise ``FileExistsError`` unless a model of ``classes`` may be saved to ``path``.
+
+    An existing model folder is never replaced silently: ``overwrite=True`` replaces it whatever
+    classes it was trained on; ``overwrite="same_classes"`` replaces it only when it holds the same
+    ``classes`` (re-training on the same data), so a run on other photos cannot clobber it; ``False``
+    (the default) never replaces it. A folder or file that is not a model folder is never replaced.
+    Call it before a long training run to fail early; :func:`save_model` calls it too.
+
+    Example:
+        >>> check_overwrite(f"{tmp}/new-model", ["cat", "dog"])          # nothing there: fine
+        >>> check_overwrite(model_dir, clf.classes_, overwrite="same_classes")
+        >>> check_overwrite(model_dir, ["cat", "dog"], overwrite="same_classes")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        FileExistsError: ...: holds a model trained on other classes (bird, flower, fruit, vegetable; ...
+    """
+    if overwrite not in (True, False, "same_classes"):
+        raise ValueError(f"overwrite must be True, False or 'same_classes', not {overwrite!r}")
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if not is_model_folder(path):
+        raise FileExistsError(f"{path}: exists and is not a cvkit model folder; refusing to replace it (what "
+                              "is not a model folder is never replaced). Choose another folder (-o/--output, "
+                              "or output_dir in the notebook)")
+    existing = _existing_classes(path)
+    other = classes is not None and existing is not None and list(existing) != [str(c) for c in classes]
+    if overwrite is True or (overwrite == "same_classes" and not other and existing is not None):
+        return
+    how = ("pass overwrite=True (cvkit train: --overwrite) to replace it, or save to another folder "
+           "(-o/--output, or output_dir in the notebook)")
+    if other:
+        raise FileExistsError(f"{path}: holds a model trained on other classes ({', '.join(existing)}; "
+                              f"this one has {', '.join(map(str, classes))}); it is not replaced. {how}")
+    raise FileExistsError(f"{path}: a model folder already exists there; it is never replaced silently. {how}")
+
+
 def _preprocessing_text(backbone: str, size: tuple[int, int]) -> str:
     inside = ""
     try:
@@ -154,8 +199,10 @@ def save_model(classifier: Any, path: PathLike, overwrite: bool = False, metrics
     """Write a fitted cvkit classifier to the model folder ``path``; returns the path as a string.
 
     The folder is assembled under a temporary name next to ``path`` and renamed into place, so a
-    crash never leaves a half-written model. An existing ``path`` is replaced only with
-    ``overwrite=True`` *and* only if it is itself a cvkit model folder. A scikit-learn head that
+    crash never leaves a half-written model. An existing ``path`` is replaced only as
+    :func:`check_overwrite` allows: with ``overwrite=True`` (any model folder), or with
+    ``overwrite="same_classes"`` (a model folder of the same classes); never a folder that is not
+    a model folder. A scikit-learn head that
     :func:`load_model` would refuse (see :mod:`cvkit.models.trusted`) is a ``TypeError`` here.
 
     Example:
@@ -163,11 +210,7 @@ def save_model(classifier: Any, path: PathLike, overwrite: bool = False, metrics
         True
     """
     path = Path(path)
-    if path.exists():
-        if not overwrite:
-            raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace a model folder")
-        if not is_model_folder(path):
-            raise FileExistsError(f"{path}: exists and is not a cvkit model folder; refusing to replace it")
+    check_overwrite(path, [str(c) for c in classifier.classes_], overwrite)
     exported = classifier._export()
     head = exported.get("head")
     head_bytes = check_savable(head) if head is not None else None
