@@ -13,6 +13,9 @@ Example:
 from __future__ import annotations
 
 from cvkit.lazy import lazy_exports
+from cvkit.runtime import quiet_tensorflow_env
+
+quiet_tensorflow_env()  # before anything imports TensorFlow: no C++ start-up lines on stderr
 
 __version__ = "0.1.0"
 
@@ -37,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "AnnotationWidget": "cvkit.widgets",
     "ResultsWidget": "cvkit.widgets",
     "PrecisionRecallWidget": "cvkit.widgets",
+    "CleanerWidget": "cvkit.widgets",
     "Client": "cvkit.serving",
     "BackgroundServer": "cvkit.serving",
     "batch_score": "cvkit.serving",

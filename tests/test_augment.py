@@ -166,3 +166,59 @@ def test_preview_returns_figure_with_originals_beside_copies(small_tree):
         augment.preview(ds, None)
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def _hue_degrees(rgb: np.ndarray) -> float:
+    import colorsys
+    r, g, b = rgb.reshape(-1, 3).mean(axis=0) / 255
+    return colorsys.rgb_to_hsv(r, g, b)[0] * 360
+
+
+def test_default_colour_jitter_keeps_hue_and_flat_areas():
+    """A red sign stays red (no magenta, no orange) and a near-white background gets no speckle."""
+    pipe = augment.default_pipeline(flip=False, crop=0, rotate=0, scale=0, translate=0)
+    red = np.zeros((32, 48, 48, 3), np.uint8)
+    red[...] = (200, 25, 30)
+    hues = [_hue_degrees(img) for img in augment.augment_images(red, pipe, random_state=0)]
+    assert all(h >= 350 or h <= 10 for h in hues), hues
+    rng = np.random.default_rng(0)
+    white = np.repeat(np.clip(245 + rng.integers(-3, 4, (1, 48, 48, 3)), 0, 255).astype(np.uint8), 32, axis=0)
+    out = augment.augment_images(white, pipe, random_state=0).astype(int)
+    chroma = out.max(axis=-1) - out.min(axis=-1)  # 0 for grey; speckle would be bright colour
+    assert chroma.max() <= (white.astype(int).max(-1) - white.astype(int).min(-1)).max() + 2
+
+
+def test_no_flip_pipelines_never_mirror():
+    img = np.zeros((1, 32, 32, 3), np.uint8)
+    img[:, :, :8] = 255  # a bright left edge: a mirror would move it to the right
+    only = dict(crop=0, rotate=0, scale=0, translate=0, color=0)
+    flipped = augment.augment_images(np.repeat(img, 16, 0), augment.default_pipeline(**only), random_state=0)
+    assert any(o[:, -8:].mean() > 200 for o in flipped)
+    for pipe in (augment.default_pipeline(flip=False), augment.as_pipeline("default-no-flip")):
+        out = augment.augment_images(np.repeat(img, 16, 0), pipe, random_state=0)
+        assert all(o[:, :4].mean() > o[:, -4:].mean() + 100 for o in out)
+        assert "mirror" not in augment.describe(pipe)
+    with pytest.raises(ValueError, match="default-no-flip"):
+        augment.as_pipeline("no-flip")
+
+
+def test_describe_names_each_step_and_its_range():
+    import imgaug.augmenters as iaa
+
+    text = augment.describe("default")
+    assert text.startswith("mirror left-right (p=0.5); crop 0-10% per side; rotate +/-10 deg")
+    assert "brightness x0.8-1.2" in text and "hue" not in text
+    assert augment.describe(None) == "no augmentation"
+    assert augment.describe([iaa.Flipud(1.0), iaa.GaussianBlur((0, 1.0))]) == "mirror up-down; GaussianBlur"
+
+
+def test_preview_title_says_what_the_pipeline_does(small_tree):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BadImageWarning)
+        ds = ImageDataset.from_directory(small_tree)
+    pipe = augment.default_pipeline(flip=False)
+    fig = augment.preview(ds, pipe, n=2, copies=2)
+    title = " ".join(fig._suptitle.get_text().split())
+    assert title == f"Augmented by: {augment.describe(pipe)}"
+    import matplotlib.pyplot as plt
+    plt.close(fig)

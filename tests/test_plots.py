@@ -164,7 +164,7 @@ def test_history_panels_and_values():
 
 def test_prediction_grid_marks_mistakes_in_red(image_report):
     r = image_report
-    fig = plots.plot_predictions(r, n=12, random_state=None)
+    fig = plots.plot_predictions(r, n=12, random_state=None, errors_first=False)
     titled = [ax for ax in fig.axes if ax.get_title()]
     assert len(titled) == 12
     for i, ax in enumerate(titled):
@@ -178,6 +178,37 @@ def test_prediction_grid_marks_mistakes_in_red(image_report):
     red = [ax for ax in only.axes if ax.get_title()]
     assert len(red) == int((r.y_pred != r.y_true).sum())
     assert all(matplotlib.colors.same_color(ax.title.get_color(), "red") for ax in red)
+
+
+def test_prediction_grid_shows_mistakes_first(image_report):
+    """A grid smaller than the test set never hides a mistake behind correct answers."""
+    r = image_report
+    wrong = np.flatnonzero(r.y_pred != r.y_true)
+    assert 0 < len(wrong) < 6
+    for random_state in (0, None):
+        fig = plots.plot_predictions(r, n=6, random_state=random_state)
+        titled = [ax for ax in fig.axes if ax.get_title()]
+        reds = [matplotlib.colors.same_color(ax.title.get_color(), "red") for ax in titled]
+        assert reds == [True] * len(wrong) + [False] * (6 - len(wrong))
+        text = " ".join(fig._suptitle.get_text().split())  # long titles are wrapped
+        assert f"6 of {len(r)} test images, {len(wrong)} misclassified (red, first)" in text
+    few = " ".join(plots.plot_predictions(r, n=1)._suptitle.get_text().split())
+    assert f"1 misclassified (red, first); {len(wrong) - 1} more misclassified not shown" in few
+
+
+def test_grid_titles_never_overlap_the_row_above(image_report):
+    """Two-line panel titles sit between the rows, and the figure title above them all."""
+    figs = [plots.plot_predictions(image_report, n=12), image_report.plot_top_losses(k=9, ncols=3)]
+    for fig in figs:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        panels = [(ax.get_window_extent(renderer), ax.title.get_window_extent(renderer))
+                  for ax in fig.axes if ax.images]
+        for _, title in panels:
+            for image, _ in panels:
+                if image.y0 > title.y0:  # an image of a row above this title
+                    assert title.y1 <= image.y0 + 1, (title, image)
+        assert fig._suptitle.get_window_extent(renderer).y0 >= max(t.y1 for _, t in panels) - 1
 
 
 def test_top_losses_grid_order(image_report):

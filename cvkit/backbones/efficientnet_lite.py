@@ -34,6 +34,7 @@ from typing import Optional, Union
 from cvkit.backbones.args import check_build_args
 from cvkit.backbones.errors import MissingWeightsPackageError
 from cvkit.backbones.torch_names import load_torch_weights
+from cvkit.runtime import import_keras
 
 __all__ = ["LITE_VARIANTS", "LiteVariant", "build_efficientnet_lite", "lite_weights_path"]
 
@@ -126,8 +127,8 @@ def build_efficientnet_lite(name: str = "efficientnet_lite0", weights: Union[str
         if not weights_file.is_file():
             raise FileNotFoundError(f"{weights_file}: weights file not found")
 
-    import keras
-    from keras import layers
+    keras = import_keras()
+    layers = keras.layers
 
     inputs = keras.Input(shape=input_shape, dtype="float32", name="image")
     # (x - 127) / 128: the normalisation the Lite weights were trained with.

@@ -31,6 +31,7 @@ from typing import Optional, Union
 
 from cvkit.backbones.args import check_build_args
 from cvkit.backbones.errors import WeightsUnavailableError
+from cvkit.runtime import import_keras
 
 __all__ = ["KERAS_APPS", "KerasApp", "build_keras_app"]
 
@@ -77,8 +78,8 @@ def build_keras_app(name: str, weights: Union[str, os.PathLike, None] = "imagene
         >>> model.output_shape
         (None, 576)
     """
-    import keras
-    from keras import layers
+    keras = import_keras()
+    layers = keras.layers
 
     if name not in KERAS_APPS:
         raise ValueError(f"unknown keras.applications backbone {name!r}; choose one of {sorted(KERAS_APPS)}")

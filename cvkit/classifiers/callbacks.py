@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from cvkit.runtime import import_keras, import_tensorflow
+
 __all__ = ["epoch_scalars"]
 
 
@@ -22,8 +24,8 @@ def epoch_scalars(log_dir: str | os.PathLike) -> Any:
         >>> callback.log_dir.endswith("head")
         True
     """
-    import keras
-    import tensorflow as tf
+    keras = import_keras()
+    tf = import_tensorflow()
     from tensorflow.core.framework import summary_pb2
 
     metadata = summary_pb2.SummaryMetadata(

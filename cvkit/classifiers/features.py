@@ -23,9 +23,17 @@ import numpy as np
 from sklearn.base import clone
 
 from cvkit.classifiers.base import DEPRECATED, ImageClassifier, check_int, check_verbose, param_value, renamed_param
-from cvkit.classifiers.heads import default_estimator, fold_linear_head, with_probabilities
+from cvkit.classifiers.heads import (
+    check_class_weight,
+    class_weights,
+    default_estimator,
+    fit_head,
+    fold_linear_head,
+    with_probabilities,
+)
 from cvkit.data import BadImageWarning
 from cvkit.data.inputs import encode_labels, labels_for, n_images, warn_unreadable
+from cvkit.runtime import import_keras
 
 __all__ = ["FeatureClassifier", "featurize"]
 
@@ -88,6 +96,12 @@ class FeatureClassifier(ImageClassifier):
         ``False``/0 for none.
     cv : folds for the default head's choice of regularisation.
     random_state : seed for the cross-validation folds and calibration.
+    class_weight : None (every image counts the same), ``"balanced"`` (every *class* counts the same:
+        images of a class weigh ``n_images / (n_classes * n_images_of_class)``), or
+        ``{class name: weight}``. Use ``"balanced"`` when classes differ a lot in size (see
+        :func:`cvkit.data.check_class_balance`). The weights reach the head's fit and, for the default
+        head, the cross-validation that picks ``C`` (see :func:`cvkit.classifiers.heads.fit_head`);
+        a head of your own gets them as its ``class_weight`` (leave that unset on it).
     estimator, progress : deprecated former names of ``head`` and ``verbose`` (a ``FutureWarning``).
 
     Attributes
@@ -114,8 +128,8 @@ class FeatureClassifier(ImageClassifier):
 
     def __init__(self, backbone: str = "efficientnet_lite0", head: Any = "logistic", cache: bool = True,
                  cache_dir: str | os.PathLike | None = None, batch_size: int = 32, verbose: bool | int = True,
-                 cv: int = 5, random_state: int | None = 0, *, estimator: Any = DEPRECATED,
-                 progress: Any = DEPRECATED):
+                 cv: int = 5, random_state: int | None = 0, class_weight: str | dict | None = None, *,
+                 estimator: Any = DEPRECATED, progress: Any = DEPRECATED):
         self.backbone = backbone
         self.head = head
         self.cache = cache
@@ -124,6 +138,7 @@ class FeatureClassifier(ImageClassifier):
         self.verbose = verbose
         self.cv = cv
         self.random_state = random_state
+        self.class_weight = class_weight
         self.estimator = estimator
         self.progress = progress
 
@@ -135,6 +150,7 @@ class FeatureClassifier(ImageClassifier):
         check_verbose(verbose)
         check_int("batch_size", self.batch_size, minimum=1)
         check_int("cv", self.cv, minimum=2)
+        check_class_weight(self.class_weight)
         if not isinstance(self.backbone, str):
             raise TypeError(f"backbone must be a backbone name (see cvkit.backbones.available()), "
                             f"not {type(self.backbone).__name__}")
@@ -173,6 +189,20 @@ class FeatureClassifier(ImageClassifier):
             return default_estimator(min_count, cv=self.cv, random_state=self.random_state)
         return with_probabilities(clone(head), min_count, random_state=self.random_state)
 
+    def fit_head(self, features: np.ndarray, targets: np.ndarray, classes: list[str]) -> Any:
+        """A new head (:meth:`make_head`) fitted on ``features`` and class indices ``targets``, weighted
+        by ``class_weight``. Used by :meth:`fit` and by :func:`cvkit.classifiers.cross_validate`.
+
+        Example:
+            >>> F = np.array([[0.0], [0.1], [0.2], [0.3], [1.0], [1.1]])
+            >>> head = FeatureClassifier(class_weight="balanced", cv=2).fit_head(F, np.array([0, 0, 0, 0, 1, 1]),
+            ...                                                                   ["big", "small"])
+            >>> head.predict(np.array([[0.05], [1.05]])).tolist()
+            [0, 1]
+        """
+        weights = class_weights(self.class_weight, targets, classes)
+        return fit_head(self.make_head(targets), features, targets, weights)
+
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Sequence[str] | None = None) -> "FeatureClassifier":
         """Featurize the training images and fit the head; returns ``self``.
@@ -194,8 +224,7 @@ class FeatureClassifier(ImageClassifier):
         feats, ok = featurize(featurizer, X, "fit", progress=verbose)
         classes, target = encode_labels([lab for lab, good in zip(labels, ok) if good])
         F = feats[ok]
-        estimator = self.make_head(target)
-        estimator.fit(F, target)
+        estimator = self.fit_head(F, target, classes)
 
         self.backbone_ = spec.name
         self.backbone_info_ = spec
@@ -206,6 +235,9 @@ class FeatureClassifier(ImageClassifier):
         self.n_features_in_ = int(F.shape[1])
         self.skipped_ = list(featurizer.skipped_)
         self.metrics_ = self._training_metrics(estimator, F, target, classes)
+        weights = class_weights(self.class_weight, target, classes)
+        if weights is not None:
+            self.metrics_["class_weights"] = {c: round(weights[i], 4) for i, c in enumerate(classes)}
         self.check_features_ = F[: min(len(F), 64)]
         return self
 
@@ -247,8 +279,7 @@ class FeatureClassifier(ImageClassifier):
     # ------------------------------------------------------------------ saving
     def _export(self) -> dict[str, Any]:
         """One Keras graph when the head folds into a softmax Dense layer; else features + skops head."""
-        import keras
-
+        keras = import_keras()
         backbone = self.featurizer_.model_
         out = {"keras_model": backbone, "head": self.estimator_, "backbone": self.backbone_,
                "metrics": dict(self.metrics_)}

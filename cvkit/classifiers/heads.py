@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_CS", "default_estimator", "with_probabilities", "fold_linear_head"]
+__all__ = ["DEFAULT_CS", "default_estimator", "with_probabilities", "fold_linear_head", "check_class_weight",
+           "class_weights", "fit_head"]
 
 #: Inverse regularisation strengths tried by the default head's cross-validation.
 DEFAULT_CS = tuple(float(c) for c in np.logspace(-2, 2, 9))
@@ -61,6 +62,90 @@ def with_probabilities(estimator: Any, min_class_count: int, random_state: int |
     folds = max(2, min(3, int(min_class_count)))
     return CalibratedClassifierCV(estimator, method="sigmoid",
                                   cv=StratifiedKFold(folds, shuffle=True, random_state=random_state))
+
+
+def check_class_weight(class_weight: Any) -> Any:
+    """``class_weight`` if it is None, ``"balanced"`` or a ``{class name: weight}`` dict, else ValueError.
+
+    Example:
+        >>> check_class_weight("balanced")
+        'balanced'
+    """
+    if class_weight is None or class_weight == "balanced":
+        return class_weight
+    if isinstance(class_weight, dict) and all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0
+                                              for w in class_weight.values()):
+        return class_weight
+    raise ValueError(f"class_weight must be None, 'balanced' or a dict of class name -> positive weight, "
+                     f"got {class_weight!r}")
+
+
+def class_weights(class_weight: Any, targets: np.ndarray, classes: list[str]) -> dict[int, float] | None:
+    """``{class index: weight}`` for ``class_weight`` on class indices ``targets``, or None for no weighting.
+
+    ``"balanced"`` weighs class ``c`` by ``n_images / (n_classes * n_images_of_c)`` (scikit-learn's
+    rule), so every class counts as much in the loss whatever its size; a dict gives weights by
+    class name (unnamed classes weigh 1).
+
+    Example:
+        >>> weights = class_weights("balanced", np.array([0, 0, 0, 1]), ["big", "small"])
+        >>> {k: round(w, 3) for k, w in weights.items()}
+        {0: 0.667, 1: 2.0}
+    """
+    check_class_weight(class_weight)
+    if class_weight is None:
+        return None
+    if class_weight == "balanced":
+        counts = np.bincount(np.asarray(targets), minlength=len(classes)).astype(float)
+        present = counts > 0
+        weights = np.ones(len(classes))
+        weights[present] = counts.sum() / (present.sum() * counts[present])
+        return {i: float(w) for i, w in enumerate(weights)}
+    unknown = sorted(set(map(str, class_weight)) - set(map(str, classes)))
+    if unknown:
+        raise ValueError(f"class_weight names unknown class(es) {', '.join(map(repr, unknown))}; "
+                         f"the classes are {', '.join(map(repr, classes))}")
+    named = {str(k): float(v) for k, v in class_weight.items()}
+    return {i: named.get(str(c), 1.0) for i, c in enumerate(classes)}
+
+
+def fit_head(estimator: Any, features: np.ndarray, targets: np.ndarray, weights: dict[int, float] | None) -> Any:
+    """Fit ``estimator`` on ``features`` and class indices ``targets`` with class ``weights``; returns it.
+
+    How the weights get in depends on the head. The default ``LogisticRegressionCV`` gets them as
+    per-image ``sample_weight``: then both the fits inside its cross-validation *and* the log-loss
+    that picks ``C`` are weighted, so ``C`` is chosen for the weighted problem. Other heads get
+    them through their own ``class_weight`` parameter (also inside a ``Pipeline`` or
+    ``CalibratedClassifierCV``), or else as ``sample_weight``; a head taking neither is a TypeError.
+    A head whose own ``class_weight`` is already set cannot take weights a second time (ValueError).
+
+    Example:
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> X, y = np.array([[0.0], [0.1], [0.2], [1.0]]), np.array([0, 0, 0, 1])
+        >>> fit_head(LogisticRegression(), X, y, {0: 0.667, 1: 2.0}).class_weight
+        {0: 0.667, 1: 2.0}
+    """
+    import inspect
+
+    from sklearn.linear_model import LogisticRegressionCV
+
+    if weights is None:
+        return estimator.fit(features, targets)
+    params = estimator.get_params(deep=True)
+    keys = [k for k in params if k == "class_weight" or k.endswith("__class_weight")]
+    already = {k: params[k] for k in keys if params[k] is not None}
+    if already:
+        raise ValueError(f"the head {type(estimator).__name__} already sets {', '.join(already)}="
+                         f"{next(iter(already.values()))!r}; give class weights in one place only "
+                         "(the classifier's class_weight, or the head's)")
+    per_image = np.array([weights[int(t)] for t in targets], dtype=np.float64)
+    if isinstance(estimator, LogisticRegressionCV) or not keys:
+        if "sample_weight" not in inspect.signature(estimator.fit).parameters:
+            raise TypeError(f"the head {type(estimator).__name__} takes neither class_weight nor sample_weight; "
+                            "use class_weight=None or another head")
+        return estimator.fit(features, targets, sample_weight=per_image)
+    estimator.set_params(**{k: dict(weights) for k in keys})
+    return estimator.fit(features, targets)
 
 
 def _linear_parts(estimator: Any) -> tuple[np.ndarray, np.ndarray] | None:

@@ -31,15 +31,18 @@ METHODS = ("features", "finetune")
 
 def make_classifier(method: str = "features", backbone: str = "efficientnet_lite0", epochs: int = 10,
                     augment: Any = "default", random_state: int | None = 0, verbose: Any = True,
-                    progress: Any = DEPRECATED, **params: Any) -> Any:
+                    progress: Any = DEPRECATED, class_weight: str | dict | None = None, **params: Any) -> Any:
     """A classifier for ``method``: ``"features"`` (:class:`FeatureClassifier`) or ``"finetune"``
     (:class:`FineTuneClassifier` with ``epochs`` and ``augment``). Extra ``params`` go to the class.
 
     ``verbose`` (``progress`` is its deprecated former name) is passed on: ``True`` shows progress
     bars (Keras' ``"auto"`` for fine-tuning), ``False`` nothing. Used by ``notebooks/01_train.ipynb``
-    and ``cvkit train`` so both build the same model.
+    and ``cvkit train`` so both build the same model. ``class_weight="balanced"`` (``cvkit train
+    --class-weight balanced``) makes every class count the same in training, whatever its size.
 
     Example:
+        >>> make_classifier("features", class_weight="balanced").class_weight
+        'balanced'
         >>> make_classifier("finetune", epochs=3).epochs
         3
         >>> make_classifier("features", verbose=False).verbose
@@ -52,13 +55,14 @@ def make_classifier(method: str = "features", backbone: str = "efficientnet_lite
         verbose = progress
     if method == "features":
         from cvkit.classifiers.features import FeatureClassifier
-        return FeatureClassifier(backbone=backbone, random_state=random_state, verbose=verbose, **params)
+        return FeatureClassifier(backbone=backbone, random_state=random_state, verbose=verbose,
+                                 class_weight=class_weight, **params)
     if method == "finetune":
         from cvkit.classifiers.finetune import FineTuneClassifier
         if isinstance(verbose, bool):
             verbose = "auto" if verbose else 0
         return FineTuneClassifier(backbone=backbone, epochs=epochs, augment=augment, random_state=random_state,
-                                  verbose=verbose, **params)
+                                  verbose=verbose, class_weight=class_weight, **params)
     raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}")
 
 
@@ -75,14 +79,14 @@ def cross_validate(classifier: Any, dataset: Any, cv: int = 5, random_state: int
     """
     labels = labels_for(dataset, None, what="cross_validate")
     check_int("cv", cv, minimum=2)
-    _, codes = encode_labels(labels)
+    classes, codes = encode_labels(labels)
     folds = min(int(cv), int(np.bincount(codes).min()))
     if folds < 2:
         raise ValueError(f"cross_validate needs at least 2 images per class for {cv} folds; the smallest "
                          f"class has {int(np.bincount(codes).min())}")
     splitter = StratifiedKFold(folds, shuffle=True, random_state=random_state)
     if isinstance(classifier, FeatureClassifier):
-        scores = _cross_validate_head(classifier, dataset, codes, splitter)
+        scores = _cross_validate_head(classifier, dataset, codes, classes, splitter)
     else:
         scores = []
         for train, test in splitter.split(np.zeros(len(codes)), codes):
@@ -92,7 +96,8 @@ def cross_validate(classifier: Any, dataset: Any, cv: int = 5, random_state: int
             "n_splits": folds, "n_images": int(len(codes))}
 
 
-def _cross_validate_head(classifier: Any, dataset: Any, codes: np.ndarray, splitter: Any) -> list[float]:
+def _cross_validate_head(classifier: Any, dataset: Any, codes: np.ndarray, classes: list[str],
+                         splitter: Any) -> list[float]:
     """Featurize once, then fit and score only the head on each fold."""
     model = clone(classifier)
     featurizer = model.make_featurizer()
@@ -100,7 +105,6 @@ def _cross_validate_head(classifier: Any, dataset: Any, codes: np.ndarray, split
     F, y = feats[ok], codes[ok]
     scores: list[float] = []
     for train, test in splitter.split(F, y):
-        head = model.make_head(y[train])
-        head.fit(F[train], y[train])
+        head = model.fit_head(F[train], y[train], classes)  # class_weight reaches every fold's head
         scores.append(float(np.mean(head.predict(F[test]) == y[test])))
     return scores

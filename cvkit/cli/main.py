@@ -55,6 +55,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("serve", "serve a model folder over HTTP", "cvkit.cli.serve"),
     Command("export", "export a model folder to SavedModel or TFLite and check it", "cvkit.cli.export"),
     Command("cache", "see or clear the on-disk feature cache", "cvkit.cli.cache"),
+    Command("audit", "find label mistakes, odd images, duplicates and train/test leaks", "cvkit.cli.audit"),
 )
 
 #: Exceptions that mean "bad input": reported in one line with exit status 2, not as a traceback.

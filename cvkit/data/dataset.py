@@ -244,3 +244,13 @@ class ImageDataset:
                 images.append(None)
             titles.append(labels[i] or Path(self.paths[i]).name)
         return image_grid(images, titles, ncols=ncols)
+
+    def with_corrections(self, path: PathLike) -> "ImageDataset":
+        """This dataset with a corrections file applied (see :func:`cvkit.data.corrections.apply_corrections`):
+        relabelled images take their new label, excluded ones are dropped; no file is changed.
+
+        Example: ``FeatureClassifier().fit(train.with_corrections("sample_data/corrections.tsv"))``.
+        """
+        from cvkit.data.corrections import apply_corrections  # corrections imports this module
+
+        return apply_corrections(self, path)

@@ -44,7 +44,7 @@ def image_grid(images: Sequence[np.ndarray | None], titles: Sequence[str] | None
     Example:
         >>> fig = image_grid([np.zeros((8, 8, 3), np.uint8)] * 4, ["a\\nb"] * 4, ncols=2, suptitle="four")
         >>> [round(x, 2) for x in fig.get_size_inches()]
-        [4.5, 6.01]
+        [4.7, 5.88]
     """
     import matplotlib.pyplot as plt
 

@@ -39,7 +39,13 @@ def as_model(model: Any) -> Any:
     return model
 
 
-def _is_split_manifest(path: Path) -> bool:
+def is_split_manifest(path: Path) -> bool:
+    """True when ``path`` is a JSON split manifest written by :func:`cvkit.data.save_split`.
+
+    Example:
+        >>> is_split_manifest(Path("sample_data/tags.tsv"))
+        False
+    """
     if path.suffix.lower() != ".json" or not path.is_file():
         return False
     try:
@@ -70,7 +76,7 @@ def as_dataset(data: Any, side: str = "test") -> ImageDataset:
     path = Path(data)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such folder, table or split manifest")
-    if _is_split_manifest(path):
+    if is_split_manifest(path):
         if side not in ("train", "test"):
             raise ValueError(f"side must be 'train' or 'test', not {side!r}")
         train, test = load_split(path)

@@ -226,18 +226,31 @@ def _report_images(report, rows: Sequence[int], size: int) -> list[np.ndarray | 
     return images
 
 
+def _pick(rows: np.ndarray, n: int, random_state: int | None) -> np.ndarray:
+    """``n`` of ``rows``: a sorted random sample, or the first ``n`` when ``random_state`` is None."""
+    if n >= len(rows):
+        return rows
+    if random_state is None:
+        return rows[:n]
+    return np.sort(np.random.default_rng(random_state).choice(rows, size=n, replace=False))
+
+
 def plot_predictions(report, n: int = 16, only_errors: bool = False, ncols: int | None = None,
-                     random_state: int | None = 0, size: int = 128, panel_size: float = 2.1):
+                     random_state: int | None = 0, size: int = 128, panel_size: float = 2.1,
+                     errors_first: bool = True):
     """A grid of test images titled with true and predicted class and the prediction's probability.
 
-    Misclassified images have red titles, correct ones green. Shows a random sample of ``n``
-    (``random_state=None``: the first ``n``); ``only_errors=True`` shows only mistakes. Images
-    are shown at ``size`` pixels square in panels of ``panel_size`` inches.
+    Misclassified images have red titles, correct ones green. With ``errors_first`` (the default)
+    the mistakes come first, so a grid of ``n`` never hides one behind correct answers; the rest
+    of the grid is a random sample of the correct images (``random_state=None``: the first ones).
+    ``errors_first=False`` samples all images alike. ``only_errors=True`` shows only mistakes.
+    Images are shown at ``size`` pixels square in panels of ``panel_size`` inches.
     Returns the Figure. Example: ``plot_predictions(report, n=12)``.
     """
     rows = np.arange(len(report))
+    wrong_rows = rows[report.y_pred != report.y_true]
     if only_errors:
-        rows = rows[report.y_pred != report.y_true]
+        rows = wrong_rows
     n = min(n, len(rows))
     if n == 0:
         import matplotlib.pyplot as plt
@@ -245,10 +258,12 @@ def plot_predictions(report, n: int = 16, only_errors: bool = False, ncols: int 
         ax.set_axis_off()
         ax.text(0.5, 0.5, "no misclassified images" if only_errors else "no images", ha="center", va="center")
         return fig
-    if random_state is not None:
-        rows = np.sort(np.random.default_rng(random_state).choice(rows, size=n, replace=False))
+    if errors_first and not only_errors:
+        first = _pick(wrong_rows, n, random_state)
+        rest = _pick(np.setdiff1d(rows, wrong_rows), n - len(first), random_state)
+        rows = np.concatenate([first, rest]).astype(int)
     else:
-        rows = rows[:n]
+        rows = _pick(rows, n, random_state)
     titles, colors = [], []
     for i in rows:
         true, pred = report.classes[report.y_true[i]], report.classes[report.y_pred[i]]
@@ -256,8 +271,12 @@ def plot_predictions(report, n: int = 16, only_errors: bool = False, ncols: int 
         titles.append(f"true: {true}\npred: {pred} ({conf:.2f})")
         colors.append("tab:green" if true == pred else "red")
     wrong = int(sum(c == "red" for c in colors))
+    what = f"{n} of {len(report)} test images" if n < len(report) else f"{n} test images"
+    shown = f"{wrong} misclassified (red" + (", first)" if errors_first and wrong and not only_errors else ")")
+    hidden = len(wrong_rows) - wrong
+    suptitle = f"{what}, {shown}" + (f"; {hidden} more misclassified not shown" if hidden else "")
     return image_grid(_report_images(report, rows, size), titles, ncols=ncols, colors=colors,
-                      panel_size=panel_size, suptitle=f"{n} test images, {wrong} misclassified (red)")
+                      panel_size=panel_size, suptitle=suptitle)
 
 
 def plot_top_losses(report, k: int = 9, ncols: int | None = None, size: int = 128, panel_size: float = 2.1):

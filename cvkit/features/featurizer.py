@@ -34,6 +34,7 @@ from cvkit.backbones.blocks import flat_layers
 from cvkit.data.checks import warn_skipped
 from cvkit.data.images import ImageReadError, PathLike, check_image_batch, read_file, read_image, resize
 from cvkit.features.store import GuardedCache, cache_file_path, cache_max_bytes, default_cache_dir
+from cvkit.runtime import import_tensorflow
 
 __all__ = ["ImageFeaturizer"]
 
@@ -374,7 +375,7 @@ def _trace(model, size: int):
 
     A plain traced call is about twice as fast per batch as ``model.predict`` on NumPy arrays.
     """
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)])
     def predict(x):

@@ -41,6 +41,7 @@ from cvkit.data.manifest import load_split
 from cvkit.data.sources import list_images, read_table
 from cvkit.models.folder import KERAS_FILE, load_model
 from cvkit.models.inference import input_size, probability_graph
+from cvkit.runtime import import_tensorflow, quiet_stderr
 
 __all__ = ["export_model", "ExportResult", "TFLiteModel", "FORMATS", "QUANTIZATIONS"]
 
@@ -102,7 +103,7 @@ class TFLiteModel:
     """
 
     def __init__(self, path: PathLike, num_threads: int | None = None):
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         self.path = os.fspath(path)
         builtin_kernels = tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
@@ -231,7 +232,7 @@ def _quiet_tensorflow() -> Iterator[None]:
 
 
 def _convert_tflite(saved_model: Path, quantize: str | None, calibration: np.ndarray) -> bytes:
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     if quantize == "float16":
@@ -250,7 +251,7 @@ def _convert_tflite(saved_model: Path, quantize: str | None, calibration: np.nda
 
 def _export_savedmodel(graph: Any, out: Path, pixels: np.ndarray) -> np.ndarray:
     """Write ``graph`` as a SavedModel folder ``out`` (replaced atomically); its answers on ``pixels``."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     staging = Path(tempfile.mkdtemp(prefix=".saved_model-", dir=out.parent))
     try:

@@ -32,6 +32,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from cvkit.runtime import import_keras
+
 __all__ = ["ModelFormatError", "TRUSTED_HEAD_TYPES", "TRUSTED_NODES", "head_types", "refused_types",
            "check_savable", "load_head", "load_keras", "all_layers"]
 
@@ -212,8 +214,7 @@ def load_keras(file: Path | str, name: str | None = None) -> Any:
         >>> model.input_shape
         (None, 224, 224, 3)
     """
-    import keras
-
+    keras = import_keras()
     name = name or str(file)
     try:
         model = keras.saving.load_model(file, safe_mode=True, compile=False)

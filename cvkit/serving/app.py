@@ -6,7 +6,12 @@ Endpoints:
   ``{"images": [{"image_in_base64": "...", "parameters": {"top_k": 3}}]}``. Answers
   ``{"predictions": [...]}``, one entry per image in order (see :mod:`cvkit.serving.protocol`).
   One bad image gets an ``error`` and its siblings are still scored (200); when no image could be
-  scored the answer is 400 and each error names its item (``images[0]: ...``).
+  scored the answer is 400 and each error names its item (``images[0]: ...``). Clients of the
+  systems cvkit replaces work unchanged: cvtk's bare list, Azure ML's ``{"data": ...}`` and TF
+  Serving's ``{"instances": [{"b64": ...}]}`` (answered in TF Serving's shape).
+- ``POST /v1/models/{name}:predict`` and ``GET /v1/models/{name}``: TF Serving's REST predict and
+  model-status routes; ``name`` is ``model_name`` (default: the model folder's name), any other
+  name is a 404.
 - ``GET /health`` (and ``HEAD /health``): 200 once the model is loaded and warmed up, 503 while
   loading (or if loading failed). Always open, so load balancers can probe it without a key. Its
   ``pid`` names the worker process that answered (``cvkit serve --workers N`` runs N of them).
@@ -47,10 +52,11 @@ import asyncio
 import hmac
 import logging
 import os
+import re
 import sys
 import time
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -59,22 +65,21 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from cvkit.models import inference
+from cvkit.serving.config import DEFAULT_MAX_REQUEST_BYTES, ServiceConfig
 from cvkit.serving.connections import DEFAULT_BODY_TIMEOUT, BodySizeLimit
+from cvkit.serving.decoding import check_pixel_budget, decode_items
 from cvkit.serving.microbatch import MicroBatcher
+from cvkit.serving.openapi import error_response, model_status_openapi, predict_openapi, score_openapi
 from cvkit.serving.protocol import (
     DEFAULT_MAX_IMAGES,
     DEFAULT_MAX_REQUEST_PIXELS,
     RequestError,
     ScoreItem,
+    ScoreRequest,
     build_answers,
-    check_pixel_budget,
-    decode_items,
-    error_response,
-    parse_json_request,
+    parse_request,
     parse_top_k,
-    response_body,
-    response_status,
-    score_openapi,
+    response_for,
 )
 
 __all__ = ["ServiceConfig", "create_app", "create_app_from_env", "BodySizeLimit",
@@ -82,60 +87,7 @@ __all__ = ["ServiceConfig", "create_app", "create_app_from_env", "BodySizeLimit"
 
 log = logging.getLogger("cvkit.serving")
 
-#: Largest request body accepted (bytes); larger requests get 413.
-DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
-
 _FORBIDDEN_FORM_FIELDS = ("url", "image_url", "uri", "path", "image_path")
-
-
-@dataclass
-class ServiceConfig:
-    """The service's knobs; every one is also a ``create_app`` keyword and a ``CVKIT_*`` variable.
-
-    api_key : when set, ``/score``, ``/metadata`` and the API description (``/openapi.json``,
-        ``/docs``, ``/redoc``) need ``Authorization: Bearer <api_key>``.
-    max_request_bytes : body size limit (413 beyond).
-    max_images : most images in one request.
-    max_pixels : decompression-bomb guard per image.
-    max_request_pixels : most pixels all images of one request may hold together, read from their
-        headers before decoding (413 beyond; default 100 MP).
-    max_batch_size, max_wait_ms : micro-batching bounds (see :class:`MicroBatcher`).
-    default_top_k : ``top_k`` when a request does not say.
-    body_timeout : seconds the body may take to arrive after the headers (408 after).
-    docs : serve ``/openapi.json``, ``/docs`` and ``/redoc`` (behind the API key when there is one).
-    warmup : score one blank image after loading so the first real request is not slow.
-
-    Example:
-        >>> ServiceConfig(max_request_pixels=0)
-        Traceback (most recent call last):
-        ...
-        ValueError: max_request_pixels must be a positive integer, got 0
-    """
-
-    api_key: str | None = None
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    max_images: int = DEFAULT_MAX_IMAGES
-    max_pixels: int = inference.DEFAULT_MAX_PIXELS
-    max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS
-    max_batch_size: int = 32
-    max_wait_ms: float = 10.0
-    default_top_k: int = inference.DEFAULT_TOP_K
-    body_timeout: float = DEFAULT_BODY_TIMEOUT
-    docs: bool = True
-    warmup: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("max_request_bytes", "max_images", "max_pixels", "max_request_pixels",
-                     "max_batch_size", "default_top_k"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.max_wait_ms < 0:
-            raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms!r}")
-        if not self.body_timeout > 0:
-            raise ValueError(f"body_timeout must be > 0 seconds, got {self.body_timeout!r}")
-        if self.api_key is not None and not str(self.api_key).strip():
-            raise ValueError("api_key is empty: pass None for an open service")
 
 
 class _Service:
@@ -151,6 +103,10 @@ class _Service:
         self.started = time.time()
         self.batcher = MicroBatcher(self._predict, max_batch_size=config.max_batch_size,
                                     max_wait_ms=config.max_wait_ms)
+        folder = os.path.basename(os.path.normpath(os.fspath(self.model_dir))) if self.model_dir \
+            else ""
+        self.model_name = config.model_name or (folder if re.fullmatch(r"[\w.-]+", folder)
+                                                else "model")
 
     def _predict(self, images: np.ndarray) -> np.ndarray:
         return inference.predict_proba(self.model, images)
@@ -186,6 +142,7 @@ class _Service:
             "format": meta.get("format"),
             "format_version": meta.get("format_version"),
             "preprocessing": meta.get("preprocessing"),
+            "model_name": self.model_name,
             "limits": {"max_request_bytes": self.config.max_request_bytes,
                        "max_images": self.config.max_images,
                        "max_pixels": self.config.max_pixels,
@@ -201,7 +158,8 @@ def create_app(model: Any, *, api_key: str | None = None,
                max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS,
                max_batch_size: int = 32, max_wait_ms: float = 10.0,
                default_top_k: int = inference.DEFAULT_TOP_K,
-               body_timeout: float = DEFAULT_BODY_TIMEOUT, docs: bool = True, warmup: bool = True):
+               body_timeout: float = DEFAULT_BODY_TIMEOUT, docs: bool = True, warmup: bool = True,
+               model_name: str | None = None):
     """Build the FastAPI app serving ``model`` (a model folder, or a model already loaded).
 
     Given a folder, the model loads on a background thread at start-up, so ``/health`` answers 503
@@ -216,7 +174,8 @@ def create_app(model: Any, *, api_key: str | None = None,
                            max_images=max_images, max_pixels=max_pixels,
                            max_request_pixels=max_request_pixels, max_batch_size=max_batch_size,
                            max_wait_ms=max_wait_ms, default_top_k=default_top_k,
-                           body_timeout=body_timeout, docs=docs, warmup=warmup)
+                           body_timeout=body_timeout, docs=docs, warmup=warmup,
+                           model_name=model_name)
     if isinstance(model, (str, os.PathLike)) and not os.path.isdir(model):
         raise FileNotFoundError(f"{os.fspath(model)}: model folder not found")
     service = _Service(model, config)
@@ -307,6 +266,49 @@ def _add_service_routes(app: FastAPI, service: _Service) -> None:
         """Score uploaded images (multipart files or JSON base64); see the module docstring."""
         return _refusal(service, request) or await _score(service, request)
 
+    _add_tfserving_routes(app, service)
+
+
+def _tf_error(message: str, status_code: int) -> JSONResponse:
+    """A refusal in TF Serving's shape (``error``) that also carries cvkit's ``detail``."""
+    return JSONResponse({"error": message, "detail": message}, status_code=status_code)
+
+
+def _unknown_model(service: _Service, name: str) -> JSONResponse | None:
+    if name == service.model_name:
+        return None
+    return _tf_error(f"no model named {name!r} here: this service serves {service.model_name!r} "
+                     f"(POST /v1/models/{service.model_name}:predict)", 404)
+
+
+def _add_tfserving_routes(app: FastAPI, service: _Service) -> None:
+    """TF Serving's REST routes: ``POST /v1/models/{name}:predict``, ``GET /v1/models/{name}``."""
+    name = service.model_name
+
+    @app.post("/v1/models/{name}:predict", operation_id="tfserving_predict",
+              openapi_extra=predict_openapi(name, service.config.max_images))
+    async def predict(name: str, request: Request) -> JSONResponse:
+        """TF Serving's predict API: ``{"instances": [{"b64": ...}]}`` (or ``{"inputs": ...}``),
+        answered ``{"predictions": [[class probabilities], ...]}``."""
+        refusal = _refusal(service, request, need_ready=False) or _unknown_model(service, name)
+        if refusal is None and not service.ready:
+            refusal = _refusal(service, request)
+        return refusal or await _score(service, request, tfserving=True)
+
+    @app.get("/v1/models/{name}", operation_id="tfserving_model_status",
+             openapi_extra=model_status_openapi(name))
+    async def model_status(name: str, request: Request) -> JSONResponse:
+        """TF Serving's model status: ``AVAILABLE`` once loaded, ``LOADING``, or ``END`` (failed)."""
+        refusal = _refusal(service, request, need_ready=False) or _unknown_model(service, name)
+        if refusal:
+            return refusal
+        state, code, message = ("AVAILABLE", "OK", "") if service.ready else \
+            ("END", "UNKNOWN", service.load_error) if service.load_error else ("LOADING", "OK", "")
+        version = (getattr(service.model, "metadata_", None) or {}).get("model_version")
+        return JSONResponse({"model_version_status": [{
+            "version": str(version if version is not None else 1), "state": state,
+            "status": {"error_code": code, "error_message": message}}]})
+
 
 def _add_docs_routes(app: FastAPI, service: _Service) -> None:
     """``/openapi.json``, ``/docs`` and ``/redoc``, behind the API key when there is one."""
@@ -327,33 +329,48 @@ def _add_docs_routes(app: FastAPI, service: _Service) -> None:
             get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
-async def _read_items(service: _Service, request: Request) -> list[ScoreItem]:
-    """The request's images as items; raises :class:`RequestError` (or ValueError) for a bad request."""
+async def _read_request(service: _Service, request: Request, tfserving: bool = False
+                        ) -> ScoreRequest:
+    """The request's images; raises :class:`RequestError` (or ValueError) for a bad request."""
     config, n_classes = service.config, len(service.classes)
     default_k = config.default_top_k
-    if "top_k" in request.query_params:
+    if "top_k" in request.query_params and not tfserving:
         default_k = parse_top_k(request.query_params["top_k"], n_classes, field="query parameter top_k")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        items = await _parse_multipart(request, n_classes, default_k, config.max_images)
+    if content_type == "multipart/form-data" and not tfserving:
+        parsed = ScoreRequest(await _parse_multipart(request, n_classes, default_k,
+                                                     config.max_images))
     elif content_type in ("application/json", "text/json", "") or content_type.endswith("+json"):
-        items = parse_json_request(await request.body(), n_classes, default_k, config.max_images)
+        parsed = parse_request(await request.body(), n_classes, default_k, config.max_images)
     else:
         raise RequestError(f"unsupported Content-Type {content_type!r}: send "
-                           "multipart/form-data files or application/json", status_code=415)
-    await run_in_threadpool(check_pixel_budget, items, config.max_request_pixels, config.max_pixels)
-    return items
-
-
-async def _score(service: _Service, request: Request) -> JSONResponse:
-    """``POST /score`` once the key and readiness are checked."""
+                           + ("application/json" if tfserving else
+                              "multipart/form-data files or application/json"), status_code=415)
+    if tfserving and parsed.convention != "tfserving":
+        raise RequestError('this is TF Serving\'s predict route: send {"instances": [{"b64": '
+                           '"..."}]} or {"inputs": ...}; other request shapes go to POST /score')
     try:
-        items = await _read_items(service, request)
+        await run_in_threadpool(check_pixel_budget, parsed.items, config.max_request_pixels,
+                                config.max_pixels)
     except RequestError as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
-    except ValueError as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        exc.convention = parsed.convention  # TF Serving's requests get its "error" field too
+        raise
+    return parsed
 
+
+async def _score(service: _Service, request: Request, tfserving: bool = False) -> JSONResponse:
+    """``POST /score`` (or TF Serving's predict route) once the key and readiness are checked."""
+    try:
+        parsed = await _read_request(service, request, tfserving)
+    except RequestError as exc:
+        if tfserving:
+            exc.convention = "tfserving"
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+    except ValueError as exc:
+        return _tf_error(str(exc), 400) if tfserving else \
+            JSONResponse({"detail": str(exc)}, status_code=400)
+
+    items = parsed.items
     with service.batcher.incoming():  # lets a forming batch wait for these images
         pixels = await run_in_threadpool(decode_items, items, service.model, service.config.max_pixels)
     scored = [i for i, p in enumerate(pixels) if p is not None]
@@ -363,11 +380,13 @@ async def _score(service: _Service, request: Request) -> JSONResponse:
             proba = await service.batcher.submit(np.stack([pixels[i] for i in scored]))
         except Exception as exc:  # noqa: BLE001
             log.exception("scoring failed")
-            return JSONResponse({"detail": f"the model failed on this request: "
-                                           f"{type(exc).__name__}: {exc}"}, status_code=500)
+            message = f"the model failed on this request: {type(exc).__name__}: {exc}"
+            return _tf_error(message, 500) if parsed.convention == "tfserving" else \
+                JSONResponse({"detail": message}, status_code=500)
     answers = build_answers(items, proba, scored, service.classes)
     version = (getattr(service.model, "metadata_", None) or {}).get("model_version")
-    return JSONResponse(response_body(answers, version), status_code=response_status(answers))
+    status, body = response_for(parsed, answers, service.classes, version)
+    return JSONResponse(body, status_code=status)
 
 
 async def _parse_multipart(request: Any, n_classes: int, default_k: int, max_images: int
@@ -417,7 +436,8 @@ def create_app_from_env():
     ``CVKIT_MODEL_DIR`` (required), ``CVKIT_API_KEY``, ``CVKIT_MAX_REQUEST_BYTES``,
     ``CVKIT_MAX_IMAGES``, ``CVKIT_MAX_PIXELS``, ``CVKIT_MAX_REQUEST_PIXELS``,
     ``CVKIT_MAX_BATCH_SIZE``, ``CVKIT_MAX_WAIT_MS``, ``CVKIT_DEFAULT_TOP_K``,
-    ``CVKIT_BODY_TIMEOUT``, ``CVKIT_DOCS`` (``0`` turns the API description off).
+    ``CVKIT_BODY_TIMEOUT``, ``CVKIT_DOCS`` (``0`` turns the API description off),
+    ``CVKIT_MODEL_NAME`` (the ``{name}`` of the TF Serving routes).
     """
     model_dir = os.environ.get("CVKIT_MODEL_DIR")
     if not model_dir:
@@ -428,7 +448,7 @@ def create_app_from_env():
         if env not in os.environ or field_name == "warmup":
             continue
         raw = os.environ[env]
-        if field_name == "api_key":
+        if field_name in ("api_key", "model_name"):
             kwargs[field_name] = raw or None
         elif isinstance(default, bool):
             kwargs[field_name] = raw.strip().lower() not in ("0", "false", "no", "off", "")

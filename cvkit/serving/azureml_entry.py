@@ -2,8 +2,10 @@
 
 This is the shape Azure ML's deployment tutorial asks for (a ``score.py`` with ``init`` and
 ``run``), so a cvkit model folder can be deployed there, or behind any host that calls these two
-functions. It uses the same request format and code path as the web service
-(:mod:`cvkit.serving.protocol` and :mod:`cvkit.models.inference`).
+functions. It uses the same request formats and code path as the web service
+(:mod:`cvkit.serving.protocol` and :mod:`cvkit.models.inference`): cvkit's ``{"images": [...]}``,
+cvtk's bare list, Azure ML's usual ``{"data": [...]}`` (base64 strings or cvkit items) and TF
+Serving's ``{"instances": [{"b64": ...}]}`` (answered ``{"predictions": [[probabilities]]}``).
 
 The model folder is ``init``'s argument, else ``$CVKIT_MODEL_DIR``, else ``$AZUREML_MODEL_DIR``
 (that folder itself, or the one sub-folder in it holding a ``metadata.json``).
@@ -19,6 +21,9 @@ Example:
     >>> answer = azureml_entry.run(json.dumps({"images": [{"image_in_base64": image}]}))
     >>> answer["predictions"][0]["label"] in clf.classes_
     True
+    >>> answer = azureml_entry.run(json.dumps({"data": [image]}))   # Azure ML's convention
+    >>> answer["predictions"][0]["label"] in clf.classes_
+    True
     >>> azureml_entry.run('{"images": ' + "[" * 5000 + "]" * 5000 + "}")["status_code"]
     400
 """
@@ -31,15 +36,14 @@ from typing import Any, Mapping
 import numpy as np
 
 from cvkit.models import inference
+from cvkit.serving.decoding import check_pixel_budget, decode_items
 from cvkit.serving.protocol import (
     DEFAULT_MAX_IMAGES,
     DEFAULT_MAX_REQUEST_PIXELS,
     RequestError,
     build_answers,
-    check_pixel_budget,
-    decode_items,
-    parse_json_request,
-    response_body,
+    parse_request,
+    response_for,
 )
 
 __all__ = ["init", "run", "find_model_dir"]
@@ -80,24 +84,37 @@ def init(model_dir: str | os.PathLike | None = None) -> None:
 def run(raw_data: str | bytes | Mapping[str, Any], max_images: int = DEFAULT_MAX_IMAGES,
         max_pixels: int = inference.DEFAULT_MAX_PIXELS,
         max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS) -> dict[str, Any]:
-    """Score a JSON request ``{"images": [{"image_in_base64": ..., "parameters": {"top_k": 3}}]}``.
+    """Score a JSON request ``{"images": [{"image_in_base64": ..., "parameters": {"top_k": 3}}]}``
+    (or any shape :func:`~cvkit.serving.protocol.parse_request` understands: cvtk's bare list,
+    ``{"data": [...]}``, TF Serving's ``{"instances": [{"b64": ...}]}``).
 
     Returns the same JSON-ready dict as the web service's ``POST /score``: ``{"predictions": [...]}``
-    with one answer or error per image, plus ``detail`` when nothing could be scored. A malformed
-    request gives ``{"detail": "...", "status_code": 400}`` (413 over ``max_images`` or
-    ``max_request_pixels``) rather than an exception, so a hosting runtime can pass it straight back.
+    with one answer or error per image, plus ``detail`` when nothing could be scored (TF Serving
+    requests: ``{"predictions": [[class probabilities], ...]}``, or ``{"error": ..., "detail": ...,
+    "status_code": 400}`` when an image fails). A malformed request gives ``{"detail": "...",
+    "status_code": 400}`` (413 over ``max_images`` or ``max_request_pixels``) rather than an
+    exception, so a hosting runtime can pass it straight back.
     """
     if model is None:
         raise RuntimeError("call init() before run()")
     names = inference.classes(model)
     try:
-        items = parse_json_request(raw_data, len(names), max_images=max_images)
+        request = parse_request(raw_data, len(names), max_images=max_images)
+    except RequestError as exc:
+        return {**exc.body(), "status_code": exc.status_code}
+    items = request.items
+    try:
         check_pixel_budget(items, max_request_pixels, max_pixels)
     except RequestError as exc:
-        return {"detail": str(exc), "status_code": exc.status_code}
+        exc.convention = request.convention  # TF Serving's requests get its "error" field too
+        return {**exc.body(), "status_code": exc.status_code}
     pixels = decode_items(items, model, max_pixels=max_pixels)
     scored = [i for i, p in enumerate(pixels) if p is not None]
     proba = inference.predict_proba(model, np.stack([pixels[i] for i in scored])) if scored else \
         np.zeros((0, len(names)), np.float32)
     answers = build_answers(items, proba, scored, names)
-    return response_body(answers, (getattr(model, "metadata_", None) or {}).get("model_version"))
+    version = (getattr(model, "metadata_", None) or {}).get("model_version")
+    status, body = response_for(request, answers, names, version)
+    if request.convention == "tfserving" and status != 200:
+        body["status_code"] = status
+    return body

@@ -4,8 +4,10 @@ Images stream through in chunks: a thread pool decodes the next chunk while the 
 current one, and rows are written as they are ready, so memory stays flat for 100 000 images.
 A bad image gets a row with its ``error`` and the run goes on.
 
-Output columns: ``path``, ``true_label`` (when the input table has labels), ``label`` (predicted),
-``score`` (its probability), ``score_<class>`` for every class, ``error``.
+Output columns: ``path``, ``true_label`` (when the input has labels: a table with a label column,
+a labelled dataset, or a folder of class folders named after the model's classes), ``label``
+(predicted), ``score`` (its probability), ``score_<class>`` for every class, ``error``. With true
+labels the summary gives the accuracy.
 
 Example:
     >>> summary = batch_score(model_dir, test.paths[:4], f"{tmp}/predictions.csv", progress=False)
@@ -29,7 +31,7 @@ from cvkit.data.sources import LABEL_COLUMNS, PATH_COLUMNS, TableFormatError, it
 from cvkit.data.sources import iter_images as iter_image_files
 from cvkit.models import inference
 
-__all__ = ["batch_score", "BatchSummary", "batch_inputs"]
+__all__ = ["batch_score", "BatchSummary", "batch_inputs", "class_folder_labels"]
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 
@@ -45,6 +47,13 @@ class BatchSummary:
     classes: list[str]
     label_counts: dict[str, int] = field(default_factory=dict)
     errors: list[tuple[str, str]] = field(default_factory=list)  # the first 20 (path, reason)
+    n_labelled: int = 0  # scored images with a true label
+    n_correct: int = 0  # of those, predicted right
+
+    @property
+    def accuracy(self) -> float | None:
+        """Share of the scored images with a true label that were predicted right (None without labels)."""
+        return self.n_correct / self.n_labelled if self.n_labelled else None
 
     @property
     def images_per_s(self) -> float:
@@ -54,6 +63,9 @@ class BatchSummary:
     def __str__(self) -> str:
         lines = [f"scored {self.n_images - self.n_errors} of {self.n_images} images into "
                  f"{self.output} ({self.images_per_s:.1f} images/s)"]
+        if self.accuracy is not None:
+            lines.append(f"accuracy: {self.accuracy:.3f} ({self.n_correct} of {self.n_labelled} images "
+                         "with a true label)")
         if self.label_counts:
             lines.append("predicted: " + ", ".join(f"{k} {v}" for k, v in self.label_counts.items()))
         if self.n_errors:
@@ -100,17 +112,47 @@ def _table_rows(table: Path) -> list[tuple[str, str | None]]:
     return rows
 
 
-def batch_inputs(images: Any) -> tuple[Iterator[tuple[str, str | None]], int, bool]:
+def class_folder_labels(folder: PathLike, classes: Any) -> bool:
+    """True when ``folder`` is a folder of class folders for ``classes``: no image directly in it, and
+    every sub-folder holding images (at any depth) is named after one of ``classes``.
+
+    Then each image's true label is its top-level folder's name. A folder of unlabelled photos
+    sorted by date or place (``2023/``, ``2024/``) does not qualify, so it gets no made-up labels.
+
+    Example:
+        >>> class_folder_labels("sample_data", ["bird", "flower", "fruit", "vegetable"])
+        True
+        >>> class_folder_labels("sample_data", ["cat", "dog"]), class_folder_labels("sample_data/bird", ["bird"])
+        (False, False)
+    """
+    if not classes:
+        return False
+    known = {str(c) for c in classes}
+    tops = set()
+    for path in iter_image_files(folder):
+        parts = Path(os.path.relpath(path, folder)).parts
+        if len(parts) < 2 or parts[0] not in known:
+            return False
+        tops.add(parts[0])
+    return bool(tops)
+
+
+def batch_inputs(images: Any, classes: Any = None) -> tuple[Iterator[tuple[str, str | None]], int, bool]:
     """``(iterator of (path, true_label or None), count, has_labels)`` for any batch input.
 
     ``images`` is a folder (searched recursively by :func:`cvkit.data.sources.iter_images`), a
     ``.csv``/``.tsv``/``.txt`` table of paths (optionally with labels; relative paths are relative
     to the table), an :class:`~cvkit.data.ImageDataset`, or a list of paths. No image is read yet.
+    A folder of class folders named after the model's ``classes`` (see :func:`class_folder_labels`)
+    gives each image its folder's name as true label.
 
     Example:
         >>> rows, count, has_labels = batch_inputs("sample_data/tags.tsv")
         >>> count, has_labels, next(rows)[1]
         (104, True, 'bird')
+        >>> rows, count, has_labels = batch_inputs("sample_data", classes=["bird", "flower", "fruit", "vegetable"])
+        >>> count, has_labels, next(rows)
+        (104, True, ('sample_data/bird/adelaide-rosella.jpg', 'bird'))
     """
     if hasattr(images, "paths") and hasattr(images, "image_labels"):
         labels = images.image_labels if getattr(images, "targets", None) is not None else None
@@ -120,6 +162,9 @@ def batch_inputs(images: Any) -> tuple[Iterator[tuple[str, str | None]], int, bo
         path = Path(images)
         if path.is_dir():
             count = sum(1 for _ in iter_image_files(path))
+            if class_folder_labels(path, classes):
+                rows = ((p, Path(os.path.relpath(p, path)).parts[0]) for p in iter_image_files(path))
+                return rows, count, True
             return ((p, None) for p in iter_image_files(path)), count, False
         if path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
             rows = _table_rows(path)
@@ -189,7 +234,7 @@ def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
         model = load_model(model)
     names = inference.classes(model)
     size = inference.input_size(model)
-    source, total, has_labels = batch_inputs(images)
+    source, total, has_labels = batch_inputs(images, classes=names)
 
     header = ["path"] + (["true_label"] if has_labels else []) + ["label", "score"] + \
         [f"score_{c}" for c in names] + ["error"]
@@ -198,7 +243,7 @@ def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
     partial = output.with_name(output.name + ".partial")
     counts = {c: 0 for c in names}
     errors: list[tuple[str, str]] = []
-    n_images = n_errors = 0
+    n_images = n_errors = n_labelled = n_correct = 0
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -230,6 +275,9 @@ def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
                         row = rows[i]
                         best = int(np.argmax(row))
                         counts[names[best]] += 1
+                        if true_label is not None:
+                            n_labelled += 1
+                            n_correct += names[best] == true_label
                         writer.writerow(lead + [names[best], f"{row[best]:.6f}"] +
                                         [f"{p:.6f}" for p in row] + [""])
                     else:
@@ -252,4 +300,5 @@ def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
                       f"(rows with an error in {output}):\n{shown}", stacklevel=2)
     return BatchSummary(output=os.fspath(output), n_images=n_images, n_errors=n_errors,
                         seconds=time.perf_counter() - start, classes=names,
-                        label_counts={k: v for k, v in counts.items() if v}, errors=errors)
+                        label_counts={k: v for k, v in counts.items() if v}, errors=errors,
+                        n_labelled=n_labelled, n_correct=int(n_correct))

@@ -7,6 +7,18 @@ Example:
     'bird'
     >>> [p["label"] for p in client.score(["a.jpg", "b.jpg"], top_k=1)]    # doctest: +SKIP
     ['bird', 'fruit']
+
+The same call in the request shapes of other systems (all answered in cvkit's shape here):
+
+    >>> client.score("sample_data/bird/crow.jpg", protocol="tfserving")["label"]  # doctest: +SKIP
+    'bird'
+
+The request each ``protocol`` sends (what a client written for that system posts):
+
+    >>> build_request([b"hi"], protocol="azureml", top_k=2)
+    ('/score', {'data': ['aGk='], 'parameters': {'top_k': 2}})
+    >>> build_request([b"hi"], protocol="tfserving", model_name="model")
+    ('/v1/models/model:predict', {'instances': [{'b64': 'aGk='}]})
 """
 from __future__ import annotations
 
@@ -16,10 +28,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence, Union
 
+from cvkit.models.inference import DEFAULT_TOP_K, format_prediction
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["Client", "ServiceError"]
+__all__ = ["Client", "ServiceError", "PROTOCOLS", "build_request"]
+
+#: Request shapes :meth:`Client.score` can send (see :mod:`cvkit.serving.protocol`).
+PROTOCOLS = ("cvkit", "cvtk", "azureml", "tfserving")
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray]
 
@@ -45,6 +62,29 @@ def _read(image: ImageInput) -> tuple[str, bytes]:
     return path.name, path.read_bytes()
 
 
+def build_request(contents: Sequence[bytes], protocol: str = "cvkit", top_k: int | None = None,
+                  model_name: str = "model") -> tuple[str, Any]:
+    """``(path, JSON body)`` of a JSON scoring request in ``protocol``'s shape.
+
+    ``cvkit``: ``{"images": [{"image_in_base64": ...}]}``; ``cvtk``: a bare list of those items;
+    ``azureml``: ``{"data": [base64, ...]}``; ``tfserving``: ``{"instances": [{"b64": ...}]}``
+    posted to ``/v1/models/{model_name}:predict`` (``top_k`` is not sent: TF Serving answers every
+    class's probability).
+    """
+    encoded = [base64.b64encode(content).decode("ascii") for content in contents]
+    params = {"parameters": {"top_k": int(top_k)}} if top_k is not None else {}
+    if protocol == "cvkit":
+        return "/score", {"images": [{"image_in_base64": e, **params} for e in encoded]}
+    if protocol == "cvtk":
+        return "/score", [{"image_in_base64": e, "parameters": params.get("parameters", {})}
+                          for e in encoded]
+    if protocol == "azureml":
+        return "/score", {"data": encoded, **params}
+    if protocol == "tfserving":
+        return f"/v1/models/{model_name}:predict", {"instances": [{"b64": e} for e in encoded]}
+    raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+
+
 class Client:
     """Talk to a running cvkit scoring service.
 
@@ -63,6 +103,7 @@ class Client:
         self.timeout = timeout
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._metadata: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"Client({self.url!r}{', api_key=***' if self.api_key else ''})"
@@ -121,24 +162,47 @@ class Client:
         raise TimeoutError(f"{self.url} not ready after {timeout}s ({last})")
 
     def score(self, images: ImageInput | Sequence[ImageInput], top_k: int | None = None,
-              encoding: str = "multipart") -> dict[str, Any] | list[dict[str, Any]]:
+              encoding: str = "multipart", protocol: str = "cvkit"
+              ) -> dict[str, Any] | list[dict[str, Any]]:
         """Score one image (path or bytes) or a list of them in one request.
 
         Returns one answer dict for one image, a list for a list. Each answer has ``label``,
         ``score``, ``scores`` and ``top_k``, or ``error`` when that image could not be read; a refusal
         of the whole request (auth, size) raises :class:`ServiceError`.
-        ``encoding="json"`` sends base64 JSON (cvtk's format) instead of multipart files.
+        ``encoding="json"`` sends base64 JSON (cvkit's ``{"images": [...]}``) instead of multipart
+        files. ``protocol`` sends the request in another system's shape (:func:`build_request`):
+        ``"cvtk"`` (a bare list), ``"azureml"`` (``{"data": [...]}``) or ``"tfserving"``
+        (``{"instances": [{"b64": ...}]}`` to ``/v1/models/{name}:predict``, the name and classes
+        read once from ``/metadata``; its probabilities are turned into cvkit's answers here, and
+        one unreadable image fails the whole request, as in TF Serving).
         """
         single = isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview))
         batch = [images] if single else list(images)  # type: ignore[list-item]
         if not batch:
             return []
-        answers = self._score(batch, top_k, encoding)
+        answers = self._score(batch, top_k, encoding, protocol)
         return answers[0] if single else answers
 
-    def _score(self, batch: Sequence[ImageInput], top_k: int | None, encoding: str
-               ) -> list[dict[str, Any]]:
+    def _score_as(self, protocol: str, contents: list[bytes], top_k: int | None
+                  ) -> list[dict[str, Any]]:
+        """Score in another system's request shape; answers in cvkit's shape."""
+        if protocol != "tfserving":
+            path, payload = build_request(contents, protocol, top_k)
+            return list(self._json(self._http.post(path, json=payload))["predictions"])
+        if self._metadata is None:
+            self._metadata = self.metadata()
+        classes = list(self._metadata["classes"])
+        path, payload = build_request(contents, protocol,
+                                      model_name=self._metadata.get("model_name") or "model")
+        rows = self._json(self._http.post(path, json=payload))["predictions"]
+        k = DEFAULT_TOP_K if top_k is None else int(top_k)
+        return [{"index": i, **format_prediction(row, classes, k)} for i, row in enumerate(rows)]
+
+    def _score(self, batch: Sequence[ImageInput], top_k: int | None, encoding: str,
+               protocol: str = "cvkit") -> list[dict[str, Any]]:
         loaded = [_read(image) for image in batch]
+        if protocol != "cvkit":
+            return self._score_as(protocol, [content for _, content in loaded], top_k)
         if encoding == "multipart":
             data = {"top_k": str(top_k)} if top_k is not None else None
             files = [("image", (name, content, "application/octet-stream")) for name, content in loaded]

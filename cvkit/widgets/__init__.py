@@ -3,6 +3,8 @@
 - :class:`AnnotationWidget`: click a label per image; saved to a TSV after every click.
 - :class:`ResultsWidget`: browse predictions with filters (correct/incorrect, class) and sorting.
 - :class:`PrecisionRecallWidget`: a threshold slider with precision, recall and coverage.
+- :class:`CleanerWidget`: review suspect images (label issues, duplicates, top losses); relabel,
+  exclude or keep, saved to a corrections TSV that ``ImageDataset.with_corrections`` applies.
 
 The widget classes are imported on first use, so ``import cvkit.widgets`` stays cheap.
 
@@ -20,6 +22,8 @@ _EXPORTS = {
     "ResultsWidget": "cvkit.widgets.results",
     "PrecisionRecallWidget": "cvkit.widgets.precision_recall",
     "LabelsFile": "cvkit.widgets.labels_file",
+    "CleanerWidget": "cvkit.widgets.cleaner",
+    "CorrectionsFile": "cvkit.widgets.cleaner",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

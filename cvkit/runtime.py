@@ -1,0 +1,163 @@
+"""TensorFlow and Keras, imported quietly: the one way cvkit imports them.
+
+Why: a user should see cvkit's own messages, progress bars and results, not TensorFlow's start-up
+chatter (``All log messages before absl::InitializeLog()``, ``oneDNN custom operations are on``,
+``cpu_feature_guard ... AVX2``, ``Memory patch applied``), nor its Python warnings about
+``tf.function`` retracing, which read like errors in a notebook's pink stderr box.
+
+- :func:`quiet_tensorflow_env` sets ``TF_CPP_MIN_LOG_LEVEL=2`` (C++ INFO and WARNING lines off,
+  errors still shown) unless the caller chose a level. TensorFlow reads it once, when its library
+  loads, so cvkit calls this when ``cvkit`` is imported and again before each import of TensorFlow.
+  It changes no numerics: oneDNN stays as TensorFlow configures it; only its notice is not logged.
+- :func:`import_tensorflow` / :func:`import_keras` import the module after that, and the first time
+  also lower TensorFlow's Python logger and absl's logging to errors (the retracing warning comes
+  from there). The import sites of cvkit go through them, whatever the caller imported first.
+- :func:`quiet_stderr` hides what native code prints straight to the process's stderr (the TFLite
+  converter's MLIR dump), and shows it again when the block fails.
+- :func:`user_stacklevel` points a warning at the caller's line, outside cvkit, so a warning
+  shows the user's code rather than a line of cvkit.
+
+Importing this module imports neither TensorFlow nor anything else of cvkit.
+
+Example:
+    >>> import os
+    >>> quiet_tensorflow_env()
+    >>> os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("1", "2", "3")
+    True
+    >>> keras = import_keras()
+    >>> import logging
+    >>> logging.getLogger("tensorflow").level >= logging.ERROR
+    True
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Iterator
+
+__all__ = ["quiet_tensorflow_env", "import_tensorflow", "import_keras", "quiet_stderr", "user_stacklevel",
+           "CPP_LOG_LEVEL"]
+
+#: ``TF_CPP_MIN_LOG_LEVEL`` cvkit sets when the caller set none: 2 hides INFO and WARNING, keeps errors.
+CPP_LOG_LEVEL = "2"
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_python_logs_quieted = False
+
+
+def quiet_tensorflow_env() -> None:
+    """Set the environment that keeps TensorFlow's C++ start-up lines off stderr.
+
+    Takes effect for a TensorFlow imported after it (in this process or a child process); a
+    level the caller set (``TF_CPP_MIN_LOG_LEVEL=0`` to debug) is kept.
+
+    Example:
+        >>> quiet_tensorflow_env()
+        >>> "TF_CPP_MIN_LOG_LEVEL" in os.environ
+        True
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", CPP_LOG_LEVEL)
+
+
+def _quiet_python_logs(tf: ModuleType) -> None:
+    """Once per process: TensorFlow's and absl's Python logs show errors only."""
+    global _python_logs_quieted
+    if _python_logs_quieted:
+        return
+    _python_logs_quieted = True
+    tf.get_logger().setLevel(logging.ERROR)  # "N out of the last M calls ... triggered tf.function retracing"
+    tf.autograph.set_verbosity(0)
+    try:
+        from absl import logging as absl_logging
+    except ImportError:  # pragma: no cover - absl-py is a TensorFlow dependency
+        return
+    absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+def import_tensorflow() -> ModuleType:
+    """``tensorflow``, imported after :func:`quiet_tensorflow_env`, its Python logs quieted.
+
+    Example:
+        >>> tf = import_tensorflow()
+        >>> tf.get_logger().level >= logging.ERROR
+        True
+    """
+    quiet_tensorflow_env()
+    import tensorflow as tf
+
+    _quiet_python_logs(tf)
+    return tf
+
+
+def import_keras() -> ModuleType:
+    """``keras`` (its TensorFlow backend imported quietly by :func:`import_tensorflow`).
+
+    Example:
+        >>> import_keras().layers.Dense(2).units
+        2
+    """
+    import_tensorflow()
+    import keras
+
+    return keras
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Hide what native code writes to the process's stderr (file descriptor 2) inside the block.
+
+    For libraries that print with C++ streams whatever the log level (the TFLite converter's
+    ``fully_quantize: 0, inference_type: 6 ...``). If the block raises, the hidden text is written
+    to stderr after all, so a failure keeps its explanation. Python's own ``sys.stderr`` writes
+    (warnings, progress bars) are untouched when it is not file descriptor 2 (as in Jupyter).
+
+    Example:
+        >>> with quiet_stderr():
+        ...     _ = os.write(2, b"native noise\\n")
+    """
+    try:
+        fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+        saved = os.dup(fd)
+    except (OSError, ValueError, AttributeError):  # no real stderr (embedded interpreters)
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        for stream in (sys.stderr, sys.__stderr__):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os.dup2(sink.fileno(), fd)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            if failed:
+                sink.seek(0)
+                text = sink.read()
+                if text:
+                    os.write(fd, text)
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` (called right here) that names the first caller outside cvkit.
+
+    So a cvkit warning shows the user's line ("dataset = ImageDataset.from_path(...)") rather than
+    the ``warnings.warn`` line inside cvkit.
+
+    Example:
+        >>> user_stacklevel() >= 1
+        True
+    """
+    frame = sys._getframe(1)  # the function that calls warnings.warn
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
+        frame = frame.f_back
+        level += 1
+    return level
