@@ -16,6 +16,8 @@ chatter (``All log messages before absl::InitializeLog()``, ``oneDNN custom oper
   converter's MLIR dump), and shows it again when the block fails.
 - :func:`user_stacklevel` points a warning at the caller's line, outside cvkit, so a warning
   shows the user's code rather than a line of cvkit.
+- :func:`progress_bar` is ``tqdm.auto.tqdm`` whose notebook widget also leaves its final text
+  ("100% 68/68") in the saved notebook, where tqdm's own leaves the text it started with ("0%").
 
 Importing this module imports neither TensorFlow nor anything else of cvkit.
 
@@ -41,13 +43,14 @@ from types import ModuleType
 from typing import Iterator
 
 __all__ = ["quiet_tensorflow_env", "import_tensorflow", "import_keras", "quiet_stderr", "user_stacklevel",
-           "CPP_LOG_LEVEL"]
+           "progress_bar", "CPP_LOG_LEVEL"]
 
 #: ``TF_CPP_MIN_LOG_LEVEL`` cvkit sets when the caller set none: 2 hides INFO and WARNING, keeps errors.
 CPP_LOG_LEVEL = "2"
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 _python_logs_quieted = False
+_notebook_bar: type | None = None
 
 
 def quiet_tensorflow_env() -> None:
@@ -161,3 +164,56 @@ def user_stacklevel() -> int:
         frame = frame.f_back
         level += 1
     return level
+
+
+def _notebook_bar_class() -> type:
+    """tqdm's notebook bar, displayed with a display id and re-displayed when it closes (built once)."""
+    global _notebook_bar
+    if _notebook_bar is None:
+        from IPython.display import display
+        from tqdm.notebook import tqdm_notebook
+
+        class NotebookBar(tqdm_notebook):
+            """A notebook progress bar whose saved output ends at its final state.
+
+            A widget's output also carries a plain-text copy, for viewers without widgets (nbviewer,
+            GitHub, papermill's saved notebooks): tqdm writes it once, when the bar appears at 0%.
+            This bar updates that output when it closes, so the copy shows where the bar ended.
+            """
+
+            def __init__(self, *args, **kwargs) -> None:
+                kwargs["display"] = False
+                super().__init__(*args, **kwargs)
+                self.handle = None
+                if not self.disable and hasattr(self, "container"):
+                    self.handle = display(self.container, display_id=True)
+                    self.displayed = True
+
+            def close(self) -> None:
+                if self.disable:
+                    return
+                super().close()
+                if self.handle is not None:
+                    self.handle.update(self.container)
+                    self.handle = None
+
+        _notebook_bar = NotebookBar
+    return _notebook_bar
+
+
+def progress_bar(*args, **kwargs):
+    """``tqdm.auto.tqdm(*args, **kwargs)``, whose notebook widget ends at 100% in saved notebooks too.
+
+    In a terminal it is tqdm's text bar; in Jupyter, tqdm's widget, which also replaces its
+    plain-text copy when it closes (use it as a context manager or iterate to the end).
+
+    Example:
+        >>> sum(progress_bar(range(3), disable=True))
+        3
+    """
+    from tqdm.auto import tqdm
+
+    notebook = sys.modules.get("tqdm.notebook")  # tqdm.auto imports it only inside Jupyter
+    if notebook is not None and isinstance(tqdm, type) and issubclass(tqdm, notebook.tqdm_notebook):
+        return _notebook_bar_class()(*args, **kwargs)
+    return tqdm(*args, **kwargs)

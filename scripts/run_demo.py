@@ -4,6 +4,11 @@
 annotate (00) -> train (01) -> evaluate (02) -> deploy (03). Executed copies go to
 ``runs/notebooks/``; the model, split, report and exports go to ``runs/sample/``. Each notebook
 runs with its own default parameters, from the ``notebooks/`` folder (as in JupyterLab).
+
+It prints one line per notebook and the final test accuracy, nothing else: cvkit keeps
+TensorFlow's logs quiet, and the kernels run with their own log level at ERROR (ipykernel otherwise
+warns on every start that it talks to papermill over unencrypted local TCP, which is expected on one
+machine).
 """
 from __future__ import annotations
 
@@ -14,12 +19,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+#: Command-line options of each notebook's kernel: its own log lines at ERROR and above only.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def main() -> int:
     import papermill
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     notebooks = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
         print("no notebooks found in notebooks/", file=sys.stderr)
@@ -28,10 +34,10 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     for nb in notebooks:
         start = time.perf_counter()
-        print(f"== {nb.name}", flush=True)
         papermill.execute_notebook(str(nb), str(out_dir / nb.name), cwd=str(nb.parent),
-                                   kernel_name="python3", progress_bar=False, log_output=False)
-        print(f"   done in {time.perf_counter() - start:.1f} s -> {out_dir.relative_to(REPO) / nb.name}",
+                                   kernel_name="python3", progress_bar=False, log_output=False,
+                                   extra_arguments=KERNEL_ARGUMENTS)
+        print(f"{nb.name}: ran in {time.perf_counter() - start:.1f} s -> {out_dir.relative_to(REPO) / nb.name}",
               flush=True)
     report = REPO / "runs" / "sample" / "report.json"
     if report.is_file():

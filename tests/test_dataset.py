@@ -4,12 +4,11 @@ from __future__ import annotations
 import json
 import warnings
 
-import numpy as np
 import pytest
+from corpus import checksums, make_corpus
 from matplotlib.figure import Figure
 
 from cvkit import BadImageWarning, ImageDataset, TableFormatError, load_split, save_split
-from corpus import checksums, make_corpus
 
 BAD = {"truncated.jpg": "truncated", "zero_bytes.jpg": "empty file", "text_file.jpg": "not an image",
        "bomb.png": "too large"}

@@ -5,10 +5,10 @@ import io
 
 import numpy as np
 import pytest
+from corpus import checksums, huge_png_header, make_corpus, two_colour
 from PIL import Image
 
 from cvkit.data import ImageReadError, check_image, open_image, read_image
-from corpus import checksums, huge_png_header, make_corpus, two_colour
 
 
 @pytest.fixture(scope="module")

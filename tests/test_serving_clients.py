@@ -160,19 +160,21 @@ def test_every_shape_gives_the_same_scores(http, paths):
     for name, body in bodies.items():
         response = http.post("/score", json=body)
         assert response.status_code == 200, name
-        assert [a["scores"] for a in response.json()["predictions"]] == scores, name
+        got = [a["scores"] for a in response.json()["predictions"]]
+        assert got == [pytest.approx(s, abs=1e-5) for s in scores], name
     tf_bodies = {"/score": {"instances": [{"b64": b64(p)} for p in paths[:3]]},
                  "/v1/models/model:predict": {"signature_name": "serving_default",
                                               "instances": [{"image_bytes": {"b64": b64(p)}}
                                                             for p in paths[:3]]}}
     for route, body in tf_bodies.items():
         rows = http.post(route, json=body).json()["predictions"]
-        assert rows == [[s[c] for c in classes] for s in scores], route
+        assert rows == [pytest.approx([s[c] for c in classes], abs=1e-5) for s in scores], route
     columnar = http.post("/v1/models/model:predict",
                          json={"inputs": {"image_bytes": [{"b64": b64(p)} for p in paths[:3]]}})
-    assert columnar.json()["outputs"] == [[s[c] for c in classes] for s in scores]
+    assert columnar.json()["outputs"] == [pytest.approx([s[c] for c in classes], abs=1e-5)
+                                          for s in scores]
     one = http.post("/score", json={"data": b64(paths[0])}).json()["predictions"]
-    assert [a["scores"] for a in one] == scores[:1]
+    assert one[0]["scores"] == pytest.approx(scores[0], abs=1e-5)
 
 
 def test_bad_base64_is_a_400_with_a_hint(http):

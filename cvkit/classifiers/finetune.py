@@ -37,10 +37,20 @@ import numpy as np
 
 from cvkit.classifiers.base import ImageClassifier, check_fraction, check_int, check_verbose
 from cvkit.classifiers.heads import default_estimator, fold_linear_head
-from cvkit.classifiers.history import append_epochs, new_history, plot_history, summarize_history
+from cvkit.classifiers.history import (
+    append_epochs,
+    new_history,
+    phase_progress,
+    phase_summary,
+    plot_history,
+    scores_text,
+    summarize_history,
+    validation_note,
+)
 from cvkit.data.inputs import encode_labels, labels_for, load_pixels, n_images, warn_unreadable
 from cvkit.data.split import stratified_split_indices
 from cvkit.models.predictor import run_graph
+from cvkit.runtime import import_keras, import_tensorflow
 
 __all__ = ["FineTuneClassifier", "augmented_batches"]
 
@@ -58,7 +68,7 @@ def _subset(X: Any, idx: np.ndarray) -> Any:
 def augmented_batches(pixels: np.ndarray, targets: np.ndarray, weights: np.ndarray, batch_size: int,
                    pipeline: Any, seed: int):
     """A Keras ``PyDataset`` of shuffled, augmented batches, repeatable for a given seed."""
-    import keras
+    keras = import_keras()
 
     from cvkit.data.augment import quiet_imgaug
 
@@ -108,6 +118,7 @@ class FineTuneClassifier(ImageClassifier):
     unfreeze : how much of the backbone phase 2 trains: a number of top blocks, or a fraction of
         them (see :func:`cvkit.backbones.top_layers`). BatchNorm layers always stay frozen.
     augment : on-the-fly augmentation in phase 2: None, ``"default"`` (:func:`cvkit.data.augment.default_pipeline`),
+        ``"default-no-flip"`` (the same without mirroring: text, signs, digits, left/right classes),
         an imgaug augmenter, or a list of them. Seeded from ``random_state``.
     dropout : dropout rate before the new ``Dense`` layer.
     validation_fraction : share of the training images held out (stratified) to pick the best
@@ -231,11 +242,15 @@ class FineTuneClassifier(ImageClassifier):
         seed = int(self.random_state) if self.random_state is not None else int(np.random.randint(2 ** 31 - 1))
         data = self._prepare(X, y, validation_data, (spec.input_size, spec.input_size), seed, verbose != 0)
         net = _build_network(spec.name, data.size, len(data.classes), float(self.dropout), seed)
-        history = new_history()
-        head_run = 0
-        if self.head == "logistic" or self.head_epochs > 0:
+        history, head_run = new_history(), 0
+        train_head = self.head == "logistic" or self.head_epochs > 0
+        phases = int(train_head) + int(self.epochs > 0)
+        head_text, fine_tune_text = self._phase_texts(data, pipeline)
+        if train_head:
+            _say(verbose, f"Phase 1/{phases}: {head_text}")
             head_run = self._train_head(net, data, history, verbose)
         if self.epochs > 0:
+            _say(verbose, f"Phase {phases}/{phases}: {fine_tune_text}")
             self._fine_tune(net, data, history, head_run, pipeline, verbose)
 
         self.model_ = net.model
@@ -300,7 +315,7 @@ class FineTuneClassifier(ImageClassifier):
                              skipped, size, seed)
 
     def _callbacks(self, phase: str, monitor: str) -> list:
-        import keras
+        keras = import_keras()
 
         out = []
         if self.early_stopping:
@@ -311,9 +326,23 @@ class FineTuneClassifier(ImageClassifier):
             out.append(epoch_scalars(os.path.join(os.fspath(self.tensorboard_dir), phase)))
         return out + list(self.callbacks or [])
 
+    # ------------------------------------------------------------------ what fit prints
+    def _phase_texts(self, data: "_TrainingData", pipeline: Any) -> tuple[str, str]:
+        """What each phase does, in one line each (printed before it runs, unless ``verbose`` is 0)."""
+        note = validation_note(0 if data.val is None else len(data.val[1]))
+        how = ("a logistic regression, its regularisation chosen by cross-validation" if self.head == "logistic"
+               else f"Adam, up to {int(self.head_epochs)} epochs")
+        if isinstance(self.unfreeze, float) and not float(self.unfreeze).is_integer():
+            part = f"{self.unfreeze:.0%} of the blocks"
+        else:
+            part = f"{int(self.unfreeze)} block{'s' if int(self.unfreeze) != 1 else ''}"
+        images = "augmented images" if pipeline is not None else "the training images"
+        return (f"training the new head on the frozen backbone's features ({how}); {note}",
+                f"fine-tuning the top {part} of the backbone and the head on {images}, epochs 1..{int(self.epochs)}")
+
     def _train_head(self, net: "_Network", data: "_TrainingData", history: dict, verbose: Any) -> int:
         """Phase 1: the new head on features of the frozen backbone, computed once; returns epochs run."""
-        import keras
+        keras = import_keras()
 
         from cvkit.features.featurizer import ImageFeaturizer
 
@@ -323,21 +352,25 @@ class FineTuneClassifier(ImageClassifier):
         vfeats = featurizer.transform(data.val[0]) if data.val is not None else None
         vtargets = data.val[1] if data.val is not None else None
         if self.head == "logistic":
-            return _fit_logistic_head(net.dense, feats, data.targets, data.weights, vfeats, vtargets, data.seed,
-                                      history)
+            run = _fit_logistic_head(net.dense, feats, data.targets, data.weights, vfeats, vtargets, data.seed, history)
+            _say(verbose, "  head trained: " + scores_text(history, -1))
+            return run
         head_in = keras.Input((feats.shape[1],), dtype="float32", name="features")
         head = keras.Model(head_in, net.dense(net.dropout(head_in)), name="head")
         head.compile(optimizer=keras.optimizers.Adam(float(self.learning_rate)),
                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         batches = _feature_batches(feats, data.targets, data.weights, int(self.batch_size), data.seed)
-        hist = head.fit(batches, epochs=int(self.head_epochs), shuffle=False, callbacks=self._callbacks("head", data.monitor),
+        callbacks = self._callbacks("head", data.monitor) + phase_progress(verbose, "head epoch", 0)
+        hist = head.fit(batches, epochs=int(self.head_epochs), shuffle=False, callbacks=callbacks,
                         validation_data=(vfeats, vtargets) if vfeats is not None else None, verbose=verbose)
-        return append_epochs(history, "head", hist.history)
+        run = append_epochs(history, "head", hist.history)
+        _say(verbose, phase_summary("head", history, run, int(self.head_epochs)))
+        return run
 
     def _fine_tune(self, net: "_Network", data: "_TrainingData", history: dict, head_run: int, pipeline: Any,
                    verbose: Any) -> None:
         """Phase 2: unfreeze the top blocks (not BatchNorm) and train end to end on augmented images."""
-        import keras
+        keras = import_keras()
 
         from cvkit import backbones
         from cvkit.data.augment import seeded
@@ -353,10 +386,12 @@ class FineTuneClassifier(ImageClassifier):
         batches = augmented_batches(data.pixels, data.targets, data.weights, int(self.batch_size),
                                  seeded(pipeline, data.seed) if pipeline is not None else None, data.seed)
         val = (data.val[0].astype(np.float32), data.val[1]) if data.val is not None else None
+        # Keras (and TensorBoard) count on from head_run; the progress lines count this phase from 1
+        callbacks = self._callbacks("fine_tune", data.monitor) + phase_progress(verbose, "fine-tuning epoch", head_run)
         hist = net.model.fit(batches, epochs=head_run + int(self.epochs), initial_epoch=head_run,
-                             callbacks=self._callbacks("fine_tune", data.monitor), validation_data=val,
-                             validation_batch_size=32, verbose=verbose)
-        append_epochs(history, "fine_tune", hist.history)
+                             callbacks=callbacks, validation_data=val, validation_batch_size=32, verbose=verbose)
+        run = append_epochs(history, "fine_tune", hist.history)
+        _say(verbose, phase_summary("fine_tune", history, run, int(self.epochs)))
         backbone.trainable = False
 
     # ------------------------------------------------------------------ predicting and saving
@@ -377,13 +412,19 @@ class FineTuneClassifier(ImageClassifier):
         return plot_history(self, ax=ax)
 
 
+def _say(verbose: Any, text: str) -> None:
+    """Print one line of what ``fit`` reports, unless ``verbose`` is 0."""
+    if text and verbose != 0:
+        print(text, flush=True)
+
+
 def _feature_batches(feats: np.ndarray, targets: np.ndarray, weights: np.ndarray, batch_size: int, seed: int) -> Any:
     """Batches of ``(features, target, weight)``, reshuffled every epoch by a seeded ``tf.data`` shuffle.
 
     The shuffle has its own seed, so the order repeats for a ``random_state`` without setting
     TensorFlow's global seed.
     """
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     data = tf.data.Dataset.from_tensor_slices((feats.astype(np.float32), targets, weights))
     return data.shuffle(len(feats), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
@@ -408,6 +449,7 @@ class _TrainingData:
         return "val_loss" if self.val is not None else "loss"
 
 
+
 @dataclass
 class _Network:
     """The model being trained and the parts each phase touches."""
@@ -420,7 +462,7 @@ class _Network:
 
 def _build_network(backbone_name: str, size: tuple[int, int], n_classes: int, dropout: float, seed: int) -> _Network:
     """Pixels -> frozen backbone (BatchNorm in inference mode) -> dropout -> softmax Dense, seeded."""
-    import keras
+    keras = import_keras()
 
     from cvkit import backbones
 

@@ -15,7 +15,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["plot_history", "history_dict", "HISTORY_KEYS", "new_history", "append_epochs", "summarize_history"]
+from cvkit.runtime import import_keras
+
+__all__ = ["plot_history", "history_dict", "HISTORY_KEYS", "new_history", "append_epochs", "summarize_history",
+           "scores_text", "phase_summary", "phase_progress", "validation_note"]
 
 
 def history_dict(history) -> tuple[dict[str, np.ndarray], np.ndarray, list[str] | None]:
@@ -55,7 +58,9 @@ def plot_history(history, ax=None, metrics: Sequence[str] | None = None, title: 
 
     ``history`` is a Keras ``History``, its ``.history`` dict, a DataFrame, or a classifier with a
     ``history_`` attribute (cvkit's ``FineTuneClassifier``: its ``phase`` changes, e.g. from
-    training the head to fine-tuning, are marked with a dotted line). ``metrics`` picks panels
+    training the head to fine-tuning, are marked with a dotted line, and the figure's title says how
+    many validation images there are: with a dozen, validation accuracy moves in steps of several
+    points and often sits still for epochs, which says little about the model). ``metrics`` picks panels
     (default: every metric except the learning rate, loss first). ``ax`` is one Axes (for one
     metric) or a sequence of Axes, one per panel. Returns the Figure.
 
@@ -101,11 +106,20 @@ def plot_history(history, ax=None, metrics: Sequence[str] | None = None, title: 
         panel.set_title(metric.replace("_", " "))
         panel.grid(alpha=0.3)
         panel.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
+    heading = "; ".join(t for t in (title, _validation_of(history)) if t)
+    if heading:
+        fig.suptitle(heading, fontsize=10)
     if ax is None:
         fig.tight_layout()
     return fig
+
+
+def _validation_of(history) -> str:
+    """:func:`validation_note` for a fitted classifier that counted its validation images, else ''."""
+    metrics = getattr(history, "metrics_", None)
+    if isinstance(metrics, dict) and "n_validation" in metrics:
+        return validation_note(metrics["n_validation"])
+    return ""
 
 
 #: The per-epoch columns of a :class:`FineTuneClassifier`'s ``history_``.
@@ -165,3 +179,89 @@ def summarize_history(history: dict[str, list]) -> dict[str, Any]:
             if np.isfinite(value):
                 out[f"{phase}_best_{key}"] = round(float(value), 6)
     return out
+
+
+def scores_text(history: dict[str, list], row: int) -> str:
+    """The finite scores of one epoch (a row of ``history``) as text, for what ``fit`` prints.
+
+    Example:
+        >>> h = new_history()
+        >>> _ = append_epochs(h, "head", {"loss": [0.41], "accuracy": [0.92]})
+        >>> scores_text(h, -1)
+        'loss 0.410, accuracy 0.920'
+    """
+    parts = []
+    for key in HISTORY_KEYS[2:]:
+        value = history[key][row]
+        if np.isfinite(value):
+            parts.append(f"{key.replace('val_', 'validation ')} {value:.3f}")
+    return ", ".join(parts)
+
+
+def phase_summary(phase: str, history: dict[str, list], run: int, maximum: int) -> str:
+    """One line after a training phase: epochs run of ``maximum``, and its best epoch (as early stopping picks it).
+
+    The best epoch has the lowest validation loss (the training loss without validation); epochs
+    are counted within the phase, as the phase's progress lines count them.
+
+    Example:
+        >>> h = new_history()
+        >>> _ = append_epochs(h, "head", {"loss": [0.5]})
+        >>> _ = append_epochs(h, "fine_tune", {"loss": [0.4, 0.3, 0.35], "val_loss": [0.6, 0.5, 0.55]})
+        >>> phase_summary("fine_tune", h, 3, 10)
+        '  fine-tuning: 3 of 10 epochs (stopped early); best epoch 2: loss 0.300, validation loss 0.500'
+    """
+    rows = [i for i, p in enumerate(history["phase"]) if p == phase]
+    if not rows:
+        return ""
+    val_loss = [history["val_loss"][i] for i in rows]
+    watched = val_loss if np.isfinite(val_loss).any() else [history["loss"][i] for i in rows]
+    best = int(np.nanargmin(watched))
+    name = {"head": "head", "fine_tune": "fine-tuning"}.get(phase, phase)
+    stopped = " (stopped early)" if run < maximum else ""
+    return f"  {name}: {run} of {maximum} epochs{stopped}; best epoch {best + 1}: {scores_text(history, rows[best])}"
+
+
+def validation_note(n_validation: int | None) -> str:
+    """How small the validation set is, in words: with a dozen images, accuracy moves in big steps.
+
+    Example:
+        >>> validation_note(13)
+        'validation: 13 images, one image = 7.7 points of accuracy'
+        >>> validation_note(0)
+        'no validation images'
+    """
+    if n_validation is None:
+        return ""
+    n = int(n_validation)
+    if n <= 0:
+        return "no validation images"
+    return f"validation: {n} image{'s' if n != 1 else ''}, one image = {100 / n:.1f} points of accuracy"
+
+
+def phase_progress(verbose, label: str, offset: int) -> list:
+    """Keras' progress bar for ``fit(callbacks=...)``, its epoch lines named for a phase: "Fine-tuning epoch 1/10".
+
+    Keras numbers a phase's epochs from ``initial_epoch`` (after the earlier phase's, so callbacks
+    and TensorBoard see one sequence); these lines count the phase's own epochs from 1, as its
+    ``epochs`` parameter does. ``offset`` is that ``initial_epoch``. An empty list (no output) when
+    ``verbose`` is 0.
+
+    Example:
+        >>> phase_progress(0, "fine-tuning epoch", 1)
+        []
+        >>> type(phase_progress(1, "fine-tuning epoch", 1)[0]).__name__
+        'PhaseProgbar'
+    """
+    if verbose == 0:
+        return []
+    keras = import_keras()
+
+    class PhaseProgbar(keras.callbacks.ProgbarLogger):
+        def on_epoch_begin(self, epoch: int, logs=None) -> None:
+            self._reset_progbar()
+            self._maybe_init_progbar()
+            if self.verbose:
+                print(f"{label[0].upper()}{label[1:]} {epoch + 1 - offset}/{self.epochs - offset}", flush=True)
+
+    return [PhaseProgbar()]

@@ -57,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--backbone", default="efficientnet_lite0", help="backbone name (default efficientnet_lite0)")
     parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs (finetune only; default 10)")
     parser.add_argument("--no-augment", action="store_true", help="no on-the-fly augmentation (finetune only)")
+    parser.add_argument("--no-flip", action="store_true", help="augment without mirroring (text, signs, digits, left/right)")
     parser.add_argument("--class-weight", choices=("none", "balanced"), default="none",
                         help="balanced: every class counts the same in training whatever its size (use it when "
                              "classes differ a lot in size); none: every image counts the same (default)")
@@ -98,6 +99,30 @@ def print_test_report(report: Any, file: Any = None) -> None:
     print(table.to_string(na_rep="n/a", float_format="{:.3f}".format), file=file)
 
 
+def _split(dataset: ImageDataset, args: argparse.Namespace) -> tuple[ImageDataset, ImageDataset | None]:
+    """``(train, test)``, or ``(dataset, None)`` with ``--test-size 0``; errors name the CLI option."""
+    if args.test_size == 0:
+        return dataset, None
+    try:
+        return dataset.split(test_size=args.test_size, stratify=not args.no_stratify,
+                             random_state=args.random_state)
+    except ValueError as exc:
+        if "stratify=False" in str(exc):  # the library's advice, in this command's words
+            raise ValueError(f"{exc} (cvkit train: --no-stratify)") from None
+        raise
+
+
+def _known_classes(test: ImageDataset, classes: list[str]) -> ImageDataset:
+    """``test`` without images of classes the model never saw (possible with ``--no-stratify``), with a note."""
+    known = set(classes)
+    keep = [i for i, label in enumerate(test.image_labels) if label in known]
+    if len(keep) < len(test):
+        missing = sorted(set(test.image_labels) - known)
+        print(f"note: {len(test) - len(keep)} test image(s) of class(es) {', '.join(missing)}, which have no "
+              "training image, are left out of the test scores")
+    return test if len(keep) == len(test) else test.subset(keep)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cvkit train`` for parsed ``args``: load, split, fit, score, save. Returns 0."""
     out = output_folder(args)
@@ -109,15 +134,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.data}: no labelled images found")
     check_overwrite(out, dataset.labels, args.overwrite)  # before training, not after
     print(f"data: {dataset}")
-    if args.test_size > 0:
-        train, test = dataset.split(test_size=args.test_size, stratify=not args.no_stratify,
-                                    random_state=args.random_state)
-    else:
-        train, test = dataset, None
+    train, test = _split(dataset, args)
     print(f"split: {len(train)} training, {0 if test is None else len(test)} test images")
     class_weight = None if args.class_weight == "none" else args.class_weight
     clf = make_classifier(args.method, backbone=args.backbone, epochs=args.epochs,
-                          augment=None if args.no_augment else "default", random_state=args.random_state,
+                          augment=None if args.no_augment else "default-no-flip" if args.no_flip else "default",
+                          random_state=args.random_state,
                           verbose=not args.quiet, class_weight=class_weight)
     start = time.perf_counter()
     clf.fit(train)
@@ -125,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained {type(clf).__name__} ({args.method}, {args.backbone}) in {seconds:.1f} s")
     metrics: dict[str, Any] = {"fit_seconds": round(seconds, 2)}
     if test is not None:
-        report = evaluate(clf, test)
+        report = evaluate(clf, _known_classes(test, clf.classes_))
         metrics.update(test_accuracy=report.accuracy, test_balanced_accuracy=report.balanced_accuracy,
                        n_test=len(test))
         print_test_report(report)

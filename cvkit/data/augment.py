@@ -351,7 +351,7 @@ def augment_dataset(dataset: ImageDataset, pipelines: Any, out_dir: PathLike, co
     used: set[str] = set()
     items: Any = range(len(dataset))
     if progress:
-        from tqdm.auto import tqdm
+        from cvkit.runtime import progress_bar as tqdm  # tqdm.auto, ending at 100% in saved notebooks
         items = tqdm(items, desc="Augmenting", unit="img")
     for i in items:
         src = dataset.paths[i]

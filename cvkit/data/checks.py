@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 from cvkit.data.images import check_image
+from cvkit.runtime import user_stacklevel
 
 __all__ = ["BadImageWarning", "DuplicateImageWarning", "warn_skipped", "list_skipped", "check_all",
            "find_conflicts", "warn_conflicts", "file_sha256"]
@@ -63,7 +64,9 @@ def warn_skipped(skipped: Sequence[tuple[str, str]], what: str, stacklevel: int 
     if not skipped:
         return
     summary = summary or f"skipped {len(skipped)} unreadable file(s)"
-    warnings.warn(f"{what}: {summary}:\n{list_skipped(skipped)}", category, stacklevel=stacklevel)
+    # the user's line, not this one, is what the warning shows (``stacklevel`` is only a lower bound)
+    warnings.warn(f"{what}: {summary}:\n{list_skipped(skipped)}", category,
+                  stacklevel=max(stacklevel, user_stacklevel()))
 
 
 def check_all(paths: Sequence[str], progress: bool | None = None) -> list[str | None]:
@@ -79,7 +82,7 @@ def check_all(paths: Sequence[str], progress: bool | None = None) -> list[str | 
         if progress is None:
             progress = len(paths) >= 500
         if progress:
-            from tqdm.auto import tqdm
+            from cvkit.runtime import progress_bar as tqdm  # tqdm.auto, ending at 100% in saved notebooks
             results = tqdm(results, total=len(paths), desc="Checking images", unit="img")
         return list(results)
 
@@ -162,4 +165,4 @@ def warn_conflicts(groups: Sequence[Sequence[tuple[str, str]]], what: str, stack
     more = f"\n  ... and {len(lines) - SHOWN} more" if len(lines) > SHOWN else ""
     warnings.warn(f"{what}: {len(groups)} image(s) have more than one label (the same file, or the "
                   f"same bytes, in two places):\n{shown}{more}", DuplicateImageWarning,
-                  stacklevel=stacklevel)
+                  stacklevel=max(stacklevel, user_stacklevel()))

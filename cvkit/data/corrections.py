@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from cvkit.data.dataset import ImageDataset
 from cvkit.data.images import PathLike
 from cvkit.data.sources import TableFormatError, format_row, iter_records
 
@@ -133,8 +132,9 @@ def corrections_text(decisions: dict[str, Decision], path: PathLike) -> str:
     return "".join(lines)
 
 
-def apply_corrections(dataset: ImageDataset, path: PathLike) -> ImageDataset:
-    """``dataset`` with the decisions of the corrections file ``path`` applied, as a new dataset.
+def apply_corrections(dataset: Any, path: PathLike) -> Any:
+    """``dataset`` (an :class:`~cvkit.data.ImageDataset`) with the decisions of the corrections file
+    ``path`` applied, as a new dataset of the same type.
 
     Relabelled images take their new label (a new class is added if needed), excluded images are
     dropped, kept images and images without a decision are unchanged. Nothing on disk changes.
@@ -160,4 +160,5 @@ def apply_corrections(dataset: ImageDataset, path: PathLike) -> ImageDataset:
         labels.append(d.label if d is not None and d.decision == "relabel" else label)
     classes = sorted(set(dataset.labels) | set(labels))
     index = {label: i for i, label in enumerate(classes)}
-    return ImageDataset(paths, [index[v] for v in labels], classes, root=dataset.root)
+    # type(dataset): this module is imported by dataset.py, so it does not import ImageDataset back
+    return type(dataset)(paths, [index[v] for v in labels], classes, root=dataset.root)

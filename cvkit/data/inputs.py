@@ -111,7 +111,7 @@ def load_pixels(X: Any, size: tuple[int, int], progress: bool = False
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
         results: Any = pool.map(one, range(len(paths)))
         if progress:
-            from tqdm.auto import tqdm
+            from cvkit.runtime import progress_bar as tqdm  # tqdm.auto, ending at 100% in saved notebooks
             results = tqdm(results, total=len(paths), desc="Reading images", unit="img")
         for i, reason in results:
             if reason is None:

@@ -22,14 +22,14 @@ from cvkit.data.images import PathLike
 __all__ = ["default_run_dir", "run_name"]
 
 # A name that is only a generic word for "data" says nothing: keep it, but drop it as a suffix.
-_DATA_SUFFIX = re.compile(r"(?i)[-_ .]?(data|dataset|images|photos)$")
+_DATA_SUFFIX = re.compile(r"(?i)[-_ .](data|dataset)$")
 
 
 def run_name(data: PathLike) -> str:
     """A short folder name for the data at ``data``: the folder's name (a table: its file stem).
 
-    A trailing ``_data`` (or ``-dataset``, ``_images``, ``_photos``) is dropped when something is
-    left, so ``sample_data`` gives ``sample``; characters other than letters, digits, ``.``, ``-``
+    A trailing ``_data`` (or ``-data``, ``_dataset``...) is dropped, so ``sample_data`` gives
+    ``sample``; characters other than letters, digits, ``.``, ``-``
     and ``_`` become ``_``. A table named after no collection (``tags.tsv``, ``labels.csv``...)
     takes its folder's name: ``sample_data/tags.tsv`` gives ``sample`` too.
 

@@ -235,8 +235,8 @@ def read_table_text(table: PathLike) -> str:
     :class:`TableFormatError` naming the line when it is not UTF-8 text.
 
     Example:
-        >>> read_table_text("sample_data/tags.tsv").splitlines()[0]
-        'path\tlabel'
+        >>> read_table_text("sample_data/tags.tsv").splitlines()[0].split()
+        ['bird/adelaide-rosella.jpg', 'bird']
     """
     table = Path(table)
     if not table.is_file():

@@ -274,7 +274,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
 
     def _run(self, items: list, features: np.ndarray, ok: np.ndarray, skipped: list,
              progress: bool) -> None:
-        from tqdm.auto import tqdm
+        from cvkit.runtime import progress_bar as tqdm  # tqdm.auto, ending at 100% in saved notebooks
 
         n = len(items)
         workers = int(self.n_workers or os.cpu_count() or 2)

@@ -246,7 +246,8 @@ def _convert_tflite(saved_model: Path, quantize: str | None, calibration: np.nda
                 yield [image[None].astype(np.float32)]
 
         converter.representative_dataset = representative
-    return converter.convert()
+    with quiet_stderr():  # the converter prints its MLIR passes ("fully_quantize: 0, ...") whatever the log level
+        return converter.convert()
 
 
 def _export_savedmodel(graph: Any, out: Path, pixels: np.ndarray) -> np.ndarray:

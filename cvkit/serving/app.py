@@ -287,19 +287,21 @@ def _add_tfserving_routes(app: FastAPI, service: _Service) -> None:
 
     @app.post("/v1/models/{name}:predict", operation_id="tfserving_predict",
               openapi_extra=predict_openapi(name, service.config.max_images))
-    async def predict(name: str, request: Request) -> JSONResponse:
+    async def predict(request: Request) -> JSONResponse:
         """TF Serving's predict API: ``{"instances": [{"b64": ...}]}`` (or ``{"inputs": ...}``),
         answered ``{"predictions": [[class probabilities], ...]}``."""
-        refusal = _refusal(service, request, need_ready=False) or _unknown_model(service, name)
+        refusal = _refusal(service, request, need_ready=False) or \
+            _unknown_model(service, request.path_params["name"])
         if refusal is None and not service.ready:
             refusal = _refusal(service, request)
         return refusal or await _score(service, request, tfserving=True)
 
     @app.get("/v1/models/{name}", operation_id="tfserving_model_status",
              openapi_extra=model_status_openapi(name))
-    async def model_status(name: str, request: Request) -> JSONResponse:
+    async def model_status(request: Request) -> JSONResponse:
         """TF Serving's model status: ``AVAILABLE`` once loaded, ``LOADING``, or ``END`` (failed)."""
-        refusal = _refusal(service, request, need_ready=False) or _unknown_model(service, name)
+        refusal = _refusal(service, request, need_ready=False) or \
+            _unknown_model(service, request.path_params["name"])
         if refusal:
             return refusal
         state, code, message = ("AVAILABLE", "OK", "") if service.ready else \

@@ -246,7 +246,7 @@ def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
     n_images = n_errors = n_labelled = n_correct = 0
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from cvkit.runtime import progress_bar as tqdm  # tqdm.auto, ending at 100% in saved notebooks
         bar = tqdm(total=total, desc="Scoring images", unit="img")
     start = time.perf_counter()
     try:

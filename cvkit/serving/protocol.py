@@ -174,7 +174,7 @@ def _base64_hint(text: str) -> str:
     """What is most likely wrong with a string that is not base64 (for the 400's message)."""
     if "://" in text[:16]:
         return "it looks like a URL; send the image's bytes, base64-encoded, not its address"
-    if re.fullmatch(r"[\w ./\\:~-]+\.(jpe?g|png|gif|bmp|tiff?|webp)", text, re.IGNORECASE):
+    if len(text) < 1000 and re.fullmatch(r"[\w ./\\:~-]+\.(jpe?g|png|gif|bmp|tiff?|webp)", text, re.I):
         return "it looks like a file name; send the file's contents, base64-encoded"
     bad = re.search(r"[^A-Za-z0-9+/=\s_-]", text)
     if bad:

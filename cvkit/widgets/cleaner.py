@@ -13,7 +13,8 @@ Example:
     >>> from cvkit.widgets import CleanerWidget
     >>> issues = cvkit.find_label_issues(train, cv=3)
     >>> w = CleanerWidget(issues, only_issues=False, output=f"{tmp}/corrections.tsv")
-    >>> w.relabel("vegetable")                   # what a click on "vegetable" does
+    >>> other = next(c for c in w.labels if c != w.current.given[0])
+    >>> w.relabel(other)                         # what a click on that class's button does
     >>> fixed = train.with_corrections(f"{tmp}/corrections.tsv")
     >>> sum(a != b for a, b in zip(train.image_labels, fixed.image_labels))
     1
