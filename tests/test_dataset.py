@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 
 import pytest
@@ -175,3 +176,38 @@ def test_load_split_reports_missing_images_and_bad_manifests(tmp_path, corpus):
     (tmp_path / "other.json").write_text("{}")
     with pytest.raises(ValueError, match="not a cvkit split manifest"):
         load_split(tmp_path / "other.json")
+
+
+def test_split_keeps_exact_copies_on_one_side(tmp_path, sample_dir):
+    """A copy of a photo under another name never lands on the other side of the split."""
+    import shutil
+    for cls in ("bird", "fruit"):
+        (tmp_path / cls).mkdir()
+        for src in sorted((sample_dir / cls).glob("*.jpg"))[:8]:
+            shutil.copy(src, tmp_path / cls / src.name)
+    for src in sorted((sample_dir / "bird").glob("*.jpg"))[:3]:
+        shutil.copy(src, tmp_path / "bird" / ("copy_" + src.name))
+    ds = ImageDataset.from_directory(tmp_path)
+    for seed in range(5):
+        train, test = ds.split(test_size=0.5, random_state=seed)
+        train_names = {os.path.basename(p).removeprefix("copy_") for p in train.paths}
+        test_names = {os.path.basename(p).removeprefix("copy_") for p in test.paths}
+        assert not train_names & test_names, f"seed {seed}: a copy crossed the split"
+    naive_leaks = 0
+    for seed in range(5):
+        train, test = ds.split(test_size=0.5, random_state=seed, groups=None)
+        naive_leaks += bool({os.path.basename(p).removeprefix("copy_") for p in train.paths}
+                            & {os.path.basename(p).removeprefix("copy_") for p in test.paths})
+    assert naive_leaks, "without groups some split should have leaked a copy (the test must be able to fail)"
+
+
+def test_split_of_sample_data_is_unchanged_by_grouping(sample_dataset):
+    """No duplicates in sample_data: the grouped split is the image-by-image split."""
+    a_train, a_test = sample_dataset.split(test_size=0.34, random_state=0)
+    b_train, b_test = sample_dataset.split(test_size=0.34, random_state=0, groups=None)
+    assert a_train.paths == b_train.paths and a_test.paths == b_test.paths
+
+
+def test_split_refuses_an_unknown_groups_value(sample_dataset):
+    with pytest.raises(ValueError, match="groups must be"):
+        sample_dataset.split(groups="near")

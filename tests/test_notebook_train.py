@@ -36,7 +36,8 @@ def test_notebook_has_the_documented_parameters():
     nb = json.loads(NOTEBOOK.read_text())
     cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
     source = "".join(cell["source"])
-    for name in ("data_dir", "backbone", "method", "epochs", "augment", "test_size", "random_state", "output_dir"):
+    for name in ("data_dir", "backbone", "method", "epochs", "augment", "test_size", "random_state", "output_dir",
+                 "flip", "class_weight", "overwrite"):
         assert f"\n{name} = " in f"\n{source}"
     first = next(c for c in nb["cells"] if c["cell_type"] == "code")
     assert 'os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"' in "".join(first["source"])
@@ -75,3 +76,27 @@ def test_finetune_method_with_small_parameters(sample_dir, tmp_path):
     model = cvkit.load_model(out / "model")
     assert model.metadata_["method"] == "finetune"
     assert model.metadata_["metrics"]["epochs_run"]["fine_tune"] == 1
+
+
+def test_imbalanced_data_shows_the_weak_classes(sample_dir, tmp_path):
+    """On imbalanced data 01 ends with balanced accuracy, a per-class table and the balance warning."""
+    data = tmp_path / "photos"
+    for folder in sorted(p for p in sample_dir.iterdir() if p.is_dir()):
+        (data / folder.name).mkdir(parents=True)
+        for p in sorted(folder.glob("*.jpg"))[:None if folder.name == "bird" else 8]:
+            shutil.copy2(p, data / folder.name / p.name)
+    out = tmp_path / "run"
+    nb, text = _run(tmp_path, data_dir=str(data), class_weight="balanced", flip=False, output_dir=str(out))
+    assert "59 images in 4 classes" in text
+    assert "balanced accuracy: " in text
+    assert "warning: classes differ in size by" in text and "class_weight='balanced'" in text
+    assert "fewer than 10 training images" in text
+    tables = ["".join(o["data"]["text/plain"]) for c in nb["cells"] if c["cell_type"] == "code"
+              for o in c.get("outputs", []) if o.get("output_type") == "execute_result"]
+    table = next(t for t in tables if "recall" in t)
+    assert "precision" in table and "support" in table and "flower" in table
+    preview = next(c for c in nb["cells"] if "aug.preview" in "".join(c["source"]))
+    assert "default_pipeline(flip=flip)" in "".join(preview["source"])
+    import cvkit
+    model = cvkit.load_model(out / "model")
+    assert "test_balanced_accuracy" in model.metadata_["metrics"]

@@ -226,6 +226,11 @@ def test_tfserving_errors_follow_tf_serving(http, paths):
     both = http.post("/score", json={"images": [], "data": []})
     assert both.status_code == 400 and "one list" in both.json()["detail"]
     assert http.get("/v1/models/other").status_code == 404
+    curl_default = {"Content-Type": "application/x-www-form-urlencoded"}  # what curl -d sends
+    body = json.dumps({"instances": [{"b64": b64(paths[0])}]})
+    assert http.post("/v1/models/model:predict", content=body, headers=curl_default).status_code == 200
+    refused = http.post("/score", content=body, headers=curl_default)
+    assert refused.status_code == 415 and "Content-Type: application/json" in refused.json()["detail"]
     assert http.post("/v1/models/model:predict", json={"instances": []},
                      headers={"Authorization": "Bearer wrong"}).status_code == 401
 

@@ -22,10 +22,12 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
+import numpy as np
+
 from cvkit.data.images import check_image
 from cvkit.runtime import user_stacklevel
 
-__all__ = ["BadImageWarning", "DuplicateImageWarning", "warn_skipped", "list_skipped", "check_all",
+__all__ = ["BadImageWarning", "DuplicateImageWarning", "same_image_groups", "warn_skipped", "list_skipped", "check_all",
            "find_conflicts", "warn_conflicts", "file_sha256"]
 
 #: How many skipped files a warning names before it says "... and N more".
@@ -111,6 +113,51 @@ def file_sha256(path: str) -> str | None:
         return None
 
 
+def _same_image_indices(paths: Sequence[str], labels: Sequence[str] | None = None,
+                        hash_bytes: bool = True) -> list[list[int]]:
+    """Indices of ``paths`` grouped by image: the same file, or (``hash_bytes``) the same bytes.
+
+    Only files whose sizes collide are read and hashed (and, when ``labels`` are given, only where
+    the labels of a size group differ); everything else costs one ``stat``.
+    """
+    files = list(_same_file_groups(paths).values())
+    merged: dict[object, list[int]] = {k: idx for k, idx in enumerate(files)}
+    if hash_bytes:
+        by_size: dict[int, list[int]] = defaultdict(list)
+        for k, idx in enumerate(files):
+            try:
+                by_size[os.stat(paths[idx[0]]).st_size].append(k)
+            except OSError:
+                continue
+        for same_size in by_size.values():
+            if len(same_size) < 2:
+                continue
+            if labels is not None and len({labels[i] for k in same_size for i in files[k]}) < 2:
+                continue
+            for k in same_size:
+                digest = file_sha256(paths[files[k][0]])
+                if digest is not None:
+                    merged.setdefault(digest, []).extend(merged.pop(k))
+    return list(merged.values())
+
+
+def same_image_groups(paths: Sequence[str]) -> np.ndarray:
+    """A group id per path: paths naming the same file, or files with identical bytes, share one.
+
+    What :meth:`ImageDataset.split` keeps on one side by default, so an exact copy of a training
+    photo never lands among the test photos. Cheap: only files whose sizes collide are hashed.
+
+    Example:
+        >>> same_image_groups(["sample_data/bird/owl.jpg", "sample_data/fruit/apple_fuji.jpg",
+        ...                    "sample_data/bird/owl.jpg"]).tolist()
+        [0, 1, 0]
+    """
+    ids = np.empty(len(paths), dtype=np.int64)
+    for group, idx in enumerate(sorted(_same_image_indices(paths), key=min)):
+        ids[idx] = group
+    return ids
+
+
 def find_conflicts(paths: Sequence[str], labels: Sequence[str], compare_bytes: bool = True
                    ) -> list[list[tuple[str, str]]]:
     """Groups of ``(path, label)`` that are one image with two or more labels.
@@ -123,24 +170,9 @@ def find_conflicts(paths: Sequence[str], labels: Sequence[str], compare_bytes: b
         >>> find_conflicts(["sample_data/bird/owl.jpg", "sample_data/bird/owl.jpg"], ["bird", "fruit"])
         [[('sample_data/bird/owl.jpg', 'bird'), ('sample_data/bird/owl.jpg', 'fruit')]]
     """
-    files = list(_same_file_groups(paths).values())
-    merged: dict[object, list[int]] = {k: idx for k, idx in enumerate(files)}
-    if compare_bytes:
-        by_size: dict[int, list[int]] = defaultdict(list)
-        for k, idx in enumerate(files):
-            try:
-                by_size[os.stat(paths[idx[0]]).st_size].append(k)
-            except OSError:
-                continue
-        for same_size in by_size.values():
-            if len(same_size) < 2 or len({labels[i] for k in same_size for i in files[k]}) < 2:
-                continue
-            for k in same_size:
-                digest = file_sha256(paths[files[k][0]])
-                if digest is not None:
-                    merged.setdefault(digest, []).extend(merged.pop(k))
+    merged = _same_image_indices(paths, labels if compare_bytes else None, hash_bytes=compare_bytes)
     groups = []
-    for idx in merged.values():
+    for idx in merged:
         pairs = sorted({(paths[i], labels[i]) for i in idx})
         if len({label for _, label in pairs}) > 1:
             groups.append(pairs)

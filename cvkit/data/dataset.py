@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from cvkit.data.checks import BadImageWarning, check_all, find_conflicts, warn_conflicts, warn_skipped
+from cvkit.data.checks import (BadImageWarning, check_all, find_conflicts, same_image_groups, warn_conflicts,
+                               warn_skipped)
 from cvkit.data.grid import image_grid
 from cvkit.data.images import ImageReadError, PathLike, read_image
 from cvkit.data.sources import read_table, scan_directory
-from cvkit.data.split import stratified_split_indices
+from cvkit.data.split import grouped_split_indices
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -211,18 +212,38 @@ class ImageDataset:
         return type(self)(paths, targets, list(self.labels), root=self.root)
 
     def split(self, test_size: float | int = 0.34, stratify: bool = True,
-              random_state: int | None = 0) -> tuple["ImageDataset", "ImageDataset"]:
+              random_state: int | None = 0, groups: Any = "exact") -> tuple["ImageDataset", "ImageDataset"]:
         """Split into ``(train, test)``: deterministic for a given ``random_state``.
 
         With ``stratify=True`` each class keeps its share on both sides and every class with at
         least two images appears in both. A class with a single image cannot be stratified and
         raises an error naming it. Save the split with :func:`cvkit.data.save_split`.
+
+        ``groups`` keeps duplicates on one side, so a copy of a training photo is never a test
+        photo: ``"exact"`` (the default) groups identical files (cheap: only files of equal size
+        are read), an array of group ids (e.g. ``cvkit.duplicate_groups(ds)`` for near-duplicates)
+        groups as given, ``None`` splits image by image. A line says how many groups were kept
+        together, when there were any.
+
+        Example:
+            >>> train, test = ds.split(test_size=0.34, random_state=0)
+            >>> len(train), len(test)
+            (68, 36)
         """
         if self.targets is None and stratify:
             raise ValueError("cannot stratify an unlabelled dataset; use stratify=False")
         targets = self.targets if self.targets is not None else np.zeros(len(self), np.int64)
-        train_idx, test_idx = stratified_split_indices(
-            targets, self.labels, test_size=test_size, stratify=stratify, random_state=random_state)
+        if isinstance(groups, str):
+            if groups != "exact":
+                raise ValueError(f"groups must be 'exact', None or an array of group ids, not {groups!r}")
+            groups = same_image_groups(self.paths)
+        if groups is None:
+            groups = np.arange(len(self))
+        train_idx, test_idx, kept = grouped_split_indices(
+            targets, self.labels, np.asarray(groups), test_size=test_size, stratify=stratify,
+            random_state=random_state)
+        if kept:
+            print(f"split: kept {kept} group(s) of duplicate images together, each on one side")
         return self.subset(train_idx), self.subset(test_idx)
 
     def show(self, n: int = 16, ncols: int | None = None, random_state: int | None = 0,

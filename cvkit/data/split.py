@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["stratified_split_indices"]
+__all__ = ["stratified_split_indices", "grouped_split_indices"]
 
 
 def stratified_split_indices(targets: np.ndarray, labels: Sequence[str], test_size: float | int = 0.34,
@@ -60,3 +60,34 @@ def stratified_split_indices(targets: np.ndarray, labels: Sequence[str], test_si
                 src.remove(moved)
                 dst.append(moved)
     return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(test, dtype=np.int64))
+
+
+def grouped_split_indices(targets: np.ndarray, labels: Sequence[str], groups: np.ndarray,
+                          test_size: float | int = 0.34, stratify: bool = True,
+                          random_state: int | None = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """Like :func:`stratified_split_indices`, but each group of images lands on one side whole.
+
+    ``groups`` holds a group id per image (duplicates share one). Each group is split as one unit,
+    labelled by its first image, so with no group of two or more the split is exactly the
+    ungrouped one. Returns ``(train, test, n_kept)``: ``n_kept`` counts the groups of 2+ images.
+
+    Example:
+        >>> t = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+        >>> train, test, kept = grouped_split_indices(t, ["a", "b"], np.array([0, 0, 1, 2, 3, 4, 5, 5]),
+        ...                                           test_size=0.25)
+        >>> kept, ({0, 1} <= set(train) or {0, 1} <= set(test)), ({6, 7} <= set(train) or {6, 7} <= set(test))
+        (2, True, True)
+    """
+    targets, groups = np.asarray(targets), np.asarray(groups)
+    if groups.shape != targets.shape:
+        raise ValueError(f"groups must have one id per image ({len(targets)}), got {groups.shape}")
+    _, first, unit_of = np.unique(groups, return_index=True, return_inverse=True)
+    n_kept = int((np.bincount(unit_of) > 1).sum())
+    if not n_kept:
+        return (*stratified_split_indices(targets, labels, test_size, stratify, random_state), 0)
+    if not isinstance(test_size, float):  # a count of images -> the same share of units
+        test_size = max(1, round(int(test_size) * len(first) / len(targets)))
+    unit_train, unit_test = stratified_split_indices(targets[first], labels, test_size, stratify, random_state)
+    train = np.flatnonzero(np.isin(unit_of, unit_train))
+    test = np.flatnonzero(np.isin(unit_of, unit_test))
+    return train, test, n_kept

@@ -342,12 +342,17 @@ async def _read_request(service: _Service, request: Request, tfserving: bool = F
     if content_type == "multipart/form-data" and not tfserving:
         parsed = ScoreRequest(await _parse_multipart(request, n_classes, default_k,
                                                      config.max_images))
-    elif content_type in ("application/json", "text/json", "") or content_type.endswith("+json"):
+    elif content_type in ("application/json", "text/json", "") or content_type.endswith("+json") \
+            or (tfserving and content_type == "application/x-www-form-urlencoded"):
+        # TF Serving reads any body as JSON, and its documented clients use curl -d (form type)
         parsed = parse_request(await request.body(), n_classes, default_k, config.max_images)
     else:
+        hint = " (curl -d sends it: add -H 'Content-Type: application/json')" \
+            if content_type == "application/x-www-form-urlencoded" else ""
         raise RequestError(f"unsupported Content-Type {content_type!r}: send "
                            + ("application/json" if tfserving else
-                              "multipart/form-data files or application/json"), status_code=415)
+                              "multipart/form-data files or application/json") + hint,
+                           status_code=415)
     if tfserving and parsed.convention != "tfserving":
         raise RequestError('this is TF Serving\'s predict route: send {"instances": [{"b64": '
                            '"..."}]} or {"inputs": ...}; other request shapes go to POST /score')

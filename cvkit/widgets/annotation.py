@@ -21,37 +21,19 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import ipywidgets as W
+import numpy as np
 
 from cvkit.data.dataset import ImageDataset
 from cvkit.data.images import PathLike
-from cvkit.data.sources import list_images
 from cvkit.widgets.display import ImageCache, esc, placeholder_html
+from cvkit.widgets.keys import KeyListener
 from cvkit.widgets.labels_file import LabelsFile, check_label
+from cvkit.widgets.ordering import ORDERS, UncertaintyRanker, describe, reorder, resolve_images
 
 __all__ = ["AnnotationWidget"]
 
 #: reason written for images excluded by the user (unreadable ones get their read error instead)
 USER_EXCLUDED = "excluded by the user"
-
-
-def _resolve_images(images: Any) -> tuple[list[str], str | None, list[str]]:
-    """``(paths, root, dataset_labels)`` from a folder, a list of paths or an ImageDataset."""
-    if isinstance(images, ImageDataset):
-        return list(images.paths), images.root, list(images.labels)
-    if isinstance(images, (str, os.PathLike)):
-        if not os.path.isdir(images):
-            raise FileNotFoundError(f"{os.fspath(images)}: image folder not found")
-        paths = list_images(images)
-        if not paths:
-            raise ValueError(f"{os.fspath(images)}: no images found (looked for files ending in "
-                             ".jpg, .jpeg, .png, .bmp, .gif, .webp, .tif or .tiff)")
-        return paths, os.fspath(images), []
-    try:
-        paths = [os.fspath(p) for p in images]
-    except TypeError:
-        raise TypeError("images must be a folder, a list of image paths or an ImageDataset, not "
-                        f"{type(images).__name__}") from None
-    return paths, None, []
 
 
 class AnnotationWidget:
@@ -67,12 +49,21 @@ class AnnotationWidget:
         that have neither a label nor an exclusion.
     auto_advance : go to the next image after a label or exclusion is chosen.
     image_size : ``(width, height)`` box the image is scaled to fit, in pixels.
+    order : ``"folder"``, ``"random"`` (seeded by ``random_state``) or ``"uncertain"``: random until
+        2 classes have labels, then every ``refit_every`` labels a model is refitted on cached
+        features and the unlabelled photos are reordered, most uncertain (``uncertainty``: margin
+        or entropy) first, its guess pre-selected (Enter accepts) and its CV accuracy shown.
+
+    Keyboard (click the widget first): ``1``-``9`` pick a label, ``←``/``→`` move, ``Backspace``
+    undoes the last change, ``x`` excludes, ``Enter`` accepts the model's suggestion. Unreadable
+    images can only be excluded (their label buttons are disabled).
 
     The widget shows each image (or, for an unreadable one, a placeholder with the reason), its
     file name and path, its current label and the progress. Controls, reachable as attributes for
     scripting and tests: ``label_buttons`` (dict label -> Button), ``exclude_button``,
     ``clear_button``, ``new_label`` (Text) and ``add_label_button``, ``previous_button``,
-    ``next_button``, ``slider`` (1-based position), ``skip_toggle``.
+    ``next_button``, ``slider`` (1-based position), ``skip_toggle``, ``keys`` (the key listener:
+    ``keys.press("1")`` does what pressing 1 does), ``model_info``.
 
     The TSV keeps ``path<TAB>label`` rows (paths relative to the TSV's folder); excluded images
     and the list of labels are stored in ``#`` comment lines that ``from_table`` ignores.
@@ -88,19 +79,32 @@ class AnnotationWidget:
 
     def __init__(self, images: Any, labels: Sequence[str] | None = None,
                  output: PathLike = "labels.tsv", skip_labelled: bool = False,
-                 auto_advance: bool = True, image_size: tuple[int, int] = (480, 360)):
-        paths, root, dataset_labels = _resolve_images(images)
+                 auto_advance: bool = True, image_size: tuple[int, int] = (480, 360),
+                 order: str = "folder", refit_every: int = 10, uncertainty: str = "margin",
+                 random_state: int | None = 0, featurizer: Any = None):
+        paths, root, dataset_labels = resolve_images(images)
         # one entry per image, in order; duplicates would make two positions share one label
         self.paths: list[str] = list(dict.fromkeys(paths))
         if not self.paths:
             raise ValueError("no images to annotate")
+        if order not in ORDERS or isinstance(refit_every, bool) or not isinstance(refit_every, int) or refit_every < 1:
+            raise ValueError(f"order must be one of {ORDERS} (got {order!r}) and refit_every a positive int "
+                             f"(got {refit_every!r})")
+        self.order, self.refit_every = order, refit_every
+        if order != "folder":
+            self.paths = [self.paths[i] for i in np.random.default_rng(random_state).permutation(len(self.paths))]
+        self.ranker = UncertaintyRanker(featurizer, uncertainty, random_state=random_state) \
+            if order == "uncertain" else None
+        self.suggestions: dict[str, tuple[str, float]] = {}
+        self._fitted_at: int | None = None
+        self._history: list[tuple[str, str | None, str | None]] = []
         self.root = root
         self.auto_advance = auto_advance
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.store = LabelsFile(output)
         self.output = self.store.path
-        if isinstance(labels, str):
-            raise TypeError("labels must be a list of class names, e.g. ['cat', 'dog'], not a string")
+        if isinstance(labels, str):  # "cat,dog", as papermill passes -p labels "cat,dog"
+            labels = [name for name in labels.split(",") if name.strip()]
         offered = list(labels) if labels is not None else dataset_labels
         from_file = list(self.store.labels)
         self.store.labels = []
@@ -109,6 +113,9 @@ class AnnotationWidget:
         self._cache = ImageCache(self.image_size)
         self._updating = False
         self._build(skip_labelled)
+        self._index = 0
+        if self.ranker is not None and self.n_labelled >= self.refit_every:
+            self._refit(after=-1)
         self.index = self._first_pending()
 
     # ------------------------------------------------------------------ state
@@ -139,8 +146,7 @@ class AnnotationWidget:
         return sum(self.store.is_excluded(p) for p in self.paths)
 
     def _pending(self, i: int) -> bool:
-        p = self.paths[i]
-        return self.store.label_of(p) is None and not self.store.is_excluded(p)
+        return self._pending_path(self.paths[i])
 
     def _first_pending(self) -> int:
         return next((i for i in range(len(self.paths)) if self._pending(i)), 0)
@@ -165,8 +171,16 @@ class AnnotationWidget:
 
     # ------------------------------------------------------------------ actions
     def label(self, name: str) -> None:
-        """Give the current image the class ``name`` (added as a new label if needed); saves."""
+        """Give the current image the class ``name`` (added as a new label if needed); saves.
+
+        An unreadable image cannot be labelled (it would not be in the dataset): ValueError.
+        """
+        _, read_error = self._cache.get(self.current_path)
+        if read_error is not None:
+            raise ValueError(f"{os.path.basename(self.current_path)} cannot be read ({read_error}); "
+                             "it can only be excluded")
         new = check_label(name) not in self.store.labels
+        self._remember()
         self.store.set_label(self.current_path, name)
         if new:
             self._make_label_buttons()
@@ -177,13 +191,50 @@ class AnnotationWidget:
         if reason is None:
             _, read_error = self._cache.get(self.current_path)
             reason = read_error or USER_EXCLUDED
+        self._remember()
         self.store.exclude(self.current_path, reason)
         self._changed(advance=True)
 
     def clear(self) -> None:
         """Remove the current image's label or exclusion; saves."""
+        self._remember()
         self.store.clear(self.current_path)
         self._changed(advance=False)
+
+    def undo(self) -> None:
+        """Undo the last label, exclusion or clear made in this widget (and show that image); saves."""
+        if not self._history:
+            self._refresh(note="nothing to undo")
+            return
+        path, label, reason = self._history.pop()
+        self.store.clear(path)
+        if label is not None:
+            self.store.set_label(path, label)
+        elif reason is not None:
+            self.store.exclude(path, reason)
+        self._save()
+        self.index = self.paths.index(path)
+
+    def accept(self) -> None:
+        """Label the current image with the model's suggestion (``order="uncertain"``), if any."""
+        suggestion = self.suggestions.get(self.current_path)
+        if suggestion is None:
+            self._refresh(note="no suggestion for this image yet")
+        else:
+            self.label(suggestion[0])
+
+    def press(self, key: str) -> None:
+        """Do what pressing ``key`` does: 1-9 label, ArrowLeft/ArrowRight move, Backspace undo,
+        x exclude, Enter accept the suggestion. Refusals (an unreadable image) go to the status line."""
+        actions = {"ArrowRight": self.next, "ArrowLeft": self.previous, "Backspace": self.undo,
+                   "x": self.exclude, "X": self.exclude, "Enter": self.accept}
+        try:
+            if len(key) == 1 and key in "123456789" and int(key) <= len(self.store.labels):
+                self.label(self.store.labels[int(key) - 1])
+            elif key in actions:
+                actions[key]()
+        except ValueError as exc:
+            self._refresh(note=str(exc))
 
     def add_label(self, name: str) -> str:
         """Offer a new class (a new button); saved so it is offered again after a restart."""
@@ -219,6 +270,20 @@ class AnnotationWidget:
         self._save(raise_errors=True)
 
     # ------------------------------------------------------------------ internals
+    def _remember(self) -> None:
+        p = self.current_path
+        self._history.append((p, self.store.label_of(p), self.store.excluded.get(os.path.normpath(os.path.abspath(p)))))
+
+    def _refit(self, after: int) -> None:
+        """Refit the ranker on the labels so far; reorder the pending images after position ``after``."""
+        labelled = self.annotations
+        if self.ranker.fit(list(labelled), list(labelled.values())):
+            self._fitted_at = len(labelled)
+            self.paths, self.suggestions = reorder(self.paths, after, self._pending_path, self.ranker)
+
+    def _pending_path(self, path: str) -> bool:
+        return self.store.label_of(path) is None and not self.store.is_excluded(path)
+
     def _step(self, direction: int) -> None:
         n = len(self.paths)
         i = self._index + direction
@@ -234,6 +299,9 @@ class AnnotationWidget:
 
     def _changed(self, advance: bool) -> None:
         saved = self._save()
+        if saved and self.ranker is not None and \
+                self.n_labelled - (self._fitted_at or 0) >= self.refit_every:
+            self._refit(after=self._index)
         if advance and self.auto_advance and saved and self._index < len(self.paths) - 1:
             before = self._index
             self._step(+1)
@@ -281,13 +349,17 @@ class AnnotationWidget:
         self.progress = W.IntProgress(min=0, max=len(self.paths), layout=W.Layout(width="240px"))
         self.progress_text = W.HTML()
         self.status = W.HTML()
+        self.model_info = W.HTML()
+        self.keys = KeyListener(shortcut_keys=[*"123456789", "ArrowLeft", "ArrowRight", "Backspace", "x", "X",
+                                               "Enter"])
+        self.keys.on_key(self.press)
 
         for widget, css in [(self.exclude_button, "cvkit-exclude"), (self.clear_button, "cvkit-clear"),
                             (self.new_label, "cvkit-new-label"), (self.add_label_button, "cvkit-add-label"),
                             (self.previous_button, "cvkit-previous"), (self.next_button, "cvkit-next"),
                             (self.slider, "cvkit-slider"), (self.skip_toggle, "cvkit-skip"),
                             (self.status, "cvkit-status"), (self.current_label, "cvkit-current-label"),
-                            (self.progress_text, "cvkit-progress")]:
+                            (self.progress_text, "cvkit-progress"), (self.model_info, "cvkit-model-info")]:
             widget.add_class(css)
 
         self.exclude_button.observe(self._on_exclude, names="value")
@@ -306,6 +378,8 @@ class AnnotationWidget:
             W.HBox([self.exclude_button, self.clear_button, self.new_label, self.add_label_button]),
             W.HBox([self.previous_button, self.slider, self.next_button, self.skip_toggle]),
             W.HBox([self.progress, self.progress_text]),
+            self.model_info,
+            self.keys,
             self.status,
         ])
         self.widget.add_class("cvkit-annotation")
@@ -315,9 +389,20 @@ class AnnotationWidget:
             if name not in self.label_buttons:
                 button = W.Button(description=name, tooltip=f"label this image {name!r}")
                 button.add_class("cvkit-label-button")
-                button.on_click(lambda _, name=name: self.label(name))
+                button.on_click(lambda _, name=name: self.press_label(name))
                 self.label_buttons[name] = button
         self.label_box.children = tuple(self.label_buttons[n] for n in self.store.labels)
+        keys = " ".join(f"<kbd>{i + 1}</kbd> {esc(n)}" for i, n in enumerate(self.store.labels[:9]))
+        self.keys.help_html = (f"keys: {keys} &middot; <kbd>&larr;</kbd>/<kbd>&rarr;</kbd> move &middot; "
+                               "<kbd>Backspace</kbd> undo &middot; <kbd>x</kbd> exclude"
+                               + (" &middot; <kbd>Enter</kbd> accept suggestion" if self.order == "uncertain" else ""))
+
+    def press_label(self, name: str) -> None:
+        """A label button's click: :meth:`label`, with a refusal shown in the status line."""
+        try:
+            self.label(name)
+        except ValueError as exc:
+            self._refresh(note=str(exc))
 
     def _on_exclude(self, change: dict) -> None:
         if self._updating:
@@ -377,8 +462,15 @@ class AnnotationWidget:
                                             'exclude it?</span>')
             else:
                 self.current_label.value = '<span style="color:#666">not labelled</span>'
+            suggested = self.suggestions.get(path, ("", 0.0))
+            if label is None and not excluded and suggested[0]:
+                self.current_label.value += (f' &middot; model suggests <b style="color:#1a6fb0">'
+                                             f'{esc(suggested[0])}</b> ({suggested[1]:.2f}): Enter accepts')
             for name, button in self.label_buttons.items():
-                button.button_style = "success" if name == label else ""
+                button.button_style = ("success" if name == label else
+                                       "info" if label is None and name == suggested[0] else "")
+                button.disabled = reason is not None
+            self.model_info.value = describe(self.ranker, self._fitted_at, self.n_labelled, self.refit_every)
             self.exclude_button.value = excluded
             self.exclude_button.button_style = "danger" if excluded else ""
             self.slider.value = self._index + 1

@@ -9,7 +9,7 @@ sent to Python, where :meth:`KeyListener.on_key` callbacks receive it. The JavaS
 (no CDN): it works offline.
 
 Example:
-    >>> keys = KeyListener(keys=["x", "ArrowLeft"], help="x excludes")
+    >>> keys = KeyListener(shortcut_keys=["x", "ArrowLeft"], help_html="<kbd>x</kbd> excludes")
     >>> pressed = []
     >>> keys.on_key(pressed.append)
     >>> keys.press("x"); keys.press("q")          # what a key press in the browser sends
@@ -31,14 +31,14 @@ function render({ model, el }) {
   box.className = "cvkit-keys";
   box.tabIndex = 0;
   box.setAttribute("data-lm-suppress-shortcuts", "true");
-  const show = () => { box.innerHTML = model.get("help"); };
+  const show = () => { box.innerHTML = model.get("help_html"); };
   show();
-  model.on("change:help", show);
+  model.on("change:help_html", show);
   el.appendChild(box);
   const onKey = (e) => {
     const t = e.target;
     if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) return;
-    if (e.ctrlKey || e.metaKey || e.altKey || !model.get("keys").includes(e.key)) return;
+    if (e.ctrlKey || e.metaKey || e.altKey || !model.get("shortcut_keys").includes(e.key)) return;
     e.preventDefault();
     e.stopPropagation();
     model.send({ key: e.key });
@@ -66,12 +66,15 @@ _CSS = """
 
 
 class KeyListener(anywidget.AnyWidget):
-    """Shows ``help`` (HTML) and sends the presses of ``keys`` (``KeyboardEvent.key`` names) to Python."""
+    """Shows ``help_html`` and sends presses of ``shortcut_keys`` (``KeyboardEvent.key`` names) to Python.
+
+    (``keys`` and ``help`` are taken: ipywidgets uses ``keys`` for the list of synced traits.)
+    """
 
     _esm = _ESM
     _css = _CSS
-    keys = traitlets.List(traitlets.Unicode(), default_value=[]).tag(sync=True)
-    help = traitlets.Unicode("").tag(sync=True)
+    shortcut_keys = traitlets.List(traitlets.Unicode(), default_value=[]).tag(sync=True)
+    help_html = traitlets.Unicode("").tag(sync=True)
     host_class = traitlets.Unicode("cvkit-annotation").tag(sync=True)
 
     def __init__(self, **kwargs):
@@ -85,7 +88,7 @@ class KeyListener(anywidget.AnyWidget):
 
     def press(self, key: str) -> None:
         """Act as if ``key`` were pressed in the browser (for scripts and tests); unlisted keys are ignored."""
-        if key in self.keys:
+        if key in self.shortcut_keys:
             for callback in list(self._callbacks):
                 callback(key)
 
