@@ -122,13 +122,18 @@ def test_add_label_box_adds_a_button_that_survives_a_restart(photos, tmp_path):
     w.new_label.value = ""
     w.add_label_button.click()
     assert "label is empty" in w.status.value
+    # issue 16: an unreadable image (broken.jpg, shown first) can only be excluded
+    assert w.label_buttons["vegetable"].disabled
     w.label_buttons["vegetable"].click()
+    assert "can only be excluded" in w.status.value and w.index == 0
+    with pytest.raises(ValueError, match="can only be excluded"):
+        w.label("vegetable")
+    w.go(1)
     w.label(" fruit ")                      # from code: a new class gets its button too
     assert list(w.label_buttons) == ["bird", "vegetable", "fruit"]
     again = AnnotationWidget(photos, labels=["bird"], output=tsv)
     assert again.labels == ["bird", "vegetable", "fruit"]
-    with pytest.warns(BadImageWarning, match="broken.jpg"):  # labelled 'vegetable', unreadable
-        assert _rows(tsv) == {"crow.jpg": "fruit"}
+    assert _rows(tsv) == {"crow.jpg": "fruit"}
 
 
 def test_reopening_resumes_where_the_user_stopped(photos, tmp_path):
@@ -361,8 +366,10 @@ def test_clear_errors_for_bad_input(tmp_path):
         AnnotationWidget(tmp_path / "empty", labels=["a"], output=tmp_path / "x.tsv")
     with pytest.raises(FileNotFoundError, match="nowhere: image folder not found"):
         AnnotationWidget(tmp_path / "nowhere", labels=["a"], output=tmp_path / "x.tsv")
-    with pytest.raises(TypeError, match="list of class names"):
-        AnnotationWidget([tmp_path / "a.jpg"], labels="cat", output=tmp_path / "x.tsv")
+    # issue 16: "cat,dog" (papermill's -p labels "cat,dog") is a list of two classes
+    assert AnnotationWidget([tmp_path / "a.jpg"], labels=" cat, dog,", output=tmp_path / "x.tsv").labels == ["cat", "dog"]
+    with pytest.raises(ValueError, match="order must be one of"):
+        AnnotationWidget([tmp_path / "a.jpg"], labels=["cat"], order="alphabetical", output=tmp_path / "x.tsv")
     with pytest.raises(IsADirectoryError, match="give a file name"):
         AnnotationWidget([tmp_path / "a.jpg"], labels=["cat"], output=tmp_path)
 
