@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The main job of the README: run the notebooks in order on ``sample_data/`` with papermill.
 
-annotate (00) -> train (01) -> evaluate (02) -> deploy (03). Executed copies go to
-``runs/notebooks/``; the model, split, report and exports go to ``runs/sample/``. Each notebook
+annotate (00) -> audit (00b) -> train (01) -> evaluate (02) -> deploy (03). Executed copies go to
+``runs/notebooks/``; the model, split, report and exports go to ``runs/sample/``, the audit's demo
+labels and corrections to ``runs/audit/``. Each notebook
 runs with its own default parameters, from the ``notebooks/`` folder (as in JupyterLab).
 
 It prints one line per notebook and the final test accuracy, nothing else: cvkit keeps
@@ -13,7 +14,6 @@ machine).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,7 +26,7 @@ KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 def main() -> int:
     import papermill
 
-    notebooks = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sorted((REPO / "notebooks").glob("[0-9][0-9]*_*.ipynb"))  # 00_, 00b_, 01_, ...
     if not notebooks:
         print("no notebooks found in notebooks/", file=sys.stderr)
         return 1

@@ -176,7 +176,7 @@ def resolve_images(images: Any) -> tuple[list[str], str | None, list[str]]:
 
     Example:
         >>> resolve_images("sample_data/fruit")[0][:1]
-        ['sample_data/fruit/apple.jpg']
+        ['sample_data/fruit/apple_fuji.jpg']
     """
     if isinstance(images, ImageDataset):
         return list(images.paths), images.root, list(images.labels)
