@@ -380,3 +380,112 @@ def test_notebook_display_is_the_widget_with_a_short_text(photos, tmp_path):
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == w.widget.model_id
     assert bundle["text/plain"] == ("<AnnotationWidget: 0 labelled of 6 images, 2 labels, "
                                     "saving to labels.tsv>")
+
+
+# ---------------------------------------------------------------- issue 16: keys and uncertain-first order
+class TinyFeaturizer:
+    """Stands in for the backbone: an 8x8 colour thumbnail per image (fast, no TensorFlow)."""
+
+    def __init__(self):
+        self.skipped_: list[tuple[str, str]] = []
+        self.n_featurized = 0
+
+    def transform(self, paths, return_mask=False):
+        import numpy as np
+
+        from cvkit import ImageReadError, read_image
+
+        rows, ok, self.skipped_ = [], [], []
+        for p in paths:
+            try:
+                rows.append(read_image(p, size=8).astype(np.float32).ravel() / 255)
+                ok.append(True)
+            except ImageReadError as exc:
+                rows.append(np.full(192, np.nan, np.float32))
+                ok.append(False)
+                self.skipped_.append((p, exc.reason))
+        self.n_featurized += len(paths)
+        return np.stack(rows), np.array(ok)
+
+
+def test_keys_label_move_undo_and_exclude(photos, tmp_path):
+    tsv = tmp_path / "labels.tsv"
+    w = AnnotationWidget(photos, labels="bird,flower", output=tsv)
+    assert "<kbd>1</kbd> bird" in w.keys.help_html and "<kbd>x</kbd> exclude" in w.keys.help_html
+    assert all(b.disabled for b in w.label_buttons.values()), "broken.jpg: exclude only"
+    w.keys.press("1")                                  # refused on the unreadable image
+    assert "can only be excluded" in w.status.value and not tsv.exists()
+    w.keys.press("x")
+    assert [Path(p).name for p in LabelsFile(tsv).excluded] == ["broken.jpg"]
+    assert not any(b.disabled for b in w.label_buttons.values())
+    w.keys._on_message(w.keys, {"key": "1"}, [])       # what the browser sends for a key press
+    w.keys.press("2")
+    assert _rows(tsv) == {"crow.jpg": "bird", "daffodil.jpg": "flower"}
+    w.keys.press("Backspace")                          # undo: daffodil loses its label, shown again
+    assert _rows(tsv) == {"crow.jpg": "bird"} and Path(w.current_path).name == "daffodil.jpg"
+    w.keys.press("ArrowLeft")
+    assert Path(w.current_path).name == "crow.jpg"
+    w.keys.press("ArrowRight")
+    w.keys.press("ArrowRight")
+    assert Path(w.current_path).name == "owl.jpg"
+    w.keys.press("9")                                  # no 9th label: nothing happens
+    w.keys.press("q")                                  # not a shortcut
+    assert _rows(tsv) == {"crow.jpg": "bird"}
+    for _ in range(3):
+        w.keys.press("Backspace")                      # back to the start, then nothing to undo
+    assert _rows(tsv) == {} and LabelsFile(tsv).excluded == {}
+    w.keys.press("Backspace")
+    assert "nothing to undo" in w.status.value
+    again = AnnotationWidget(photos, labels="bird,flower", output=tsv)
+    assert again.n_labelled == 0 and again.index == 0
+
+
+@pytest.fixture()
+def two_classes(tmp_path, sample_dir):
+    """8 birds and 8 fruits: a folder the uncertain-first order can learn from."""
+    root = tmp_path / "two"
+    for cls in ("bird", "fruit"):
+        (root / cls).mkdir(parents=True)
+        for src in sorted((sample_dir / cls).glob("*.jpg"))[:8]:
+            shutil.copy(src, root / cls / src.name)
+    return root
+
+
+def test_random_order_is_a_seeded_permutation(two_classes, tmp_path):
+    a = AnnotationWidget(two_classes, output=tmp_path / "a.tsv", order="random", random_state=1)
+    b = AnnotationWidget(two_classes, output=tmp_path / "b.tsv", order="random", random_state=1)
+    folder = AnnotationWidget(two_classes, output=tmp_path / "c.tsv")
+    assert a.paths == b.paths != folder.paths and sorted(a.paths) == sorted(folder.paths)
+
+
+def test_uncertain_first_refits_reorders_and_suggests(two_classes, tmp_path):
+    tsv = tmp_path / "labels.tsv"
+    feats = TinyFeaturizer()
+    w = AnnotationWidget(two_classes, labels=["bird", "fruit"], output=tsv, order="uncertain",
+                         refit_every=4, featurizer=feats)
+    assert "fitted once 4 images" in w.model_info.value and "<kbd>Enter</kbd>" in w.keys.help_html
+    truth = lambda p: Path(p).parent.name  # noqa: E731 - the oracle labeller
+    while w._fitted_at is None:
+        w.keys.press("1" if truth(w.current_path) == "bird" else "2")
+    assert w.n_labelled >= 4 and "cross-validated accuracy" in w.model_info.value
+    # the unlabelled photos after the current one are in the model's order, most uncertain first
+    pending = w.paths[w.index:]
+    assert all(w._pending_path(p) for p in pending)
+    expected, _ = w.ranker.rank(pending)
+    assert pending == expected
+    # the model's guess is pre-selected, and Enter accepts it
+    guess, p = w.suggestions[w.current_path]
+    assert w.label_buttons[guess].button_style == "info" and "Enter accepts" in w.current_label.value
+    shown = w.current_path
+    w.keys.press("Enter")
+    assert _rows(tsv)[Path(shown).name] == guess
+    fitted = w._fitted_at
+    for _ in range(4):
+        w.keys.press("1" if truth(w.current_path) == "bird" else "2")
+    assert w._fitted_at == fitted + 4, "refitted after every 4 labels"
+    assert feats.n_featurized == 16, "each photo featurized once"
+    # resume: re-creating the widget refits at once and continues with the uncertain photos
+    again = AnnotationWidget(two_classes, labels=["bird", "fruit"], output=tsv, order="uncertain",
+                             refit_every=4, featurizer=TinyFeaturizer())
+    assert again._fitted_at == w.n_labelled and again._pending(again.index)
+    assert again.suggestions and again.current_path in again.suggestions

@@ -58,7 +58,7 @@ def uncertainty_scores(proba: Sequence[Sequence[float]] | np.ndarray, method: st
         k = p.shape[1]
         return (1.0 - p.max(axis=1)) * k / (k - 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+        h = np.where(p > 0, p * np.log(1.0 / p), 0.0).sum(axis=1)  # log(1/p), so a certain row is +0.0
     return h / np.log(p.shape[1])
 
 
