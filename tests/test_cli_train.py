@@ -47,13 +47,15 @@ def test_train_features_from_the_shell(sample_dir, tmp_path):
     assert cvkit.load_model(out).score(test) == pytest.approx(35 / 36)
 
 
-def test_train_finetune_from_the_shell_shows_keras_progress(sample_dir, tmp_path):
+def test_train_finetune_from_the_shell_shows_both_phases(sample_dir, tmp_path):
     data = _small_tree(sample_dir, tmp_path / "data", per_class=3)
     out = tmp_path / "ft"
     run = subprocess.run([*_cvkit(), "train", str(data), "-o", str(out), "--method", "finetune", "--epochs", "1"],
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr
-    assert "Epoch 2/2" in run.stdout  # Keras' own progress: epoch 1 is the head, 2 the fine-tuning
+    # both phases named, the fine-tuning epochs numbered on their own (Keras' "Epoch 2/2" is gone)
+    assert "Phase 1/2: training the new head" in run.stdout and "Phase 2/2: fine-tuning" in run.stdout
+    assert "Fine-tuning epoch 1/1" in run.stdout and "Epoch 2/2" not in run.stdout
     assert "trained FineTuneClassifier (finetune, efficientnet_lite0)" in run.stdout
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["method"] == "finetune" and meta["metrics"]["epochs_run"] == {"head": 1, "fine_tune": 1}
