@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from serving_fixtures import SAMPLE_DATA, test_split, trained_model_dir
 
 
@@ -45,8 +44,8 @@ def read_rows(path, delimiter=","):
 
 
 def test_folder_to_csv_one_row_per_image_with_errors(model, messy_folder, tmp_path):
-    from cvkit.serving.batch_score import batch_score
     from cvkit.models.inference import score_sources
+    from cvkit.serving.batch_score import batch_score
     out = tmp_path / "predictions.csv"
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in messy_folder.rglob("*") if p.is_file()}
     with pytest.warns(UserWarning, match="3 of 11 image"):

@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
 from corpus import huge_png_header
 from serving_fixtures import CountingHTTPServer, test_split, trained_model_dir
 

@@ -5,7 +5,6 @@ import json
 import shutil
 
 import pytest
-
 from serving_fixtures import REPO, trained_run_dir
 
 pytestmark = pytest.mark.slow
@@ -19,6 +18,7 @@ def _stream_text(nb) -> str:
 
 def test_deploy_notebook_runs_with_small_parameters(tmp_path):
     import papermill
+
     from cvkit.data import load_split, save_split
 
     run = tmp_path / "run"

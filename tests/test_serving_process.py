@@ -10,7 +10,6 @@ import time
 
 import httpx
 import pytest
-
 from serving_fixtures import test_split, trained_model_dir
 
 pytestmark = pytest.mark.slow

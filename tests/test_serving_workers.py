@@ -19,7 +19,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
 from serving_fixtures import test_split, trained_model_dir
 
 pytestmark = [pytest.mark.slow,

@@ -1,12 +1,19 @@
 """Datasets of labelled images: reading images safely, folder and table sources, splits."""
+from cvkit.data.balance import check_class_balance
 from cvkit.data.checks import BadImageWarning, DuplicateImageWarning, warn_skipped
 from cvkit.data.dataset import ImageDataset
-from cvkit.data.images import (IMAGE_EXTENSIONS, ImageReadError, PathLike, check_image, is_image_path, open_image,
-                     read_image)
-from cvkit.data.sources import TableFormatError, list_images, read_table
+from cvkit.data.images import (
+                     IMAGE_EXTENSIONS,
+                     ImageReadError,
+                     PathLike,
+                     check_image,
+                     is_image_path,
+                     open_image,
+                     read_image,
+)
 from cvkit.data.manifest import load_split, save_split
-from cvkit.data.balance import check_class_balance
 from cvkit.data.runs import default_run_dir
+from cvkit.data.sources import TableFormatError, list_images, read_table
 
 __all__ = ["ImageDataset", "BadImageWarning", "DuplicateImageWarning", "ImageReadError", "TableFormatError", "read_image",
            "open_image", "check_image", "is_image_path", "IMAGE_EXTENSIONS", "save_split", "load_split",

@@ -20,8 +20,14 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from cvkit.data.checks import (BadImageWarning, check_all, find_conflicts, same_image_groups, warn_conflicts,
-                               warn_skipped)
+from cvkit.data.checks import (
+    BadImageWarning,
+    check_all,
+    find_conflicts,
+    same_image_groups,
+    warn_conflicts,
+    warn_skipped,
+)
 from cvkit.data.grid import image_grid
 from cvkit.data.images import ImageReadError, PathLike, read_image
 from cvkit.data.sources import read_table, scan_directory
