@@ -5,7 +5,9 @@ What it does:
 1. trains the sample model (EfficientNet-Lite0 features + logistic regression) on the standard
    split of ``sample_data/`` and evaluates it on the 36 test photos, so the results and
    precision/recall widgets show real predictions;
-2. writes a small notebook showing the three widgets into a temporary folder, opens it in
+2. writes a small notebook showing the widgets (the annotation widget twice: in folder order, and
+   in uncertain-first order after 20 labels given from code; the cleaner on an audit of the
+   training split, its duplicates/leaks and the evaluation's top losses) into a temporary folder, opens it in
    JupyterLab in headless Chromium (the same harness as ``tests/test_browser.py``), runs it, clicks
    two label buttons in the annotation widget like a user would, and
 3. saves one screenshot per widget to ``docs/`` (or ``--out``).
@@ -37,6 +39,8 @@ SHOTS = {  # css class of the widget -> file name
     "cvkit-annotation": "widget_annotation.png",
     "cvkit-results": "widget_results.png",
     "cvkit-precision-recall": "widget_precision_recall.png",
+    "cvkit-uncertain-shot": "widget_annotation_uncertain.png",
+    "cvkit-cleaner": "widget_cleaner.png",
 }
 
 
@@ -89,6 +93,23 @@ def tour_notebook(path: Path, report_path: Path, labels_path: Path) -> None:
              "results.sort.value = 'loss'\n"
              "results"),
         code("PrecisionRecallWidget(report, threshold=0.6)"),
+        code("from pathlib import Path\n"
+             f"uncertain = AnnotationWidget({str(REPO / 'sample_data')!r}, "
+             "labels=['bird', 'flower', 'fruit', 'vegetable'], "
+             f"output={str(labels_path.with_name('uncertain.tsv'))!r}, image_size=(400, 300), "
+             "order='uncertain', refit_every=10)\n"
+             "for _ in range(20):  # a labeller's first 20 answers (the folder name is the truth)\n"
+             "    uncertain.label(Path(uncertain.current_path).parent.name)\n"
+             "uncertain.widget.add_class('cvkit-uncertain-shot')\n"
+             "uncertain"),
+        code("import cvkit\n"
+             "from cvkit.widgets import CleanerWidget\n"
+             f"data = cvkit.ImageDataset.from_directory({str(REPO / 'sample_data')!r})\n"
+             "train, test = data.split(test_size=0.34, random_state=0)\n"
+             "issues = cvkit.find_label_issues(train, cv=3)\n"
+             "CleanerWidget(issues, cvkit.find_duplicates(train, other=test), report, only_issues=False,\n"
+             "              top_losses=5, image_size=(320, 240),\n"
+             f"              output={str(labels_path.with_name('corrections.tsv'))!r})"),
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
@@ -119,7 +140,7 @@ def main() -> int:
                 print("the widget notebook failed:\n" + "\n".join(errors), file=sys.stderr)
                 return 1
             # a user's first two clicks: the first photo is a bird, so is the second
-            annotation = page.locator(".cvkit-annotation")
+            annotation = page.locator(".cvkit-annotation").first
             annotation.wait_for(state="visible")
             for _ in range(2):
                 before = labels_path.stat().st_mtime_ns if labels_path.exists() else 0
@@ -128,10 +149,10 @@ def main() -> int:
                 while time.monotonic() < deadline and (
                         not labels_path.exists() or labels_path.stat().st_mtime_ns == before):
                     time.sleep(0.1)
-            page.locator(".cvkit-progress", has_text="2 labelled of").wait_for()
+            page.locator(".cvkit-progress", has_text="2 labelled of").first.wait_for()
             page.mouse.move(0, 0)  # no hover highlight in the pictures
             for css, name in SHOTS.items():
-                element = page.locator(f".{css}")
+                element = page.locator(f".{css}").first
                 element.scroll_into_view_if_needed()
                 page.wait_for_timeout(300)  # let images finish painting
                 element.screenshot(path=str(out / name))

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from labsession import CHROMIUM, LabSession
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -160,3 +159,70 @@ def test_results_and_precision_recall_widgets_render_and_respond(project, lab, a
             page.locator(".cvkit-precision-recall").screenshot(
                 path=str(artifacts / "browser_precision_recall_widget.png"))
         page.close()
+
+
+def test_key_press_in_annotation_and_cleaner_click_land_in_their_files(project, lab, artifacts):
+    """Issue 16: a KEY PRESS in the annotation widget writes the labels file (JupyterLab's own
+    shortcuts, e.g. "2" = heading, do not fire), and a relabel click in the CleanerWidget writes the
+    corrections file."""
+    import nbformat
+
+    images = sorted((project / "sample_data").rglob("*.jpg"))
+    labels_tsv = project / "keys" / "labels.tsv"
+    corrections = project / "keys" / "corrections.tsv"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+        "import pandas as pd\n"
+        "from cvkit.widgets import AnnotationWidget, CleanerWidget\n"
+        "paths = sorted(str(p) for p in __import__('pathlib').Path('sample_data').rglob('*.jpg'))",
+        "AnnotationWidget('sample_data', labels='bird,fruit', output='keys/labels.tsv')",
+        "issues = pd.DataFrame({'path': paths[:1], 'given_label': ['bird'], 'suggested_label': ['fruit'],\n"
+        "                       'label_quality': [0.1], 'is_issue': [True], 'ood_score': [0.5],\n"
+        "                       'is_outlier': [False], 'p_bird': [0.1], 'p_fruit': [0.9]})\n"
+        "CleanerWidget(issues, output='keys/corrections.tsv')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(project / "keys.ipynb"))
+
+    page = lab.open_notebook("keys.ipynb")
+    try:
+        lab.run_all(page)
+        assert lab.cell_errors(page) == [], lab.log
+        widget = page.locator(".cvkit-annotation")
+        widget.wait_for(state="visible")
+        keys = widget.locator(".cvkit-keys")
+        keys.wait_for(state="visible")
+        assert "Backspace" in keys.inner_text() and "2 fruit" in " ".join(keys.inner_text().split())
+        keys.click()                                   # give the widget the keyboard
+        page.keyboard.press("2")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _read_rows(labels_tsv):
+            time.sleep(0.2)
+        assert _read_rows(labels_tsv) == [["../sample_data/bird/" + images[0].name, "fruit"]]
+        page.locator(".cvkit-progress", has_text="1 labelled of 6").wait_for()
+        page.keyboard.press("Backspace")               # undo, from the keyboard too
+        page.locator(".cvkit-progress", has_text="0 labelled of 6").wait_for()
+        assert _read_rows(labels_tsv) == []
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("1")
+        page.locator(".cvkit-progress", has_text="1 labelled of 6").wait_for()
+        assert _read_rows(labels_tsv) == [["../sample_data/bird/" + images[1].name, "bird"]]
+        # the notebook did not take the keys: the cells are still code cells
+        assert page.locator(".jp-MarkdownCell").count() == 0
+
+        cleaner = page.locator(".cvkit-cleaner")
+        cleaner.wait_for(state="visible")
+        assert "suggested: fruit" in cleaner.locator(".cvkit-cleaner-verdict").first.inner_text()
+        cleaner.locator(".cvkit-relabel-button", has_text="fruit").first.click()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _read_rows(corrections):
+            time.sleep(0.2)
+        assert _read_rows(corrections)[-1] == ["../sample_data/bird/" + images[0].name, "relabel", "fruit"]
+        cleaner.locator(".cvkit-decision", has_text="relabel").first.wait_for()
+    finally:
+        _screenshots(page, ".cvkit-annotation", artifacts / "browser_keys")
+        if page.locator(".cvkit-cleaner").count():
+            page.locator(".cvkit-cleaner").screenshot(path=str(artifacts / "browser_cleaner_widget.png"))
+        page.close()
+    from cvkit import ImageDataset
+    fixed = ImageDataset.from_directory(project / "sample_data").with_corrections(corrections)
+    assert fixed.image_labels[0] == "fruit"

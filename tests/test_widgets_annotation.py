@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cvkit import BadImageWarning, ImageDataset, TableFormatError
+from cvkit import ImageDataset, TableFormatError
 from cvkit.widgets import AnnotationWidget, LabelsFile
 from cvkit.widgets import labels_file as labels_file_module
 
