@@ -32,29 +32,13 @@ from sklearn.preprocessing import StandardScaler
 from cvkit.data.checks import BadImageWarning
 from cvkit.data.dataset import ImageDataset
 from cvkit.data.sources import list_images
+from cvkit.evaluation.active import uncertainty_order, uncertainty_scores
 from cvkit.evaluation.audit import default_featurizer, image_features, out_of_fold_probabilities
 
-__all__ = ["UncertaintyRanker", "ORDERS", "uncertainty", "resolve_images", "reorder", "describe"]
+__all__ = ["UncertaintyRanker", "ORDERS", "resolve_images", "reorder", "describe"]
 
 #: The orders the annotation widget offers.
 ORDERS = ("folder", "random", "uncertain")
-
-
-def uncertainty(proba: np.ndarray, measure: str = "margin") -> np.ndarray:
-    """Higher = more uncertain: ``1 - (p1 - p2)`` for ``"margin"``, the entropy for ``"entropy"``.
-
-    Example:
-        >>> uncertainty(np.array([[0.9, 0.1], [0.5, 0.5]])).round(2).tolist()
-        [0.2, 1.0]
-    """
-    proba = np.asarray(proba, dtype=np.float64)
-    if measure == "entropy":
-        return -(proba * np.log(np.clip(proba, 1e-12, 1.0))).sum(axis=1)
-    if measure != "margin":
-        raise ValueError(f"uncertainty must be 'margin' or 'entropy', not {measure!r}")
-    top = np.sort(proba, axis=1)[:, ::-1]
-    second = top[:, 1] if top.shape[1] > 1 else np.zeros(len(top))
-    return 1.0 - (top[:, 0] - second)
 
 
 class UncertaintyRanker:
@@ -72,7 +56,7 @@ class UncertaintyRanker:
     """
 
     def __init__(self, featurizer: Any = None, measure: str = "margin", cv: int = 5, random_state: int | None = 0):
-        uncertainty(np.ones((1, 2)) / 2, measure)  # checks the name now
+        uncertainty_scores(np.ones((1, 2)) / 2, measure)  # checks the name now
         self.featurizer = featurizer
         self.measure = measure
         self.cv = cv
@@ -128,8 +112,7 @@ class UncertaintyRanker:
         if not readable:
             return list(paths), {}
         P = self.model_.predict_proba(np.stack([feats[p] for p in readable]))
-        score = uncertainty(P, self.measure)
-        order = np.argsort(-score, kind="stable")
+        order = uncertainty_order(P, self.measure)
         ranked = [readable[i] for i in order] + [p for p in paths if feats[p] is None]
         suggestions = {p: (self.classes_[int(P[i].argmax())], float(P[i].max())) for i, p in enumerate(readable)}
         return ranked, suggestions
