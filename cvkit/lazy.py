@@ -3,8 +3,10 @@
 Why: ``import cvkit`` (or ``cvkit.widgets``) stays fast, and TensorFlow, ipywidgets or FastAPI load
 only when something that needs them is used.
 
-Example (in a package's ``__init__.py``):
-    >>> __getattr__, __dir__, __all__ = lazy_exports(__name__, {"Client": "cvkit.serving.client"})  # doctest: +SKIP
+Example (in a package's ``__init__.py``, ``__getattr__, __dir__, __all__ = lazy_exports(...)``):
+    >>> getattr_, dir_, all_ = lazy_exports("cvkit.serving", {"Client": "cvkit.serving.client"})
+    >>> all_, getattr_("Client").__name__
+    (['Client'], 'Client')
 """
 from __future__ import annotations
 

@@ -405,8 +405,10 @@ class CleanerWidget:
     def _show_panel(self, panel: _Panel, s: Suspect, side: int) -> None:
         path = s.paths[side]
         data, reason = self._cache.get(path)
+        # the folder relative to the corrections file's folder (the data), as a user names it
+        folder = os.path.relpath(os.path.dirname(os.path.abspath(path)), os.path.dirname(self.store.path))
         panel.title.value = (f"<b>{esc(os.path.basename(path))}</b> "
-                             f'<span style="color:#666;font-size:11px">{esc(os.path.dirname(path))}</span>')
+                             f'<span style="color:#666;font-size:11px">{esc(folder)}</span>')
         if data is not None:
             panel.image.value = data
             panel.image.layout.display, panel.placeholder.layout.display = None, "none"
