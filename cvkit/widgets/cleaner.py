@@ -405,8 +405,11 @@ class CleanerWidget:
     def _show_panel(self, panel: _Panel, s: Suspect, side: int) -> None:
         path = s.paths[side]
         data, reason = self._cache.get(path)
-        # the folder relative to the corrections file's folder (the data), as a user names it
-        folder = os.path.relpath(os.path.dirname(os.path.abspath(path)), os.path.dirname(self.store.path))
+        # the folder relative to the corrections file's folder (the data), as a user names it;
+        # outside it, the folder's own name
+        folder = os.path.dirname(os.path.abspath(path))
+        relative = os.path.relpath(folder, os.path.dirname(self.store.path))
+        folder = os.path.basename(folder) if relative.startswith("..") else relative
         panel.title.value = (f"<b>{esc(os.path.basename(path))}</b> "
                              f'<span style="color:#666;font-size:11px">{esc(folder)}</span>')
         if data is not None:
