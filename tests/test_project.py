@@ -9,7 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-PIN = re.compile(r"^\s*(?:-\s*)?([A-Za-z0-9_.\-]+)==([^\s#]+)")
+PIN = re.compile(r"^\s*(?:-\s*)?([A-Za-z0-9_.\-]+)(?:\[[A-Za-z0-9_,\-]+\])?==([^\s#]+)")
 
 
 def _pins(lines) -> dict[str, str]:
