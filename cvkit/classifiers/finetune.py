@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from cvkit.classifiers.base import ImageClassifier, check_fraction, check_int, check_verbose
-from cvkit.classifiers.heads import default_estimator, fold_linear_head
 from cvkit.classifiers.history import (
     append_epochs,
     new_history,
@@ -47,10 +45,18 @@ from cvkit.classifiers.history import (
     summarize_history,
     validation_note,
 )
+from cvkit.classifiers.training import (
+    Network,
+    TrainingData,
+    augmented_batches,
+    build_network,
+    feature_batches,
+    fit_logistic_head,
+)
 from cvkit.data.inputs import encode_labels, labels_for, load_pixels, n_images, warn_unreadable
 from cvkit.data.split import stratified_split_indices
 from cvkit.models.predictor import run_graph
-from cvkit.runtime import import_keras, import_tensorflow
+from cvkit.runtime import import_keras
 
 __all__ = ["FineTuneClassifier", "augmented_batches"]
 
@@ -63,39 +69,6 @@ def _subset(X: Any, idx: np.ndarray) -> Any:
         return X.subset(idx)
     items = list(X)
     return [items[i] for i in idx]
-
-
-def augmented_batches(pixels: np.ndarray, targets: np.ndarray, weights: np.ndarray, batch_size: int,
-                   pipeline: Any, seed: int):
-    """A Keras ``PyDataset`` of shuffled, augmented batches, repeatable for a given seed."""
-    keras = import_keras()
-
-    from cvkit.data.augment import quiet_imgaug
-
-    class AugmentedImages(keras.utils.PyDataset):
-        def __init__(self) -> None:
-            super().__init__(workers=1, use_multiprocessing=False)
-            self.epoch = 0
-            self.order = np.random.RandomState(seed).permutation(len(pixels))
-
-        def __len__(self) -> int:
-            return int(np.ceil(len(pixels) / batch_size))
-
-        def __getitem__(self, index: int):
-            rows = self.order[index * batch_size:(index + 1) * batch_size]
-            batch = pixels[rows]
-            if pipeline is not None:
-                # seeded per (epoch, batch): the same augmentations whatever order batches are fetched in
-                with quiet_imgaug():
-                    pipeline.seed_(int((seed * 1_000_003 + self.epoch * 10_007 + index) % (2 ** 31)))
-                    batch = np.asarray(pipeline(images=batch))
-            return batch.astype(np.float32), targets[rows], weights[rows]
-
-        def on_epoch_end(self) -> None:
-            self.epoch += 1
-            self.order = np.random.RandomState(seed + self.epoch).permutation(len(pixels))
-
-    return AugmentedImages()
 
 
 class FineTuneClassifier(ImageClassifier):
@@ -241,7 +214,7 @@ class FineTuneClassifier(ImageClassifier):
         pipeline = as_pipeline(self.augment)
         seed = int(self.random_state) if self.random_state is not None else int(np.random.randint(2 ** 31 - 1))
         data = self._prepare(X, y, validation_data, (spec.input_size, spec.input_size), seed, verbose != 0)
-        net = _build_network(spec.name, data.size, len(data.classes), float(self.dropout), seed)
+        net = build_network(spec.name, data.size, len(data.classes), float(self.dropout), seed)
         history, head_run = new_history(), 0
         train_head = self.head == "logistic" or self.head_epochs > 0
         phases = int(train_head) + int(self.epochs > 0)
@@ -287,7 +260,7 @@ class FineTuneClassifier(ImageClassifier):
         return X, labels, None, None
 
     def _prepare(self, X: Any, y: Any, validation_data: Any, size: tuple[int, int], seed: int,
-                 progress: bool) -> "_TrainingData":
+                 progress: bool) -> "TrainingData":
         """Phase 0: labels, the validation split, and the readable images as pixels at ``size`` (width, height)."""
         labels = labels_for(X, y, what="fit")
         train_X, train_labels, val_X, val_labels = self._split_validation(X, labels, validation_data, seed)
@@ -311,7 +284,7 @@ class FineTuneClassifier(ImageClassifier):
             index = {c: i for i, c in enumerate(classes)}
             vtargets = np.array([index[v] for v, good in zip(val_labels, vok) if good], dtype=np.int64)
             val = (vpix[vok], vtargets) if len(vtargets) else None
-        return _TrainingData(pixels[ok], targets, self._sample_weights(targets, classes), classes, source, val,
+        return TrainingData(pixels[ok], targets, self._sample_weights(targets, classes), classes, source, val,
                              skipped, size, seed)
 
     def _callbacks(self, phase: str, monitor: str) -> list:
@@ -327,7 +300,7 @@ class FineTuneClassifier(ImageClassifier):
         return out + list(self.callbacks or [])
 
     # ------------------------------------------------------------------ what fit prints
-    def _phase_texts(self, data: "_TrainingData", pipeline: Any) -> tuple[str, str]:
+    def _phase_texts(self, data: "TrainingData", pipeline: Any) -> tuple[str, str]:
         """What each phase does, in one line each (printed before it runs, unless ``verbose`` is 0)."""
         note = validation_note(0 if data.val is None else len(data.val[1]))
         how = ("a logistic regression, its regularisation chosen by cross-validation" if self.head == "logistic"
@@ -340,7 +313,7 @@ class FineTuneClassifier(ImageClassifier):
         return (f"training the new head on the frozen backbone's features ({how}); {note}",
                 f"fine-tuning the top {part} of the backbone and the head on {images}, epochs 1..{int(self.epochs)}")
 
-    def _train_head(self, net: "_Network", data: "_TrainingData", history: dict, verbose: Any) -> int:
+    def _train_head(self, net: "Network", data: "TrainingData", history: dict, verbose: Any) -> int:
         """Phase 1: the new head on features of the frozen backbone, computed once; returns epochs run."""
         keras = import_keras()
 
@@ -352,14 +325,14 @@ class FineTuneClassifier(ImageClassifier):
         vfeats = featurizer.transform(data.val[0]) if data.val is not None else None
         vtargets = data.val[1] if data.val is not None else None
         if self.head == "logistic":
-            run = _fit_logistic_head(net.dense, feats, data.targets, data.weights, vfeats, vtargets, data.seed, history)
+            run = fit_logistic_head(net.dense, feats, data.targets, data.weights, vfeats, vtargets, data.seed, history)
             _say(verbose, "  head trained: " + scores_text(history, -1))
             return run
         head_in = keras.Input((feats.shape[1],), dtype="float32", name="features")
         head = keras.Model(head_in, net.dense(net.dropout(head_in)), name="head")
         head.compile(optimizer=keras.optimizers.Adam(float(self.learning_rate)),
                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        batches = _feature_batches(feats, data.targets, data.weights, int(self.batch_size), data.seed)
+        batches = feature_batches(feats, data.targets, data.weights, int(self.batch_size), data.seed)
         callbacks = self._callbacks("head", data.monitor) + phase_progress(verbose, "head epoch", 0)
         hist = head.fit(batches, epochs=int(self.head_epochs), shuffle=False, callbacks=callbacks,
                         validation_data=(vfeats, vtargets) if vfeats is not None else None, verbose=verbose)
@@ -367,7 +340,7 @@ class FineTuneClassifier(ImageClassifier):
         _say(verbose, phase_summary("head", history, run, int(self.head_epochs)))
         return run
 
-    def _fine_tune(self, net: "_Network", data: "_TrainingData", history: dict, head_run: int, pipeline: Any,
+    def _fine_tune(self, net: "Network", data: "TrainingData", history: dict, head_run: int, pipeline: Any,
                    verbose: Any) -> None:
         """Phase 2: unfreeze the top blocks (not BatchNorm) and train end to end on augmented images."""
         keras = import_keras()
@@ -416,83 +389,3 @@ def _say(verbose: Any, text: str) -> None:
     """Print one line of what ``fit`` reports, unless ``verbose`` is 0."""
     if text and verbose != 0:
         print(text, flush=True)
-
-
-def _feature_batches(feats: np.ndarray, targets: np.ndarray, weights: np.ndarray, batch_size: int, seed: int) -> Any:
-    """Batches of ``(features, target, weight)``, reshuffled every epoch by a seeded ``tf.data`` shuffle.
-
-    The shuffle has its own seed, so the order repeats for a ``random_state`` without setting
-    TensorFlow's global seed.
-    """
-    tf = import_tensorflow()
-
-    data = tf.data.Dataset.from_tensor_slices((feats.astype(np.float32), targets, weights))
-    return data.shuffle(len(feats), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-
-
-@dataclass
-class _TrainingData:
-    """What :meth:`FineTuneClassifier.fit` trains on, after reading and checking the images."""
-
-    pixels: np.ndarray  # uint8 (n, height, width, 3): the readable training images
-    targets: np.ndarray  # class index per image
-    weights: np.ndarray  # sample weight per image (class_weight)
-    classes: list[str]
-    feature_source: Any  # what phase 1 featurizes: the readable paths (cached) or the pixels
-    val: tuple[np.ndarray, np.ndarray] | None  # (pixels, class indices) or None
-    skipped: list[tuple[str, str]]
-    size: tuple[int, int]  # (width, height)
-    seed: int
-
-    @property
-    def monitor(self) -> str:
-        return "val_loss" if self.val is not None else "loss"
-
-
-
-@dataclass
-class _Network:
-    """The model being trained and the parts each phase touches."""
-
-    model: Any
-    backbone: Any
-    dropout: Any
-    dense: Any
-
-
-def _build_network(backbone_name: str, size: tuple[int, int], n_classes: int, dropout: float, seed: int) -> _Network:
-    """Pixels -> frozen backbone (BatchNorm in inference mode) -> dropout -> softmax Dense, seeded."""
-    keras = import_keras()
-
-    from cvkit import backbones
-
-    width, height = size
-    backbone = backbones.get(backbone_name, input_shape=(height, width, 3))
-    backbone.trainable = False
-    inputs = keras.Input((height, width, 3), dtype="float32", name="image")
-    drop = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")
-    dense = keras.layers.Dense(n_classes, activation="softmax", name="classifier",
-                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed))
-    outputs = dense(drop(backbone(inputs, training=False)))
-    return _Network(keras.Model(inputs, outputs, name=f"{backbone_name}_finetuned"), backbone, drop, dense)
-
-
-def _fit_logistic_head(dense: Any, feats: np.ndarray, targets: np.ndarray, weights: np.ndarray,
-                       vfeats: np.ndarray | None, vtargets: np.ndarray | None, seed: int,
-                       history: dict[str, list]) -> int:
-    """Phase 1 as a linear probe: CV-tuned logistic regression, copied into the ``Dense`` layer."""
-    estimator = default_estimator(int(np.bincount(targets).min()), random_state=seed)
-    estimator.fit(feats, targets, sample_weight=weights)
-    folded = fold_linear_head(estimator, feats[:64])
-    if folded is None:  # pragma: no cover - a multinomial logistic regression always folds
-        raise RuntimeError("the logistic-regression head could not be copied into the Dense layer")
-    dense.set_weights(list(folded))
-
-    def loss_accuracy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        p = np.clip(estimator.predict_proba(x)[np.arange(len(y)), y], 1e-7, 1.0)
-        return float(-np.mean(np.log(p))), float(np.mean(estimator.predict(x) == y))
-
-    loss, accuracy = loss_accuracy(feats, targets)
-    val_loss, val_accuracy = loss_accuracy(vfeats, vtargets) if vfeats is not None else (np.nan, np.nan)
-    return append_epochs(history, "head", {"loss": [loss], "accuracy": [accuracy], "val_loss": [val_loss],
-                                           "val_accuracy": [val_accuracy]})
