@@ -173,6 +173,9 @@ def test_load_split_reports_missing_images_and_bad_manifests(tmp_path, corpus):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match="bad.json: not a split manifest"):
         load_split(tmp_path / "bad.json")
+    (tmp_path / "latin1.json").write_bytes(b'{"root": "caf\xe9"}')  # not UTF-8: a ValueError, not a crash
+    with pytest.raises(ValueError, match="latin1.json: not a split manifest .*utf-8"):
+        load_split(tmp_path / "latin1.json")
     (tmp_path / "other.json").write_text("{}")
     with pytest.raises(ValueError, match="not a cvkit split manifest"):
         load_split(tmp_path / "other.json")

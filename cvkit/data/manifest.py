@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from cvkit.data.checks import check_all, warn_skipped
 from cvkit.data.dataset import ImageDataset
 from cvkit.data.images import PathLike
 
-__all__ = ["save_split", "load_split", "SPLIT_FORMAT"]
+__all__ = ["save_split", "load_split", "read_json_file", "SPLIT_FORMAT"]
 
 SPLIT_FORMAT = "cvkit-split"
 
@@ -55,6 +56,27 @@ def save_split(path: PathLike, train: ImageDataset, test: ImageDataset, **info: 
     return path
 
 
+def read_json_file(path: PathLike, what: str) -> Any:
+    """The JSON document in ``path``; errors say it is not a ``what`` and why (file named).
+
+    ``FileNotFoundError`` when missing; ``ValueError`` for invalid JSON or text that is not UTF-8.
+
+    Example:
+        >>> read_json_file(f"{tmp}/none.json", "split manifest")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: .../none.json: split manifest not found
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: {what} not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        article = "an" if what[:1].lower() in "aeiou" else "a"
+        raise ValueError(f"{path}: not {article} {what} (invalid JSON: {exc})") from None
+
+
 def load_split(path: PathLike, check: bool = True) -> tuple[ImageDataset, ImageDataset]:
     """Read a manifest written by :func:`save_split`; returns ``(train, test)`` datasets.
 
@@ -63,12 +85,7 @@ def load_split(path: PathLike, check: bool = True) -> tuple[ImageDataset, ImageD
     """
 
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: split manifest not found") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not a split manifest (invalid JSON: {exc})") from None
+    doc = read_json_file(path, "split manifest")
     if not isinstance(doc, dict) or doc.get("format") != SPLIT_FORMAT:
         raise ValueError(f"{path}: not a cvkit split manifest (missing \"format\": \"{SPLIT_FORMAT}\")")
     labels = [str(v) for v in doc.get("labels", [])]

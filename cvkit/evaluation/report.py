@@ -34,6 +34,7 @@ import numpy as np
 
 from cvkit.data.checks import warn_skipped
 from cvkit.data.images import PathLike
+from cvkit.data.manifest import read_json_file
 from cvkit.evaluation import plots
 from cvkit.evaluation.curves import Curves, pr_curves, roc_curves
 from cvkit.evaluation.tables import ReportTables, names_list
@@ -382,12 +383,7 @@ class EvaluationReport(ReportTables):
     def from_json(cls, path: PathLike) -> "EvaluationReport":
         """Read a report written by :meth:`to_json`."""
         path = Path(path)
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: evaluation report not found") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not an evaluation report (invalid JSON: {exc})") from None
+        doc = read_json_file(path, "evaluation report")
         try:
             return cls.from_dict(doc)
         except ValueError as exc:
