@@ -112,26 +112,16 @@ def plot_roc(report, ax=None, averages: Sequence[str] = ("micro", "macro"),
     Figure. Example: ``plot_roc(report)``.
     """
     curves = report.roc_curves()
-    names = list(report.classes) if classes is None else [str(c) for c in classes]
     fig, ax = _figure_and_axes(ax, (5.2, 5.0))
-    for name, color in zip(names, _class_colors(len(report.classes))):
-        fpr, tpr, auc = curves[name]
-        if np.isnan(auc):
-            ax.plot([], [], color=color, label=f"{name} (undefined)")
-            continue
-        ax.plot(fpr, tpr, color=color, linewidth=1.5, label=f"{name} (AUC {auc:.3f})")
+    _plot_class_curves(ax, report, classes, curves, "AUC",
+                       lambda ax, c, **style: ax.plot(c[0], c[1], linewidth=1.5, **style))
     for avg in averages:
         fpr, tpr, auc = curves[avg]
         if not np.isnan(auc):
             ax.plot(fpr, tpr, label=f"{avg} average (AUC {auc:.3f})", **_AVERAGE_STYLE[avg])
     ax.plot([0, 1], [0, 1], color="lightgray", linewidth=1, linestyle="-", zorder=0, label="chance")
-    ax.set_xlim(-0.01, 1.01)
-    ax.set_ylim(-0.01, 1.02)
-    ax.set_xlabel("False positive rate")
-    ax.set_ylabel("True positive rate")
-    ax.set_title(title or "ROC curves (one vs rest)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(alpha=0.3)
+    _finish_curve_axes(ax, "False positive rate", "True positive rate", title or "ROC curves (one vs rest)",
+                       "lower right")
     return fig
 
 
@@ -143,14 +133,9 @@ def plot_pr(report, ax=None, averages: Sequence[str] = ("micro",),
     Returns the Figure. Example: ``plot_pr(report)``.
     """
     curves = report.pr_curves()
-    names = list(report.classes) if classes is None else [str(c) for c in classes]
     fig, ax = _figure_and_axes(ax, (5.2, 5.0))
-    for name, color in zip(names, _class_colors(len(report.classes))):
-        precision, recall, ap = curves[name]
-        if np.isnan(ap):
-            ax.plot([], [], color=color, label=f"{name} (undefined)")
-            continue
-        ax.step(recall, precision, where="post", color=color, linewidth=1.5, label=f"{name} (AP {ap:.3f})")
+    _plot_class_curves(ax, report, classes, curves, "AP",
+                       lambda ax, c, **style: ax.step(c[1], c[0], where="post", linewidth=1.5, **style))
     for avg in averages:
         precision, recall, ap = curves[avg]
         if avg == "micro" and not np.isnan(ap):
@@ -159,14 +144,31 @@ def plot_pr(report, ax=None, averages: Sequence[str] = ("micro",),
     macro = curves["macro"][2]
     if not np.isnan(macro):
         ax.plot([], [], " ", label=f"macro AP {macro:.3f}")
+    _finish_curve_axes(ax, "Recall", "Precision", title or "Precision-recall curves", "lower left")
+    return fig
+
+
+def _plot_class_curves(ax, report, classes: Sequence[str] | None, curves: dict, metric: str, draw) -> None:
+    """One curve per class (``draw(ax, (x, y, value), color=, label=)``) labelled with ``metric``;
+    a class whose value is undefined (no test images) is listed in the legend as such."""
+    names = list(report.classes) if classes is None else [str(c) for c in classes]
+    for name, color in zip(names, _class_colors(len(report.classes))):
+        curve = curves[name]
+        if np.isnan(curve[2]):
+            ax.plot([], [], color=color, label=f"{name} (undefined)")
+        else:
+            draw(ax, curve, color=color, label=f"{name} ({metric} {curve[2]:.3f})")
+
+
+def _finish_curve_axes(ax, xlabel: str, ylabel: str, title: str, legend_loc: str) -> None:
+    """The unit square with a little margin, labels, title, legend and a light grid."""
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.02)
-    ax.set_xlabel("Recall")
-    ax.set_ylabel("Precision")
-    ax.set_title(title or "Precision-recall curves")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc=legend_loc, fontsize=8)
     ax.grid(alpha=0.3)
-    return fig
 
 
 def plot_summary(report, normalize: bool = True, figsize: tuple[float, float] | None = None,
