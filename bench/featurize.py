@@ -1,29 +1,32 @@
 #!/usr/bin/env python3
-"""Benchmark: images/s to featurize ~500 JPEGs with EfficientNet-Lite0, cvkit vs the ceiling and a naive recipe.
+"""Benchmark: images/s to featurize JPEGs with EfficientNet-Lite0 on every route, against the machine's peak.
 
 All measured in one run, on the same images (sample_data photos, augmented with random crops, flips
-and brightness into a temporary folder, longest side <= 320 px like the originals):
+and brightness into a temporary folder, longest side <= 320 px like the originals), batch 32:
 
-- (a) ``ceiling``: the backbone alone on pre-decoded uint8 tensors (no I/O at all);
-- (b) ``naive``: ``keras.utils.image_dataset_from_directory`` + ``model.predict``, what a Keras user writes;
-- (b2) ``naive_pil``: the other common recipe, a PIL open+resize loop into one array, then
-  ``model.predict`` on that NumPy array;
-- (c) ``cvkit_cold``: :class:`cvkit.features.featurizer.ImageFeaturizer` from the JPEG files, empty cache;
-- (d) ``cvkit_warm``: the same again, every image found in the cache.
+- ``peak``: the physical float32 limit, *measured*: the best FMA rate of a float32 NumPy matmul
+  (BLAS sgemm, all cores) in GFLOP/s, divided by EfficientNet-Lite0's 0.768 GFLOP per 224 px image;
+- ``ceiling_litert`` / ``ceiling_keras``: the backbone alone on pre-decoded uint8 pixels (no I/O),
+  LiteRT float32 with XNNPACK / the traced Keras function cvkit's Keras runtime uses;
+- ``naive_keras`` (the baseline): ``keras.utils.image_dataset_from_directory`` + ``model.predict``;
+- ``cvkit_keras``, ``cvkit_litert``, ``cvkit_litert_int8``: :class:`ImageFeaturizer` from the JPEG
+  files with an empty feature cache (cold), per runtime and precision (graphs already converted);
+- ``cvkit_warm``: the LiteRT featurizer again, every image found in the feature cache.
 
-Every method is warmed up once (graph tracing excluded), then timed in ``--repeats`` rounds of
-a, b, c, d back to back. images/s is each method's best round; the ratios are the median over rounds
-of the within-round ratios, which is robust to other processes' load changing between rounds. Also reports the backbone load time: build +
-offline ImageNet weight conversion, the conversion alone, and loading a saved ``.weights.h5``.
-Prints JSON with images/s and the ratios c/a (aim >= 0.85), c/b (aim >= 1.5) and d/c (aim >= 20).
+Every route is warmed up once, then timed in ``--repeats`` interleaved rounds; images/s is each
+route's median round, ratios are medians of the within-round ratios (robust to other processes'
+load changing between rounds). Peak memory: a fresh process featurizing the images cold per runtime
+(``ru_maxrss``), which also says whether it imported TensorFlow. Prints JSON.
 
-    python bench/featurize.py [--images 500] [--repeats 3]
+    python bench/featurize.py [--images 320] [--repeats 5]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 from cvkit.data import ImageDataset, read_image  # noqa: E402
 
 BATCH = 32
+GFLOP_PER_IMAGE = 0.768  # EfficientNet-Lite0 at 224 px (multiply-adds x 2)
 
 
 def make_images(out: Path, n: int, seed: int = 0) -> list[str]:
@@ -71,129 +75,146 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def measured_peak_gflops(n: int = 1536, repeats: int = 7) -> float:
+    """Best float32 FMA rate of this machine as NumPy's BLAS reaches it: 2 n^3 FLOP per n x n matmul."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
+    a @ b  # warm-up (threads, pages)
+    return max(2 * n ** 3 / timed(lambda: a @ b) for _ in range(repeats)) / 1e9
+
+
+_RSS_CODE = """
+import json, sys
+from cvkit.features.featurizer import ImageFeaturizer
+paths = json.loads(sys.argv[1])
+fz = ImageFeaturizer(progress=False, runtime=sys.argv[2], cache_dir=sys.argv[3])
+fz.fit_transform(paths)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork + exec
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"peak_rss_mb": int(hwm.split()[1]) / 1024, "imported_tensorflow": "tensorflow" in sys.modules}))
+"""
+
+
+def peak_memory(paths: list[str], runtime: str, graphs: Path, cache: Path) -> dict:
+    """A fresh process featurizing ``paths`` cold with ``runtime``: its peak RSS, and whether it imported TensorFlow."""
+    cache.mkdir(parents=True)
+    if (graphs / "backbones").is_dir():  # the converted graph is cached; the feature cache is empty
+        os.symlink(graphs / "backbones", cache / "backbones")
+    out = subprocess.run([sys.executable, "-c", _RSS_CODE, json.dumps(paths), runtime, str(cache)],
+                         capture_output=True, text=True, check=True)
+    found = json.loads(out.stdout)
+    return {"peak_rss_mb": round(found["peak_rss_mb"], 1), "imported_tensorflow": found["imported_tensorflow"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=500)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--images", type=int, default=320)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    import keras
-    import tensorflow as tf
-
-    from cvkit import backbones
-    from cvkit.backbones.efficientnet_lite import lite_weights_path
-    from cvkit.backbones.torch_names import load_torch_weights
     from cvkit.features.featurizer import ImageFeaturizer
+    from cvkit.litert import LiteRTModel, agreement, default_threads
+    from cvkit.runtime import import_keras
 
+    keras = import_keras()
     work = Path(tempfile.mkdtemp(prefix="cvkit-bench-featurize-"))
     paths = make_images(work / "images", args.images)
     paths.sort()  # image_dataset_from_directory's order (class folder, then file name)
+    graphs = work / "graphs"  # converted backbones, shared by the cold runs (conversion is not featurizing)
 
-    # ---- backbone load time
-    load_s = min(timed(lambda: backbones.get("efficientnet_lite0")) for _ in range(2))
-    model = backbones.get("efficientnet_lite0")
-    convert_s = min(timed(lambda: load_torch_weights(model, lite_weights_path("efficientnet_lite0")))
-                    for _ in range(3))
-    h5 = work / "lite0.weights.h5"
-    model.save_weights(h5)
-    h5_s = min(timed(lambda: model.load_weights(h5)) for _ in range(3))
+    start = time.perf_counter()
+    lite = ImageFeaturizer(progress=False, cache_dir=graphs, batch_size=BATCH).fit()
+    convert_s = time.perf_counter() - start
+    start = time.perf_counter()
+    int8 = ImageFeaturizer(progress=False, cache_dir=graphs, batch_size=BATCH, precision="int8").fit(paths[:100])
+    convert_int8_s = time.perf_counter() - start
+    keras_fz = ImageFeaturizer(progress=False, cache_dir=graphs, batch_size=BATCH, runtime="keras").fit()
+    model = keras_fz.model_
 
-    # ---- (a) ceiling: the same traced function the featurizer uses, on pre-decoded pixels
-    featurizer = ImageFeaturizer(progress=False, cache_dir=work / "cache", batch_size=BATCH).fit()
-    predict = featurizer._predict_fn()
     pixels = np.stack([read_image(p, size=224) for p in paths])
-    predict(pixels[:BATCH])
+    graph = LiteRTModel(lite.graph_)
+    keras_predict = keras_fz._predict_fn()
 
-    def ceiling():
-        for s in range(0, len(pixels), BATCH):
-            predict(pixels[s:s + BATCH]).numpy()
+    def ceiling_litert():
+        return graph.predict(pixels, batch_size=BATCH)
 
-    # ---- (b) naive Keras recipe
-    naive_model = featurizer.model_
+    def ceiling_keras():
+        return np.concatenate([keras_predict(pixels[s:s + BATCH]) for s in range(0, len(pixels), BATCH)])
 
-    def naive():
+    def naive_keras():
         ds = keras.utils.image_dataset_from_directory(work / "images", labels=None, image_size=(224, 224),
                                                       batch_size=BATCH, shuffle=False, verbose=False)
-        return naive_model.predict(ds, verbose=0)
+        return model.predict(ds, verbose=0)
 
-    naive_features = naive()  # warm-up (traces predict)
+    runs = {"n": 0}
 
-    # ---- (b2) the other common naive recipe: a PIL loop into one array, then model.predict on it
-    def naive_pil():
-        arrays = np.stack([np.asarray(Image.open(p).convert("RGB").resize((224, 224), Image.Resampling.BILINEAR))
-                           for p in paths])
-        return naive_model.predict(arrays.astype(np.float32), batch_size=BATCH, verbose=0)
+    def cold(**params):
+        """A fitted featurizer with an empty feature cache (graphs cached): made before the clock starts."""
+        def prepare():
+            runs["n"] += 1
+            folder = work / f"cold{runs['n']}"
+            folder.mkdir()
+            os.symlink(graphs / "backbones", folder / "backbones")  # graphs cached, features not
+            fz = ImageFeaturizer(model if params.get("runtime") == "keras" else "efficientnet_lite0",
+                                 progress=False, cache_dir=folder, batch_size=BATCH, **params)
+            fz.fit(paths[:100])  # int8: calibration (its graph is cached); float32: nothing learned
+            return lambda: fz.transform(paths)
+        return prepare
 
-    naive_pil()  # warm-up
+    warm = ImageFeaturizer(progress=False, cache_dir=graphs, batch_size=BATCH)
+    def ready(fn):
+        return lambda: fn
 
-    # ---- (c) cold and (d) warm cache
-    runs = {"cold": 0}
-
-    def cold():  # a new featurizer on the same Keras model, with a new, empty cache folder
-        runs["cold"] += 1
-        fz = ImageFeaturizer(naive_model, progress=False, cache_dir=work / f"cache-cold{runs['cold']}",
-                             batch_size=BATCH)
-        return fz.transform(paths)
-
-    cold_features = cold()  # warm-up (thread pool, the OS's file cache)
-    warm_fz = ImageFeaturizer(naive_model, progress=False, cache_dir=work / "cache", batch_size=BATCH)
-    warm_fz.transform(paths)
-
+    # each route: prepare() -> the call that is timed
+    routes = {"ceiling_litert": ready(ceiling_litert), "ceiling_keras": ready(ceiling_keras),
+              "naive_keras": ready(naive_keras), "cvkit_keras": cold(runtime="keras"), "cvkit_litert": cold(),
+              "cvkit_litert_int8": cold(precision="int8"), "cvkit_warm": ready(lambda: warm.transform(paths))}
+    outputs = {name: prepare()() for name, prepare in routes.items()}  # warm-up round (traces, file cache)
     load_before = os.getloadavg()[0]
-    methods = {"a": ceiling, "b": naive, "b2": naive_pil, "c": cold, "d": lambda: warm_fz.transform(paths)}
-    rounds = []  # per round: method -> (wall seconds, process CPU seconds)
+    rounds = []
     for _ in range(args.repeats):
-        measured = {}
-        for key, fn in methods.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            fn()
-            measured[key] = (time.perf_counter() - wall, time.process_time() - cpu)
-        rounds.append(measured)
-    n = args.images
-    best = {k: n / min(r[k][0] for r in rounds) for k in methods}  # images/s, best round
+        rounds.append({name: timed(prepare()) for name, prepare in routes.items()})
+    n = len(paths)
+    ips = {name: n / float(np.median([r[name] for r in rounds])) for name in routes}
 
-    def median_ratio(top: str, bottom: str) -> float:
-        # Ratio within each round (methods timed back to back), then the median over rounds:
-        # robust to other processes' load changing between rounds.
-        return float(np.median([r[bottom][0] / r[top][0] for r in rounds]))
+    def ratio(top: str, bottom: str) -> float:
+        return round(float(np.median([r[bottom] / r[top] for r in rounds])), 3)
 
-    cpu_ms = {k: 1000 * float(np.median([r[k][1] for r in rounds])) / n for k in methods}
-    warm_features = warm_fz.transform(paths)
+    peak_gflops = measured_peak_gflops()
+    peak_ips = peak_gflops / GFLOP_PER_IMAGE
     result = {
         "benchmark": "featurize",
-        "backbone": "efficientnet_lite0",
-        "input_size": 224,
-        "batch_size": BATCH,
-        "images": args.images,
-        "cpus": os.cpu_count(),
-        # Other processes share this machine; the ratios are measured interleaved in one run.
+        "backbone": "efficientnet_lite0", "input_size": 224, "batch_size": BATCH, "images": n,
+        "rounds": args.repeats, "cpus": os.cpu_count(), "litert_threads": default_threads(),
         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "backbone_load_s": round(load_s, 3),
-        "weights_conversion_s": round(convert_s, 3),
-        "weights_h5_load_s": round(h5_s, 3),
-        "images_per_s": {
-            "a_ceiling_model_only": round(best["a"], 1),
-            "b_naive_keras": round(best["b"], 1),
-            "b2_naive_pil_loop_predict_numpy": round(best["b2"], 1),
-            "c_cvkit_cold_cache": round(best["c"], 1),
-            "d_cvkit_warm_cache": round(best["d"], 1),
+        "conversion_s": {"float32": round(convert_s, 1), "int8_with_calibration_on_100": round(convert_int8_s, 1)},
+        "peak": {"how": "measured: best float32 NumPy matmul (BLAS sgemm, 1536^2, all cores), 2 n^3 FLOP",
+                 "gflops": round(peak_gflops, 1), "gflop_per_image": GFLOP_PER_IMAGE,
+                 "images_per_s": round(peak_ips, 1)},
+        "images_per_s": {k: round(v, 1) for k, v in ips.items()},
+        "share_of_float32_peak": {k: round(v / peak_ips, 3) for k, v in ips.items() if k != "cvkit_warm"},
+        "ratios": {
+            "cvkit_litert_over_naive_keras": ratio("cvkit_litert", "naive_keras"),
+            "cvkit_litert_over_ceiling_litert": ratio("cvkit_litert", "ceiling_litert"),
+            "cvkit_litert_int8_over_naive_keras": ratio("cvkit_litert_int8", "naive_keras"),
+            "cvkit_keras_over_naive_keras": ratio("cvkit_keras", "naive_keras"),
+            "cvkit_litert_over_cvkit_keras": ratio("cvkit_litert", "cvkit_keras"),
+            "ceiling_litert_over_ceiling_keras": ratio("ceiling_litert", "ceiling_keras"),
+            "cvkit_warm_over_cvkit_litert": round(ratio("cvkit_warm", "cvkit_litert"), 1),
         },
-        "ratios": {  # median over rounds of the within-round ratio of images/s
-            "c_over_a": round(median_ratio("c", "a"), 3),
-            "c_over_b": round(median_ratio("c", "b"), 3),
-            "c_over_b2": round(median_ratio("c", "b2"), 3),
-            "d_over_c": round(median_ratio("d", "c"), 1),
+        "targets": {"cvkit_litert_over_naive_keras": 1.45, "cvkit_litert_over_ceiling_litert": 0.85,
+                    "cvkit_litert_int8_over_naive_keras": 3.0},
+        "agreement": {
+            "litert_vs_keras_features": agreement(outputs["cvkit_keras"], outputs["cvkit_litert"]),
+            "litert_vs_naive_keras_features": agreement(outputs["naive_keras"], outputs["cvkit_litert"]),
+            "int8_vs_float32_features": agreement(outputs["cvkit_litert"], outputs["cvkit_litert_int8"]),
+            "int8_fit_agreement_": int8.agreement_,
         },
-        # This process's CPU time per image (median round): less sensitive to other processes' load.
-        "cpu_ms_per_image": {k: round(v, 2) for k, v in cpu_ms.items()},
-        "rounds": args.repeats,
-        "targets": {"c_over_a": 0.85, "c_over_b": 1.5, "d_over_c": 20},
-        # Sanity: all paths give the same features (naive uses TF's own JPEG decoder and resize).
-        "max_abs_diff_cold_vs_warm": float(np.abs(cold_features - warm_features).max()),
-        "max_abs_diff_cvkit_vs_naive": float(np.abs(cold_features - naive_features).max()),
-        "mean_abs_feature": float(np.abs(cold_features).mean()),
+        "peak_memory_fresh_process": {
+            "litert": peak_memory(paths, "litert", graphs, work / "rss-litert"),
+            "keras": peak_memory(paths, "keras", graphs, work / "rss-keras"),
+        },
     }
     print(json.dumps(result, indent=2))
 

@@ -142,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     pixels = np.stack([read_image(p, size=model.input_size_) for p in images])
 
-    class _Graph:  # the bare Keras graph, no predict() set-up: a stricter baseline
+    class _Graph:  # the bare pixel graph (LiteRT or Keras, as loaded), no predict() set-up: a stricter baseline
         def predict_proba(self, x):
-            return model.keras_model_.predict_on_batch(x.astype("float32"))
+            return model.graph_.predict(x, batch_size=len(x))
 
     has_graph = (getattr(model, "metadata_", None) or {}).get("head") == "keras"
 

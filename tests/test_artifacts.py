@@ -58,7 +58,7 @@ def _rehash(folder: Path, *names: str) -> None:
 
 
 def test_linear_head_is_folded_into_one_keras_graph(saved, clf):
-    assert sorted(p.name for p in saved.iterdir()) == ["metadata.json", "model.keras"]
+    assert sorted(p.name for p in saved.iterdir()) == ["metadata.json", "model.keras", "model.tflite"]
     import keras
     graph = keras.saving.load_model(saved / "model.keras", safe_mode=True, compile=False)
     assert graph.input_shape == (None, 224, 224, 3) and graph.output_shape == (None, 4)
@@ -76,7 +76,8 @@ def test_reloaded_model_gives_the_same_probabilities(saved, clf, sample_split):
     assert model.score(test) == clf.score(test)
     # the bare Keras graph on raw float32 pixels gives the same numbers: the contract other tools rely on
     pixels = np.stack([read_image(p, size=(224, 224)) for p in test.paths[:6]]).astype(np.float32)
-    assert np.abs(model.keras_model_.predict_on_batch(pixels) - expected[:6]).max() <= 1e-5
+    keras_graph = load_model(saved, runtime="keras").keras_model_
+    assert np.abs(keras_graph.predict_on_batch(pixels) - expected[:6]).max() <= 1e-5
 
 
 def test_loaded_model_api_and_metadata(saved, clf):
@@ -116,11 +117,13 @@ def test_nonlinear_head_is_stored_with_skops_and_round_trips(sample_split, tmp_p
     assert (tmp_path / "forest" / "head.skops").is_file()
     model = load_model(tmp_path / "forest")
     assert model.metadata_["head"] == "skops" and model.metadata_["output"] == "features"
-    assert model.keras_model_.output_shape == (None, 1280)
+    assert model.graph_.output_shape == (-1, 1280) and model.runtime_ == "litert"
     assert type(model.head_).__name__ == "RandomForestClassifier"
     assert np.abs(model.predict_proba(test) - forest.predict_proba(test)).max() <= 1e-5
     # both binary files are zip archives (Keras' and skops' formats), not pickles
     assert [(tmp_path / "forest" / n).read_bytes()[:2] for n in ("model.keras", "head.skops")] == [b"PK", b"PK"]
+    assert np.abs(load_model(tmp_path / "forest", runtime="keras").predict_proba(test)
+                  - forest.predict_proba(test)).max() <= 1e-5
 
 
 def _linear_svc():
@@ -205,10 +208,10 @@ def test_missing_or_broken_files(saved, tmp_path):
         fh.seek(5000)
         fh.write(b"\x00" * 16)
     with pytest.raises(ModelFormatError, match="SHA-256"):
-        load_model(copy2)
+        load_model(copy2, runtime="keras")  # the LiteRT runtime never reads model.keras
     _rehash(copy2)  # with a matching hash the damaged zip itself must fail cleanly
     with pytest.raises(ModelFormatError, match="model.keras"):
-        load_model(copy2)
+        load_model(copy2, runtime="keras")
 
 
 def test_a_lambda_layer_is_refused_without_running_it(saved, tmp_path):
@@ -225,7 +228,7 @@ def test_a_lambda_layer_is_refused_without_running_it(saved, tmp_path):
     marker.unlink(missing_ok=True)  # building the model above ran it once
     _rehash(folder)  # a matching hash: the Keras loader itself must refuse
     with pytest.raises(ModelFormatError, match="model.keras"):
-        load_model(folder)
+        load_model(folder, runtime="keras")
     assert not marker.exists()
 
 
@@ -312,14 +315,15 @@ def test_a_skops_head_needs_its_own_hash(saved, tmp_path):
         load_model(folder)
 
 
-@pytest.mark.parametrize("name", ["model.keras", "metadata.json"])
-def test_a_symbolic_link_is_refused_even_to_identical_bytes(saved, tmp_path, name):
+@pytest.mark.parametrize("name,runtime", [("model.keras", "keras"), ("model.tflite", "litert"),
+                                          ("metadata.json", "auto")])
+def test_a_symbolic_link_is_refused_even_to_identical_bytes(saved, tmp_path, name, runtime):
     copy = _copy(saved, tmp_path)
     outside = tmp_path / f"outside-{name}"
     shutil.move(copy / name, outside)
     (copy / name).symlink_to(outside)
     with pytest.raises(ModelFormatError, match="symbolic link") as info:
-        load_model(copy)
+        load_model(copy, runtime=runtime)
     assert name in str(info.value)
 
 

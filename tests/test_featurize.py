@@ -200,13 +200,13 @@ def test_cache_file_per_backbone_weights_and_size(lite0, photos, tmp_path):
 def test_read_ahead_is_bounded(lite0, photos, tmp_path, monkeypatch):
     """10 000 images must never all be held: decoded-but-unused images stay under a few batches."""
     loads = {"n": 0}
-    real_load = featurize._load
+    real_load = featurize.load_item
 
     def counting_load(item, size):
         loads["n"] += 1
         return real_load(item, size)
 
-    monkeypatch.setattr(featurize, "_load", counting_load)
+    monkeypatch.setattr(featurize, "load_item", counting_load)
     items = [photos[1]] * 120
     fz = ImageFeaturizer(lite0, batch_size=8, cache=False, progress=False)
     inner = fz.fit()._predict_fn()
@@ -226,7 +226,7 @@ def test_read_ahead_is_bounded(lite0, photos, tmp_path, monkeypatch):
 def test_progress_bar_shows_images_per_second(lite0, photos, tmp_path, capsys):
     ImageFeaturizer(lite0, cache_dir=tmp_path, progress=True).transform(photos[:3])
     err = capsys.readouterr().err
-    assert "Featurizing (efficientnet_lite0)" in err and "img/s" in err and "3/3" in err
+    assert "Featurizing (efficientnet_lite0, litert)" in err and "img/s" in err and "3/3" in err
 
 
 def test_input_errors_are_clear(lite0, photos):

@@ -71,6 +71,7 @@ def test_metadata_describes_the_model(http, model):
     assert body["backbone"] == model.metadata_["backbone"]
     assert body["model_version"] == model.metadata_["model_version"]
     assert body["limits"]["max_request_bytes"] == 10 * 1024 * 1024
+    assert body["runtime"] == "litert" and body["precision"] == "float32"  # what runs the model
 
 
 # ---------------------------------------------------------------------- happy paths
@@ -432,9 +433,9 @@ def test_health_says_loading_until_the_model_is_ready(monkeypatch, test_images):
     release = threading.Event()
     real_load = cvkit.models.folder.load_model
 
-    def slow_load(path):
+    def slow_load(path, **options):
         release.wait(30)
-        return real_load(path)
+        return real_load(path, **options)
 
     monkeypatch.setattr(cvkit.models.folder, "load_model", slow_load)
     with ThreadedServer(create_app(trained_model_dir())) as running:

@@ -174,7 +174,7 @@ def test_head_health_answers_like_get(client, model, monkeypatch):
     assert head.status_code == 200 and head.content == b""
     release = threading.Event()
     real_load = cvkit.models.folder.load_model
-    monkeypatch.setattr(cvkit.models.folder, "load_model", lambda p: release.wait(30) and real_load(p))
+    monkeypatch.setattr(cvkit.models.folder, "load_model", lambda p, **kw: release.wait(30) and real_load(p, **kw))
     with TestClient(create_app(trained_model_dir())) as loading:
         assert loading.head("/health").status_code == 503
         release.set()

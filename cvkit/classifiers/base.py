@@ -139,7 +139,7 @@ class ImageClassifier(PredictorMixin, ClassifierMixin, BaseEstimator):
 
     def save(self, path: str | os.PathLike, overwrite: bool = False, metrics: dict | None = None,
              model_version: str | None = None) -> str:
-        """Write the fitted classifier to a model folder (``model.keras`` + ``metadata.json``).
+        """Write the fitted classifier to a model folder (``model.keras``, ``model.tflite`` for LiteRT, ``metadata.json``).
 
         ``metrics`` (e.g. test accuracy) are stored with the training metrics; ``overwrite=True``
         replaces an existing *model folder* (any other folder is refused). Reload with

@@ -33,6 +33,7 @@ from cvkit.classifiers.heads import (
 )
 from cvkit.data import BadImageWarning
 from cvkit.data.inputs import encode_labels, labels_for, n_images, warn_unreadable
+from cvkit.litert import resolve_runtime
 from cvkit.runtime import import_keras
 
 __all__ = ["FeatureClassifier", "featurize"]
@@ -102,6 +103,9 @@ class FeatureClassifier(ImageClassifier):
         :func:`cvkit.data.check_class_balance`). The weights reach the head's fit and, for the default
         head, the cross-validation that picks ``C`` (see :func:`cvkit.classifiers.heads.fit_head`);
         a head of your own gets them as its ``class_weight`` (leave that unset on it).
+    runtime : what runs the backbone: ``"auto"`` (LiteRT when ``ai-edge-litert`` is installed, else
+        Keras), ``"litert"`` or ``"keras"`` (see :class:`~cvkit.features.featurizer.ImageFeaturizer`).
+        The saved model folder holds both, whichever trained it.
     estimator, progress : deprecated former names of ``head`` and ``verbose`` (a ``FutureWarning``).
 
     Attributes
@@ -128,8 +132,8 @@ class FeatureClassifier(ImageClassifier):
 
     def __init__(self, backbone: str = "efficientnet_lite0", head: Any = "logistic", cache: bool = True,
                  cache_dir: str | os.PathLike | None = None, batch_size: int = 32, verbose: bool | int = True,
-                 cv: int = 5, random_state: int | None = 0, class_weight: str | dict | None = None, *,
-                 estimator: Any = DEPRECATED, progress: Any = DEPRECATED):
+                 cv: int = 5, random_state: int | None = 0, class_weight: str | dict | None = None,
+                 runtime: str = "auto", *, estimator: Any = DEPRECATED, progress: Any = DEPRECATED):
         self.backbone = backbone
         self.head = head
         self.cache = cache
@@ -139,6 +143,7 @@ class FeatureClassifier(ImageClassifier):
         self.cv = cv
         self.random_state = random_state
         self.class_weight = class_weight
+        self.runtime = runtime
         self.estimator = estimator
         self.progress = progress
 
@@ -151,6 +156,7 @@ class FeatureClassifier(ImageClassifier):
         check_int("batch_size", self.batch_size, minimum=1)
         check_int("cv", self.cv, minimum=2)
         check_class_weight(self.class_weight)
+        resolve_runtime(self.runtime)
         if not isinstance(self.backbone, str):
             raise TypeError(f"backbone must be a backbone name (see cvkit.backbones.available()), "
                             f"not {type(self.backbone).__name__}")
@@ -161,7 +167,9 @@ class FeatureClassifier(ImageClassifier):
         """A fitted :class:`~cvkit.features.featurizer.ImageFeaturizer` for this classifier's backbone.
 
         Used by :meth:`fit` and by :func:`cvkit.classifiers.cross_validate` (which featurizes once
-        for all folds). The Keras backbone is built once per process and shared.
+        for all folds). On LiteRT it is given the backbone's name, so once its converted graph is
+        cached, featurizing never imports TensorFlow; on Keras the backbone is built once per process
+        and shared.
 
         Example:
             >>> FeatureClassifier(verbose=False).make_featurizer().input_size_
@@ -171,10 +179,11 @@ class FeatureClassifier(ImageClassifier):
         from cvkit.features.featurizer import ImageFeaturizer
 
         spec = backbones.info(self.backbone)
-        model = _shared_backbone(spec.name, (spec.input_size, spec.input_size))
+        runtime = resolve_runtime(self.runtime)
+        backbone = spec.name if runtime == "litert" else _shared_backbone(spec.name, (spec.input_size,) * 2)
         show = bool(param_value(self, "progress", "verbose") if verbose is None else verbose)
-        return ImageFeaturizer(backbone=model, cache=self.cache, cache_dir=self.cache_dir,
-                               batch_size=self.batch_size, progress=show).fit()
+        return ImageFeaturizer(backbone=backbone, cache=self.cache, cache_dir=self.cache_dir,
+                               batch_size=self.batch_size, progress=show, runtime=runtime).fit()
 
     def make_head(self, targets: np.ndarray) -> Any:
         """An unfitted head for class indices ``targets``: a clone of ``head`` or the default.

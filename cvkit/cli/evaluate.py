@@ -29,9 +29,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cvkit.cli.runtime import add_runtime_arguments, runs_on
 from cvkit.data import load_split
 from cvkit.data.images import PathLike
 from cvkit.evaluation.model_eval import as_dataset, as_model, evaluate, is_split_manifest
+from cvkit.models.folder import load_model
 
 __all__ = ["add_arguments", "run", "save_figure", "find_model_split", "training_overlap"]
 
@@ -68,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="also save the confusion matrix / ROC / PR figure (.png, .svg or .pdf)")
     parser.add_argument("--top-losses", metavar="N", type=int, default=5,
                         help="list the N images with the highest loss (default 5; 0 for none)")
+    add_runtime_arguments(parser)
     return parser
 
 
@@ -128,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.top_losses < 0:
         raise ValueError(f"--top-losses must be 0 or more, not {args.top_losses}")
-    model = as_model(args.model_dir)
+    model = load_model(args.model_dir, runtime=args.runtime, precision=args.precision) \
+        if os.path.isdir(args.model_dir) else as_model(args.model_dir)
     dataset, own = _images(args)
     seen = training_overlap(dataset, own) if own is not None else []
     if seen:
@@ -137,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
               f"held-out images: `cvkit evaluate {args.model_dir}` uses the test side of that split",
               file=sys.stderr)
     report = evaluate(model, dataset)
-    print(f"model: {args.model_dir}")
+    print(f"model: {args.model_dir} (ran on {runs_on(model)})")
     print(report.to_text())
     if args.top_losses:
         table = report.top_losses(args.top_losses)

@@ -9,6 +9,7 @@ Example (shell)::
 
     cvkit serve models/sample --port 8000
     CVKIT_API_KEY=secret cvkit serve models/sample --host 0.0.0.0 --workers 2
+    cvkit serve models/sample --precision int8      # the folder's int8 fast mode
 
 Example (Python):
     >>> import argparse
@@ -26,10 +27,12 @@ import signal
 import threading
 import time
 
+from cvkit.cli.runtime import add_runtime_arguments
 from cvkit.serving.app import DEFAULT_MAX_REQUEST_BYTES
 from cvkit.serving.server import serve
 
 __all__ = ["add_arguments", "run", "workers_argument", "exit_with_parent"]
+
 
 
 def workers_argument(text: str) -> int:
@@ -70,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="most images per model call (default 32)")
     parser.add_argument("--max-wait-ms", type=float, default=None,
                         help="longest a request waits for others to batch with (default 10)")
+    add_runtime_arguments(parser)
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
     return parser
@@ -84,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
           workers=args.workers, log_level=args.log_level,
           max_request_bytes=int(args.max_request_mb * 2**20),
           max_request_pixels=None if args.max_request_mp is None else int(args.max_request_mp * 1e6),
-          max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms)
+          max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+          runtime=args.runtime, precision=args.precision)
     return 0
 
 

@@ -5,6 +5,7 @@
   (:mod:`cvkit.models.trusted`), so loading runs no code from the folder.
 - :mod:`cvkit.models.inference` turns pixels into probabilities and answers, for every way cvkit
   scores an image.
+- :func:`quantize_model` adds the int8 fast mode (``model.int8.tflite``) to a model folder.
 - :func:`export_model` writes a SavedModel or TFLite file and checks it agrees with the Keras model.
 
 Example:
@@ -21,6 +22,7 @@ _EXPORTS = {
     "is_model_folder": "cvkit.models.folder",
     "ModelFormatError": "cvkit.models.trusted",
     "LoadedModel": "cvkit.models.loaded",
+    "quantize_model": "cvkit.models.quantize",
     "export_model": "cvkit.models.export",
     "ExportResult": "cvkit.models.export",
 }

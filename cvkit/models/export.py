@@ -43,7 +43,8 @@ from cvkit.models.folder import KERAS_FILE, load_model
 from cvkit.models.inference import input_size, probability_graph
 from cvkit.runtime import import_tensorflow, quiet_stderr
 
-__all__ = ["export_model", "ExportResult", "TFLiteModel", "FORMATS", "QUANTIZATIONS"]
+__all__ = ["export_model", "ExportResult", "TFLiteModel", "FORMATS", "QUANTIZATIONS", "check_images",
+           "read_pixels"]
 
 #: Tables of image paths the check images may come from (besides folders and split.json).
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -98,42 +99,24 @@ class ExportResult:
 class TFLiteModel:
     """Run a ``.tflite`` classifier: ``predict_proba(uint8 or float32 pixels (n, H, W, 3))``.
 
-    Uses TensorFlow's bundled interpreter (``tf.lite.Interpreter``) on the CPU with its built-in
-    kernels, so results do not depend on which delegates are present.
+    Runs on :class:`cvkit.litert.LiteRTModel`: the LiteRT interpreter with its XNNPACK kernels (the
+    speed users get from cvkit), one interpreter per thread, without importing TensorFlow.
     """
 
     def __init__(self, path: PathLike, num_threads: int | None = None):
-        tf = import_tensorflow()
+        from cvkit.litert import LiteRTModel
 
         self.path = os.fspath(path)
-        builtin_kernels = tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "tf.lite.Interpreter is deprecated"
-            self.interpreter = tf.lite.Interpreter(model_path=self.path, num_threads=num_threads,
-                                                   experimental_op_resolver_type=builtin_kernels)
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
-        self._batch: int | None = None
+        self.graph = LiteRTModel(self.path, num_threads=num_threads)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Input shape with ``-1`` for the batch dimension, e.g. ``(-1, 224, 224, 3)``."""
-        return tuple(int(v) for v in self._input["shape_signature"])
+        return tuple(self.graph.input_shape)
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
         """Probabilities (n, n_classes) for pixels (n, H, W, 3) in 0..255 at the model's input size."""
-        images = np.asarray(images, dtype=np.float32)
-        out = []
-        for start in range(0, len(images), batch_size):
-            chunk = images[start:start + batch_size]
-            if self._batch != len(chunk):
-                self.interpreter.resize_tensor_input(self._input["index"], list(chunk.shape))
-                self.interpreter.allocate_tensors()
-                self._batch = len(chunk)
-            self.interpreter.set_tensor(self._input["index"], chunk)
-            self.interpreter.invoke()
-            out.append(np.array(self.interpreter.get_tensor(self._output["index"]), dtype=np.float32))
-        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+        return self.graph.predict(np.asarray(images), batch_size=batch_size)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -143,7 +126,8 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _read_pixels(paths: Sequence[str], size: tuple[int, int], limit: int) -> list[np.ndarray]:
+def read_pixels(paths: Sequence[str], size: tuple[int, int], limit: int) -> list[np.ndarray]:
+    """Up to ``limit`` readable images of ``paths`` at ``size`` (unreadable ones are passed over)."""
     pixels = []
     for path in paths:
         if len(pixels) >= limit:
@@ -174,10 +158,19 @@ def _image_paths(images: Any) -> list[str]:
     raise ValueError(f"{path}: give a folder of images, an image, a .csv/.tsv table or a split.json")
 
 
-def _check_images(images: Any, model_dir: Path | None, size: tuple[int, int], limit: int
+def check_images(images: Any, model_dir: Path | None, size: tuple[int, int], limit: int
                   ) -> tuple[np.ndarray, str, list[str]]:
     """Pixels (n, H, W, 3) uint8 to check the export on, a description of where they came from,
-    and the paths of separate calibration images (the training half of a split; else none)."""
+    and the paths of separate calibration images (the training half of a split; else none).
+
+    ``images`` as :func:`export_model` takes them; None: the ``split.json`` inside or beside the
+    model folder (its test images; the training images calibrate), else random noise (a warning).
+
+    Example:
+        >>> pixels, what, calibration = check_images(np.zeros((3, 224, 224, 3), np.uint8), None, (224, 224), 2)
+        >>> pixels.shape, what, calibration
+        ((2, 224, 224, 3), 'given images', [])
+    """
     if images is None and model_dir is not None:
         # notebook 01 writes split.json beside the model folder, `cvkit train` inside it
         for split in (model_dir / "split.json", model_dir.parent / "split.json"):
@@ -204,7 +197,7 @@ def _check_images(images: Any, model_dir: Path | None, size: tuple[int, int], li
         paths, what, calibration = test.paths, "test-split images", list(train.paths)
     else:
         paths, what = _image_paths(images), "images"
-    pixels = _read_pixels(paths, size, limit)
+    pixels = read_pixels(paths, size, limit)
     if not pixels:
         raise ValueError(f"no readable images to check the export on in {images}")
     return np.stack(pixels), what, calibration
@@ -321,11 +314,13 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     if isinstance(model, (str, os.PathLike)):
-        model = load_model(model)
+        model = load_model(model, runtime="keras")
+    elif getattr(model, "keras_model_", None) is None and getattr(model, "path_", None):
+        model = load_model(model.path_, runtime="keras")  # loaded on LiteRT: exporting needs Keras
     model_dir = Path(model.path_) if getattr(model, "path_", None) else None
-    graph = probability_graph(model, required=True)
+    graph = probability_graph(model, required=True, keras=True)
     size = input_size(model)
-    pixels, what, calibration_paths = _check_images(images, model_dir, size, n_check)
+    pixels, what, calibration_paths = check_images(images, model_dir, size, n_check)
     out = Path(output) if output is not None else _default_output(model_dir, fmt, quantize)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True or another output")
@@ -339,7 +334,7 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
     else:
         calibration, calibrated_on = pixels[:100], what
         if quantize == "int8" and calibration_paths:
-            calibration = np.stack(_read_pixels(calibration_paths, size, 100) or list(pixels[:100]))
+            calibration = np.stack(read_pixels(calibration_paths, size, 100) or list(pixels[:100]))
             calibrated_on = "training-split images"
         exported = _export_tflite(graph, out, pixels, quantize, calibration)
         labels_dir = out.parent

@@ -7,20 +7,29 @@ A model folder holds:
   probabilities ``(None, n_classes)``: the whole classifier is this one graph. With a non-linear
   scikit-learn head it outputs features, and the head is in
 - ``head.skops``: the scikit-learn head, stored with skops (never pickle).
+- ``model.tflite``: the same graph for LiteRT (float32, XNNPACK), which loaded models run by
+  default: pixels -> probabilities (Keras head) or pixels -> features (scikit-learn head, which
+  then runs in scikit-learn). Built once when saving and checked against Keras there
+  (:mod:`cvkit.models.conversion`). Optional: ``model.int8.tflite``, the int8 fast mode
+  (:func:`cvkit.models.quantize.quantize_model`), with its agreement with float32.
 - ``metadata.json``: ``format``, ``format_version``, ``classes``, ``input_size`` ``[width, height]``,
   ``backbone``, ``method`` ("features" | "finetune"), ``head`` ("keras" | "skops"),
-  ``preprocessing`` (text), ``metrics``, ``versions``, ``created`` (ISO time), ``model_version``
-  and ``files``: the SHA-256 of each of the other files.
+  ``preprocessing`` (text), ``metrics``, ``versions``, ``created`` (ISO time), ``model_version``,
+  ``litert`` (the LiteRT graph: file, precision, how it was built, its largest difference from
+  Keras on the check images), ``litert_int8`` when there is one, and ``files``: the SHA-256 of
+  each of the other files.
 
 What loading trusts (:func:`load_model`):
 
-- files: ``metadata.json``, ``model.keras`` and (for a skops head) ``head.skops``, each a regular
+- files: ``metadata.json``, and the graph the chosen runtime runs (``model.tflite``,
+  ``model.int8.tflite`` or ``model.keras``) and (for a skops head) ``head.skops``, each a regular
   file directly in the folder, not a symbolic link; nothing else in the folder is read.
-- hashes: ``files`` must list the SHA-256 of ``model.keras`` (and ``head.skops``) and each must
-  match; a folder without them is refused rather than loaded unchecked. The bytes that are hashed
-  are the bytes that are loaded.
+- hashes: ``files`` must list the SHA-256 of each file read and each must match; a folder without
+  them is refused rather than loaded unchecked. The bytes that are hashed are the bytes that are
+  loaded.
 - types: see :mod:`cvkit.models.trusted`: built-in Keras layers only (``safe_mode=True``), and a
-  scikit-learn head only if every type it names is on an explicit allow-list (no functions).
+  scikit-learn head only if every type it names is on an explicit allow-list (no functions). A
+  ``.tflite`` graph is data run by the LiteRT interpreter's built-in operations.
 
 Every refusal is a :class:`ModelFormatError` naming the file (and field).
 
@@ -40,19 +49,22 @@ import platform
 import re
 import shutil
 import stat
+import sys
 import tempfile
 from importlib import metadata as _importlib_metadata
 from pathlib import Path
 from typing import Any
 
 from cvkit.data.images import PathLike
+from cvkit.models.conversion import INT8_FILE, LITERT_FILE, build_litert, cached_conversion
 from cvkit.models.jsonsafe import to_jsonable
 from cvkit.models.loaded import LoadedModel
+from cvkit.models.metajson import MAX_JSON_DEPTH, MAX_METADATA_BYTES, parse_metadata
 from cvkit.models.trusted import ModelFormatError, check_savable, load_head, load_keras
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFormatError", "LoadedModel", "save_model", "load_model",
            "read_metadata", "is_model_folder", "check_overwrite", "sha256_bytes", "read_checked", "MAX_METADATA_BYTES",
-           "MAX_JSON_DEPTH"]
+           "MAX_JSON_DEPTH", "verified_bytes", "write_metadata"]
 
 FORMAT = "cvkit-model"
 FORMAT_VERSION = 1
@@ -60,12 +72,6 @@ METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
 HEAD_FILE = "head.skops"
 
-#: A metadata.json is a few kilobytes; a much larger one is refused unread.
-MAX_METADATA_BYTES = 16 * 1024 * 1024
-#: metadata.json nests about 4 levels; deeper than this is refused before parsing.
-MAX_JSON_DEPTH = 64
-# Longest integer accepted in metadata.json (Python refuses to parse past 4300 digits anyway).
-_MAX_INT_DIGITS = 100
 
 # Packages whose versions are recorded (distribution names).
 _VERSIONED = ("cvkit", "tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "skops", "pillow",
@@ -198,7 +204,9 @@ def save_model(classifier: Any, path: PathLike, overwrite: bool = False, metrics
                model_version: str | None = None) -> str:
     """Write a fitted cvkit classifier to the model folder ``path``; returns the path as a string.
 
-    The folder is assembled under a temporary name next to ``path`` and renamed into place, so a
+    Writes ``model.keras``, its LiteRT graph ``model.tflite`` (checked against Keras: see
+    :func:`cvkit.models.conversion.build_litert`), ``head.skops`` for a scikit-learn head, and
+    ``metadata.json``. The folder is assembled under a temporary name next to ``path`` and renamed into place, so a
     crash never leaves a half-written model. An existing ``path`` is replaced only as
     :func:`check_overwrite` allows: with ``overwrite=True`` (any model folder), or with
     ``overwrite="same_classes"`` (a model folder of the same classes); never a folder that is not
@@ -225,8 +233,13 @@ def save_model(classifier: Any, path: PathLike, overwrite: bool = False, metrics
         if head_bytes is not None:
             (tmp / HEAD_FILE).write_bytes(head_bytes)
             files[HEAD_FILE] = sha256_bytes(head_bytes)
+        tflite, litert_info = build_litert(classifier, exported)
+        if tflite is not None:
+            (tmp / LITERT_FILE).write_bytes(tflite)
+            files[LITERT_FILE] = sha256_bytes(tflite)
         meta = _metadata(classifier, exported, files, metrics, model_version)
-        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        meta["litert"] = to_jsonable(litert_info)
+        write_metadata(tmp, meta)
         if path.exists():
             old = path.parent / f".{path.name}.replaced-{os.getpid()}"
             os.replace(path, old)
@@ -238,6 +251,20 @@ def save_model(classifier: Any, path: PathLike, overwrite: bool = False, metrics
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return str(path)
+
+
+def write_metadata(folder: PathLike, meta: dict) -> None:
+    """Write ``meta`` as ``folder/metadata.json``, atomically (a temporary file renamed into place).
+
+    Example:
+        >>> write_metadata(tmp, {"format": "cvkit-model"})
+        >>> json.loads(read_checked(Path(tmp), "metadata.json"))
+        {'format': 'cvkit-model'}
+    """
+    file = Path(folder) / METADATA_FILE
+    partial = file.with_name(f".{METADATA_FILE}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(partial, file)
 
 
 def read_checked(folder: Path, name: str, max_bytes: int | None = None) -> bytes:
@@ -268,68 +295,6 @@ def read_checked(folder: Path, name: str, max_bytes: int | None = None) -> bytes
         raise ModelFormatError(f"{file}: cannot be read ({exc.strerror or exc})") from None
     with os.fdopen(fd, "rb") as fh:
         return fh.read() if max_bytes is None else fh.read(max_bytes + 1)
-
-
-def _too_deep(text: str, limit: int) -> str | None:
-    """The top-level field of JSON ``text`` whose value nests deeper than ``limit``, else None."""
-    depth, field, last = 0, None, None
-    for match in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}:]', text):
-        token = match.group()
-        if token[0] == '"':
-            last = token
-        elif token in "[{":
-            depth += 1
-            if depth > limit:
-                return json.loads(field) if field else "(top level)"
-        elif token in "]}":
-            depth -= 1
-        elif depth == 1:  # ":" after a top-level key
-            field = last
-    return None
-
-
-class _LongInteger:
-    """Stands in for an integer too long to be a real value, so the field holding it can be named."""
-
-    def __init__(self, digits: str):
-        self.digits = digits
-
-
-def _parse_int(digits: str) -> Any:
-    return int(digits) if len(digits.lstrip("-")) <= _MAX_INT_DIGITS else _LongInteger(digits)
-
-
-def _long_integer_field(value: Any, path: str = "") -> str | None:
-    stack = [(value, path)]
-    while stack:
-        item, where = stack.pop()
-        if isinstance(item, _LongInteger):
-            return where or "(top level)"
-        if isinstance(item, dict):
-            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in item.items())
-        elif isinstance(item, list):
-            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
-    return None
-
-
-def _parse_metadata(file: Path, data: bytes) -> Any:
-    if len(data) > MAX_METADATA_BYTES:
-        raise ModelFormatError(f"{file}: more than {MAX_METADATA_BYTES} bytes; not a cvkit metadata file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ModelFormatError(f"{file}: not valid JSON (not UTF-8: {exc})") from None
-    field = _too_deep(text, MAX_JSON_DEPTH)
-    if field is not None:
-        raise ModelFormatError(f"{file}: field {field!r} is nested more than {MAX_JSON_DEPTH} levels deep")
-    try:
-        meta = json.loads(text, parse_int=_parse_int)
-    except (ValueError, RecursionError) as exc:
-        raise ModelFormatError(f"{file}: not valid JSON ({exc})") from None
-    field = _long_integer_field(meta)
-    if field is not None:
-        raise ModelFormatError(f"{file}: field {field!r} holds an integer of more than {_MAX_INT_DIGITS} digits")
-    return meta
 
 
 def size_from_metadata(value: Any) -> list[int] | None:
@@ -393,7 +358,7 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
     file = folder / METADATA_FILE
     if not os.path.lexists(file):
         raise ModelFormatError(f"{file}: missing; {folder} is not a cvkit model folder")
-    meta = _parse_metadata(file, read_checked(folder, METADATA_FILE, MAX_METADATA_BYTES))
+    meta = parse_metadata(file, read_checked(folder, METADATA_FILE, MAX_METADATA_BYTES))
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFormatError(f"{file}: field 'format' must be {FORMAT!r}; not a cvkit model folder")
     _check_fields(file, meta)
@@ -401,8 +366,13 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
     return meta
 
 
-def _verified(folder: Path, meta: dict, name: str) -> bytes:
-    """The bytes of ``name`` after checking they are the ones ``metadata.json`` recorded."""
+def verified_bytes(folder: Path, meta: dict, name: str) -> bytes:
+    """The bytes of ``folder/name`` after checking they are the ones ``metadata.json`` recorded.
+
+    Example:
+        >>> len(verified_bytes(Path(model_dir), read_metadata(model_dir), "model.tflite")) > 1_000_000
+        True
+    """
     meta_file = folder / METADATA_FILE
     files = meta.get("files")
     if not isinstance(files, dict):
@@ -422,24 +392,66 @@ def _verified(folder: Path, meta: dict, name: str) -> bytes:
 def _load_graph(folder: Path, meta: dict) -> Any:
     """The Keras graph, loaded from exactly the bytes whose hash was checked, and checked against meta."""
     file = folder / KERAS_FILE
-    data = _verified(folder, meta, KERAS_FILE)
+    data = verified_bytes(folder, meta, KERAS_FILE)
     with tempfile.TemporaryDirectory(prefix="cvkit-load-") as private:
         copy = Path(private) / KERAS_FILE
         copy.write_bytes(data)
         model = load_keras(copy, name=str(file))
-    width, height = meta["input_size"]
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1:] != (height, width, 3):
-        raise ModelFormatError(f"{file}: input shape {shape} does not match input_size {meta['input_size']} "
-                               f"in {METADATA_FILE}")
-    if meta["head"] == "keras" and tuple(model.output_shape)[-1] != len(meta["classes"]):
-        raise ModelFormatError(f"{file}: outputs {model.output_shape[-1]} values but {METADATA_FILE} "
-                               f"lists {len(meta['classes'])} classes")
+    _check_graph(file, meta, tuple(model.input_shape), tuple(model.output_shape)[-1])
     return model
 
 
-def load_model(path: PathLike) -> LoadedModel:
+def _check_graph(file: Path, meta: dict, input_shape: tuple, outputs: int) -> None:
+    """A graph's input must match ``input_size``, and a Keras head's output the classes."""
+    width, height = meta["input_size"]
+    if len(input_shape) != 4 or tuple(input_shape[1:]) != (height, width, 3):
+        raise ModelFormatError(f"{file}: input shape {input_shape} does not match input_size {meta['input_size']} "
+                               f"in {METADATA_FILE}")
+    if meta["head"] == "keras" and outputs != len(meta["classes"]):
+        raise ModelFormatError(f"{file}: outputs {outputs} values but {METADATA_FILE} "
+                               f"lists {len(meta['classes'])} classes")
+
+
+def _litert_graph(folder: Path, meta: dict, precision: str, num_threads: int | None) -> Any:
+    """The LiteRT graph of the folder (hash-checked), converted once for folders saved without one."""
+    from cvkit.litert import LiteRTModel
+
+    name = INT8_FILE if precision == "int8" else LITERT_FILE
+    files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
+    if name in files:
+        data = verified_bytes(folder, meta, name)
+    elif precision == "int8":
+        raise ModelFormatError(f"{folder}: has no int8 graph ({INT8_FILE}); build one with "
+                               "cvkit.models.quantize_model(path) (calibrated on the training images), "
+                               "or use precision='float32'")
+    else:
+        keras_bytes = verified_bytes(folder, meta, KERAS_FILE)
+        data = cached_conversion(lambda: _load_graph(folder, meta), sha256_bytes(keras_bytes), str(folder))
+    try:
+        graph = LiteRTModel(data, num_threads=num_threads)
+    except ValueError as exc:
+        raise ModelFormatError(f"{folder / name}: {exc}") from None
+    graph.source = str(folder / name)
+    _check_graph(folder / name, meta, graph.input_shape, graph.n_outputs)
+    return graph
+
+
+def load_model(path: PathLike, runtime: str = "auto", precision: str = "float32",
+               num_threads: int | None = None) -> LoadedModel:
     """Load a model folder written by ``clf.save(path)`` (or :func:`save_model`).
+
+    ``runtime``: ``"auto"`` (the default: LiteRT when ``ai-edge-litert`` is installed, else Keras),
+    ``"litert"`` (runs ``model.tflite`` with XNNPACK and never imports TensorFlow) or ``"keras"``
+    (runs ``model.keras`` on TensorFlow, as cvkit did before LiteRT). ``precision="int8"`` runs the
+    folder's ``model.int8.tflite`` (about 3x faster, answers differ slightly: see its
+    ``metadata_["litert_int8"]["agreement"]``; build it with :func:`cvkit.models.quantize_model`).
+    ``num_threads``: threads per LiteRT interpreter (default: the cores this process may use).
+
+    A folder saved before cvkit wrote ``model.tflite``: with ``"auto"`` or ``"litert"`` its Keras
+    graph is converted once (a one-line notice; about 10 s) into the cvkit cache folder, keyed by
+    the SHA-256 of its ``model.keras``, and later loads reuse it; the model folder is never written
+    to. If that conversion fails (or disagrees with Keras), ``"auto"`` falls back to Keras with a
+    notice. ``model.runtime_`` says which runs.
 
     Nothing from the folder is executed, and nothing is loaded unchecked: see the module notes.
     Errors name the file and field (:class:`ModelFormatError`, a ``ValueError``;
@@ -447,14 +459,29 @@ def load_model(path: PathLike) -> LoadedModel:
 
     Example:
         >>> model = load_model(model_dir)
-        >>> model.classes_
-        ['bird', 'flower', 'fruit', 'vegetable']
+        >>> model.classes_, model.runtime_
+        (['bird', 'flower', 'fruit', 'vegetable'], 'litert')
+        >>> load_model(model_dir, runtime="keras").runtime_
+        'keras'
     """
+    from cvkit.litert import check_precision, resolve_runtime
+
+    wanted = runtime
+    runtime, precision = resolve_runtime(runtime), check_precision(precision)
+    if precision == "int8" and runtime != "litert":
+        raise ValueError("precision='int8' runs on LiteRT: use runtime='auto' or 'litert'")
     folder = Path(path)
     meta = read_metadata(folder)
     head = None
     if meta["head"] == "skops":
-        head = load_head(_verified(folder, meta, HEAD_FILE), folder / HEAD_FILE)
+        head = load_head(verified_bytes(folder, meta, HEAD_FILE), folder / HEAD_FILE)
+    if runtime == "litert":
+        try:
+            graph = _litert_graph(folder, meta, precision, num_threads)
+            return LoadedModel(folder, meta, graph, head, runtime="litert", precision=precision)
+        except (ImportError, ValueError, RuntimeError) as exc:
+            if wanted != "auto" or LITERT_FILE in (meta.get("files") or {}) or precision == "int8":
+                raise
+            print(f"cvkit: {folder}: no LiteRT graph ({exc}); running it on Keras", file=sys.stderr, flush=True)
     keras_model = _load_graph(folder, meta)
-    return LoadedModel(folder, meta, keras_model, head)
-
+    return LoadedModel(folder, meta, keras_model, head, runtime="keras")

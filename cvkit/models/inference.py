@@ -140,7 +140,7 @@ def predict_proba(model: Any, images: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected a batch of RGB images (n, H, W, 3), got shape {images.shape}")
     graph = probability_graph(model)
     if graph is not None:
-        proba = np.asarray(graph.predict_on_batch(images.astype(np.float32)), dtype=np.float32)
+        proba = np.asarray(graph.predict(images), dtype=np.float32)
     else:
         proba = np.asarray(model.predict_proba(images), dtype=np.float32)
     if proba.shape != (len(images), len(names)):
@@ -149,29 +149,35 @@ def predict_proba(model: Any, images: np.ndarray) -> np.ndarray:
     return proba
 
 
-def probability_graph(model: Any, required: bool = False) -> Any:
-    """The model's Keras graph when it maps raw pixels straight to class probabilities, else None.
+def probability_graph(model: Any, required: bool = False, keras: bool = False) -> Any:
+    """The model's pixel graph when it maps raw pixels straight to class probabilities, else None.
 
     A saved model with a Keras head is, by the model-folder contract, ONE graph from float32 pixels
-    (0..255) to probabilities, so calling it with ``predict_on_batch`` gives ``predict_proba``'s
-    answer without ``predict()``'s per-call set-up (tens of milliseconds: more than the model
-    itself for the small batches a web service sees), and exporting it exports the whole
-    classifier. Other models give None, or with ``required=True`` a ``ValueError`` saying why.
+    (0..255) to probabilities, so running it (``graph.predict(pixels)``) gives ``predict_proba``'s
+    answer with no per-call set-up, on whichever runtime the model was loaded with: its ``graph_``,
+    a :class:`cvkit.litert.LiteRTModel` or a :class:`cvkit.models.graphs.KerasGraph`. With
+    ``keras=True`` it is the Keras model itself (``keras_model_``: what exporting needs; a model
+    loaded on LiteRT has none). Other models give None, or with ``required=True`` a ``ValueError``
+    saying why.
 
     Example:
         >>> probability_graph(cvkit.load_model(model_dir)).output_shape
+        (-1, 4)
+        >>> probability_graph(cvkit.load_model(model_dir, runtime="keras"), keras=True).output_shape
         (None, 4)
         >>> probability_graph(clf) is None
         True
     """
     reason = None
     meta = getattr(model, "metadata_", None)
-    graph = getattr(model, "keras_model_", None)
+    graph = getattr(model, "keras_model_" if keras else "graph_", None)
     if graph is None:
-        reason = "this model has no Keras graph (keras_model_); load it with cvkit.load_model"
+        reason = ("this model has no Keras graph (keras_model_); load it with cvkit.load_model(path, "
+                  "runtime='keras')" if keras else
+                  "this model has no pixel graph (graph_); load it with cvkit.load_model")
     elif not isinstance(meta, dict) or meta.get("head") != "keras":
         head = meta.get("head") if isinstance(meta, dict) else None
-        reason = (f"this model uses a {head!r} head, so its Keras graph ends in features, not "
+        reason = (f"this model uses a {head!r} head, so its graph ends in features, not "
                   "probabilities; only models with a Keras head (the default linear head, or "
                   "fine-tuned models) can be used whole")
     else:
@@ -180,7 +186,7 @@ def probability_graph(model: Any, required: bool = False) -> Any:
         except (AttributeError, ValueError):
             shape = ()
         if len(shape) != 2 or shape[-1] != len(classes(model)):
-            reason = (f"the Keras graph outputs shape {shape} for {len(classes(model))} classes; "
+            reason = (f"the graph outputs shape {shape} for {len(classes(model))} classes; "
                       "it is not a probability graph")
     if reason is None:
         return graph

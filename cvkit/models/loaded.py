@@ -18,6 +18,7 @@ import numpy as np
 
 from cvkit.data.images import PathLike
 from cvkit.data.inputs import n_images
+from cvkit.models.graphs import as_graph
 from cvkit.models.inference import DEFAULT_TOP_K, score_image
 from cvkit.models.predictor import PredictorMixin, run_graph
 
@@ -28,21 +29,28 @@ class LoadedModel(PredictorMixin):
     """A model folder loaded for prediction: same ``predict``/``predict_proba``/``score`` as when trained.
 
     Attributes: ``classes_``, ``input_size_`` ``(width, height)``, ``backbone``, ``metadata_``
-    (the metadata dict), ``keras_model_`` (the Keras graph), ``head_`` (the scikit-learn head or
-    None), ``path_``. ``batch_size`` and ``progress`` (None: a bar for 200+ images) may be changed.
+    (the metadata dict), ``runtime_`` (``"litert"`` or ``"keras"``: which runs), ``precision_``
+    (``"float32"`` or ``"int8"``), ``graph_`` (the pixel graph that runs: a
+    :class:`cvkit.litert.LiteRTModel` or a :class:`cvkit.models.graphs.KerasGraph`),
+    ``keras_model_`` (the Keras graph; None on LiteRT), ``head_`` (the scikit-learn head or None),
+    ``path_``. ``batch_size`` and ``progress`` (None: a bar for 200+ images) may be changed.
     Build one with :func:`cvkit.load_model`, which checks the folder first.
 
     Example:
         >>> model = cvkit.load_model(model_dir)
-        >>> model.classes_, model.input_size_
-        (['bird', 'flower', 'fruit', 'vegetable'], (224, 224))
+        >>> model.classes_, model.input_size_, model.runtime_
+        (['bird', 'flower', 'fruit', 'vegetable'], (224, 224), 'litert')
     """
 
-    def __init__(self, path: PathLike, metadata: dict, keras_model: Any, head: Any = None,
-                 batch_size: int = 32, progress: bool | None = None):
+    def __init__(self, path: PathLike, metadata: dict, graph: Any, head: Any = None,
+                 batch_size: int = 32, progress: bool | None = None, runtime: str = "keras",
+                 precision: str = "float32"):
         self.path_ = Path(path)
         self.metadata_ = metadata
-        self.keras_model_ = keras_model
+        self.graph_ = as_graph(graph)
+        self.runtime_ = runtime
+        self.precision_ = precision
+        self.keras_model_ = graph if runtime == "keras" else None
         self.head_ = head
         self.classes_ = [str(c) for c in metadata["classes"]]
         width, height = metadata["input_size"]
@@ -52,12 +60,13 @@ class LoadedModel(PredictorMixin):
         self.progress = progress
 
     def __repr__(self) -> str:
+        runtime = self.runtime_ + (f" {self.precision_}" if self.precision_ != "float32" else "")
         return (f"<cvkit model {self.path_} ({self.metadata_.get('method')}, {self.backbone}, "
-                f"{len(self.classes_)} classes: {', '.join(self.classes_)})>")
+                f"{len(self.classes_)} classes: {', '.join(self.classes_)}; runs on {runtime})>")
 
     def _predict_proba(self, X: Any) -> np.ndarray:
         progress = self.progress if self.progress is not None else n_images(X) >= 200
-        out, ok = run_graph(self.keras_model_, X, batch_size=self.batch_size, progress=progress)
+        out, ok = run_graph(self.graph_, X, batch_size=self.batch_size, progress=progress)
         if self.head_ is None:
             return out.astype(np.float32)
         proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)

@@ -3,8 +3,8 @@
 Trainable classifiers (:class:`~cvkit.classifiers.FeatureClassifier`,
 :class:`~cvkit.classifiers.FineTuneClassifier`) and the loaded model of :func:`cvkit.load_model` only
 say how to get probabilities from images; turning them into labels, accuracy and warnings about
-unreadable images happens here, once. :func:`run_graph` runs a Keras model that maps raw pixels to
-vectors over many images, decoding on threads while the model computes.
+unreadable images happens here, once. :func:`run_graph` runs a pixel graph (LiteRT or Keras) that maps
+raw pixels to vectors over many images, decoding on threads while the graph computes.
 
 Example:
     >>> isinstance(clf, PredictorMixin), isinstance(cvkit.load_model(model_dir), PredictorMixin)
@@ -12,38 +12,35 @@ Example:
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from cvkit.data import BadImageWarning
 from cvkit.data.inputs import labels_for, warn_unreadable
-from cvkit.features.featurizer import ImageFeaturizer
+from cvkit.models.graphs import as_graph
+from cvkit.models.pipeline import run_pixels
 
 __all__ = ["PredictorMixin", "run_graph", "NotFittedError"]
 
 
-def run_graph(keras_model: Any, X: Any, batch_size: int = 32, progress: bool = False,
+def run_graph(graph: Any, X: Any, batch_size: int = 32, progress: bool = False,
               what: str = "predict_proba") -> tuple[np.ndarray, np.ndarray]:
-    """Run a Keras model that maps raw pixels to vectors over images ``X``; returns ``(out, ok)``.
+    """Run a pixel graph over images ``X``; returns ``(out, ok)``.
 
-    Uses :class:`cvkit.features.featurizer.ImageFeaturizer` with the model as its backbone and no cache, so
-    decoding runs on threads while the model computes. Unreadable images give NaN rows, ``ok``
-    False, and one warning naming them.
+    ``graph`` maps raw pixels to vectors: a loaded model's ``graph_`` (LiteRT or Keras), or a Keras
+    model (a fine-tuned classifier's). Decoding runs on threads while the graph computes
+    (:func:`cvkit.models.pipeline.run_pixels`). Unreadable images give NaN rows, ``ok`` False, and
+    one warning naming them.
 
     Example:
-        >>> out, ok = run_graph(cvkit.load_model(model_dir).keras_model_, [photo, f"{tmp}/missing.jpg"])
+        >>> out, ok = run_graph(cvkit.load_model(model_dir).graph_, [photo, f"{tmp}/missing.jpg"])
         >>> out.shape, ok.tolist()
         ((2, 4), [True, False])
     """
-    featurizer = ImageFeaturizer(backbone=keras_model, cache=False, progress=progress, batch_size=batch_size)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=BadImageWarning, message="ImageFeaturizer")
-        out, ok = featurizer.transform(X, return_mask=True)
-    warn_unreadable(featurizer.skipped_, len(ok), what, stacklevel=3)
+    out, ok, skipped = run_pixels(as_graph(graph), X, batch_size=batch_size, progress=progress)
+    warn_unreadable(skipped, len(ok), what, stacklevel=3)
     return out, ok
 
 

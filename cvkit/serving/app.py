@@ -15,7 +15,8 @@ Endpoints:
 - ``GET /health`` (and ``HEAD /health``): 200 once the model is loaded and warmed up, 503 while
   loading (or if loading failed). Always open, so load balancers can probe it without a key. Its
   ``pid`` names the worker process that answered (``cvkit serve --workers N`` runs N of them).
-- ``GET /metadata``: classes, input size, backbone, model version, limits.
+- ``GET /metadata``: classes, input size, backbone, model version, the runtime and precision
+  that run the model (``runtime``: ``litert`` or ``keras``), limits.
 - ``GET /openapi.json``, ``/docs``, ``/redoc``: the API description (``docs=False`` turns them off).
 
 Safety (every refusal is a 4xx naming the limit or the field, never a 500):
@@ -116,14 +117,16 @@ class _Service:
         try:
             if self.model is None:
                 from cvkit.models.folder import load_model
-                self.model = load_model(self.model_dir)
+                self.model = load_model(self.model_dir, runtime=self.config.runtime,
+                                        precision=self.config.precision, num_threads=self.config.num_threads)
             self.classes = inference.classes(self.model)
             self.input_size = inference.input_size(self.model)
             if self.config.warmup:
                 width, height = self.input_size
                 inference.predict_proba(self.model, np.zeros((1, height, width, 3), np.uint8))
             self.ready = True
-            log.info("model ready: %d classes, input %sx%s", len(self.classes), *self.input_size)
+            log.info("model ready: %d classes, input %sx%s, runs on %s", len(self.classes), *self.input_size,
+                     getattr(self.model, "runtime_", "python"))
         except Exception as exc:  # noqa: BLE001 - reported by /health
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.error("could not load the model from %s: %s", self.model_dir, self.load_error)
@@ -143,6 +146,8 @@ class _Service:
             "format_version": meta.get("format_version"),
             "preprocessing": meta.get("preprocessing"),
             "model_name": self.model_name,
+            "runtime": getattr(self.model, "runtime_", None),
+            "precision": getattr(self.model, "precision_", None),
             "limits": {"max_request_bytes": self.config.max_request_bytes,
                        "max_images": self.config.max_images,
                        "max_pixels": self.config.max_pixels,
@@ -159,7 +164,8 @@ def create_app(model: Any, *, api_key: str | None = None,
                max_batch_size: int = 32, max_wait_ms: float = 10.0,
                default_top_k: int = inference.DEFAULT_TOP_K,
                body_timeout: float = DEFAULT_BODY_TIMEOUT, docs: bool = True, warmup: bool = True,
-               model_name: str | None = None):
+               model_name: str | None = None, runtime: str = "auto", precision: str = "float32",
+               num_threads: int | None = None):
     """Build the FastAPI app serving ``model`` (a model folder, or a model already loaded).
 
     Given a folder, the model loads on a background thread at start-up, so ``/health`` answers 503
@@ -175,7 +181,8 @@ def create_app(model: Any, *, api_key: str | None = None,
                            max_request_pixels=max_request_pixels, max_batch_size=max_batch_size,
                            max_wait_ms=max_wait_ms, default_top_k=default_top_k,
                            body_timeout=body_timeout, docs=docs, warmup=warmup,
-                           model_name=model_name)
+                           model_name=model_name, runtime=runtime, precision=precision,
+                           num_threads=num_threads)
     if isinstance(model, (str, os.PathLike)) and not os.path.isdir(model):
         raise FileNotFoundError(f"{os.fspath(model)}: model folder not found")
     service = _Service(model, config)
@@ -444,7 +451,8 @@ def create_app_from_env():
     ``CVKIT_MAX_IMAGES``, ``CVKIT_MAX_PIXELS``, ``CVKIT_MAX_REQUEST_PIXELS``,
     ``CVKIT_MAX_BATCH_SIZE``, ``CVKIT_MAX_WAIT_MS``, ``CVKIT_DEFAULT_TOP_K``,
     ``CVKIT_BODY_TIMEOUT``, ``CVKIT_DOCS`` (``0`` turns the API description off),
-    ``CVKIT_MODEL_NAME`` (the ``{name}`` of the TF Serving routes).
+    ``CVKIT_MODEL_NAME`` (the ``{name}`` of the TF Serving routes), ``CVKIT_RUNTIME``,
+    ``CVKIT_PRECISION``, ``CVKIT_NUM_THREADS``.
     """
     model_dir = os.environ.get("CVKIT_MODEL_DIR")
     if not model_dir:
@@ -457,6 +465,8 @@ def create_app_from_env():
         raw = os.environ[env]
         if field_name in ("api_key", "model_name"):
             kwargs[field_name] = raw or None
+        elif field_name in ("runtime", "precision"):
+            kwargs[field_name] = raw.strip()
         elif isinstance(default, bool):
             kwargs[field_name] = raw.strip().lower() not in ("0", "false", "no", "off", "")
         elif isinstance(default, float):

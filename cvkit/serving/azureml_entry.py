@@ -71,12 +71,21 @@ def find_model_dir(model_dir: str | os.PathLike | None = None) -> Path:
                        f"AZUREML_MODEL_DIR, found {len(found)}")
 
 
-def init(model_dir: str | os.PathLike | None = None) -> None:
-    """Load the model once per process (Azure ML calls this when the container starts)."""
+def init(model_dir: str | os.PathLike | None = None, runtime: str | None = None,
+         precision: str | None = None) -> None:
+    """Load the model once per process (Azure ML calls this when the container starts).
+
+    ``runtime`` and ``precision`` as for :func:`cvkit.load_model`; default ``$CVKIT_RUNTIME`` (else
+    ``"auto"``: LiteRT when installed) and ``$CVKIT_PRECISION`` (else ``"float32"``). The LiteRT
+    interpreter uses ``$CVKIT_NUM_THREADS`` threads when set, else every core the process may use.
+    """
     global model
     from cvkit.models.folder import load_model
 
-    model = load_model(find_model_dir(model_dir))
+    threads = os.environ.get("CVKIT_NUM_THREADS", "").strip()
+    model = load_model(find_model_dir(model_dir), runtime=runtime or os.environ.get("CVKIT_RUNTIME") or "auto",
+                       precision=precision or os.environ.get("CVKIT_PRECISION") or "float32",
+                       num_threads=int(threads) if threads.isdigit() and int(threads) > 0 else None)
     width, height = inference.input_size(model)
     inference.predict_proba(model, np.zeros((1, height, width, 3), np.uint8))  # warm up
 

@@ -41,6 +41,11 @@ class ServiceConfig:
     model_name : the ``{name}`` of the TF Serving routes (``/v1/models/{name}:predict``); default
         the model folder's name (``model`` for a model given as an object).
     warmup : score one blank image after loading so the first real request is not slow.
+    runtime : ``"auto"`` (LiteRT when installed, else Keras), ``"litert"`` or ``"keras"``: what
+        runs the model (see :func:`cvkit.load_model`); ``/metadata`` says which runs.
+    precision : ``"float32"`` (the default) or ``"int8"`` (the folder's fast int8 graph).
+    num_threads : threads of each LiteRT interpreter; default the cores this process may use
+        (``cvkit serve --workers N`` gives each of its N processes an even share).
 
     Example:
         >>> ServiceConfig(max_request_pixels=0)
@@ -61,6 +66,9 @@ class ServiceConfig:
     docs: bool = True
     warmup: bool = True
     model_name: str | None = None
+    runtime: str = "auto"
+    precision: str = "float32"
+    num_threads: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_request_bytes", "max_images", "max_pixels", "max_request_pixels",
@@ -74,6 +82,13 @@ class ServiceConfig:
             raise ValueError(f"body_timeout must be > 0 seconds, got {self.body_timeout!r}")
         if self.api_key is not None and not str(self.api_key).strip():
             raise ValueError("api_key is empty: pass None for an open service")
+        if self.runtime not in ("auto", "litert", "keras"):
+            raise ValueError(f"runtime must be 'auto', 'litert' or 'keras', got {self.runtime!r}")
+        if self.precision not in ("float32", "int8"):
+            raise ValueError(f"precision must be 'float32' or 'int8', got {self.precision!r}")
+        if self.num_threads is not None and (isinstance(self.num_threads, bool)
+                                             or not isinstance(self.num_threads, int) or self.num_threads < 1):
+            raise ValueError(f"num_threads must be a positive integer or None, got {self.num_threads!r}")
         if self.model_name is not None and not re.fullmatch(r"[\w.-]+", str(self.model_name)):
             raise ValueError(f"model_name must be letters, digits, '_', '.' or '-', got "
                              f"{self.model_name!r}")

@@ -29,14 +29,15 @@ from typing import Any
 
 from cvkit.serving.connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, guarded_protocol
 
-__all__ = ["serve", "free_port", "BackgroundServer", "ThreadedServer"]
+__all__ = ["serve", "free_port", "worker_threads", "BackgroundServer", "ThreadedServer"]
 
 _ENV_KEYS = {"api_key": "CVKIT_API_KEY", "max_request_bytes": "CVKIT_MAX_REQUEST_BYTES",
              "max_images": "CVKIT_MAX_IMAGES", "max_pixels": "CVKIT_MAX_PIXELS",
              "max_request_pixels": "CVKIT_MAX_REQUEST_PIXELS",
              "max_batch_size": "CVKIT_MAX_BATCH_SIZE", "max_wait_ms": "CVKIT_MAX_WAIT_MS",
              "default_top_k": "CVKIT_DEFAULT_TOP_K", "body_timeout": "CVKIT_BODY_TIMEOUT",
-             "docs": "CVKIT_DOCS"}
+             "docs": "CVKIT_DOCS", "runtime": "CVKIT_RUNTIME", "precision": "CVKIT_PRECISION",
+             "num_threads": "CVKIT_NUM_THREADS"}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -58,6 +59,21 @@ def _check_workers(workers: Any) -> int:
     return workers
 
 
+def worker_threads(workers: int) -> int:
+    """Inference threads per worker process when ``workers`` processes serve: an even share of the cores.
+
+    One process uses every core it may; several share them, so their interpreters do not fight
+    over the same cores.
+
+    Example:
+        >>> worker_threads(1) >= worker_threads(64) == 1
+        True
+    """
+    from cvkit.litert import default_threads
+
+    return max(1, default_threads() // max(1, int(workers)))
+
+
 def _check_model_dir(model_dir: str | os.PathLike) -> str:
     path = Path(model_dir)
     if not path.is_dir():
@@ -75,7 +91,7 @@ def serve(model_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 800
     """Serve a model folder over HTTP until interrupted (what ``cvkit serve`` runs).
 
     Binds ``127.0.0.1`` unless told otherwise. ``workers > 1`` starts that many processes, each
-    with its own copy of the model. ``service_options`` are :class:`~cvkit.serving.app.ServiceConfig`
+    with its own copy of the model and an even share of the cores (:func:`worker_threads`). ``service_options`` are :class:`~cvkit.serving.app.ServiceConfig`
     fields (``max_request_bytes``, ``max_request_pixels``, ``max_batch_size``, ``body_timeout``,
     ...). The API key can also come from the ``CVKIT_API_KEY`` environment variable, which keeps it
     out of the process list. ``header_timeout`` and ``max_connections`` guard against slow clients
@@ -100,6 +116,8 @@ def serve(model_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 800
     for name, value in service_options.items():
         if value is not None:
             os.environ[_ENV_KEYS[name]] = str(value)
+    if workers > 1 and service_options.get("num_threads") is None:
+        os.environ["CVKIT_NUM_THREADS"] = str(worker_threads(workers))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(f"cvkit: serving {model_dir} at http://{host}:{port} (POST /score, GET /health, "
           f"GET /metadata){' with an API key' if os.environ.get('CVKIT_API_KEY') else ''}",
