@@ -1,7 +1,8 @@
 """cvkit: from a folder of photos to a trained, evaluated and deployed image classifier.
 
 Transfer learning with TensorFlow/Keras on a CPU, offline. The public API is re-exported here and
-imported lazily, so ``import cvkit`` is fast and TensorFlow loads only when a model is needed.
+imported lazily, so ``import cvkit`` is fast and TensorFlow loads only when a model is trained or
+converted (running one uses LiteRT).
 
 Example:
     >>> import cvkit
@@ -44,7 +45,10 @@ _EXPORTS: dict[str, str] = {
     "CleanerWidget": "cvkit.widgets",
     "Client": "cvkit.serving",
     "BackgroundServer": "cvkit.serving",
-    "batch_score": "cvkit.serving",
+    "batch_score": "cvkit.serving.batch_score",  # the function (the module of that name shadows it in serving)
+    "score_images": "cvkit.scale",
+    "featurize_images": "cvkit.scale",
+    "quantize_model": "cvkit.models",
     "export_model": "cvkit.models",
     "find_label_issues": "cvkit.evaluation",
     "find_duplicates": "cvkit.evaluation",
@@ -55,7 +59,8 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = {
     "data": "cvkit.data", "backbones": "cvkit.backbones", "features": "cvkit.features",
     "classifiers": "cvkit.classifiers", "models": "cvkit.models", "evaluation": "cvkit.evaluation",
-    "serving": "cvkit.serving", "widgets": "cvkit.widgets", "cli": "cvkit.cli",
+    "serving": "cvkit.serving", "scale": "cvkit.scale", "widgets": "cvkit.widgets", "cli": "cvkit.cli",
+    "litert": "cvkit.litert",
     # the homes of the names below moved into the layered packages; the short names still work
     "augment": "cvkit.data.augment", "plots": "cvkit.evaluation.plots",
     "featurize": "cvkit.features.featurizer", "cache": "cvkit.features.admin",

@@ -100,15 +100,20 @@ def check_precision(precision: Any) -> str:
 
 
 def default_threads() -> int:
-    """Cores this process may use (its CPU affinity where the OS reports it, else the CPU count).
+    """``$CVKIT_NUM_THREADS`` when set, else the cores this process may use (its CPU affinity
+    where the OS reports it, else the CPU count).
 
     Why: a container or ``taskset`` often grants fewer cores than the machine has, and more
-    inference threads than cores only makes them wait for each other.
+    inference threads than cores only makes them wait for each other; several processes sharing
+    the cores (service workers, Ray workers) each set ``CVKIT_NUM_THREADS`` to their share.
 
     Example:
         >>> default_threads() >= 1
         True
     """
+    value = os.environ.get("CVKIT_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
     if hasattr(os, "sched_getaffinity"):
         try:
             return max(1, len(os.sched_getaffinity(0)))

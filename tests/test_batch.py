@@ -172,6 +172,13 @@ def test_command_line_entry(model, messy_folder, tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "scored 8 of 11 images" in printed and "3 image(s) could not be read" in printed
+    assert "(ran on litert float32)" in printed  # the default runtime, named in the summary
     assert len(read_rows(out)) == 11
+    with pytest.warns(UserWarning):  # --runtime keras: the same rows, and the summary says so
+        assert main(["score", str(trained_model_dir()), str(messy_folder), "-o", str(tmp_path / "k.csv"),
+                     "--no-progress", "--runtime", "keras"]) == 0
+    assert "(ran on keras float32)" in capsys.readouterr().out
+    keras_rows, litert_rows = read_rows(tmp_path / "k.csv"), read_rows(out)
+    assert [r["label"] for r in keras_rows] == [r["label"] for r in litert_rows]
     assert main(["score", str(trained_model_dir()), str(tmp_path / "nowhere"), "-o", str(out)]) == 2
     assert "cvkit score: error:" in capsys.readouterr().err

@@ -1,0 +1,80 @@
+"""Resumable scale-out jobs, run in this process (``engine="local"``): the same parts and manifest
+as on Ray, so the bookkeeping is tested here quickly and the cluster tests stay few."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from serving_fixtures import SAMPLE_DATA, trained_model_dir
+
+pytest.importorskip("pyarrow", reason="scale-out jobs need the extra: pip install 'cvkit[ray]' (CI installs it)")
+
+
+def test_csv_output_is_batch_score_csv_and_parts_are_removed(tmp_path):
+    from cvkit.scale import score_images
+    from cvkit.serving.batch_score import batch_score
+    images = SAMPLE_DATA / "tags.tsv"
+    batch_score(trained_model_dir(), images, tmp_path / "local.tsv", progress=False)
+    summary = score_images(trained_model_dir(), images, tmp_path / "scaled.tsv", engine="local", chunk_size=40,
+                           progress=False)
+    assert (tmp_path / "scaled.tsv").read_text() == (tmp_path / "local.tsv").read_text()
+    assert summary.n_images == 104 and summary.accuracy is not None and summary.n_reused == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["local.tsv", "scaled.tsv"]
+    with pytest.raises(FileExistsError, match="scaled.tsv: exists"):
+        score_images(trained_model_dir(), images, tmp_path / "scaled.tsv", engine="local", progress=False)
+
+
+def test_restart_reuses_parts_and_refuses_other_inputs(tmp_path):
+    from cvkit.scale import score_images
+    from cvkit.scale.jobs import MANIFEST_NAME
+    out = tmp_path / "preds.parquet"
+    bird = SAMPLE_DATA / "bird"
+    first = score_images(trained_model_dir(), bird, out, engine="local", chunk_size=8, progress=False)
+    parts = sorted(out.glob("part-*.parquet"))
+    assert first.n_images == len(list(bird.glob("*.jpg"))) and len(parts) >= 3
+    # as if stopped half-way: the manifest is unfinished and one part is lost
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    (out / MANIFEST_NAME).write_text(json.dumps({**manifest, "complete": False}))
+    parts[1].unlink()
+    again = score_images(trained_model_dir(), bird, out, engine="local", chunk_size=8, progress=False)
+    assert again.n_reused == first.n_images - 8 and again.n_images == first.n_images
+    assert again.label_counts == first.label_counts, "reused parts still count in the summary"
+    with pytest.raises(FileExistsError, match="holds a finished job"):
+        score_images(trained_model_dir(), bird, out, engine="local", chunk_size=8, progress=False)
+    (out / MANIFEST_NAME).write_text(json.dumps({**manifest, "complete": False}))
+    with pytest.raises(ValueError, match="other input images"):
+        score_images(trained_model_dir(), SAMPLE_DATA / "fruit", out, engine="local", chunk_size=8, progress=False)
+    with pytest.raises(ValueError, match="another chunk size"):
+        score_images(trained_model_dir(), bird, out, engine="local", chunk_size=16, progress=False)
+    redone = score_images(trained_model_dir(), bird, out, engine="local", chunk_size=16, overwrite=True,
+                          progress=False)
+    assert redone.n_reused == 0 and len(list(out.glob("part-*.parquet"))) == -(-first.n_images // 16)
+
+
+def test_refuses_a_folder_that_is_not_a_job_and_bad_arguments(tmp_path):
+    from cvkit.scale import featurize_images, score_images
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's")
+    with pytest.raises(FileExistsError, match="not a cvkit job"):
+        score_images(trained_model_dir(), SAMPLE_DATA / "bird", mine, engine="local", progress=False)
+    assert (mine / "notes.txt").read_text() == "the user's" and len(list(mine.iterdir())) == 1
+    with pytest.raises(ValueError, match="engine must be one of local, ray"):
+        score_images(trained_model_dir(), SAMPLE_DATA, tmp_path / "x.csv", engine="spark")
+    with pytest.raises(ValueError, match="workers must be a positive int"):
+        score_images(trained_model_dir(), SAMPLE_DATA, tmp_path / "x.csv", workers=0)
+    with pytest.raises(ValueError, match="chunk_size must be a positive int"):
+        score_images(trained_model_dir(), SAMPLE_DATA, tmp_path / "x.csv", engine="local", chunk_size=0)
+    with pytest.raises(ValueError, match="features go to Parquet"):
+        featurize_images("efficientnet_lite0", SAMPLE_DATA, tmp_path / "features.csv", engine="local")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+def test_a_glob_names_the_images(tmp_path):
+    from cvkit.serving.batch_score import batch_inputs
+    rows, count, has_labels = batch_inputs(str(SAMPLE_DATA / "*" / "c*.jpg"))
+    paths = [p for p, _ in rows]
+    assert count == len(paths) > 2 and paths == sorted(paths) and not has_labels
+    assert all(p.endswith(".jpg") and "/c" in p for p in paths)
+    with pytest.raises(FileNotFoundError, match="no image file matches"):
+        batch_inputs(str(tmp_path / "*.jpg"))
