@@ -129,3 +129,23 @@ def test_int8_fast_mode_agrees_with_float32(tmp_path):
     assert info["agreement"]["n"] == len(test)
     with pytest.raises(FileExistsError, match="overwrite=True"):
         quantize_model(folder, images=trained_run_dir() / "split.json")
+
+
+def test_the_scoring_service_on_litert_never_imports_tensorflow(model_dir):
+    """A real request through the service app (FastAPI's TestClient): LiteRT answers, TensorFlow stays out."""
+    code = (
+        "import sys, time, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from fastapi.testclient import TestClient\n"
+        "from cvkit.serving.app import create_app\n"
+        f"with TestClient(create_app({str(model_dir)!r})) as client:\n"
+        "    for _ in range(300):\n"
+        "        if client.get('/health').status_code == 200: break\n"
+        "        time.sleep(0.1)\n"
+        f"    with open({str(test_split().paths[0])!r}, 'rb') as f:\n"
+        "        answer = client.post('/score', files={'image': f})\n"
+        "    print(answer.status_code, client.get('/metadata').json()['runtime'])\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[:2] == ["200 litert", "False False"]
