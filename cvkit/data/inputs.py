@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from cvkit.data.checks import warn_skipped
 from cvkit.data.images import ImageReadError, check_image_batch, read_image, resize
 
-__all__ = ["labels_for", "load_pixels", "warn_unreadable", "n_images"]
+__all__ = ["labels_for", "load_pixels", "warn_unreadable", "n_images", "image_items"]
 
 
 def _is_dataset(X: Any) -> bool:
@@ -29,6 +29,46 @@ def n_images(X: Any) -> int:
     if isinstance(X, (str, bytes, os.PathLike)):
         raise TypeError(f"expected several images, not a single path ({X!r}); wrap it in a list: [path]")
     return len(X)
+
+
+def image_items(X: Any) -> list:
+    """The images of ``X`` as a list: path strings and uint8 ``(H, W, 3)`` arrays, checked.
+
+    ``X`` is an :class:`~cvkit.data.ImageDataset`, a list of paths and/or arrays, or an image array
+    ``(n, H, W, 3)``. A single path, a wrong type or a bad array is an error naming the item.
+    Used by everything that streams images through a model (the featurizer, loaded models).
+
+    Example:
+        >>> items = image_items(["a.jpg", np.zeros((4, 4, 3), np.uint8)])
+        >>> items[0], items[1].shape
+        ('a.jpg', (4, 4, 3))
+        >>> image_items("a.jpg")
+        Traceback (most recent call last):
+        ...
+        TypeError: expected several images, not a single path ('a.jpg'); wrap it in a list: [path]
+    """
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(f"expected several images, not a single path ({X!r}); wrap it in a list: [path]")
+    if _is_dataset(X) or (hasattr(X, "paths") and not isinstance(X, np.ndarray)):
+        return [os.fspath(p) for p in X.paths]
+    if isinstance(X, np.ndarray) and X.dtype.kind in "iufb":
+        check_image_batch(X)
+        return list(X)
+    if not isinstance(X, Iterable):
+        raise TypeError(f"cannot read images from a {type(X).__name__}: pass an ImageDataset, a list of paths "
+                        "or a uint8 array (n, H, W, 3)")
+    items: list = []
+    for i, item in enumerate(X):
+        if isinstance(item, (str, os.PathLike)):
+            items.append(str(os.fspath(item)))
+        elif isinstance(item, np.ndarray):
+            if item.ndim != 3 or item.shape[-1] != 3 or item.dtype != np.uint8:
+                raise ValueError(f"item {i}: an image array must be uint8 (height, width, 3), got "
+                                 f"{item.dtype} {item.shape}")
+            items.append(item)
+        else:
+            raise TypeError(f"item {i}: expected an image path or a uint8 (H, W, 3) array, got {type(item).__name__}")
+    return items
 
 
 def labels_for(X: Any, y: Sequence[Any] | None, what: str = "fit") -> list[str]:

@@ -32,6 +32,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from cvkit import backbones, litert
 from cvkit.data.checks import warn_skipped
 from cvkit.data.images import PathLike
+from cvkit.data.inputs import image_items
 from cvkit.features.compiled import (
     cached_graph,
     graph_file,
@@ -40,7 +41,7 @@ from cvkit.features.compiled import (
     named_digest,
     weights_identity,
 )
-from cvkit.features.items import as_items, check_int, describe_item, file_key, load_item
+from cvkit.features.items import check_int, describe_item, file_key, load_item
 from cvkit.features.store import GuardedCache, cache_file_path, cache_max_bytes, default_cache_dir
 
 __all__ = ["ImageFeaturizer", "CALIBRATION_IMAGES"]
@@ -272,7 +273,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
 
     def _calibration(self, X: Any) -> tuple[np.ndarray, str]:
         """Pixels of (up to :data:`CALIBRATION_IMAGES` of) the images ``X``, and an id of which they are."""
-        items = as_items(X)
+        items = image_items(X)
         if len(items) > CALIBRATION_IMAGES:
             items = [items[int(i)] for i in np.linspace(0, len(items) - 1, CALIBRATION_IMAGES)]
         with ThreadPoolExecutor(max_workers=int(self.n_workers or os.cpu_count() or 2)) as pool:
@@ -357,7 +358,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
             >>> X.shape, ok.tolist()
             ((3, 1280), [True, True, True])
         """
-        items = as_items(X)
+        items = image_items(X)
         if not self._ready():
             self._build()
         if progress is None:

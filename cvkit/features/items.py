@@ -1,12 +1,12 @@
 """What a featurizer accepts as images, and how each one is read: the input side of :mod:`cvkit.features`.
 
 Why a module of its own: :class:`~cvkit.features.featurizer.ImageFeaturizer` runs a backbone; this
-module turns what users pass (an :class:`~cvkit.data.ImageDataset`, paths, arrays, a mix) into a
-list of items, reads and decodes one item on a worker thread without ever raising (an unreadable
+module reads and decodes one item (a path or an array, as listed by
+:func:`cvkit.data.inputs.image_items`) on a worker thread without ever raising (an unreadable
 image becomes a reason, reported later), and keys files by the SHA-1 of their bytes for the cache.
 
 Example:
-    >>> items = as_items([photo, np.zeros((5, 4, 3), np.uint8)])
+    >>> items = [photo, np.zeros((5, 4, 3), np.uint8)]
     >>> pixels, key, reason = load_item(items[0], 224)
     >>> pixels.shape, len(key), reason
     ((224, 224, 3), 40, None)
@@ -16,14 +16,13 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import os
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
-from cvkit.data.images import ImageReadError, check_image_batch, read_file, read_image, resize
+from cvkit.data.images import ImageReadError, read_file, read_image, resize
 
-__all__ = ["as_items", "load_item", "file_key", "read_bytes", "describe_item", "check_int"]
+__all__ = ["load_item", "file_key", "read_bytes", "describe_item", "check_int"]
 
 
 def check_int(name: str, value: Any, optional: bool = False) -> None:
@@ -99,34 +98,3 @@ def describe_item(item: Union[str, np.ndarray], index: int) -> str:
         '<array #4>'
     """
     return item if isinstance(item, str) else f"<array #{index}>"
-
-
-def as_items(X: Any) -> list:
-    """Normalise the accepted inputs to a list of path strings and (H, W, 3) uint8 arrays.
-
-    Example:
-        >>> len(as_items(train)), as_items(np.zeros((2, 8, 8, 3), np.uint8))[0].shape
-        (68, (8, 8, 3))
-    """
-    if isinstance(X, (str, bytes, os.PathLike)):
-        raise TypeError(f"transform takes a list of images, not a single path ({X!r}); wrap it: [path]")
-    if hasattr(X, "paths") and not isinstance(X, np.ndarray):  # ImageDataset
-        return [os.fspath(p) for p in X.paths]
-    if isinstance(X, np.ndarray) and X.dtype.kind in "iufb":
-        check_image_batch(X)
-        return list(X)
-    if not isinstance(X, Iterable):
-        raise TypeError(f"cannot featurize a {type(X).__name__}: pass an ImageDataset, a list of paths "
-                        "or a uint8 array (n, H, W, 3)")
-    items: list = []
-    for i, item in enumerate(X):
-        if isinstance(item, (str, os.PathLike)):
-            items.append(str(os.fspath(item)))
-        elif isinstance(item, np.ndarray):
-            if item.ndim != 3 or item.shape[-1] != 3 or item.dtype != np.uint8:
-                raise ValueError(f"item {i}: an image array must be uint8 (height, width, 3), got "
-                                 f"{item.dtype} {item.shape}")
-            items.append(item)
-        else:
-            raise TypeError(f"item {i}: expected an image path or a uint8 (H, W, 3) array, got {type(item).__name__}")
-    return items

@@ -17,44 +17,14 @@ from __future__ import annotations
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from cvkit.data.images import ImageReadError, check_image_batch, read_image, resize
+from cvkit.data.images import ImageReadError, read_image, resize
+from cvkit.data.inputs import image_items
 
-__all__ = ["run_pixels", "as_items"]
-
-
-def as_items(X: Any) -> list:
-    """The images of ``X`` (an ImageDataset, paths, a uint8 array or a list of arrays) as a list.
-
-    Paths become strings; arrays stay arrays. A wrong type is a ``TypeError`` naming the item.
-
-    Example:
-        >>> as_items(np.zeros((2, 4, 4, 3), np.uint8))[0].shape, as_items(["a.jpg"])
-        ((4, 4, 3), ['a.jpg'])
-    """
-    if isinstance(X, (str, bytes, os.PathLike)):
-        raise TypeError(f"expected several images, not a single path ({X!r}); wrap it in a list: [path]")
-    if hasattr(X, "paths") and not isinstance(X, np.ndarray):  # ImageDataset
-        return [os.fspath(p) for p in X.paths]
-    if isinstance(X, np.ndarray):
-        check_image_batch(X)
-        return list(X)
-    if not isinstance(X, Iterable):
-        raise TypeError(f"cannot read images from a {type(X).__name__}: pass an ImageDataset, a list of paths "
-                        "or a uint8 array (n, H, W, 3)")
-    items: list = []
-    for i, item in enumerate(X):
-        if isinstance(item, (str, os.PathLike)):
-            items.append(os.fspath(item))
-        elif isinstance(item, np.ndarray) and item.ndim == 3 and item.shape[-1] == 3 and item.dtype == np.uint8:
-            items.append(item)
-        else:
-            what = f"{item.dtype} {item.shape}" if isinstance(item, np.ndarray) else type(item).__name__
-            raise TypeError(f"item {i}: expected an image path or a uint8 (H, W, 3) array, got {what}")
-    return items
+__all__ = ["run_pixels"]
 
 
 def _decode(item: Any, size: tuple[int, int]) -> tuple[np.ndarray | None, str | None]:
@@ -78,7 +48,7 @@ def run_pixels(graph: Any, X: Any, batch_size: int = 32, progress: bool = False,
     Rows of unreadable images are NaN with ``ok`` False; ``skipped`` lists ``(image, reason)``.
     Decoding runs on ``n_workers`` threads (default: the CPU count) while the graph computes.
     """
-    items = as_items(X)
+    items = image_items(X)
     height, width = (int(v) for v in graph.input_shape[1:3])
     size, batch_size = (width, height), max(1, int(batch_size))
     out = np.full((len(items), int(graph.n_outputs)), np.nan, np.float32)
