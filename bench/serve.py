@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single-requests", type=int, default=48, help="requests per run at 1 client")
     parser.add_argument("--direct-seconds", type=float, default=2.0, help="seconds per direct measurement")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    parser.add_argument("--num-threads", type=int, default=None,
+                        help="LiteRT threads of the services (default: theirs, every core)")
+    parser.add_argument("--max-wait-ms", type=float, default=None, help="the services' micro-batching wait")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -184,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                                                args.direct_seconds) for bs in (8, 32))}
 
     api_key = "bench-" + os.urandom(8).hex()
-    servers = {rt: BackgroundServer(model_dir, api_key=api_key, runtime=rt) for rt in ("litert", "keras")}
+    options = {"num_threads": args.num_threads, "max_wait_ms": args.max_wait_ms}
+    servers = {rt: BackgroundServer(model_dir, api_key=api_key, runtime=rt, **options) for rt in ("litert", "keras")}
     runs: dict[str, list] = {"direct": [], "litert_8": [], "litert_1": [], "keras_1": [], "keras_8": []}
     try:
         clients = {}
@@ -196,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             for n in (1, 2, 4, 8):  # warm up the batch sizes used below
                 clients[rt].score([data for _, data in payloads[:n]])
         metadata = {rt: clients[rt].metadata() for rt in servers}
+        for rt, meta in metadata.items():
+            if meta.get("runtime") != rt:
+                raise RuntimeError(f"the {rt} service runs on {meta.get('runtime')}")
         for _ in range(args.rounds):
             runs["direct"].append(direct())
             for rt, level in (("litert", 8), ("litert", 1), ("keras", 1), ("keras", 8)):
@@ -235,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_dir": os.path.relpath(model_dir, REPO) if scratch is None else "<trained for this run>",
         "host": "127.0.0.1 (loopback), clients in the benchmark process (they share the cores)",
         "cpu_count": os.cpu_count(), "litert_threads": default_threads(), "rounds": args.rounds,
+        "service_options": {k: v for k, v in options.items() if v is not None} or "defaults",
         "requests_per_run": {"8_clients": args.requests, "1_client": args.single_requests},
         "runs_on": {rt: f"{m.get('runtime')} {m.get('precision')}" for rt, m in metadata.items()},
         "direct_litert_images_per_s": {

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 def test_background_server_process_scores_and_stops_cleanly():
     from cvkit.serving import BackgroundServer, Client
     paths = test_split().paths[:3]
-    server = BackgroundServer(trained_model_dir(), api_key="process-test-key", max_batch_size=8)
+    server = BackgroundServer(trained_model_dir(), api_key="process-test-key", max_batch_size=8,
+                              runtime="keras")  # not the default: it must reach the process
     assert server.host == "127.0.0.1"
     with server:
         health = server.wait_until_ready(timeout=240)
@@ -35,6 +36,7 @@ def test_background_server_process_scores_and_stops_cleanly():
     assert server.process.returncode in (0, -signal.SIGTERM), server.logs()
     assert "scoring service stopped after 1 scored request(s), 3 image(s)" in server.logs()
     assert meta["limits"]["max_batch_size"] == 8
+    assert (meta["runtime"], meta["precision"]) == ("keras", "float32")
     import cvkit
     assert [a["label"] for a in answers] == list(cvkit.load_model(trained_model_dir()).predict(paths))
     with pytest.raises(ProcessLookupError):

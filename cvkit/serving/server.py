@@ -282,6 +282,9 @@ class BackgroundServer:
         self._log = os.fdopen(fd, "w")
         cmd = [self.python, "-m", "cvkit.cli", "serve", self.model_dir, "--host", self.host,
                "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning"]
+        for name in ("runtime", "precision"):  # options of `cvkit serve`: its defaults would beat the variables
+            if self.service_options.get(name) is not None:
+                cmd += [f"--{name}", str(self.service_options[name])]
         env["CVKIT_EXIT_WITH_PARENT"] = str(os.getpid())  # no orphan if this process dies
         self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
