@@ -91,8 +91,16 @@ def import_tensorflow() -> ModuleType:
         True
     """
     quiet_tensorflow_env()
-    import tensorflow as tf
-
+    if "tensorflow" in sys.modules:
+        tf = sys.modules["tensorflow"]
+    else:
+        # On some CPUs (Intel Xeon with AMX or AVX-512 BF16: oneDNN custom operations on) TensorFlow's
+        # C++ side writes absl lines ("All log messages before absl::InitializeLog() ...", "oneDNN custom
+        # operations are on") while its libraries load, before it reads TF_CPP_MIN_LOG_LEVEL. They go
+        # straight to file descriptor 2, so only hiding that descriptor during the import keeps them
+        # off the terminal and out of a notebook; an import that fails still shows them.
+        with quiet_stderr():
+            import tensorflow as tf
     _quiet_python_logs(tf)
     return tf
 
