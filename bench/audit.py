@@ -33,8 +33,8 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 from cvkit import FeatureClassifier, ImageDataset, duplicate_groups, find_duplicates, find_label_issues
-from cvkit.evaluation.audit import default_featurizer
-from cvkit.evaluation.duplicates import DEFAULT_THRESHOLD
+from cvkit.evaluation._audit import default_featurizer
+from cvkit.evaluation._duplicates import DEFAULT_THRESHOLD
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("exact", "jpeg60", "resize50", "crop10")

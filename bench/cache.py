@@ -28,7 +28,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 
-from cvkit.features.store import FeatureCache  # noqa: E402
+from cvkit.features._store import FeatureCache  # noqa: E402
 
 DIM = 1280
 BATCH = 32

@@ -85,7 +85,7 @@ def measured_peak_gflops(n: int = 1536, repeats: int = 7) -> float:
 
 _RSS_CODE = """
 import json, sys
-from cvkit.features.featurizer import ImageFeaturizer
+from cvkit.features._featurizer import ImageFeaturizer
 paths = json.loads(sys.argv[1])
 fz = ImageFeaturizer(progress=False, runtime=sys.argv[2], cache_dir=sys.argv[3])
 fz.fit_transform(paths)
@@ -112,9 +112,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    from cvkit.features.featurizer import ImageFeaturizer
-    from cvkit.litert import LiteRTModel, agreement, default_threads
-    from cvkit.runtime import import_keras
+    from cvkit._console import import_keras
+    from cvkit._litert import LiteRTModel, agreement, default_threads
+    from cvkit.features._featurizer import ImageFeaturizer
 
     keras = import_keras()
     work = Path(tempfile.mkdtemp(prefix="cvkit-bench-featurize-"))

@@ -10,7 +10,7 @@ labelled photos, and the next 10 photos are
 
 - ``random``: drawn at random from the unlabelled ones;
 - ``uncertain`` (``margin``, and ``entropy`` for comparison): the unlabelled photos the current
-  model is least sure of (:func:`cvkit.evaluation.active.uncertainty_order`).
+  model is least sure of (:func:`cvkit.evaluation._active.uncertainty_order`).
 
 Reports the mean test accuracy (over seeds) after 10, 20, ... labels, the accuracy with all the
 training labels, and the number of labels each order needs to reach 95% of it (on the mean curve,
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from cvkit import FeatureClassifier, ImageDataset
-from cvkit.evaluation.active import uncertainty_order
-from cvkit.evaluation.audit import image_features
+from cvkit.evaluation._active import uncertainty_order
+from cvkit.evaluation._audit import image_features
 
 REPO = Path(__file__).resolve().parent.parent
 ORDERS = ("random", "margin", "entropy")

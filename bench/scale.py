@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def make_images(out: Path, n: int, seed: int = 0) -> list[str]:
     """``n`` re-encoded variants of sample_data's photos in class folders under ``out``."""
-    from cvkit.data.sources import list_images
+    from cvkit.data._sources import list_images
     source = list_images(REPO / "sample_data")
     rng = np.random.default_rng(seed)
     paths = []
@@ -64,8 +64,8 @@ def make_images(out: Path, n: int, seed: int = 0) -> list[str]:
 def one_core_costs(model_dir: Path, paths: list[str]) -> dict:
     """Seconds per image for decoding alone and for the model alone (batches of 32), in this process."""
     import cvkit
-    from cvkit.models import inference
-    from cvkit.serving.batch_score import decode_or_reason
+    from cvkit.models import _inference as inference
+    from cvkit.serving._batch_score import decode_or_reason
     model = cvkit.load_model(model_dir)
     size = inference.input_size(model)
     sample = paths[:256]
@@ -93,7 +93,7 @@ def run_ray(model_dir: Path, images: Path, out: Path, workers: int) -> dict:
 
 
 def _infos(out: Path) -> list[dict]:
-    from cvkit.scale.jobs import read_part_info
+    from cvkit.scale._jobs import read_part_info
     return [read_part_info(p) for p in sorted(out.glob("part-*.parquet"))]
 
 
@@ -130,8 +130,8 @@ def main() -> None:
 
     from cvkit.classifiers import FeatureClassifier
     from cvkit.data import ImageDataset
-    from cvkit.scale.cluster import ray_session
-    from cvkit.serving.batch_score import batch_score
+    from cvkit.scale._cluster import ray_session
+    from cvkit.serving._batch_score import batch_score
 
     work = Path(tempfile.mkdtemp(prefix="cvkit-bench-scale-"))
     try:

@@ -31,7 +31,7 @@ _CHILD = r"""
 import json, resource, sys, time
 start = time.perf_counter()
 import cvkit
-from cvkit.serving.batch_score import batch_score
+from cvkit.serving._batch_score import batch_score
 model_dir, paths_file, output, runtime = sys.argv[1:5]
 paths = open(paths_file).read().splitlines()
 model = cvkit.load_model(model_dir, runtime=runtime)

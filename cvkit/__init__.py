@@ -14,8 +14,8 @@ Example:
 """
 from __future__ import annotations
 
-from cvkit.lazy import lazy_exports
-from cvkit.runtime import quiet_tensorflow_env
+from cvkit._console import quiet_tensorflow_env
+from cvkit._lazy import lazy_exports
 
 quiet_tensorflow_env()  # before anything imports TensorFlow: no C++ start-up lines on stderr
 
@@ -45,7 +45,7 @@ _EXPORTS: dict[str, str] = {
     "CleanerWidget": "cvkit.widgets",
     "Client": "cvkit.serving",
     "BackgroundServer": "cvkit.serving",
-    "batch_score": "cvkit.serving.batch_score",  # the function (the module of that name shadows it in serving)
+    "batch_score": "cvkit.serving._batch_score",  # the function (the module of that name shadows it in serving)
     "score_images": "cvkit.scale",
     "featurize_images": "cvkit.scale",
     "quantize_model": "cvkit.models",
@@ -60,11 +60,11 @@ _SUBMODULES = {
     "data": "cvkit.data", "backbones": "cvkit.backbones", "features": "cvkit.features",
     "classifiers": "cvkit.classifiers", "models": "cvkit.models", "evaluation": "cvkit.evaluation",
     "serving": "cvkit.serving", "scale": "cvkit.scale", "widgets": "cvkit.widgets", "cli": "cvkit.cli",
-    "litert": "cvkit.litert",
+    "litert": "cvkit._litert",
     # the homes of the names below moved into the layered packages; the short names still work
     "augment": "cvkit.data.augment", "plots": "cvkit.evaluation.plots",
-    "featurize": "cvkit.features.featurizer", "cache": "cvkit.features.admin",
-    "artifacts": "cvkit.models.folder", "export": "cvkit.models.export",
+    "featurize": "cvkit.features._featurizer", "cache": "cvkit.features._admin",
+    "artifacts": "cvkit.models._folder", "export": "cvkit.models._export",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)

@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from cvkit.serving.server import free_port
+from cvkit.serving._server import free_port
 
 CHROMIUM = os.environ.get("CVKIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cvkit.evaluation.active import UNCERTAINTY_METHODS, uncertainty_order, uncertainty_scores
+from cvkit.evaluation._active import UNCERTAINTY_METHODS, uncertainty_order, uncertainty_scores
 
 
 @pytest.mark.parametrize("method", UNCERTAINTY_METHODS)

@@ -13,8 +13,8 @@ import pytest
 import cvkit
 from cvkit.classifiers import FeatureClassifier
 from cvkit.data import read_image
-from cvkit.models.folder import ModelFormatError, load_model, read_metadata
-from cvkit.models.trusted import check_savable
+from cvkit.models._folder import ModelFormatError, load_model, read_metadata
+from cvkit.models._trusted import check_savable
 
 pytestmark = pytest.mark.slow
 

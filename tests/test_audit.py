@@ -1,4 +1,4 @@
-"""Label issues, odd images, duplicates and train/test leaks (cvkit.evaluation.audit / .duplicates)."""
+"""Label issues, odd images, duplicates and train/test leaks (cvkit.evaluation._audit / .duplicates)."""
 from __future__ import annotations
 
 import shutil
@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 import cvkit
-from cvkit.data.checks import BadImageWarning
-from cvkit.evaluation.audit import find_label_issues, outlier_scores
-from cvkit.evaluation.duplicates import PAIR_COLUMNS, duplicate_groups, find_duplicates, groups_from_pairs
+from cvkit.data._checks import BadImageWarning
+from cvkit.evaluation._audit import find_label_issues, outlier_scores
+from cvkit.evaluation._duplicates import PAIR_COLUMNS, duplicate_groups, find_duplicates, groups_from_pairs
 
 
 def _flipped(dataset, n_flip: int, seed: int = 0):

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from cvkit import backbones
-from cvkit.backbones.torch_weights import UnsafeWeightsError, WeightsFormatError, load_legacy_state_dict
+from cvkit.backbones._torch_weights import UnsafeWeightsError, WeightsFormatError, load_legacy_state_dict
 
 
 # ---------------------------------------------------------------- helpers
@@ -93,7 +93,7 @@ def _write_legacy_pth(path, state: dict, monkeypatch) -> None:
 
 @pytest.fixture(scope="module")
 def lite0_pth():
-    from cvkit.backbones.efficientnet_lite import lite_weights_path
+    from cvkit.backbones._efficientnet_lite import lite_weights_path
     return lite_weights_path("efficientnet_lite0")
 
 
@@ -195,7 +195,7 @@ def test_lite_weights_from_a_pth_path_and_wrong_variant(lite0_pth):
 
 
 def test_strict_mapping_rejects_extra_missing_and_reshaped_tensors(tmp_path, lite0_pth, monkeypatch):
-    from cvkit.backbones.torch_names import load_torch_weights
+    from cvkit.backbones._torch_names import load_torch_weights
     state = load_legacy_state_dict(lite0_pth)
     model = backbones.get("efficientnet_lite0", weights=None, include_top=True)
 

@@ -44,8 +44,8 @@ def read_rows(path, delimiter=","):
 
 
 def test_folder_to_csv_one_row_per_image_with_errors(model, messy_folder, tmp_path):
-    from cvkit.models.inference import score_sources
-    from cvkit.serving.batch_score import batch_score
+    from cvkit.models._inference import score_sources
+    from cvkit.serving._batch_score import batch_score
     out = tmp_path / "predictions.csv"
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in messy_folder.rglob("*") if p.is_file()}
     with pytest.warns(UserWarning, match="3 of 11 image"):
@@ -74,7 +74,7 @@ def test_folder_to_csv_one_row_per_image_with_errors(model, messy_folder, tmp_pa
 
 
 def test_table_with_labels_gives_true_label_column_and_tsv(model, tmp_path):
-    from cvkit.serving.batch_score import batch_score
+    from cvkit.serving._batch_score import batch_score
     table = tmp_path / "to_score.csv"
     split = test_split()
     pairs = zip(split.paths[:5], split.image_labels[:5])
@@ -92,7 +92,7 @@ def test_table_with_labels_gives_true_label_column_and_tsv(model, tmp_path):
 
 
 def test_headerless_ml_net_table_relative_paths(model, tmp_path):
-    from cvkit.serving.batch_score import batch_score
+    from cvkit.serving._batch_score import batch_score
     summary = batch_score(model, SAMPLE_DATA / "tags.tsv", tmp_path / "p.csv", progress=False)
     rows = read_rows(tmp_path / "p.csv")
     assert summary.n_images == len(rows) == len((SAMPLE_DATA / "tags.tsv").read_text().splitlines())
@@ -102,7 +102,7 @@ def test_headerless_ml_net_table_relative_paths(model, tmp_path):
 
 
 def test_refuses_to_overwrite_the_input_table_or_write_an_image(model, tmp_path):
-    from cvkit.serving.batch_score import batch_score
+    from cvkit.serving._batch_score import batch_score
     table = tmp_path / "list.csv"
     table.write_text("path\n" + str(test_split().paths[0]) + "\n")
     original = table.read_bytes()
@@ -144,7 +144,7 @@ class MeanColourModel:
 
 def test_memory_stays_flat_as_the_image_count_grows(tmp_path):
     """Peak Python-side memory for 2000 images is about that for 200: nothing accumulates."""
-    from cvkit.serving.batch_score import batch_score
+    from cvkit.serving._batch_score import batch_score
     model = MeanColourModel()
     _write_images(tmp_path / "small", 200)
     _write_images(tmp_path / "large", 2000)

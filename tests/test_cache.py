@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 
 from cvkit.cli import main
-from cvkit.features import store
-from cvkit.features.admin import CACHE_FILE_NAME, cache_info, clear_cache, is_cache_file_name
-from cvkit.features.featurizer import ImageFeaturizer
-from cvkit.features.store import FeatureCache, cache_max_bytes
+from cvkit.features import _store as store
+from cvkit.features._admin import CACHE_FILE_NAME, cache_info, clear_cache, is_cache_file_name
+from cvkit.features._featurizer import ImageFeaturizer
+from cvkit.features._store import FeatureCache, cache_max_bytes
 
 DAY = 86400.0
 
@@ -65,7 +65,7 @@ def _disk_bytes(path: Path) -> int:
 
 
 class FakeClock:
-    """Stands in for the ``time`` module inside cvkit.features.store, to age entries without waiting."""
+    """Stands in for the ``time`` module inside cvkit.features._store, to age entries without waiting."""
 
     def __init__(self, now: float):
         self.now = now
@@ -402,7 +402,7 @@ def test_two_processes_share_one_old_format_file_with_a_size_limit(tmp_path):
     script = textwrap.dedent(f"""
         import hashlib, sys
         import numpy as np
-        from cvkit.features.store import FeatureCache
+        from cvkit.features._store import FeatureCache
         def vec(key):
             seed = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16)
             return np.random.default_rng(seed).standard_normal(1280).astype(np.float32)

@@ -426,7 +426,7 @@ def test_finetune_validation_fraction_holds_out_a_stratified_part(tiny):
 
 
 def test_augmented_batches_repeat_for_a_seed_and_differ_across_epochs():
-    from cvkit.classifiers.finetune import augmented_batches
+    from cvkit.classifiers._finetune import augmented_batches
     from cvkit.data.augment import default_pipeline, seeded
 
     rng = np.random.default_rng(0)

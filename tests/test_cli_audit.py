@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import cvkit
-from cvkit.cli.audit import TABLE_COLUMNS
-from cvkit.cli.main import COMMANDS, main
+from cvkit.cli._audit import TABLE_COLUMNS
+from cvkit.cli._main import COMMANDS, main
 
 pytestmark = pytest.mark.slow
 

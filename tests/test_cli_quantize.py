@@ -7,7 +7,7 @@ import json
 import re
 import shutil
 
-from cvkit.cli.main import main
+from cvkit.cli._main import main
 from tests.serving_fixtures import trained_model_dir, trained_run_dir
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cvkit.cli.main import COMMANDS, build_parser, main
+from cvkit.cli._main import COMMANDS, build_parser, main
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +90,7 @@ def test_every_registered_command_has_a_parser_and_runner():
             parser.parse_args([name, "--help"])
         assert info.value.code == 0
     args = build_parser("train").parse_args(["train", "d", "-o", "m", "--method", "finetune", "--epochs", "3"])
-    assert (args.method, args.epochs, args._run) == ("finetune", 3, "cvkit.cli.train:run")
+    assert (args.method, args.epochs, args._run) == ("finetune", 3, "cvkit.cli._train:run")
     for cmd in COMMANDS:  # one convention: every command module has add_arguments(parser) and run(args)
         module = importlib.import_module(cmd.module)
         assert callable(module.add_arguments) and callable(module.run), cmd.module
@@ -110,8 +110,8 @@ def test_only_the_chosen_command_is_imported():
         run = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
         return run.stdout.strip().splitlines()[-1]
-    assert imported("--help") == "['cvkit.cli.main']"
-    assert imported("train", "--help") == "['cvkit.cli.main', 'cvkit.cli.train']"
+    assert imported("--help") == "['cvkit.cli._main']"
+    assert imported("train", "--help") == "['cvkit.cli._main', 'cvkit.cli._train']"
 
 
 def test_library_modules_never_import_argparse():

@@ -44,7 +44,7 @@ def tflite_float32(model_dir):
 def test_savedmodel_agrees_exactly_and_loads_with_tensorflow(model, model_dir, pixels):
     import tensorflow as tf
 
-    from cvkit.models.export import export_model
+    from cvkit.models._export import export_model
     result = export_model(model, "savedmodel", images=test_split())
     assert result.path == str(model_dir / "export" / "saved_model")
     assert result.n_images == len(test_split()) and result.images == "images"
@@ -60,7 +60,7 @@ def test_savedmodel_agrees_exactly_and_loads_with_tensorflow(model, model_dir, p
 
 
 def test_tflite_float32_from_the_command_line_uses_split_json(tflite_float32, model, pixels, capsys):
-    from cvkit.models.export import TFLiteModel
+    from cvkit.models._export import TFLiteModel
     report = json.loads(tflite_float32.with_name("model.export.json").read_text())
     assert report["images"] == "test-split images" and report["n_images"] == 36
     assert report["agreement"] == 1.0 and report["max_abs_diff"] < 1e-4
@@ -70,7 +70,7 @@ def test_tflite_float32_from_the_command_line_uses_split_json(tflite_float32, mo
 
 
 def test_float16_halves_the_file_and_agrees(model, model_dir, tflite_float32):
-    from cvkit.models.export import export_model
+    from cvkit.models._export import export_model
     result = export_model(model, "tflite", quantize="float16")
     assert result.path.endswith("model_float16.tflite")
     assert result.images == "test-split images"
@@ -80,7 +80,7 @@ def test_float16_halves_the_file_and_agrees(model, model_dir, tflite_float32):
 
 
 def test_int8_quarters_the_weights_and_mostly_agrees(model, model_dir, tflite_float32):
-    from cvkit.models.export import export_model
+    from cvkit.models._export import export_model
     result = export_model(model_dir, "tflite", quantize="int8", output=model_dir.parent / "q" / "m8.tflite")
     assert result.size_bytes < 0.4 * tflite_float32.stat().st_size
     assert result.calibration == "training-split images"  # checked on test images it never saw
@@ -90,7 +90,7 @@ def test_int8_quarters_the_weights_and_mostly_agrees(model, model_dir, tflite_fl
 
 
 def test_bad_arguments_are_clear_errors(model):
-    from cvkit.models.export import export_model
+    from cvkit.models._export import export_model
     with pytest.raises(ValueError, match="format must be one of"):
         export_model(model, "onnx")
     with pytest.raises(ValueError, match="quantize applies to format='tflite' only"):

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from cvkit.data import BadImageWarning, ImageDataset, read_image
-from cvkit.features import featurizer as featurize
-from cvkit.features import store
-from cvkit.features.featurizer import ImageFeaturizer
-from cvkit.features.store import FeatureCache
+from cvkit.features import _featurizer as featurize
+from cvkit.features import _store as store
+from cvkit.features._featurizer import ImageFeaturizer
+from cvkit.features._store import FeatureCache
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +267,7 @@ def test_sklearn_habits(lite0, photos, tmp_path):
 
 
 def test_import_featurize_does_not_import_tensorflow():
-    code = "import sys, cvkit.features.featurizer; print('tensorflow' in sys.modules)"
+    code = "import sys, cvkit.features._featurizer; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

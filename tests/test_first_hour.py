@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvkit.classifiers.heads import class_weights, default_estimator, fit_head
-from cvkit.cli.main import main
+from cvkit.classifiers._heads import class_weights, default_estimator, fit_head
+from cvkit.cli._main import main
 from cvkit.data import check_class_balance, default_run_dir
-from cvkit.data.runs import run_name
-from cvkit.models.folder import check_overwrite
+from cvkit.data._runs import run_name
+from cvkit.models._folder import check_overwrite
 
 
 def _tree(sample_dir: Path, dest: Path, per_class: dict[str, int]) -> Path:
@@ -120,7 +120,7 @@ def test_weights_reach_a_head_of_your_own_through_its_class_weight():
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
-    from cvkit.classifiers.heads import with_probabilities
+    from cvkit.classifiers._heads import with_probabilities
     X, y = _imbalanced_features()
     weights = class_weights({"small": 5.0}, y, ["big", "small"])
     assert weights == {0: 1.0, 1: 5.0}
@@ -139,7 +139,7 @@ def test_weights_reach_a_head_of_your_own_through_its_class_weight():
 def test_feature_classifier_class_weight_reaches_fit_and_cross_validation(sample_split, monkeypatch):
     import cvkit
     from cvkit.classifiers import cross_validate
-    from cvkit.classifiers.model_selection import make_classifier
+    from cvkit.classifiers._model_selection import make_classifier
 
     train, _ = sample_split
     keep = [i for i, lab in enumerate(train.image_labels) if lab != "vegetable" or i % 3 == 0]

@@ -21,9 +21,9 @@ from cvkit.data import (
     check_image,
     read_image,
 )
-from cvkit.data import checks as checks_module
-from cvkit.data.images import MAX_IMAGE_PIXELS
-from cvkit.data.sources import MAX_FIELD_CHARS, format_row, iter_records, read_table
+from cvkit.data import _checks as checks_module
+from cvkit.data._images import MAX_IMAGE_PIXELS
+from cvkit.data._sources import MAX_FIELD_CHARS, format_row, iter_records, read_table
 from cvkit.widgets import LabelsFile
 
 

@@ -1,4 +1,4 @@
-"""cvkit.data.images: the one safe image reader."""
+"""cvkit.data._images: the one safe image reader."""
 from __future__ import annotations
 
 import io

@@ -1,4 +1,4 @@
-"""cvkit.litert: the LiteRT runtime knob, LiteRTModel (XNNPACK, thread-safe, picklable), Keras conversion.
+"""cvkit._litert: the LiteRT runtime knob, LiteRTModel (XNNPACK, thread-safe, picklable), Keras conversion.
 
 Real conversions and a real interpreter throughout; one test checks EfficientNet-Lite0 on real photos.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvkit import litert
-from cvkit.runtime import import_keras
+from cvkit import _litert as litert
+from cvkit._console import import_keras
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -137,7 +137,7 @@ def test_conversion_and_inference_print_nothing():
     """Keras' "Saved artifact" listing, converter passes and the XNNPACK notice all stay hidden."""
     code = ("import numpy as np\n"
             "from cvkit import litert\n"
-            "from cvkit.runtime import import_keras\n"
+            "from cvkit._console import import_keras\n"
             "keras = import_keras()\n"
             "i = keras.Input((8, 8, 3))\n"
             "m = keras.Model(i, keras.layers.Flatten()(i))\n"
@@ -152,7 +152,7 @@ def test_running_a_graph_does_not_import_tensorflow(tiny, tmp_path):
     path = tmp_path / "tiny.tflite"
     path.write_bytes(tiny[1])
     code = ("import sys, numpy as np\n"
-            "from cvkit.litert import LiteRTModel\n"
+            "from cvkit._litert import LiteRTModel\n"
             f"out = LiteRTModel({str(path)!r}).predict(np.zeros((3, 24, 24, 3), np.uint8))\n"
             "print(out.shape, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
@@ -163,7 +163,7 @@ def test_running_a_graph_does_not_import_tensorflow(tiny, tmp_path):
 def test_efficientnet_lite0_features_match_keras_on_real_photos():
     from cvkit import backbones
     from cvkit.data import ImageDataset
-    from cvkit.data.images import read_image
+    from cvkit.data._images import read_image
 
     paths = ImageDataset.from_directory(REPO / "sample_data").paths[::6][:16]
     pixels = np.stack([read_image(p, size=224) for p in paths])
@@ -183,7 +183,7 @@ def _sample_photos(n=8):
 
 
 def test_featurizer_runtimes_agree_and_keep_separate_feature_caches(tmp_path):
-    from cvkit.features.featurizer import ImageFeaturizer
+    from cvkit.features._featurizer import ImageFeaturizer
 
     photos = _sample_photos()
     lite = ImageFeaturizer(cache_dir=tmp_path, progress=False)
@@ -205,8 +205,8 @@ def test_featurizer_runtimes_agree_and_keep_separate_feature_caches(tmp_path):
 
 
 def test_a_cached_graph_is_not_converted_again_and_a_damaged_one_is(tmp_path, monkeypatch):
-    from cvkit.features import compiled
-    from cvkit.features.featurizer import ImageFeaturizer
+    from cvkit.features import _compiled as compiled
+    from cvkit.features._featurizer import ImageFeaturizer
 
     photos = _sample_photos(3)
     first = ImageFeaturizer(cache_dir=tmp_path, progress=False).fit()
@@ -225,12 +225,12 @@ def test_a_cached_graph_is_not_converted_again_and_a_damaged_one_is(tmp_path, mo
 
 def test_featurizing_with_a_cached_graph_never_imports_tensorflow():
     """conftest gives the run one cache folder ($CVKIT_CACHE_DIR), which the subprocess inherits."""
-    from cvkit.features.featurizer import ImageFeaturizer
+    from cvkit.features._featurizer import ImageFeaturizer
 
     photos = _sample_photos(4)
     expected = ImageFeaturizer(progress=False, cache=True).fit()  # converts once if not cached yet
     code = ("import sys, json\n"
-            "from cvkit.features.featurizer import ImageFeaturizer\n"
+            "from cvkit.features._featurizer import ImageFeaturizer\n"
             f"fz = ImageFeaturizer(progress=False, cache_max_mb=0)\n"
             f"X = fz.fit_transform({photos!r})\n"
             "print(json.dumps([fz.runtime_, 'tensorflow' in sys.modules, 'keras' in sys.modules, X.tolist()]))\n")
@@ -245,7 +245,7 @@ def test_featurizing_with_a_cached_graph_never_imports_tensorflow():
 
 def test_int8_featurizer_is_calibrated_on_fit_images_and_reports_agreement(tmp_path):
     from cvkit import backbones
-    from cvkit.features.featurizer import ImageFeaturizer
+    from cvkit.features._featurizer import ImageFeaturizer
 
     photos = _sample_photos(12)
     small = backbones.get("efficientnet_lite0", input_shape=(96, 96, 3))  # ImageNet weights, small images

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cvkit.models.folder import ModelFormatError, load_model
+from cvkit.models._folder import ModelFormatError, load_model
 from tests.serving_fixtures import test_split, trained_model_dir, trained_run_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -137,7 +137,7 @@ def test_the_scoring_service_on_litert_never_imports_tensorflow(model_dir):
         "import sys, time, warnings\n"
         "warnings.simplefilter('ignore')\n"
         "from fastapi.testclient import TestClient\n"
-        "from cvkit.serving.app import create_app\n"
+        "from cvkit.serving._app import create_app\n"
         f"with TestClient(create_app({str(model_dir)!r})) as client:\n"
         "    for _ in range(300):\n"
         "        if client.get('/health').status_code == 200: break\n"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from cvkit.data import ImageDataset
-from cvkit.data.sources import format_row, iter_records
+from cvkit.data._sources import format_row, iter_records
 from cvkit.widgets import LabelsFile
 
 #: Examples per property: each test stays well under 20 s on one core (about 5 s each).

@@ -1,6 +1,6 @@
 """A user sees cvkit's own messages, progress bars and results: no TensorFlow, absl or kernel log lines.
 
-TensorFlow is quieted by cvkit itself (:mod:`cvkit.runtime`), so the subprocesses and kernels here
+TensorFlow is quieted by cvkit itself (:mod:`cvkit._console`), so the subprocesses and kernels here
 start WITHOUT ``TF_CPP_MIN_LOG_LEVEL`` in their environment (the test session sets it for itself).
 """
 from __future__ import annotations
@@ -82,7 +82,7 @@ def test_bad_image_warning_names_the_users_line(tmp_path, sample_dir):
 
 
 def test_quiet_stderr_hides_native_output_and_shows_it_on_failure(capfd):
-    from cvkit.runtime import quiet_stderr
+    from cvkit._console import quiet_stderr
     with quiet_stderr():
         os.write(2, b"converter chatter\n")
     assert "converter chatter" not in capfd.readouterr().err
@@ -94,7 +94,7 @@ def test_quiet_stderr_hides_native_output_and_shows_it_on_failure(capfd):
 
 
 def test_history_plot_says_how_small_the_validation_set_is():
-    from cvkit.classifiers.history import phase_summary, plot_history
+    from cvkit.classifiers._history import phase_summary, plot_history
 
     class Fitted:
         history_ = {"phase": ["head", "fine_tune", "fine_tune"], "epoch": [1, 2, 3], "loss": [0.9, 0.5, 0.4],
@@ -118,7 +118,7 @@ def test_importing_tensorflow_through_cvkit_is_silent_even_with_onednn_forced_on
     control = subprocess.run([sys.executable, "-c", "import tensorflow"], env=env, capture_output=True)
     if platform.machine().lower() in ("x86_64", "amd64"):
         assert _noise(control.stderr), "forcing oneDNN on no longer makes TensorFlow print: the check is vacuous"
-    run = subprocess.run([sys.executable, "-c", "import cvkit.runtime as r; r.import_keras()"], env=env,
+    run = subprocess.run([sys.executable, "-c", "import cvkit._console as r; r.import_keras()"], env=env,
                          capture_output=True)
     assert run.returncode == 0, run.stderr
     assert run.stderr == b"" and run.stdout == b"", run.stderr
@@ -131,7 +131,7 @@ def test_a_failing_tensorflow_import_still_shows_its_error(tmp_path):
     (fake / "__init__.py").write_text("import os\nos.write(2, b'native loader: libtensorflow.so missing\\n')\n"
                                       "raise ImportError('broken tensorflow')\n")
     env = _env(PYTHONPATH=str(tmp_path / "fake") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    run = subprocess.run([sys.executable, "-c", "import cvkit.runtime as r; r.import_tensorflow()"], env=env,
+    run = subprocess.run([sys.executable, "-c", "import cvkit._console as r; r.import_tensorflow()"], env=env,
                          capture_output=True)
     assert run.returncode != 0
     assert b"native loader: libtensorflow.so missing" in run.stderr and b"broken tensorflow" in run.stderr

@@ -88,8 +88,8 @@ def resumed_job(cluster, photos, tmp_path_factory):
 
 
 def test_two_nodes_score_like_batch_score_with_error_rows(resumed_job, photos, tmp_path):
-    from cvkit.scale.jobs import read_part_info
-    from cvkit.serving.batch_score import batch_score
+    from cvkit.scale._jobs import read_part_info
+    from cvkit.serving._batch_score import batch_score
     out, _, stdout = resumed_job
     local = tmp_path / "local.csv"
     with pytest.warns(UserWarning, match="2 of 106"):
@@ -137,7 +137,7 @@ def test_cluster_features_load_into_the_cache(cluster, photos, tmp_path):
     import pyarrow.parquet as pq
 
     from cvkit.features import ImageFeaturizer
-    from cvkit.features.tables import cache_features, features_table, read_features
+    from cvkit.features._tables import cache_features, features_table, read_features
     from cvkit.scale import featurize_images
     subset = sorted((photos / "flower").glob("*.jpg"))[:12] + [photos / "fruit" / "notes.jpg"]
     out = tmp_path / "features.parquet"
@@ -167,9 +167,9 @@ def test_cluster_features_load_into_the_cache(cluster, photos, tmp_path):
 
 def test_without_ray_the_error_says_how_to_install(tmp_path):
     code = ("import sys; sys.modules['ray'] = None\n"
-            "import cvkit.scale, cvkit.cli.score\n"
+            "import cvkit.scale, cvkit.cli._score\n"
             "assert 'ray' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
-            "from cvkit.cli.main import main\n"
+            "from cvkit.cli._main import main\n"
             f"sys.exit(main(['score', 'model', 'sample_data', '-o', r'{tmp_path / 'x.csv'}', '--engine', 'ray']))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(REPO)})

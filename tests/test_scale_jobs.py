@@ -12,7 +12,7 @@ pytest.importorskip("pyarrow", reason="scale-out jobs need the extra: pip instal
 
 def test_csv_output_is_batch_score_csv_and_parts_are_removed(tmp_path):
     from cvkit.scale import score_images
-    from cvkit.serving.batch_score import batch_score
+    from cvkit.serving._batch_score import batch_score
     images = SAMPLE_DATA / "tags.tsv"
     batch_score(trained_model_dir(), images, tmp_path / "local.tsv", progress=False)
     summary = score_images(trained_model_dir(), images, tmp_path / "scaled.tsv", engine="local", chunk_size=40,
@@ -26,7 +26,7 @@ def test_csv_output_is_batch_score_csv_and_parts_are_removed(tmp_path):
 
 def test_restart_reuses_parts_and_refuses_other_inputs(tmp_path):
     from cvkit.scale import score_images
-    from cvkit.scale.jobs import MANIFEST_NAME
+    from cvkit.scale._jobs import MANIFEST_NAME
     out = tmp_path / "preds.parquet"
     bird = SAMPLE_DATA / "bird"
     first = score_images(trained_model_dir(), bird, out, engine="local", chunk_size=8, progress=False)
@@ -71,7 +71,7 @@ def test_refuses_a_folder_that_is_not_a_job_and_bad_arguments(tmp_path):
 
 
 def test_a_glob_names_the_images(tmp_path):
-    from cvkit.serving.batch_score import batch_inputs
+    from cvkit.serving._batch_score import batch_inputs
     rows, count, has_labels = batch_inputs(str(SAMPLE_DATA / "*" / "c*.jpg"))
     paths = [p for p, _ in rows]
     assert count == len(paths) > 2 and paths == sorted(paths) and not has_labels

@@ -76,7 +76,7 @@ def test_metadata_describes_the_model(http, model):
 
 # ---------------------------------------------------------------------- happy paths
 def test_multipart_scores_each_file_in_order_like_the_scoring_code_path(http, model, test_images):
-    from cvkit.models.inference import score_sources
+    from cvkit.models._inference import score_sources
     paths, _ = test_images
     response = http.post("/score", files=multipart(paths))
     assert response.status_code == 200
@@ -306,7 +306,7 @@ def test_concurrent_requests_share_model_calls(model, test_images):
 
 
 def httpx_score_each(model, paths):
-    from cvkit.models.inference import score_sources
+    from cvkit.models._inference import score_sources
     return [score_sources(model, [p])[0] for p in paths]
 
 
@@ -365,7 +365,7 @@ def test_client_refuses_urls_and_missing_files(server, tmp_path):
 # ---------------------------------------------------------------------- score_image (client-side URL fetch)
 def test_score_image_from_path_bytes_and_url(model, test_images):
     from cvkit.data import ImageReadError
-    from cvkit.models.inference import score_image
+    from cvkit.models._inference import score_image
     paths, _ = test_images
     data = Path(paths[0]).read_bytes()
     by_path = score_image(model, paths[0])
@@ -383,7 +383,7 @@ def test_score_image_from_path_bytes_and_url(model, test_images):
 
 
 def test_loaded_model_score_image_uses_the_same_path(model, test_images):
-    from cvkit.models.inference import score_image
+    from cvkit.models._inference import score_image
     paths, _ = test_images
     assert model.score_image(paths[1], top_k=2) == score_image(model, paths[1], top_k=2)
 
@@ -428,16 +428,16 @@ def test_run_before_init_is_a_clear_error(monkeypatch):
 def test_health_says_loading_until_the_model_is_ready(monkeypatch, test_images):
     import threading
 
-    import cvkit.models.folder
+    import cvkit.models._folder
     from cvkit.serving import ThreadedServer, create_app
     release = threading.Event()
-    real_load = cvkit.models.folder.load_model
+    real_load = cvkit.models._folder.load_model
 
     def slow_load(path, **options):
         release.wait(30)
         return real_load(path, **options)
 
-    monkeypatch.setattr(cvkit.models.folder, "load_model", slow_load)
+    monkeypatch.setattr(cvkit.models._folder, "load_model", slow_load)
     with ThreadedServer(create_app(trained_model_dir())) as running:
         loading = httpx.get(running.url + "/health")
         refused = httpx.post(running.url + "/score", files=multipart(test_images[0][:1]))

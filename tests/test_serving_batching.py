@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from cvkit.serving.microbatch import MicroBatcher
+from cvkit.serving._microbatch import MicroBatcher
 
 
 class Recorder:

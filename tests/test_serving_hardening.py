@@ -140,7 +140,7 @@ def test_a_bomb_does_not_count_against_the_budget_of_its_siblings(client):
 def test_serve_command_has_a_pixel_budget_flag():
     import argparse
 
-    from cvkit.cli import serve
+    from cvkit.cli import _serve as serve
     args = serve.add_arguments(argparse.ArgumentParser()).parse_args(["m", "--max-request-mp", "20"])
     assert args.max_request_mp == 20.0
 
@@ -168,13 +168,13 @@ def test_head_health_answers_like_get(client, model, monkeypatch):
 
     from fastapi.testclient import TestClient
 
-    import cvkit.models.folder
+    import cvkit.models._folder
     from cvkit.serving import create_app
     head = client.head("/health", headers={"Authorization": ""})
     assert head.status_code == 200 and head.content == b""
     release = threading.Event()
-    real_load = cvkit.models.folder.load_model
-    monkeypatch.setattr(cvkit.models.folder, "load_model", lambda p, **kw: release.wait(30) and real_load(p, **kw))
+    real_load = cvkit.models._folder.load_model
+    monkeypatch.setattr(cvkit.models._folder, "load_model", lambda p, **kw: release.wait(30) and real_load(p, **kw))
     with TestClient(create_app(trained_model_dir())) as loading:
         assert loading.head("/health").status_code == 503
         release.set()

@@ -195,7 +195,7 @@ def test_ready_waits_until_every_worker_has_said_ready():
     from fastapi.responses import JSONResponse
 
     from cvkit.serving import ThreadedServer
-    from cvkit.serving.server import _wait_for_health
+    from cvkit.serving._server import _wait_for_health
 
     calls = {101: 0, 202: 0}
     app = FastAPI()

@@ -15,7 +15,7 @@ import pytest
 
 from cvkit import ImageDataset, TableFormatError
 from cvkit.widgets import AnnotationWidget, LabelsFile
-from cvkit.widgets import labels_file as labels_file_module
+from cvkit.widgets import _labels_file as labels_file_module
 
 
 @pytest.fixture()

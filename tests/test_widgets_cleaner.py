@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from cvkit import ImageDataset
-from cvkit.data.corrections import Decision, apply_corrections, image_key, read_corrections
+from cvkit.data._corrections import Decision, apply_corrections, image_key, read_corrections
 from cvkit.evaluation import EvaluationReport
 from cvkit.widgets import CleanerWidget, CorrectionsFile
-from cvkit.widgets import labels_file as labels_file_module
+from cvkit.widgets import _labels_file as labels_file_module
 
 
 @pytest.fixture()

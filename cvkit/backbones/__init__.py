@@ -30,10 +30,10 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from cvkit.backbones.blocks import blocks, top_layers
-from cvkit.backbones.efficientnet_lite import LITE_VARIANTS
-from cvkit.backbones.errors import MissingWeightsPackageError, WeightsUnavailableError
-from cvkit.backbones.keras_apps import KERAS_APPS
+from cvkit.backbones._blocks import blocks, top_layers
+from cvkit.backbones._efficientnet_lite import LITE_VARIANTS
+from cvkit.backbones._errors import MissingWeightsPackageError, WeightsUnavailableError
+from cvkit.backbones._keras_apps import KERAS_APPS
 
 __all__ = ["BackboneInfo", "MissingWeightsPackageError", "WeightsUnavailableError", "available", "blocks",
            "canonical_name", "get", "info", "offline_backbones", "top_layers"]
@@ -170,9 +170,9 @@ def get(name: str = "efficientnet_lite0", weights: Union[str, os.PathLike, None]
     """
     name = canonical_name(name)
     if name in LITE_VARIANTS:
-        from cvkit.backbones.efficientnet_lite import build_efficientnet_lite
+        from cvkit.backbones._efficientnet_lite import build_efficientnet_lite
         return build_efficientnet_lite(name, weights=weights, include_top=include_top, pooling=pooling,
                                        input_shape=input_shape, **kwargs)
-    from cvkit.backbones.keras_apps import build_keras_app
+    from cvkit.backbones._keras_apps import build_keras_app
     return build_keras_app(name, weights=weights, include_top=include_top, pooling=pooling,
                            input_shape=input_shape, **kwargs)

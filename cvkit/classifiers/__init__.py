@@ -22,8 +22,8 @@ from typing import Any
 
 __all__ = ["FeatureClassifier", "FineTuneClassifier", "ImageClassifier", "cross_validate", "make_classifier"]
 
-_LAZY = {"FeatureClassifier": ".features", "FineTuneClassifier": ".finetune", "ImageClassifier": ".base",
-         "cross_validate": ".model_selection", "make_classifier": ".model_selection"}
+_LAZY = {"FeatureClassifier": "._features", "FineTuneClassifier": "._finetune", "ImageClassifier": "._base",
+         "cross_validate": "._model_selection", "make_classifier": "._model_selection"}
 
 
 def __getattr__(name: str) -> Any:

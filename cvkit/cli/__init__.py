@@ -1,4 +1,4 @@
 """The ``cvkit`` command: one thin module per sub-command (train, evaluate, score, serve, export, cache)."""
-from cvkit.cli.main import main
+from cvkit.cli._main import main
 
 __all__ = ["main"]

@@ -1,8 +1,8 @@
 """Datasets of labelled images: reading images safely, folder and table sources, splits."""
-from cvkit.data.balance import check_class_balance
-from cvkit.data.checks import BadImageWarning, DuplicateImageWarning, warn_skipped
-from cvkit.data.dataset import ImageDataset
-from cvkit.data.images import (
+from cvkit.data._balance import check_class_balance
+from cvkit.data._checks import BadImageWarning, DuplicateImageWarning, warn_skipped
+from cvkit.data._dataset import ImageDataset
+from cvkit.data._images import (
                      IMAGE_EXTENSIONS,
                      ImageReadError,
                      PathLike,
@@ -11,9 +11,9 @@ from cvkit.data.images import (
                      open_image,
                      read_image,
 )
-from cvkit.data.manifest import load_split, save_split
-from cvkit.data.runs import default_run_dir
-from cvkit.data.sources import TableFormatError, list_images, read_table
+from cvkit.data._manifest import load_split, save_split
+from cvkit.data._runs import default_run_dir
+from cvkit.data._sources import TableFormatError, list_images, read_table
 
 __all__ = ["ImageDataset", "BadImageWarning", "DuplicateImageWarning", "ImageReadError", "TableFormatError", "read_image",
            "open_image", "check_image", "is_image_path", "IMAGE_EXTENSIONS", "save_split", "load_split",

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from cvkit.data.checks import warn_skipped
-from cvkit.data.dataset import ImageDataset
-from cvkit.data.grid import image_grid
-from cvkit.data.images import ImageReadError, PathLike, read_image
+from cvkit.data._checks import warn_skipped
+from cvkit.data._dataset import ImageDataset
+from cvkit.data._grid import image_grid
+from cvkit.data._images import ImageReadError, PathLike, read_image
 
 if TYPE_CHECKING:  # pragma: no cover
     import imgaug.augmenters as iaa
@@ -351,7 +351,7 @@ def augment_dataset(dataset: ImageDataset, pipelines: Any, out_dir: PathLike, co
     used: set[str] = set()
     items: Any = range(len(dataset))
     if progress:
-        from cvkit.runtime import progress_bar as tqdm  # tqdm.auto, ending at 100% in saved notebooks
+        from cvkit._console import progress_bar as tqdm  # tqdm.auto, ending at 100% in saved notebooks
         items = tqdm(items, desc="Augmenting", unit="img")
     for i in items:
         src = dataset.paths[i]

@@ -10,11 +10,11 @@ Example:
     accuracy                  0.972
     >>> fig = report.plot_summary()
 """
-from cvkit.evaluation.audit import find_label_issues
-from cvkit.evaluation.duplicates import duplicate_groups, find_duplicates
-from cvkit.evaluation.mining import hard_negatives
-from cvkit.evaluation.model_eval import as_dataset, as_model, evaluate
-from cvkit.evaluation.report import REPORT_FORMAT, EvaluationReport, EvaluationWarning
+from cvkit.evaluation._audit import find_label_issues
+from cvkit.evaluation._duplicates import duplicate_groups, find_duplicates
+from cvkit.evaluation._mining import hard_negatives
+from cvkit.evaluation._model_eval import as_dataset, as_model, evaluate
+from cvkit.evaluation._report import REPORT_FORMAT, EvaluationReport, EvaluationWarning
 
 __all__ = ["EvaluationReport", "EvaluationWarning", "evaluate", "hard_negatives", "as_model",
            "as_dataset", "REPORT_FORMAT", "find_label_issues", "find_duplicates", "duplicate_groups"]

@@ -17,9 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
-from cvkit.classifiers.history import plot_history
-from cvkit.data.grid import image_grid
-from cvkit.data.images import ImageReadError, read_image
+from cvkit.classifiers._history import plot_history
+from cvkit.data._grid import image_grid
+from cvkit.data._images import ImageReadError, read_image
 
 __all__ = ["image_grid"]
 

@@ -2,8 +2,8 @@
 
 - :func:`load_model` reads a model folder (``clf.save(path)``) into a :class:`LoadedModel`; it
   requires and checks every file's SHA-256 and trusts only an allow-list of types
-  (:mod:`cvkit.models.trusted`), so loading runs no code from the folder.
-- :mod:`cvkit.models.inference` turns pixels into probabilities and answers, for every way cvkit
+  (:mod:`cvkit.models._trusted`), so loading runs no code from the folder.
+- :mod:`cvkit.models._inference` turns pixels into probabilities and answers, for every way cvkit
   scores an image.
 - :func:`quantize_model` adds the int8 fast mode (``model.int8.tflite``) to a model folder.
 - :func:`export_model` writes a SavedModel or TFLite file and checks it agrees with the Keras model.
@@ -13,18 +13,18 @@ Example:
     >>> load_model(model_dir).classes_
     ['bird', 'flower', 'fruit', 'vegetable']
 """
-from cvkit.lazy import lazy_exports
+from cvkit._lazy import lazy_exports
 
 _EXPORTS = {
-    "load_model": "cvkit.models.folder",
-    "save_model": "cvkit.models.folder",
-    "read_metadata": "cvkit.models.folder",
-    "is_model_folder": "cvkit.models.folder",
-    "ModelFormatError": "cvkit.models.trusted",
-    "LoadedModel": "cvkit.models.loaded",
-    "quantize_model": "cvkit.models.quantize",
-    "export_model": "cvkit.models.export",
-    "ExportResult": "cvkit.models.export",
+    "load_model": "cvkit.models._folder",
+    "save_model": "cvkit.models._folder",
+    "read_metadata": "cvkit.models._folder",
+    "is_model_folder": "cvkit.models._folder",
+    "ModelFormatError": "cvkit.models._trusted",
+    "LoadedModel": "cvkit.models._loaded",
+    "quantize_model": "cvkit.models._quantize",
+    "export_model": "cvkit.models._export",
+    "ExportResult": "cvkit.models._export",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -6,7 +6,7 @@
 - :class:`Client`: score images over HTTP from Python.
 - :func:`batch_score` / ``cvkit score MODEL_DIR IMAGES -o predictions.csv``: a folder or table into CSV.
 - :mod:`cvkit.serving.azureml_entry`: ``init()`` / ``run(raw_json)`` for Azure ML style hosting.
-- :mod:`cvkit.models.inference`: the one code path all of the above use.
+- :mod:`cvkit.models._inference`: the one code path all of the above use.
 
 Names are imported lazily, so ``import cvkit.serving`` does not load FastAPI or TensorFlow.
 
@@ -19,23 +19,23 @@ Example:
 """
 from __future__ import annotations
 
-from cvkit.lazy import lazy_exports
+from cvkit._lazy import lazy_exports
 
 _EXPORTS = {
-    "create_app": "cvkit.serving.app",
-    "ServiceConfig": "cvkit.serving.app",
-    "serve": "cvkit.serving.server",
-    "BackgroundServer": "cvkit.serving.server",
-    "ThreadedServer": "cvkit.serving.server",
-    "free_port": "cvkit.serving.server",
-    "Client": "cvkit.serving.client",
-    "ServiceError": "cvkit.serving.client",
-    "batch_score": "cvkit.serving.batch_score",
-    "BatchSummary": "cvkit.serving.batch_score",
-    "MicroBatcher": "cvkit.serving.microbatch",
-    "score_image": "cvkit.models.inference",
-    "score_sources": "cvkit.models.inference",
-    "prediction_grid": "cvkit.serving.display",
+    "create_app": "cvkit.serving._app",
+    "ServiceConfig": "cvkit.serving._app",
+    "serve": "cvkit.serving._server",
+    "BackgroundServer": "cvkit.serving._server",
+    "ThreadedServer": "cvkit.serving._server",
+    "free_port": "cvkit.serving._server",
+    "Client": "cvkit.serving._client",
+    "ServiceError": "cvkit.serving._client",
+    "batch_score": "cvkit.serving._batch_score",
+    "BatchSummary": "cvkit.serving._batch_score",
+    "MicroBatcher": "cvkit.serving._microbatch",
+    "score_image": "cvkit.models._inference",
+    "score_sources": "cvkit.models._inference",
+    "prediction_grid": "cvkit.serving._display",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

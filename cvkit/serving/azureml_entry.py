@@ -3,7 +3,7 @@
 This is the shape Azure ML's deployment tutorial asks for (a ``score.py`` with ``init`` and
 ``run``), so a cvkit model folder can be deployed there, or behind any host that calls these two
 functions. It uses the same request formats and code path as the web service
-(:mod:`cvkit.serving.protocol` and :mod:`cvkit.models.inference`): cvkit's ``{"images": [...]}``,
+(:mod:`cvkit.serving._protocol` and :mod:`cvkit.models._inference`): cvkit's ``{"images": [...]}``,
 cvtk's bare list, Azure ML's usual ``{"data": [...]}`` (base64 strings or cvkit items) and TF
 Serving's ``{"instances": [{"b64": ...}]}`` (answered ``{"predictions": [[probabilities]]}``).
 
@@ -35,9 +35,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from cvkit.models import inference
-from cvkit.serving.decoding import check_pixel_budget, decode_items
-from cvkit.serving.protocol import (
+from cvkit.models import _inference as inference
+from cvkit.serving._decoding import check_pixel_budget, decode_items
+from cvkit.serving._protocol import (
     DEFAULT_MAX_IMAGES,
     DEFAULT_MAX_REQUEST_PIXELS,
     RequestError,
@@ -80,7 +80,7 @@ def init(model_dir: str | os.PathLike | None = None, runtime: str | None = None,
     interpreter uses ``$CVKIT_NUM_THREADS`` threads when set, else every core the process may use.
     """
     global model
-    from cvkit.models.folder import load_model
+    from cvkit.models._folder import load_model
 
     threads = os.environ.get("CVKIT_NUM_THREADS", "").strip()
     model = load_model(find_model_dir(model_dir), runtime=runtime or os.environ.get("CVKIT_RUNTIME") or "auto",
@@ -94,7 +94,7 @@ def run(raw_data: str | bytes | Mapping[str, Any], max_images: int = DEFAULT_MAX
         max_pixels: int = inference.DEFAULT_MAX_PIXELS,
         max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS) -> dict[str, Any]:
     """Score a JSON request ``{"images": [{"image_in_base64": ..., "parameters": {"top_k": 3}}]}``
-    (or any shape :func:`~cvkit.serving.protocol.parse_request` understands: cvtk's bare list,
+    (or any shape :func:`~cvkit.serving._protocol.parse_request` understands: cvtk's bare list,
     ``{"data": [...]}``, TF Serving's ``{"instances": [{"b64": ...}]}``).
 
     Returns the same JSON-ready dict as the web service's ``POST /score``: ``{"predictions": [...]}``

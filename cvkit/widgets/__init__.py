@@ -15,15 +15,15 @@ Example:
 """
 from __future__ import annotations
 
-from cvkit.lazy import lazy_exports
+from cvkit._lazy import lazy_exports
 
 _EXPORTS = {
-    "AnnotationWidget": "cvkit.widgets.annotation",
-    "ResultsWidget": "cvkit.widgets.results",
-    "PrecisionRecallWidget": "cvkit.widgets.precision_recall",
-    "LabelsFile": "cvkit.widgets.labels_file",
-    "CleanerWidget": "cvkit.widgets.cleaner",
-    "CorrectionsFile": "cvkit.widgets.cleaner",
+    "AnnotationWidget": "cvkit.widgets._annotation",
+    "ResultsWidget": "cvkit.widgets._results",
+    "PrecisionRecallWidget": "cvkit.widgets._precision_recall",
+    "LabelsFile": "cvkit.widgets._labels_file",
+    "CleanerWidget": "cvkit.widgets._cleaner",
+    "CorrectionsFile": "cvkit.widgets._cleaner",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,160 @@
+"""The base class of cvkit's trainable classifiers: scikit-learn's estimator habits plus ``save``.
+
+``predict``, ``predict_proba`` and ``score`` come from :class:`cvkit.models._predictor.PredictorMixin`,
+shared with loaded model folders; ``save`` writes a model folder through :mod:`cvkit.models._folder`.
+This module also holds what both classifiers share when checking their parameters in ``fit``:
+small checks whose errors name the parameter, and the one way a renamed parameter keeps working.
+
+Example:
+    >>> from cvkit.classifiers._base import check_int
+    >>> check_int("batch_size", 0, minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size must be an integer >= 1, got 0
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from cvkit.models._folder import save_model
+from cvkit.models._predictor import PredictorMixin
+
+__all__ = ["ImageClassifier", "DEPRECATED", "check_int", "check_fraction", "check_verbose", "is_deprecated_default", "param_value",
+           "renamed_param"]
+
+#: Default of a renamed parameter's old name (scikit-learn's convention): "not given by the user".
+DEPRECATED = "deprecated"
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int if it is an integer (not a bool) ``>= minimum``; else ``ValueError`` naming ``name``.
+
+    Example:
+        >>> check_int("epochs", 3, minimum=0)
+        3
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_fraction(name: str, value: Any, low: float = 0.0, high: float = 1.0, open_low: bool = False) -> float:
+    """``value`` as a float in ``[low, high)`` (``(low, high)`` with ``open_low``); else ``ValueError`` naming ``name``.
+
+    Example:
+        >>> check_fraction("dropout", 0.2)
+        0.2
+    """
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if ok:
+        value = float(value)
+        ok = (value > low if open_low else value >= low) and value < high
+    if not ok:
+        interval = f"{'(' if open_low else '['}{low:g}, {high:g})"
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+    return value
+
+
+def check_verbose(value: Any) -> Any:
+    """``verbose`` is ``0``/``False`` (silent), ``1``/``True`` or ``"auto"`` (progress bars), ``2`` (a line per epoch).
+
+    Example:
+        >>> check_verbose("auto")
+        'auto'
+    """
+    if value not in (0, 1, 2, "auto") or isinstance(value, float):
+        raise ValueError(f"verbose must be 0, 1, 2, 'auto' or a bool, got {value!r}")
+    return value
+
+
+def is_deprecated_default(value: Any) -> bool:
+    """True if ``value`` is :data:`DEPRECATED`, i.e. the user did not give the old parameter name."""
+    return isinstance(value, str) and value == DEPRECATED
+
+
+def param_value(estimator: Any, old: str, new: str) -> Any:
+    """The value in effect for parameter ``new``: the deprecated ``old`` one if given, silently (see :func:`renamed_param`).
+
+    Example:
+        >>> param_value(cvkit.FeatureClassifier(progress=False), "progress", "verbose")
+        False
+    """
+    value = getattr(estimator, old)
+    return getattr(estimator, new) if is_deprecated_default(value) else value
+
+
+def renamed_param(estimator: Any, old: str, new: str, default: Any) -> Any:
+    """The value of parameter ``new``, honouring its deprecated former name ``old`` with a ``FutureWarning``.
+
+    The old name stays in ``__init__`` with the default :data:`DEPRECATED`, so ``get_params`` and
+    ``clone`` keep working; ``fit`` calls this. Giving both names is an error.
+
+    Example:
+        >>> import warnings
+        >>> old = cvkit.FeatureClassifier(progress=False)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     renamed_param(old, "progress", "verbose", default=True)
+        False
+        >>> caught[0].category.__name__
+        'FutureWarning'
+    """
+    value = getattr(estimator, old)
+    if is_deprecated_default(value):
+        return getattr(estimator, new)
+    current = getattr(estimator, new)
+    if not (current is default or (isinstance(current, (str, bool, int, type(None))) and current == default)):
+        raise ValueError(f"{type(estimator).__name__}: give {new}= only ({old}= is its deprecated former name)")
+    warnings.warn(f"{type(estimator).__name__}: the parameter {old!r} was renamed {new!r}; {old!r} is deprecated "
+                  f"and will be removed in a future version. Use {new}={value!r}", FutureWarning, stacklevel=3)
+    return value
+
+
+class ImageClassifier(PredictorMixin, ClassifierMixin, BaseEstimator):
+    """Base class of cvkit's trainable image classifiers (scikit-learn estimator conventions).
+
+    Parameters are stored by ``__init__`` untouched; ``fit`` checks them, does the work and sets
+    attributes ending in ``_`` (so :func:`sklearn.utils.validation.check_is_fitted` and
+    :func:`sklearn.base.clone` work). Subclasses implement ``fit``, ``_predict_proba`` and
+    ``_export`` (what :meth:`save` writes).
+
+    Example:
+        >>> from sklearn.utils.validation import check_is_fitted
+        >>> check_is_fitted(clf)  # passes: clf is fitted
+        >>> issubclass(cvkit.FeatureClassifier, ImageClassifier)
+        True
+    """
+
+    #: "features" or "finetune": written to the model folder's metadata.
+    _method = ""
+
+    def _export(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        """``{"keras_model": ..., "head": estimator or None, "backbone": canonical name, "metrics": {...}}``."""
+        raise NotImplementedError
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False, metrics: dict | None = None,
+             model_version: str | None = None) -> str:
+        """Write the fitted classifier to a model folder (``model.keras``, ``model.tflite`` for LiteRT, ``metadata.json``).
+
+        ``metrics`` (e.g. test accuracy) are stored with the training metrics; ``overwrite=True``
+        replaces an existing *model folder* (any other folder is refused). Reload with
+        :func:`cvkit.load_model`. Returns the folder path.
+
+        Example:
+            >>> folder = clf.save(tmp + "/birds", metrics={"test_accuracy": 0.97})
+            >>> cvkit.load_model(folder).classes_
+            ['bird', 'flower', 'fruit', 'vegetable']
+        """
+        self._check_is_fitted()
+        return save_model(self, path, overwrite=overwrite, metrics=metrics, model_version=model_version)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = False
+        return tags

@@ -1,0 +1,306 @@
+"""``FeatureClassifier``: a pretrained backbone turns images into features, scikit-learn learns on them.
+
+The fast, strong baseline for small datasets (cvtk's "DNN featurization", ML.NET's image
+classification tutorial): nothing in the network is trained, so a fit takes seconds and cannot
+overfit the backbone. Features are cached on disk by image content, so refitting with another
+head or another split costs almost nothing.
+
+Example:
+    >>> clf.score(test) > 0.9                      # clf = FeatureClassifier().fit(train)
+    True
+    >>> from sklearn.svm import LinearSVC
+    >>> svm = FeatureClassifier(head=LinearSVC(class_weight="balanced"), verbose=False).fit(train)
+    >>> type(svm.estimator_).__name__              # no predict_proba: calibrated
+    'CalibratedClassifierCV'
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.base import clone
+
+from cvkit._console import import_keras
+from cvkit._litert import resolve_runtime
+from cvkit.classifiers._base import DEPRECATED, ImageClassifier, check_int, check_verbose, param_value, renamed_param
+from cvkit.classifiers._heads import (
+    check_class_weight,
+    class_weights,
+    default_estimator,
+    fit_head,
+    fold_linear_head,
+    with_probabilities,
+)
+from cvkit.data import BadImageWarning
+from cvkit.data._inputs import encode_labels, labels_for, n_images, warn_unreadable
+
+__all__ = ["FeatureClassifier", "featurize"]
+
+# Backbones built in this process, by canonical name: building one (and converting its ImageNet
+# weights) takes seconds, and a FeatureClassifier never changes its backbone, so refits share it.
+_BACKBONES: dict[str, Any] = {}
+
+
+def _shared_backbone(name: str, size: tuple[int, int]) -> Any:
+    from cvkit import backbones
+    if name not in _BACKBONES:
+        width, height = size
+        _BACKBONES[name] = backbones.get(name, input_shape=(height, width, 3))
+    return _BACKBONES[name]
+
+
+def featurize(featurizer: Any, X: Any, what: str, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(features, ok)`` of images ``X`` from a fitted featurizer, with one warning naming unreadable images.
+
+    The featurizer's own warning is replaced by cvkit's "could not be read" warning for ``what``
+    (``"fit"``, ``"predict_proba"``...). ``progress`` shows a progress bar for this call only.
+
+    Example:
+        >>> feats, ok = featurize(clf.featurizer_, test.paths[:2], "transform", progress=False)
+        >>> feats.shape, ok.tolist()
+        ((2, 1280), [True, True])
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=BadImageWarning, message="ImageFeaturizer")
+        feats, ok = featurizer.transform(X, return_mask=True, progress=bool(progress))
+    warn_unreadable(featurizer.skipped_, len(ok), what, stacklevel=4)
+    return feats, ok
+
+
+def _check_head(head: Any) -> Any:
+    if isinstance(head, str) and head != "logistic":
+        raise TypeError(f"head must be 'logistic' or a scikit-learn classifier, got {head!r}")
+    if head is not None and not isinstance(head, str) and not (hasattr(head, "fit") and hasattr(head, "get_params")):
+        raise TypeError(f"head must be a scikit-learn classifier, not {type(head).__name__}")
+    return head
+
+
+class FeatureClassifier(ImageClassifier):
+    """Backbone features + a scikit-learn classifier.
+
+    Parameters
+    ----------
+    backbone : backbone name (see :func:`cvkit.backbones.available`), any case or dash variant;
+        ``"efficientnet_lite0"`` works offline.
+    head : the classifier fitted on the features. ``"logistic"`` (default; ``None`` too):
+        multinomial logistic regression with ``C`` chosen by stratified cross-validation
+        (:func:`cvkit.classifiers._heads.default_estimator`), the same linear probe as
+        :class:`FineTuneClassifier`'s default head. Or any scikit-learn classifier (a clone is fitted;
+        yours is untouched); one without ``predict_proba`` (e.g. ``LinearSVC(class_weight="balanced")``)
+        gets sigmoid-calibrated probabilities.
+    cache : keep features on disk keyed by image content (see :class:`cvkit.features._featurizer.ImageFeaturizer`).
+    cache_dir : cache folder; default ``$CVKIT_CACHE_DIR`` or ``~/.cache/cvkit``.
+    batch_size : images per backbone forward pass.
+    verbose : progress bars while featurizing for ``fit`` (and for predictions on 200+ images);
+        ``False``/0 for none.
+    cv : folds for the default head's choice of regularisation.
+    random_state : seed for the cross-validation folds and calibration.
+    class_weight : None (every image counts the same), ``"balanced"`` (every *class* counts the same:
+        images of a class weigh ``n_images / (n_classes * n_images_of_class)``), or
+        ``{class name: weight}``. Use ``"balanced"`` when classes differ a lot in size (see
+        :func:`cvkit.data.check_class_balance`). The weights reach the head's fit and, for the default
+        head, the cross-validation that picks ``C`` (see :func:`cvkit.classifiers._heads.fit_head`);
+        a head of your own gets them as its ``class_weight`` (leave that unset on it).
+    runtime : what runs the backbone: ``"auto"`` (LiteRT when ``ai-edge-litert`` is installed, else
+        Keras), ``"litert"`` or ``"keras"`` (see :class:`~cvkit.features._featurizer.ImageFeaturizer`).
+        The saved model folder holds both, whichever trained it.
+    estimator, progress : deprecated former names of ``head`` and ``verbose`` (a ``FutureWarning``).
+
+    Attributes
+    ----------
+    classes_ : class names (sorted), the columns of :meth:`predict_proba`.
+    backbone_ : the backbone's canonical name (``"EfficientNet-Lite0"`` -> ``"efficientnet_lite0"``).
+    backbone_info_ : its :class:`cvkit.backbones.BackboneInfo`.
+    featurizer_ : the fitted :class:`~cvkit.features._featurizer.ImageFeaturizer`.
+    estimator_ : the fitted scikit-learn head (predicts class *indices* into ``classes_``).
+    input_size_ : ``(width, height)`` images are resized to.
+    n_features_in_ : feature width.
+    metrics_ : training facts written to the model folder (training accuracy, chosen ``C``, ...).
+    skipped_ : ``(path, reason)`` for training images that could not be read (left out of fit).
+    check_features_ : a few training feature rows, to verify the head folded into Keras on saving.
+
+    Example:
+        >>> FeatureClassifier(backbone="EfficientNet-Lite0", verbose=False).get_params()["backbone"]
+        'EfficientNet-Lite0'
+        >>> clf.backbone_, clf.input_size_
+        ('efficientnet_lite0', (224, 224))
+    """
+
+    _method = "features"
+
+    def __init__(self, backbone: str = "efficientnet_lite0", head: Any = "logistic", cache: bool = True,
+                 cache_dir: str | os.PathLike | None = None, batch_size: int = 32, verbose: bool | int = True,
+                 cv: int = 5, random_state: int | None = 0, class_weight: str | dict | None = None,
+                 runtime: str = "auto", *, estimator: Any = DEPRECATED, progress: Any = DEPRECATED):
+        self.backbone = backbone
+        self.head = head
+        self.cache = cache
+        self.cache_dir = cache_dir
+        self.batch_size = batch_size
+        self.verbose = verbose
+        self.cv = cv
+        self.random_state = random_state
+        self.class_weight = class_weight
+        self.runtime = runtime
+        self.estimator = estimator
+        self.progress = progress
+
+    # ------------------------------------------------------------------ parameters
+    def _checked_params(self) -> tuple[Any, bool]:
+        """``(head, verbose)`` after checking every parameter (errors name it) and honouring old names."""
+        head = renamed_param(self, "estimator", "head", default="logistic")
+        verbose = renamed_param(self, "progress", "verbose", default=True)
+        check_verbose(verbose)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("cv", self.cv, minimum=2)
+        check_class_weight(self.class_weight)
+        resolve_runtime(self.runtime)
+        if not isinstance(self.backbone, str):
+            raise TypeError(f"backbone must be a backbone name (see cvkit.backbones.available()), "
+                            f"not {type(self.backbone).__name__}")
+        return _check_head(head), bool(verbose)
+
+    # ------------------------------------------------------------------ building blocks
+    def make_featurizer(self, verbose: bool | None = None) -> Any:
+        """A fitted :class:`~cvkit.features._featurizer.ImageFeaturizer` for this classifier's backbone.
+
+        Used by :meth:`fit` and by :func:`cvkit.classifiers.cross_validate` (which featurizes once
+        for all folds). On LiteRT it is given the backbone's name, so once its converted graph is
+        cached, featurizing never imports TensorFlow; on Keras the backbone is built once per process
+        and shared.
+
+        Example:
+            >>> FeatureClassifier(verbose=False).make_featurizer().input_size_
+            224
+        """
+        from cvkit import backbones
+        from cvkit.features._featurizer import ImageFeaturizer
+
+        spec = backbones.info(self.backbone)
+        runtime = resolve_runtime(self.runtime)
+        backbone = spec.name if runtime == "litert" else _shared_backbone(spec.name, (spec.input_size,) * 2)
+        show = bool(param_value(self, "progress", "verbose") if verbose is None else verbose)
+        return ImageFeaturizer(backbone=backbone, cache=self.cache, cache_dir=self.cache_dir,
+                               batch_size=self.batch_size, progress=show, runtime=runtime).fit()
+
+    def make_head(self, targets: np.ndarray) -> Any:
+        """An unfitted head for class indices ``targets``: a clone of ``head`` or the default.
+
+        Example:
+            >>> FeatureClassifier(cv=3).make_head(np.array([0, 0, 0, 1, 1, 1]))  # doctest: +ELLIPSIS
+            LogisticRegressionCV(...)
+        """
+        head = _check_head(param_value(self, "estimator", "head"))
+        min_count = int(np.bincount(targets).min())
+        if head is None or isinstance(head, str):
+            return default_estimator(min_count, cv=self.cv, random_state=self.random_state)
+        return with_probabilities(clone(head), min_count, random_state=self.random_state)
+
+    def fit_head(self, features: np.ndarray, targets: np.ndarray, classes: list[str]) -> Any:
+        """A new head (:meth:`make_head`) fitted on ``features`` and class indices ``targets``, weighted
+        by ``class_weight``. Used by :meth:`fit` and by :func:`cvkit.classifiers.cross_validate`.
+
+        Example:
+            >>> F = np.array([[0.0], [0.1], [0.2], [0.3], [1.0], [1.1]])
+            >>> head = FeatureClassifier(class_weight="balanced", cv=2).fit_head(F, np.array([0, 0, 0, 0, 1, 1]),
+            ...                                                                   ["big", "small"])
+            >>> head.predict(np.array([[0.05], [1.05]])).tolist()
+            [0, 1]
+        """
+        weights = class_weights(self.class_weight, targets, classes)
+        return fit_head(self.make_head(targets), features, targets, weights)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X: Any, y: Sequence[str] | None = None) -> "FeatureClassifier":
+        """Featurize the training images and fit the head; returns ``self``.
+
+        ``X`` is a labelled :class:`~cvkit.data.ImageDataset`, or image paths / a uint8 array with
+        ``y`` (one class name per image). Unreadable images are reported and left out.
+
+        Example:
+            >>> fitted = FeatureClassifier(verbose=False).fit(train.paths, train.image_labels)
+            >>> fitted.classes_
+            ['bird', 'flower', 'fruit', 'vegetable']
+        """
+        from cvkit import backbones
+
+        _, verbose = self._checked_params()
+        spec = backbones.info(self.backbone)
+        labels = labels_for(X, y, what="fit")
+        featurizer = self.make_featurizer(verbose=verbose)
+        feats, ok = featurize(featurizer, X, "fit", progress=verbose)
+        classes, target = encode_labels([lab for lab, good in zip(labels, ok) if good])
+        F = feats[ok]
+        estimator = self.fit_head(F, target, classes)
+
+        self.backbone_ = spec.name
+        self.backbone_info_ = spec
+        self.featurizer_ = featurizer
+        self.estimator_ = estimator
+        self.classes_ = classes
+        self.input_size_ = (int(spec.input_size), int(spec.input_size))
+        self.n_features_in_ = int(F.shape[1])
+        self.skipped_ = list(featurizer.skipped_)
+        self.metrics_ = self._training_metrics(estimator, F, target, classes)
+        weights = class_weights(self.class_weight, target, classes)
+        if weights is not None:
+            self.metrics_["class_weights"] = {c: round(weights[i], 4) for i, c in enumerate(classes)}
+        self.check_features_ = F[: min(len(F), 64)]
+        return self
+
+    @staticmethod
+    def _training_metrics(estimator: Any, F: np.ndarray, target: np.ndarray, classes: list[str]) -> dict[str, Any]:
+        train_pred = estimator.predict(F)
+        metrics: dict[str, Any] = {"n_train": int(len(target)), "train_accuracy": float(np.mean(train_pred == target)),
+                                   "class_counts": {c: int(n) for c, n in zip(classes, np.bincount(target))}}
+        chosen_c = getattr(estimator, "C_", None)
+        if chosen_c is not None:
+            metrics["C"] = float(np.ravel(chosen_c)[0])
+            scores = np.asarray(getattr(estimator, "scores_", []), dtype=float)
+            if scores.ndim == 3 and scores.size:  # (folds, l1_ratios, Cs) of negative log-loss
+                metrics["cv_log_loss"] = float(-scores.mean(axis=0).max())
+        return metrics
+
+    # ------------------------------------------------------------------ predicting
+    def _show_progress(self, X: Any) -> bool:
+        """A progress bar for predictions only when they take a while (200+ images)."""
+        return bool(param_value(self, "progress", "verbose")) and n_images(X) >= 200
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The backbone features of ``X`` (float32 ``(n, d)``; NaN rows for unreadable images).
+
+        Example:
+            >>> clf.transform(test.paths[:3]).shape
+            (3, 1280)
+        """
+        self._check_is_fitted()
+        return featurize(self.featurizer_, X, "transform", progress=self._show_progress(X))[0]
+
+    def _predict_proba(self, X: Any) -> np.ndarray:
+        feats, ok = featurize(self.featurizer_, X, "predict_proba", progress=self._show_progress(X))
+        proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)
+        if ok.any():
+            proba[ok] = self.estimator_.predict_proba(feats[ok]).astype(np.float32)
+        return proba
+
+    # ------------------------------------------------------------------ saving
+    def _export(self) -> dict[str, Any]:
+        """One Keras graph when the head folds into a softmax Dense layer; else features + skops head."""
+        keras = import_keras()
+        backbone = self.featurizer_.model_
+        out = {"keras_model": backbone, "head": self.estimator_, "backbone": self.backbone_,
+               "metrics": dict(self.metrics_)}
+        folded = fold_linear_head(self.estimator_, self.check_features_)
+        if folded is None:
+            return out
+        W, b = folded
+        width, height = self.input_size_
+        inputs = keras.Input((height, width, 3), dtype="float32", name="image")
+        features = backbone(inputs)
+        dense = keras.layers.Dense(len(self.classes_), activation="softmax", name="classifier")
+        outputs = dense(features)
+        dense.set_weights([W, b])
+        out.update(keras_model=keras.Model(inputs, outputs, name=f"{backbone.name}_classifier"), head=None)
+        return out

@@ -1,0 +1,110 @@
+"""Cross-validation of a cvkit classifier on a labelled dataset, and choosing a classifier by name.
+
+For a :class:`~cvkit.classifiers.FeatureClassifier` the images are featurized once and only the
+head is refitted per fold, so 5-fold cross-validation takes seconds; other classifiers are cloned
+and refitted on each fold.
+
+Example:
+    >>> from cvkit.classifiers import FeatureClassifier, cross_validate
+    >>> cv = cross_validate(FeatureClassifier(verbose=False), ds, cv=5)
+    >>> len(cv["scores"]), cv["mean"] > 0.85
+    (5, True)
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold
+
+from cvkit.classifiers._base import DEPRECATED, check_int, is_deprecated_default
+from cvkit.classifiers._features import FeatureClassifier, featurize
+from cvkit.data._inputs import encode_labels, labels_for
+
+__all__ = ["cross_validate", "make_classifier", "METHODS"]
+
+#: Training methods understood by :func:`make_classifier` (and the notebook and CLI).
+METHODS = ("features", "finetune")
+
+
+def make_classifier(method: str = "features", backbone: str = "efficientnet_lite0", epochs: int = 10,
+                    augment: Any = "default", random_state: int | None = 0, verbose: Any = True,
+                    progress: Any = DEPRECATED, class_weight: str | dict | None = None, **params: Any) -> Any:
+    """A classifier for ``method``: ``"features"`` (:class:`FeatureClassifier`) or ``"finetune"``
+    (:class:`FineTuneClassifier` with ``epochs`` and ``augment``). Extra ``params`` go to the class.
+
+    ``verbose`` (``progress`` is its deprecated former name) is passed on: ``True`` shows progress
+    bars (Keras' ``"auto"`` for fine-tuning), ``False`` nothing. Used by ``notebooks/01_train.ipynb``
+    and ``cvkit train`` so both build the same model. ``class_weight="balanced"`` (``cvkit train
+    --class-weight balanced``) makes every class count the same in training, whatever its size.
+
+    Example:
+        >>> make_classifier("features", class_weight="balanced").class_weight
+        'balanced'
+        >>> make_classifier("finetune", epochs=3).epochs
+        3
+        >>> make_classifier("features", verbose=False).verbose
+        False
+    """
+    if not is_deprecated_default(progress):
+        warnings.warn("make_classifier: the parameter 'progress' was renamed 'verbose'; 'progress' is deprecated "
+                      f"and will be removed in a future version. Use verbose={progress!r}", FutureWarning,
+                      stacklevel=2)
+        verbose = progress
+    if method == "features":
+        from cvkit.classifiers._features import FeatureClassifier
+        return FeatureClassifier(backbone=backbone, random_state=random_state, verbose=verbose,
+                                 class_weight=class_weight, **params)
+    if method == "finetune":
+        from cvkit.classifiers._finetune import FineTuneClassifier
+        if isinstance(verbose, bool):
+            verbose = "auto" if verbose else 0
+        return FineTuneClassifier(backbone=backbone, epochs=epochs, augment=augment, random_state=random_state,
+                                  verbose=verbose, class_weight=class_weight, **params)
+    raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}")
+
+
+def cross_validate(classifier: Any, dataset: Any, cv: int = 5, random_state: int | None = 0) -> dict[str, Any]:
+    """Stratified ``cv``-fold cross-validated accuracy of ``classifier`` (unfitted; it is not changed).
+
+    Returns ``{"scores": [per fold], "mean", "std", "n_splits", "n_images"}``. Unreadable images
+    are left out. ``cv`` is lowered to the size of the smallest class when needed.
+
+    Example:
+        >>> result = cross_validate(FeatureClassifier(verbose=False), ds, cv=3)
+        >>> result["n_splits"], result["n_images"], result["mean"] > 0.8
+        (3, 104, True)
+    """
+    labels = labels_for(dataset, None, what="cross_validate")
+    check_int("cv", cv, minimum=2)
+    classes, codes = encode_labels(labels)
+    folds = min(int(cv), int(np.bincount(codes).min()))
+    if folds < 2:
+        raise ValueError(f"cross_validate needs at least 2 images per class for {cv} folds; the smallest "
+                         f"class has {int(np.bincount(codes).min())}")
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=random_state)
+    if isinstance(classifier, FeatureClassifier):
+        scores = _cross_validate_head(classifier, dataset, codes, classes, splitter)
+    else:
+        scores = []
+        for train, test in splitter.split(np.zeros(len(codes)), codes):
+            model = clone(classifier).fit(dataset.subset(train))
+            scores.append(float(model.score(dataset.subset(test))))
+    return {"scores": scores, "mean": float(np.mean(scores)), "std": float(np.std(scores)),
+            "n_splits": folds, "n_images": int(len(codes))}
+
+
+def _cross_validate_head(classifier: Any, dataset: Any, codes: np.ndarray, classes: list[str],
+                         splitter: Any) -> list[float]:
+    """Featurize once, then fit and score only the head on each fold."""
+    model = clone(classifier)
+    featurizer = model.make_featurizer()
+    feats, ok = featurize(featurizer, dataset, "cross_validate", progress=featurizer.progress)
+    F, y = feats[ok], codes[ok]
+    scores: list[float] = []
+    for train, test in splitter.split(F, y):
+        head = model.fit_head(F[train], y[train], classes)  # class_weight reaches every fold's head
+        scores.append(float(np.mean(head.predict(F[test]) == y[test])))
+    return scores

@@ -1,0 +1,143 @@
+"""The pieces :class:`~cvkit.classifiers._finetune.FineTuneClassifier` trains with.
+
+Why a module of its own: ``finetune.py`` reads as the two phases of training (head, then fine-tune);
+the data it trains on, the network it builds and the batches it feeds are here.
+
+- :func:`augmented_batches`: shuffled, augmented pixel batches for phase 2, repeatable for a seed.
+- :func:`feature_batches`: shuffled feature batches for phase 1 with a Keras head.
+- :class:`TrainingData`, :class:`Network`: what ``fit`` prepared, and the model being trained.
+- :func:`build_network`: pixels -> frozen backbone -> dropout -> softmax ``Dense``.
+- :func:`fit_logistic_head`: phase 1 as a linear probe copied into the ``Dense`` layer.
+
+Example:
+    >>> import numpy as np
+    >>> batches = augmented_batches(np.zeros((5, 8, 8, 3), np.uint8), np.arange(5), np.ones(5),
+    ...                             batch_size=2, pipeline=None, seed=0)
+    >>> len(batches), batches[0][0].shape
+    (3, (2, 8, 8, 3))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cvkit._console import import_keras, import_tensorflow
+from cvkit.classifiers._heads import default_estimator, fold_linear_head
+from cvkit.classifiers._history import append_epochs
+
+__all__ = ["augmented_batches", "feature_batches", "TrainingData", "Network", "build_network", "fit_logistic_head"]
+
+
+def augmented_batches(pixels: np.ndarray, targets: np.ndarray, weights: np.ndarray, batch_size: int,
+                   pipeline: Any, seed: int):
+    """A Keras ``PyDataset`` of shuffled, augmented batches, repeatable for a given seed."""
+    keras = import_keras()
+
+    from cvkit.data.augment import quiet_imgaug
+
+    class AugmentedImages(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.epoch = 0
+            self.order = np.random.RandomState(seed).permutation(len(pixels))
+
+        def __len__(self) -> int:
+            return int(np.ceil(len(pixels) / batch_size))
+
+        def __getitem__(self, index: int):
+            rows = self.order[index * batch_size:(index + 1) * batch_size]
+            batch = pixels[rows]
+            if pipeline is not None:
+                # seeded per (epoch, batch): the same augmentations whatever order batches are fetched in
+                with quiet_imgaug():
+                    pipeline.seed_(int((seed * 1_000_003 + self.epoch * 10_007 + index) % (2 ** 31)))
+                    batch = np.asarray(pipeline(images=batch))
+            return batch.astype(np.float32), targets[rows], weights[rows]
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self.order = np.random.RandomState(seed + self.epoch).permutation(len(pixels))
+
+    return AugmentedImages()
+
+
+def feature_batches(feats: np.ndarray, targets: np.ndarray, weights: np.ndarray, batch_size: int, seed: int) -> Any:
+    """Batches of ``(features, target, weight)``, reshuffled every epoch by a seeded ``tf.data`` shuffle.
+
+    The shuffle has its own seed, so the order repeats for a ``random_state`` without setting
+    TensorFlow's global seed.
+    """
+    tf = import_tensorflow()
+
+    data = tf.data.Dataset.from_tensor_slices((feats.astype(np.float32), targets, weights))
+    return data.shuffle(len(feats), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+
+
+@dataclass
+class TrainingData:
+    """What :meth:`FineTuneClassifier.fit` trains on, after reading and checking the images."""
+
+    pixels: np.ndarray  # uint8 (n, height, width, 3): the readable training images
+    targets: np.ndarray  # class index per image
+    weights: np.ndarray  # sample weight per image (class_weight)
+    classes: list[str]
+    feature_source: Any  # what phase 1 featurizes: the readable paths (cached) or the pixels
+    val: tuple[np.ndarray, np.ndarray] | None  # (pixels, class indices) or None
+    skipped: list[tuple[str, str]]
+    size: tuple[int, int]  # (width, height)
+    seed: int
+
+    @property
+    def monitor(self) -> str:
+        return "val_loss" if self.val is not None else "loss"
+
+
+
+@dataclass
+class Network:
+    """The model being trained and the parts each phase touches."""
+
+    model: Any
+    backbone: Any
+    dropout: Any
+    dense: Any
+
+
+def build_network(backbone_name: str, size: tuple[int, int], n_classes: int, dropout: float, seed: int) -> Network:
+    """Pixels -> frozen backbone (BatchNorm in inference mode) -> dropout -> softmax Dense, seeded."""
+    keras = import_keras()
+
+    from cvkit import backbones
+
+    width, height = size
+    backbone = backbones.get(backbone_name, input_shape=(height, width, 3))
+    backbone.trainable = False
+    inputs = keras.Input((height, width, 3), dtype="float32", name="image")
+    drop = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")
+    dense = keras.layers.Dense(n_classes, activation="softmax", name="classifier",
+                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed))
+    outputs = dense(drop(backbone(inputs, training=False)))
+    return Network(keras.Model(inputs, outputs, name=f"{backbone_name}_finetuned"), backbone, drop, dense)
+
+
+def fit_logistic_head(dense: Any, feats: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                       vfeats: np.ndarray | None, vtargets: np.ndarray | None, seed: int,
+                       history: dict[str, list]) -> int:
+    """Phase 1 as a linear probe: CV-tuned logistic regression, copied into the ``Dense`` layer."""
+    estimator = default_estimator(int(np.bincount(targets).min()), random_state=seed)
+    estimator.fit(feats, targets, sample_weight=weights)
+    folded = fold_linear_head(estimator, feats[:64])
+    if folded is None:  # pragma: no cover - a multinomial logistic regression always folds
+        raise RuntimeError("the logistic-regression head could not be copied into the Dense layer")
+    dense.set_weights(list(folded))
+
+    def loss_accuracy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        p = np.clip(estimator.predict_proba(x)[np.arange(len(y)), y], 1e-7, 1.0)
+        return float(-np.mean(np.log(p))), float(np.mean(estimator.predict(x) == y))
+
+    loss, accuracy = loss_accuracy(feats, targets)
+    val_loss, val_accuracy = loss_accuracy(vfeats, vtargets) if vfeats is not None else (np.nan, np.nan)
+    return append_epochs(history, "head", {"loss": [loss], "accuracy": [accuracy], "val_loss": [val_loss],
+                                           "val_accuracy": [val_accuracy]})

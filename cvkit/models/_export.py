@@ -1,0 +1,355 @@
+"""Export a model folder to TensorFlow SavedModel or TFLite, and check the export agrees with Keras.
+
+The exported model takes the same input as the Keras graph in ``model.keras``: float32 RGB pixels
+0..255 of shape (batch, height, width, 3), preprocessing inside, and returns class probabilities.
+Every export is checked on real images: the fraction of images where both models pick the same
+class (``agreement``) and the largest probability difference are reported beside the file size.
+
+- ``savedmodel``: a folder for TensorFlow Serving / ``tf.saved_model.load`` (signature ``serve``).
+- ``tflite``: one ``.tflite`` file for phones and edge devices; ``quantize="float16"`` halves it,
+  ``quantize="int8"`` quarters the weights, calibrated on the training images of a split (so it is
+  checked on images it was not calibrated on), or on the check images when there is no split.
+
+Next to the export go ``labels.txt`` (one class per line, in output order) and ``export.json``
+(the check's numbers).
+
+Example (``cvkit export MODEL_DIR --format tflite`` does the same from the shell):
+    >>> from cvkit.models._export import TFLiteModel, export_model
+    >>> result = export_model(model_dir, "tflite", output=f"{tmp}/model.tflite", images=test, n_check=4)
+    >>> result.agreement, result.n_images, result.images
+    (1.0, 4, 'images')
+    >>> TFLiteModel(f"{tmp}/model.tflite").predict_proba(np.zeros((2, 224, 224, 3))).shape
+    (2, 4)
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from cvkit._console import import_tensorflow, quiet_stderr
+from cvkit.data._images import ImageReadError, PathLike, is_image_path, read_image, resize
+from cvkit.data._manifest import load_split
+from cvkit.data._sources import list_images, read_table
+from cvkit.models._folder import KERAS_FILE, load_model
+from cvkit.models._inference import input_size, probability_graph
+
+__all__ = ["export_model", "ExportResult", "TFLiteModel", "FORMATS", "QUANTIZATIONS", "check_images",
+           "read_pixels"]
+
+#: Tables of image paths the check images may come from (besides folders and split.json).
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+FORMATS = ("savedmodel", "tflite")
+QUANTIZATIONS = (None, "float16", "int8")
+
+
+@dataclass
+class ExportResult:
+    """Where the export went, how big it is, and how well it agrees with the Keras model."""
+
+    path: str
+    format: str
+    quantize: str | None
+    size_bytes: int
+    keras_size_bytes: int | None
+    n_images: int
+    n_agree: int
+    max_abs_diff: float
+    mean_abs_diff: float
+    images: str
+    seconds: float
+    calibration: str | None = None  # int8 only: the images that set the quantization ranges
+
+    @property
+    def agreement(self) -> float:
+        """Fraction of check images where the export and Keras predict the same class."""
+        return self.n_agree / self.n_images if self.n_images else float("nan")
+
+    @property
+    def size_mb(self) -> float:
+        """Export size in MB (2**20 bytes)."""
+        return self.size_bytes / 2**20
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready numbers (what ``export.json`` holds)."""
+        out = asdict(self)
+        out["agreement"] = self.agreement
+        out["size_mb"] = round(self.size_mb, 3)
+        return out
+
+    def __str__(self) -> str:
+        kind = self.format + (f" ({self.quantize})" if self.quantize else "")
+        ratio = f", {self.size_bytes / self.keras_size_bytes:.2f}x the Keras file" \
+            if self.keras_size_bytes else ""
+        return (f"{kind} {self.path}: {self.size_mb:.1f} MB{ratio}; agrees with Keras on "
+                f"{self.n_agree}/{self.n_images} {self.images} ({100 * self.agreement:.1f}%), "
+                f"max probability difference {self.max_abs_diff:.4f}"
+                + (f" (int8 calibrated on {self.calibration})" if self.calibration else ""))
+
+
+class TFLiteModel:
+    """Run a ``.tflite`` classifier: ``predict_proba(uint8 or float32 pixels (n, H, W, 3))``.
+
+    Runs on :class:`cvkit._litert.LiteRTModel`: the LiteRT interpreter with its XNNPACK kernels (the
+    speed users get from cvkit), one interpreter per thread, without importing TensorFlow.
+    """
+
+    def __init__(self, path: PathLike, num_threads: int | None = None):
+        from cvkit._litert import LiteRTModel
+
+        self.path = os.fspath(path)
+        self.graph = LiteRTModel(self.path, num_threads=num_threads)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Input shape with ``-1`` for the batch dimension, e.g. ``(-1, 224, 224, 3)``."""
+        return tuple(self.graph.input_shape)
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        """Probabilities (n, n_classes) for pixels (n, H, W, 3) in 0..255 at the model's input size."""
+        return self.graph.predict(np.asarray(images), batch_size=batch_size)
+
+
+# ---------------------------------------------------------------------- helpers
+def _dir_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def read_pixels(paths: Sequence[str], size: tuple[int, int], limit: int) -> list[np.ndarray]:
+    """Up to ``limit`` readable images of ``paths`` at ``size`` (unreadable ones are passed over)."""
+    pixels = []
+    for path in paths:
+        if len(pixels) >= limit:
+            break
+        try:
+            pixels.append(read_image(path, size=size))
+        except ImageReadError:
+            continue
+    return pixels
+
+
+def _image_paths(images: Any) -> list[str]:
+    """The image paths in a dataset, a folder (searched recursively), a path/label table, one image
+    or a list of paths."""
+    if hasattr(images, "paths"):
+        return [os.fspath(p) for p in images.paths]
+    if not isinstance(images, (str, os.PathLike)):
+        return [os.fspath(p) for p in images]
+    path = Path(images)
+    if path.is_dir():
+        return list_images(path)
+    if path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
+        return read_table(path, errors="skip")[0]
+    if path.is_file() and is_image_path(path):
+        return [os.fspath(path)]
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such folder, table or split.json")
+    raise ValueError(f"{path}: give a folder of images, an image, a .csv/.tsv table or a split.json")
+
+
+def check_images(images: Any, model_dir: Path | None, size: tuple[int, int], limit: int
+                  ) -> tuple[np.ndarray, str, list[str]]:
+    """Pixels (n, H, W, 3) uint8 to check the export on, a description of where they came from,
+    and the paths of separate calibration images (the training half of a split; else none).
+
+    ``images`` as :func:`export_model` takes them; None: the ``split.json`` inside or beside the
+    model folder (its test images; the training images calibrate), else random noise (a warning).
+
+    Example:
+        >>> pixels, what, calibration = check_images(np.zeros((3, 224, 224, 3), np.uint8), None, (224, 224), 2)
+        >>> pixels.shape, what, calibration
+        ((2, 224, 224, 3), 'given images', [])
+    """
+    if images is None and model_dir is not None:
+        # notebook 01 writes split.json beside the model folder, `cvkit train` inside it
+        for split in (model_dir / "split.json", model_dir.parent / "split.json"):
+            if split.is_file():
+                images = split
+                break
+    if images is None:
+        warnings.warn("export_model: no images given and no split.json beside the model folder; "
+                      "checking the export on random-noise images. Pass images=... (a folder, "
+                      "table, split.json or ImageDataset) for a meaningful check.", stacklevel=3)
+        rng = np.random.default_rng(0)
+        return rng.integers(0, 256, (min(limit, 16), size[1], size[0], 3), dtype=np.uint8), \
+            "random-noise images", []
+    if isinstance(images, np.ndarray):
+        arr = images[:limit]
+        if arr.ndim != 4 or arr.shape[-1] != 3:
+            raise ValueError(f"images array must be (n, H, W, 3), got {arr.shape}")
+        if arr.shape[1:3] != (size[1], size[0]):
+            arr = np.stack([resize(np.asarray(a, dtype=np.uint8), size) for a in arr])
+        return arr.astype(np.uint8), "given images", []
+    calibration: list[str] = []
+    if isinstance(images, (str, os.PathLike)) and str(images).endswith(".json"):
+        train, test = load_split(images)
+        paths, what, calibration = test.paths, "test-split images", list(train.paths)
+    else:
+        paths, what = _image_paths(images), "images"
+    pixels = read_pixels(paths, size, limit)
+    if not pixels:
+        raise ValueError(f"no readable images to check the export on in {images}")
+    return np.stack(pixels), what, calibration
+
+
+def _default_output(model_dir: Path | None, fmt: str, quantize: str | None) -> Path:
+    if model_dir is None:
+        raise ValueError("output is required when exporting a model that was not loaded from a folder")
+    if fmt == "savedmodel":
+        return model_dir / "export" / "saved_model"
+    return model_dir / "export" / (f"model_{quantize}.tflite" if quantize else "model.tflite")
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow() -> Iterator[None]:
+    """Silence TensorFlow's Python INFO logs ("Assets written to: /tmp/...") during an export."""
+    import logging
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _convert_tflite(saved_model: Path, quantize: str | None, calibration: np.ndarray) -> bytes:
+    tf = import_tensorflow()
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+        def representative() -> Any:
+            for image in calibration:
+                yield [image[None].astype(np.float32)]
+
+        converter.representative_dataset = representative
+    with quiet_stderr():  # the converter prints its MLIR passes ("fully_quantize: 0, ...") whatever the log level
+        return converter.convert()
+
+
+def _export_savedmodel(graph: Any, out: Path, pixels: np.ndarray) -> np.ndarray:
+    """Write ``graph`` as a SavedModel folder ``out`` (replaced atomically); its answers on ``pixels``."""
+    tf = import_tensorflow()
+
+    staging = Path(tempfile.mkdtemp(prefix=".saved_model-", dir=out.parent))
+    try:
+        with _quiet_tensorflow():
+            graph.export(str(staging), format="tf_saved_model", verbose=False)
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    loaded = tf.saved_model.load(str(out))
+    return np.concatenate([np.asarray(loaded.serve(tf.constant(pixels[i:i + 16], tf.float32)))
+                           for i in range(0, len(pixels), 16)])
+
+
+def _export_tflite(graph: Any, out: Path, pixels: np.ndarray, quantize: str | None,
+                   calibration: np.ndarray) -> np.ndarray:
+    """Write ``graph`` as the TFLite file ``out`` (atomically); the file's answers on ``pixels``."""
+    with tempfile.TemporaryDirectory(prefix="cvkit-export-") as tmp:
+        with _quiet_tensorflow():
+            graph.export(os.path.join(tmp, "saved_model"), format="tf_saved_model", verbose=False)
+            flat = _convert_tflite(Path(tmp) / "saved_model", quantize, calibration)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_bytes(flat)
+    os.replace(partial, out)
+    return TFLiteModel(out).predict_proba(pixels)
+
+
+def _check_format(format: str, quantize: str | None) -> str:
+    """The canonical format name ("savedmodel" or "tflite"); ValueError for a bad pair."""
+    fmt = str(format).lower().replace("_", "").replace("-", "")
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
+    if quantize is not None and fmt != "tflite":
+        raise ValueError("quantize applies to format='tflite' only")
+    return fmt
+
+
+# ---------------------------------------------------------------------- export
+def export_model(model: Any, format: str = "savedmodel", quantize: str | None = None,
+                 output: PathLike | None = None, images: Any = None, n_check: int = 64,
+                 overwrite: bool = True) -> ExportResult:
+    """Export ``model`` (a model folder or a loaded model) and check it against the Keras model.
+
+    Parameters
+    ----------
+    format : ``"savedmodel"`` or ``"tflite"``.
+    quantize : TFLite only: ``None`` (float32), ``"float16"`` or ``"int8"`` (calibrated on a split's
+        training images, else on the check images; inputs and outputs stay float32).
+    output : where to write; by default ``MODEL_DIR/export/saved_model`` or
+        ``MODEL_DIR/export/model[_float16|_int8].tflite``.
+    images : images to check on (a folder, a table, a ``split.json`` whose test images are used, an
+        ImageDataset, a list of paths or a uint8 array). By default the ``split.json`` next to the
+        model folder (where notebook 01 writes it) or inside it (where ``cvkit train`` does).
+    n_check : most images checked.
+
+    Example (an export takes 10-20 seconds; see the module example):
+        >>> export_model(model_dir, "savedmodel", quantize="int8")
+        Traceback (most recent call last):
+        ValueError: quantize applies to format='tflite' only
+    """
+    fmt = _check_format(format, quantize)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    start = time.perf_counter()
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model, runtime="keras")
+    elif getattr(model, "keras_model_", None) is None and getattr(model, "path_", None):
+        model = load_model(model.path_, runtime="keras")  # loaded on LiteRT: exporting needs Keras
+    model_dir = Path(model.path_) if getattr(model, "path_", None) else None
+    graph = probability_graph(model, required=True, keras=True)
+    size = input_size(model)
+    pixels, what, calibration_paths = check_images(images, model_dir, size, n_check)
+    out = Path(output) if output is not None else _default_output(model_dir, fmt, quantize)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True or another output")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    reference = np.asarray(graph.predict_on_batch(pixels.astype(np.float32)), dtype=np.float32)
+    calibrated_on = None
+    if fmt == "savedmodel":
+        exported = _export_savedmodel(graph, out, pixels)
+        labels_dir = out
+    else:
+        calibration, calibrated_on = pixels[:100], what
+        if quantize == "int8" and calibration_paths:
+            calibration = np.stack(read_pixels(calibration_paths, size, 100) or list(pixels[:100]))
+            calibrated_on = "training-split images"
+        exported = _export_tflite(graph, out, pixels, quantize, calibration)
+        labels_dir = out.parent
+    (labels_dir / "labels.txt").write_text("\n".join(str(c) for c in model.classes_) + "\n")
+
+    diff = np.abs(exported.astype(np.float64) - reference.astype(np.float64))
+    keras_file = model_dir / KERAS_FILE if model_dir is not None else None
+    result = ExportResult(
+        path=os.fspath(out), format=fmt, quantize=quantize, size_bytes=_dir_size(out),
+        keras_size_bytes=keras_file.stat().st_size if keras_file and keras_file.is_file() else None,
+        n_images=len(pixels), n_agree=int(np.sum(exported.argmax(1) == reference.argmax(1))),
+        max_abs_diff=float(diff.max()) if diff.size else 0.0,
+        mean_abs_diff=float(diff.mean()) if diff.size else 0.0, images=what,
+        seconds=time.perf_counter() - start,
+        calibration=calibrated_on if quantize == "int8" else None)
+    report = out.parent / (out.stem + ".export.json") if fmt == "tflite" else out / "export.json"
+    report.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    return result

@@ -1,0 +1,85 @@
+"""A model folder loaded for prediction: :class:`LoadedModel`, what :func:`cvkit.load_model` returns.
+
+It answers like the classifier that was saved (``predict``, ``predict_proba``, ``score`` from
+:class:`~cvkit.models._predictor.PredictorMixin`), and scores single images through the same
+code path as the web service (:mod:`cvkit.models._inference`), so both agree to the last digit.
+
+Example:
+    >>> model = cvkit.load_model(model_dir)
+    >>> model.predict([photo])
+    array(['bird'], dtype=object)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cvkit.data._images import PathLike
+from cvkit.data._inputs import n_images
+from cvkit.models._graphs import as_graph
+from cvkit.models._inference import DEFAULT_TOP_K, score_image
+from cvkit.models._predictor import PredictorMixin, run_graph
+
+__all__ = ["LoadedModel"]
+
+
+class LoadedModel(PredictorMixin):
+    """A model folder loaded for prediction: same ``predict``/``predict_proba``/``score`` as when trained.
+
+    Attributes: ``classes_``, ``input_size_`` ``(width, height)``, ``backbone``, ``metadata_``
+    (the metadata dict), ``runtime_`` (``"litert"`` or ``"keras"``: which runs), ``precision_``
+    (``"float32"`` or ``"int8"``), ``graph_`` (the pixel graph that runs: a
+    :class:`cvkit._litert.LiteRTModel` or a :class:`cvkit.models._graphs.KerasGraph`),
+    ``keras_model_`` (the Keras graph; None on LiteRT), ``head_`` (the scikit-learn head or None),
+    ``path_``. ``batch_size`` and ``progress`` (None: a bar for 200+ images) may be changed.
+    Build one with :func:`cvkit.load_model`, which checks the folder first.
+
+    Example:
+        >>> model = cvkit.load_model(model_dir)
+        >>> model.classes_, model.input_size_, model.runtime_
+        (['bird', 'flower', 'fruit', 'vegetable'], (224, 224), 'litert')
+    """
+
+    def __init__(self, path: PathLike, metadata: dict, graph: Any, head: Any = None,
+                 batch_size: int = 32, progress: bool | None = None, runtime: str = "keras",
+                 precision: str = "float32"):
+        self.path_ = Path(path)
+        self.metadata_ = metadata
+        self.graph_ = as_graph(graph)
+        self.runtime_ = runtime
+        self.precision_ = precision
+        self.keras_model_ = graph if runtime == "keras" else None
+        self.head_ = head
+        self.classes_ = [str(c) for c in metadata["classes"]]
+        width, height = metadata["input_size"]
+        self.input_size_ = (int(width), int(height))
+        self.backbone = metadata["backbone"]
+        self.batch_size = batch_size
+        self.progress = progress
+
+    def __repr__(self) -> str:
+        runtime = self.runtime_ + (f" {self.precision_}" if self.precision_ != "float32" else "")
+        return (f"<cvkit model {self.path_} ({self.metadata_.get('method')}, {self.backbone}, "
+                f"{len(self.classes_)} classes: {', '.join(self.classes_)}; runs on {runtime})>")
+
+    def _predict_proba(self, X: Any) -> np.ndarray:
+        progress = self.progress if self.progress is not None else n_images(X) >= 200
+        out, ok = run_graph(self.graph_, X, batch_size=self.batch_size, progress=progress)
+        if self.head_ is None:
+            return out.astype(np.float32)
+        proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)
+        if ok.any():
+            proba[ok] = self.head_.predict_proba(out[ok])
+        return proba
+
+    def score_image(self, source: Any, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
+        """Score one image (a path, an http(s) URL, or bytes): ``{"label", "score", "scores", "top_k"}``.
+
+        Example:
+            >>> model = cvkit.load_model(model_dir)
+            >>> model.score_image("sample_data/bird/blackbird.jpg")["label"]
+            'bird'
+        """
+        return score_image(self, source, top_k=top_k)

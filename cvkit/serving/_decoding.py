@@ -1,0 +1,101 @@
+"""Decoding a request's images: the per-request pixel budget, then each image at the model's size.
+
+Sizes are read from the image headers before anything is decoded, so a request of many highly
+compressible, huge images is refused (413) at once; an image over the per-image limit, or with no
+readable header, is refused on its own and its siblings are still scored.
+
+Example:
+    >>> import base64
+    >>> from cvkit.serving._protocol import parse_json_request
+    >>> image = base64.b64encode(open(photo, "rb").read()).decode()
+    >>> items = parse_json_request({"images": [{"image_in_base64": image}]}, n_classes=4)
+    >>> check_pixel_budget(items, max_request_pixels=100_000_000) > 0
+    True
+    >>> [p.shape for p in decode_items(items, clf)]
+    [(224, 224, 3)]
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from cvkit.data._images import ImageReadError
+from cvkit.models._inference import DEFAULT_MAX_PIXELS, decode_image
+from cvkit.serving._protocol import RequestError, ScoreItem
+
+__all__ = ["header_pixels", "check_pixel_budget", "decode_items"]
+
+
+def header_pixels(data: bytes) -> int | None:
+    """Width x height as the image's header declares it (nothing is decoded); None if unreadable.
+
+    Example:
+        >>> buffer = io.BytesIO(); Image.new("L", (7000, 7000)).save(buffer, "PNG")
+        >>> header_pixels(buffer.getvalue()), header_pixels(b"not an image")
+        (49000000, None)
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+    except Exception:  # noqa: BLE001 - any unreadable header: the decode reports it per item
+        return None
+    return int(width) * int(height)
+
+
+def check_pixel_budget(items: list[ScoreItem], max_request_pixels: int | None,
+                       max_pixels: int | None = DEFAULT_MAX_PIXELS) -> int:
+    """Refuse (413) a request whose images total over ``max_request_pixels``; returns the total.
+
+    Sizes come from the image headers, before anything is decoded. An image with no readable
+    header or over the per-image limit ``max_pixels`` is not counted: it is refused on its own,
+    without decoding, and its siblings are still scored.
+
+    Example:
+        >>> buffer = io.BytesIO(); Image.new("L", (7000, 7000)).save(buffer, "PNG")
+        >>> items = [ScoreItem(index=i, data=buffer.getvalue()) for i in range(3)]
+        >>> check_pixel_budget(items, max_request_pixels=100_000_000)
+        Traceback (most recent call last):
+        ...
+        cvkit.serving._protocol.RequestError: the images of this request total 147000000 pixels, over the per-request budget of 100000000 pixels (max_request_pixels, 100 MP): send fewer or smaller images per request
+    """
+    total = 0
+    for item in items:
+        if item.data is None:
+            continue
+        pixels = header_pixels(item.data)
+        if pixels is None or (max_pixels is not None and pixels > max_pixels):
+            continue
+        total += pixels
+    if max_request_pixels is not None and total > max_request_pixels:
+        raise RequestError(f"the images of this request total {total} pixels, over the per-request "
+                           f"budget of {max_request_pixels} pixels (max_request_pixels, "
+                           f"{max_request_pixels / 1e6:g} MP): send fewer or smaller images per "
+                           "request", status_code=413)
+    return total
+
+
+def decode_items(items: list[ScoreItem], model: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS
+                 ) -> list[np.ndarray | None]:
+    """Decode each item's bytes at the model's input size (None where it failed).
+
+    A failure becomes the item's ``error``; the bytes are dropped once decoded.
+    """
+    out: list[np.ndarray | None] = []
+    for item in items:
+        if item.data is None:
+            out.append(None)
+            continue
+        try:
+            out.append(decode_image(item.data, model, max_pixels=max_pixels))
+        except ImageReadError as exc:
+            item.error = exc.reason
+            out.append(None)
+        finally:
+            item.data = None
+    return out
