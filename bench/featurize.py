@@ -113,8 +113,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from cvkit._console import import_keras
-    from cvkit._litert import LiteRTModel, agreement, default_threads
+    from cvkit._litert import LiteRTModel, agreement
     from cvkit.features._featurizer import ImageFeaturizer
+    from cvkit.options import default_threads
 
     keras = import_keras()
     work = Path(tempfile.mkdtemp(prefix="cvkit-bench-featurize-"))

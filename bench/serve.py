@@ -168,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     import cvkit
-    from cvkit._litert import default_threads
     from cvkit.data import read_image
+    from cvkit.options import default_threads
     from cvkit.serving import BackgroundServer, Client
 
     model_dir, scratch = model_folder(args.model_dir)

@@ -7,8 +7,9 @@ kernels than in TensorFlow (``bench/featurize.py``), gives the same answers (fea
 stays for building and training; :func:`convert_keras` turns a Keras model into a ``.tflite``
 graph once, and :class:`LiteRTModel` runs it.
 
-- :data:`RUNTIMES`, :func:`resolve_runtime`, :func:`available`: the ``runtime="auto" | "litert" |
-  "keras"`` knob of cvkit's inference objects; ``"auto"`` is LiteRT when it is installed.
+The ``runtime`` / ``precision`` / ``num_threads`` settings that choose between LiteRT and Keras live
+in :mod:`cvkit.options` (:class:`~cvkit.options.RunOptions`).
+
 - :class:`LiteRTModel`: a ``.tflite`` graph taking pixels ``(n, H, W, 3)``; thread-safe (one
   interpreter per thread, since one interpreter is not) and picklable (it keeps the graph's bytes).
 - :func:`convert_keras`: Keras model -> ``.tflite`` bytes with a dynamic batch dimension, float32
@@ -19,15 +20,13 @@ Importing this module imports neither TensorFlow nor LiteRT; :class:`LiteRTModel
 only, and only :func:`convert_keras` imports TensorFlow.
 
 Example:
-    >>> resolve_runtime("auto")
-    'litert'
+    >>> import numpy as np
     >>> agreement(np.eye(3), np.eye(3))["top1_agreement"]
     1.0
 """
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import logging
 import os
@@ -37,89 +36,13 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-__all__ = ["RUNTIMES", "PRECISIONS", "INSTALL_HINT", "available", "resolve_runtime", "check_precision",
-           "default_threads", "LiteRTModel", "convert_keras", "agreement"]
+from cvkit.options import INSTALL_HINT, check_precision, default_threads, litert_available
 
-#: Values of cvkit's ``runtime`` knob: ``"auto"`` (LiteRT when installed, else Keras), ``"litert"``, ``"keras"``.
-RUNTIMES = ("auto", "litert", "keras")
-#: Values of cvkit's ``precision`` knob: ``"float32"`` (the default, Keras-equal) or ``"int8"`` (fast, calibrated).
-PRECISIONS = ("float32", "int8")
-#: How to install the runtime (the pin of cvkit's requirements).
-INSTALL_HINT = "pip install ai-edge-litert==2.3.0"
+__all__ = ["LiteRTModel", "convert_keras", "agreement"]
 
 # The first interpreter allocated in a process prints "INFO: Created TensorFlow Lite XNNPACK delegate
 # for CPU." straight to stderr; allocating under this lock with stderr hidden keeps that quiet safely.
 _CREATE_LOCK = threading.Lock()
-
-
-def available() -> bool:
-    """Whether the LiteRT interpreter (``ai_edge_litert``) is installed.
-
-    Example:
-        >>> available()
-        True
-    """
-    return importlib.util.find_spec("ai_edge_litert") is not None
-
-
-def resolve_runtime(runtime: Any) -> str:
-    """The runtime that will run: ``"litert"`` or ``"keras"``, from the ``runtime`` knob's value.
-
-    ``"auto"`` is ``"litert"`` when :func:`available`, else ``"keras"``. A value outside
-    :data:`RUNTIMES` raises ``ValueError`` naming it; ``"litert"`` without the package raises
-    ``ImportError`` saying how to install it.
-
-    Example:
-        >>> resolve_runtime("keras"), resolve_runtime("auto")
-        ('keras', 'litert')
-        >>> resolve_runtime("tpu")
-        Traceback (most recent call last):
-        ...
-        ValueError: runtime must be one of 'auto', 'litert', 'keras', got 'tpu'
-    """
-    if not isinstance(runtime, str) or runtime not in RUNTIMES:
-        raise ValueError(f"runtime must be one of {', '.join(map(repr, RUNTIMES))}, got {runtime!r}")
-    if runtime == "auto":
-        return "litert" if available() else "keras"
-    if runtime == "litert" and not available():
-        raise ImportError(f"runtime='litert' needs the LiteRT interpreter: {INSTALL_HINT} "
-                          "(or use runtime='keras')")
-    return runtime
-
-
-def check_precision(precision: Any) -> str:
-    """``precision`` if it is one of :data:`PRECISIONS`, else ``ValueError`` naming it.
-
-    Example:
-        >>> check_precision("int8")
-        'int8'
-    """
-    if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}")
-    return precision
-
-
-def default_threads() -> int:
-    """``$CVKIT_NUM_THREADS`` when set, else the cores this process may use (its CPU affinity
-    where the OS reports it, else the CPU count).
-
-    Why: a container or ``taskset`` often grants fewer cores than the machine has, and more
-    inference threads than cores only makes them wait for each other; several processes sharing
-    the cores (service workers, Ray workers) each set ``CVKIT_NUM_THREADS`` to their share.
-
-    Example:
-        >>> default_threads() >= 1
-        True
-    """
-    value = os.environ.get("CVKIT_NUM_THREADS", "").strip()
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    if hasattr(os, "sched_getaffinity"):
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except OSError:  # pragma: no cover - some sandboxes refuse the call
-            pass
-    return max(1, os.cpu_count() or 1)
 
 
 class LiteRTModel:
@@ -171,7 +94,7 @@ class LiteRTModel:
 
     # ------------------------------------------------------------------ graph
     def _new_interpreter(self) -> Any:
-        if not available():
+        if not litert_available():
             raise ImportError(f"running a .tflite graph needs the LiteRT interpreter: {INSTALL_HINT}")
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 

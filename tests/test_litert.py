@@ -38,16 +38,17 @@ def _pixels(n, size=24, seed=1):
 
 
 def test_resolve_runtime_and_precision_name_bad_values(monkeypatch):
-    assert litert.resolve_runtime("auto") == "litert" and litert.resolve_runtime("keras") == "keras"
+    from cvkit import options
+    assert options.resolve_runtime("auto") == "litert" and options.resolve_runtime("keras") == "keras"
     with pytest.raises(ValueError, match="runtime must be one of 'auto', 'litert', 'keras', got 'gpu'"):
-        litert.resolve_runtime("gpu")
+        options.resolve_runtime("gpu")
     with pytest.raises(ValueError, match="precision must be one of"):
-        litert.check_precision("float16")
-    monkeypatch.setattr(litert, "available", lambda: False)  # as on a machine without the package
-    assert litert.resolve_runtime("auto") == "keras"
+        options.check_precision("float16")
+    monkeypatch.setattr(options, "litert_available", lambda: False)  # as on a machine without the package
+    assert options.resolve_runtime("auto") == "keras"
     with pytest.raises(ImportError, match=r"pip install ai-edge-litert==2\.3\.0"):
-        litert.resolve_runtime("litert")
-    assert litert.default_threads() >= 1
+        options.resolve_runtime("litert")
+    assert options.default_threads() >= 1
 
 
 def test_converted_graph_matches_keras_for_any_batch(tiny):

@@ -23,7 +23,6 @@ import numpy as np
 from sklearn.base import clone
 
 from cvkit._console import import_keras
-from cvkit._litert import resolve_runtime
 from cvkit.classifiers._base import DEPRECATED, ImageClassifier, check_int, check_verbose, param_value, renamed_param
 from cvkit.classifiers._heads import (
     check_class_weight,
@@ -35,6 +34,7 @@ from cvkit.classifiers._heads import (
 )
 from cvkit.data import BadImageWarning
 from cvkit.data._inputs import encode_labels, labels_for, n_images, warn_unreadable
+from cvkit.options import resolve_runtime
 
 __all__ = ["FeatureClassifier", "featurize"]
 

@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from cvkit._io import to_jsonable
 from cvkit.data._checks import warn_skipped
 from cvkit.data._images import PathLike
 from cvkit.data._manifest import read_json_file
 from cvkit.evaluation import plots
 from cvkit.evaluation._curves import Curves, pr_curves, roc_curves
 from cvkit.evaluation._tables import ReportTables, names_list
-from cvkit.models._jsonsafe import to_jsonable
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes

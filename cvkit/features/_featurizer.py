@@ -30,7 +30,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from cvkit import _litert as litert
-from cvkit import backbones
+from cvkit import backbones, options
 from cvkit.data._checks import warn_skipped
 from cvkit.data._images import PathLike
 from cvkit.data._inputs import image_items
@@ -153,10 +153,10 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         :meth:`transform` does first on a featurizer never fitted (or a copy, whose named backbone
         was not copied)."""
         max_bytes = self._check_params()  # a bad value or $CVKIT_CACHE_MAX_MB fails here, before any work
-        runtime = litert.resolve_runtime(self.runtime)
+        runtime = options.resolve_runtime(self.runtime)
         if self.precision == "int8" and runtime != "litert":
             raise ValueError("precision='int8' runs on LiteRT: use runtime='auto' or 'litert' "
-                             f"({litert.INSTALL_HINT})")
+                             f"({options.INSTALL_HINT})")
         if self.precision == "int8" and X is None:
             raise ValueError("precision='int8' is calibrated on the images passed to fit: call fit(images) "
                              "(e.g. the training images) before transform")
@@ -189,7 +189,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
             value = getattr(self, name)
             if value is not None and not isinstance(value, (str, os.PathLike)):
                 raise TypeError(f"{name} must be a path or None, got {type(value).__name__}")
-        litert.check_precision(self.precision)
+        options.check_precision(self.precision)
         return cache_max_bytes(self.cache_max_mb)
 
     def _load_backbone(self, runtime: str) -> tuple[Any, str, int]:

@@ -55,9 +55,9 @@ from importlib import metadata as _importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from cvkit._io import to_jsonable
 from cvkit.data._images import PathLike
 from cvkit.models._conversion import INT8_FILE, LITERT_FILE, build_litert, cached_conversion
-from cvkit.models._jsonsafe import to_jsonable
 from cvkit.models._loaded import LoadedModel
 from cvkit.models._metajson import MAX_JSON_DEPTH, MAX_METADATA_BYTES, parse_metadata
 from cvkit.models._trusted import ModelFormatError, check_savable, load_head, load_keras
@@ -464,7 +464,7 @@ def load_model(path: PathLike, runtime: str = "auto", precision: str = "float32"
         >>> load_model(model_dir, runtime="keras").runtime_
         'keras'
     """
-    from cvkit._litert import check_precision, resolve_runtime
+    from cvkit.options import check_precision, resolve_runtime
 
     wanted = runtime
     runtime, precision = resolve_runtime(runtime), check_precision(precision)

@@ -69,7 +69,7 @@ def worker_threads(workers: int) -> int:
         >>> worker_threads(1) >= worker_threads(64) == 1
         True
     """
-    from cvkit._litert import default_threads
+    from cvkit.options import default_threads
 
     return max(1, default_threads() // max(1, int(workers)))
 
