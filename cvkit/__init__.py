@@ -24,6 +24,8 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "ImageDataset": "cvkit.data",
+    "ImageSource": "cvkit.data",
+    "RunOptions": "cvkit.options",
     "ImageReadError": "cvkit.data",
     "BadImageWarning": "cvkit.data",
     "TableFormatError": "cvkit.data",

@@ -36,7 +36,7 @@ from typing import Any, Mapping, Optional
 from cvkit._validation import Interval, InvalidParameterError, Options, check_param
 
 __all__ = ["RunOptions", "RUNTIMES", "PRECISIONS", "ENVIRONMENT", "INSTALL_HINT", "litert_available",
-           "resolve_runtime", "check_precision", "default_threads", "describe_runtime"]
+           "resolve_runtime", "check_precision", "default_threads", "decode_threads", "describe_runtime"]
 
 #: Values of the ``runtime`` setting.
 RUNTIMES = ("auto", "litert", "keras")
@@ -115,6 +115,21 @@ def default_threads(environ: Optional[Mapping[str, str]] = None) -> int:
         except OSError:  # pragma: no cover - some sandboxes refuse the call
             pass
     return max(1, os.cpu_count() or 1)
+
+
+def decode_threads(requested: Optional[int] = None) -> int:
+    """Threads that decode images beside a model: ``requested``, else the cores this process may use,
+    at least 2 (one decodes while the other hands over) and at most 8 (JPEG decoding scales no further
+    beside one model). The one rule for every decode pool in cvkit.
+
+    Example:
+        >>> decode_threads(3), 2 <= decode_threads() <= 8
+        (3, True)
+    """
+    if requested is not None:
+        return int(check_param("decode_threads", requested, [Interval(int, 1, None)]))
+    cores = default_threads({})  # the process's cores, not the inference threads of CVKIT_NUM_THREADS
+    return max(2, min(8, cores))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ from cvkit.data._images import ImageReadError, PathLike, check_regular_file, is_
 
 __all__ = ["PATH_COLUMNS", "LABEL_COLUMNS", "MAX_FIELD_CHARS", "TableFormatError", "Record",
            "iter_records", "format_row", "iter_images", "list_images", "scan_directory",
-           "read_table", "read_table_text", "text_line"]
+           "read_table", "read_table_text", "read_image_table", "text_line"]
 
 #: Header names recognised (case-insensitively) in the first row of a table.
 PATH_COLUMNS = ("path", "imagepath", "image_path", "image", "file", "filename", "filepath")
@@ -315,6 +315,48 @@ def read_table(table: PathLike, root: PathLike | None = None, errors: str = "rai
         paths.append(str(full))
         labels.append(label)
     return paths, labels, problems
+
+
+def read_image_table(table: PathLike) -> list[tuple[str, str | None]]:
+    """``(path, label or None)`` for every row of a table of image paths whose labels are optional.
+
+    For scoring and predicting: cells are split by :func:`iter_records` exactly as for training
+    tables (quoting, over-long cells, unclosed quotes raise :class:`TableFormatError` naming the
+    line), a header row is recognised by a path column name, relative paths are relative to the
+    table's folder, and unlike :func:`read_table` a listed file that is missing keeps its row (it
+    is reported when it is read).
+
+    Example:
+        >>> rows = read_image_table("sample_data/tags.tsv")
+        >>> len(rows), rows[0][1]
+        (104, 'bird')
+    """
+    table = Path(table)
+    text = read_table_text(table)
+    first = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
+    delimiter = _sniff_delimiter(table, first)
+    rows: list[tuple[str, str | None]] = []
+    columns: tuple[int, int | None] | None = None  # path column, label column
+    for record in iter_records(text, delimiter):
+        if record.error is not None:
+            raise TableFormatError(table, record.line, record.error)
+        cells = [c if q else c.strip() for c, q in zip(record.cells, record.quoted)]
+        if not any(c.strip() for c in cells) or (not record.quoted[0] and cells[0].startswith("#")):
+            continue
+        if columns is None:
+            lowered = [c.lower().replace(" ", "") for c in cells]
+            path_col = next((i for i, c in enumerate(lowered) if c in PATH_COLUMNS), None)
+            if path_col is not None:  # a header row
+                columns = (path_col, next((i for i, c in enumerate(lowered) if c in LABEL_COLUMNS), None))
+                continue
+            columns = (0, 1 if len(cells) > 1 else None)
+        path_col, label_col = columns
+        if path_col >= len(cells) or not cells[path_col].strip():
+            raise TableFormatError(table, record.line, "no image path")
+        path = cells[path_col]
+        label = cells[label_col].strip() if label_col is not None and label_col < len(cells) else None
+        rows.append((path if os.path.isabs(path) else str(table.parent / path), label or None))
+    return rows
 
 
 def _path_and_label(table: Path, line: int, row: list[str], columns: tuple[int, int, int],
