@@ -29,12 +29,20 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
 __all__ = ["InvalidParameterError", "Interval", "Options", "Custom", "validate_params", "describe",
-           "check_param"]
+           "check_param", "DEPRECATED", "is_deprecated_default", "param_value", "renamed_param", "DEPRECATION_RULE"]
+
+#: cvkit's deprecation rule: a renamed or removed name keeps working, with a ``FutureWarning`` naming
+#: its replacement, for one minor version (it goes in the next one); the CHANGELOG lists each.
+DEPRECATION_RULE = "kept for one minor version with a FutureWarning, then removed"
+
+#: Default of a renamed parameter's old name (scikit-learn's convention): "not given by the user".
+DEPRECATED = "deprecated"
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -196,3 +204,51 @@ def validate_params(owner: str, params: Mapping[str, Any], constraints: Mapping[
         if name not in constraints:
             raise KeyError(f"{owner}: parameter {name!r} has no declared constraints")
         check_param(name, value, constraints[name])
+
+
+def is_deprecated_default(value: Any) -> bool:
+    """True if ``value`` is :data:`DEPRECATED`, i.e. the user did not give the old parameter name."""
+    return isinstance(value, str) and value == DEPRECATED
+
+
+def param_value(estimator: Any, old: str, new: str) -> Any:
+    """The value in effect for parameter ``new``: the deprecated ``old`` one if given, silently (see :func:`renamed_param`).
+
+    Example:
+        >>> class Estimator:
+        ...     verbose, progress = True, False
+        >>> param_value(Estimator(), "progress", "verbose")
+        False
+    """
+    value = getattr(estimator, old)
+    return getattr(estimator, new) if is_deprecated_default(value) else value
+
+
+def renamed_param(estimator: Any, old: str, new: str, default: Any) -> Any:
+    """The value of parameter ``new``, honouring its deprecated former name ``old`` with a ``FutureWarning``.
+
+    The old name stays in ``__init__`` with the default :data:`DEPRECATED`, so ``get_params`` and
+    ``clone`` keep working; ``fit`` calls this. Giving both names is an error.
+
+    Example:
+        >>> import warnings
+        >>> class Estimator:
+        ...     def __init__(self, verbose=True, progress=DEPRECATED):
+        ...         self.verbose, self.progress = verbose, progress
+        >>> old = Estimator(progress=False)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     renamed_param(old, "progress", "verbose", default=True)
+        False
+        >>> caught[0].category.__name__
+        'FutureWarning'
+    """
+    value = getattr(estimator, old)
+    if is_deprecated_default(value):
+        return getattr(estimator, new)
+    current = getattr(estimator, new)
+    if not (current is default or (isinstance(current, (str, bool, int, type(None))) and current == default)):
+        raise ValueError(f"{type(estimator).__name__}: give {new}= only ({old}= is its deprecated former name)")
+    warnings.warn(f"{type(estimator).__name__}: the parameter {old!r} was renamed {new!r}; {old!r} is deprecated "
+                  f"and will be removed in a future version. Use {new}={value!r}", FutureWarning, stacklevel=3)
+    return value

@@ -15,21 +15,17 @@ Example:
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from cvkit._validation import DEPRECATED, is_deprecated_default, param_value, renamed_param
 from cvkit.models._folder import save_model
 from cvkit.models._predictor import PredictorMixin
 
 __all__ = ["ImageClassifier", "DEPRECATED", "check_int", "check_fraction", "check_verbose", "is_deprecated_default", "param_value",
            "renamed_param"]
-
-#: Default of a renamed parameter's old name (scikit-learn's convention): "not given by the user".
-DEPRECATED = "deprecated"
-
 
 def check_int(name: str, value: Any, minimum: int) -> int:
     """``value`` as an int if it is an integer (not a bool) ``>= minimum``; else ``ValueError`` naming ``name``.
@@ -69,49 +65,6 @@ def check_verbose(value: Any) -> Any:
     """
     if value not in (0, 1, 2, "auto") or isinstance(value, float):
         raise ValueError(f"verbose must be 0, 1, 2, 'auto' or a bool, got {value!r}")
-    return value
-
-
-def is_deprecated_default(value: Any) -> bool:
-    """True if ``value`` is :data:`DEPRECATED`, i.e. the user did not give the old parameter name."""
-    return isinstance(value, str) and value == DEPRECATED
-
-
-def param_value(estimator: Any, old: str, new: str) -> Any:
-    """The value in effect for parameter ``new``: the deprecated ``old`` one if given, silently (see :func:`renamed_param`).
-
-    Example:
-        >>> param_value(cvkit.FeatureClassifier(progress=False), "progress", "verbose")
-        False
-    """
-    value = getattr(estimator, old)
-    return getattr(estimator, new) if is_deprecated_default(value) else value
-
-
-def renamed_param(estimator: Any, old: str, new: str, default: Any) -> Any:
-    """The value of parameter ``new``, honouring its deprecated former name ``old`` with a ``FutureWarning``.
-
-    The old name stays in ``__init__`` with the default :data:`DEPRECATED`, so ``get_params`` and
-    ``clone`` keep working; ``fit`` calls this. Giving both names is an error.
-
-    Example:
-        >>> import warnings
-        >>> old = cvkit.FeatureClassifier(progress=False)
-        >>> with warnings.catch_warnings(record=True) as caught:
-        ...     warnings.simplefilter("always")
-        ...     renamed_param(old, "progress", "verbose", default=True)
-        False
-        >>> caught[0].category.__name__
-        'FutureWarning'
-    """
-    value = getattr(estimator, old)
-    if is_deprecated_default(value):
-        return getattr(estimator, new)
-    current = getattr(estimator, new)
-    if not (current is default or (isinstance(current, (str, bool, int, type(None))) and current == default)):
-        raise ValueError(f"{type(estimator).__name__}: give {new}= only ({old}= is its deprecated former name)")
-    warnings.warn(f"{type(estimator).__name__}: the parameter {old!r} was renamed {new!r}; {old!r} is deprecated "
-                  f"and will be removed in a future version. Use {new}={value!r}", FutureWarning, stacklevel=3)
     return value
 
 

@@ -23,7 +23,8 @@ import numpy as np
 from sklearn.base import clone
 
 from cvkit._console import import_keras
-from cvkit.classifiers._base import DEPRECATED, ImageClassifier, check_int, check_verbose, param_value, renamed_param
+from cvkit._validation import DEPRECATED, param_value, renamed_param
+from cvkit.classifiers._base import ImageClassifier, check_int, check_verbose
 from cvkit.classifiers._heads import (
     check_class_weight,
     class_weights,

@@ -19,7 +19,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
-from cvkit.classifiers._base import DEPRECATED, check_int, is_deprecated_default
+from cvkit._validation import DEPRECATED, is_deprecated_default
+from cvkit.classifiers._base import check_int
 from cvkit.classifiers._features import FeatureClassifier, featurize
 from cvkit.data._inputs import encode_labels, labels_for
 
