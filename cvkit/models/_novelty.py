@@ -1,0 +1,238 @@
+"""How far an image lies from a model's training photos: the novelty score behind the "unknown" answer.
+
+Why: a classifier of five classes labels anything as one of them, often confidently. The backbone's
+features of the training photos say what the model has seen; an image whose features are far from
+all of them is "none of these". :class:`NoveltyScorer` keeps small arrays (no code, no pickles) and
+scores features; higher means more novel. Methods (``bench/unknown.py`` compares them):
+
+- ``"knn"``: cosine distance to the ``k``-th nearest training photo (features L2-normalised; the
+  reference set is a class-stratified subsample of at most ``max_reference`` photos, so the cost
+  per image stays bounded however many photos trained the model);
+- ``"mahalanobis"``: the smallest Mahalanobis distance to a class mean, with one shared covariance
+  (Ledoit-Wolf shrinkage) in a PCA space of at most ``n_components`` dimensions of the L2-normalised
+  features (Lee et al., 2018);
+- ``"combined"``: the mean of the two, each first turned into its rank among the training photos'
+  out-of-fold scores (so neither scale dominates).
+
+:func:`out_of_fold_scores` scores every training photo by a scorer fitted without it (k-fold), so
+a cut taken from them (:func:`cut_for`: keep 95% of them) matches what unseen photos of the known
+classes will score.
+
+Example:
+    >>> rng = np.random.default_rng(0)
+    >>> centres = rng.normal(size=(3, 16)) * 3
+    >>> y = np.repeat([0, 1, 2], 40)
+    >>> X = np.abs(centres[y] + rng.normal(size=(120, 16)))
+    >>> scorer = NoveltyScorer("knn", k=5).fit(X, y)
+    >>> far = np.abs(rng.normal(size=(5, 16))) * 10 * np.eye(16)[:5]
+    >>> bool(scorer.score(far).min() > np.quantile(scorer.score(X), 0.95))
+    True
+"""
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+__all__ = ["NoveltyScorer", "METHODS", "out_of_fold_scores", "cut_for", "MAX_REFERENCE"]
+
+#: Scoring methods.
+METHODS = ("knn", "mahalanobis", "combined")
+#: Largest reference set the kNN score keeps (a class-stratified subsample beyond it).
+MAX_REFERENCE = 5000
+#: Bounds on stored arrays: feature width and reference rows.
+_MAX_FEATURES, _MAX_ROWS = 65_536, 200_000
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def _subsample(y: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Indices of at most ``limit`` rows, every class keeping its share (and at least one row)."""
+    if len(y) <= limit:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(y):
+        where = np.flatnonzero(y == c)
+        n = max(1, int(round(limit * len(where) / len(y))))
+        keep.append(rng.choice(where, size=min(n, len(where)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+class NoveltyScorer:
+    """Novelty of features: ``fit(features, classes)`` then ``score(features)`` (higher = more novel).
+
+    Parameters: ``method`` (see :data:`METHODS`), ``k`` (neighbour for ``"knn"``),
+    ``n_components`` (PCA dimensions for ``"mahalanobis"``), ``max_reference``, ``random_state``.
+    Fitted state is a dict of float arrays (``arrays_``), stored as ``novelty.npz`` in a model folder.
+    """
+
+    def __init__(self, method: str = "knn", k: int = 5, n_components: int = 128, max_reference: int = MAX_REFERENCE,
+                 random_state: int = 0):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+        self.method, self.k, self.n_components = method, int(k), int(n_components)
+        self.max_reference, self.random_state = int(max_reference), int(random_state)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, features: np.ndarray, y: np.ndarray) -> "NoveltyScorer":
+        """Keep what scoring needs from training ``features`` ``(n, d)`` and their class indices ``y``."""
+        X = _unit(features)
+        y = np.asarray(y, dtype=np.int64)
+        arrays: dict[str, np.ndarray] = {}
+        if self.method in ("knn", "combined"):
+            arrays["reference"] = X[_subsample(y, self.max_reference, self.random_state)].astype(np.float16)
+        if self.method in ("mahalanobis", "combined"):
+            arrays.update(_mahalanobis_arrays(X, y, self.n_components))
+        self.arrays_ = arrays
+        if self.method == "combined":  # the rank scale of each part, from the training photos' own scores
+            parts = _part_scores(self, X, exclude_self=True)
+            self.arrays_["knn_sorted"] = np.sort(parts["knn"]).astype(np.float32)
+            self.arrays_["mahalanobis_sorted"] = np.sort(parts["mahalanobis"]).astype(np.float32)
+        return self
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, features: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+        """Novelty float32 ``(n,)`` of features ``(n, d)``; ``exclude_self`` skips an exact match (a
+        training photo scored against a reference set holding it)."""
+        X = _unit(features)
+        parts = _part_scores(self, X, exclude_self)
+        if self.method != "combined":
+            return parts[self.method].astype(np.float32)
+        ranks = [np.searchsorted(self.arrays_[f"{name}_sorted"], parts[name]) / len(self.arrays_[f"{name}_sorted"])
+                 for name in ("knn", "mahalanobis")]
+        return np.mean(ranks, axis=0).astype(np.float32)
+
+    # ------------------------------------------------------------------ file
+    def to_npz(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, **self.arrays_)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_npz(cls, data: bytes, where: str, method: str, k: int, n_features: int) -> "NoveltyScorer":
+        """A fitted scorer from ``.npz`` bytes: only finite float arrays of the expected names and
+        shapes are accepted (``ValueError`` naming ``where`` and the array)."""
+        scorer = cls(method, k=k)
+        expected = {"knn": ["reference"], "mahalanobis": ["components", "mean", "means", "precision"]}
+        names = expected.get(method, expected["knn"] + expected["mahalanobis"] + ["knn_sorted", "mahalanobis_sorted"])
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                if sorted(archive.files) != sorted(names):
+                    raise ValueError(f"{where}: holds arrays {sorted(archive.files)}; a {method!r} novelty "
+                                     f"score needs exactly {sorted(names)}")
+                arrays = {name: archive[name] for name in names}
+        except ValueError as exc:
+            text = str(exc)
+            raise ValueError(text if text.startswith(where) else f"{where}: not a novelty file ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - a damaged zip
+            raise ValueError(f"{where}: not a novelty file ({type(exc).__name__}: {exc})") from None
+        for name, array in arrays.items():
+            if array.dtype.kind != "f" or array.size > _MAX_ROWS * 2048 or not np.all(np.isfinite(array)):
+                raise ValueError(f"{where}: array {name!r} must hold finite floats within bounds, got "
+                                 f"{array.dtype} {array.shape}")
+        _check_shapes(where, arrays, n_features, k)
+        scorer.arrays_ = arrays
+        return scorer
+
+
+def _check_shapes(where: str, arrays: dict, d: int, k: int) -> None:
+    ref = arrays.get("reference")
+    if ref is not None and (ref.ndim != 2 or ref.shape[1] != d or not (1 <= len(ref) <= _MAX_ROWS) or k > len(ref)):
+        raise ValueError(f"{where}: 'reference' must be (rows, {d}) with at least k={k} rows, got {ref.shape}")
+    if "components" in arrays:
+        comp, mean, means, prec = (arrays[n] for n in ("components", "mean", "means", "precision"))
+        m = comp.shape[0] if comp.ndim == 2 else -1
+        if comp.ndim != 2 or comp.shape[1] != d or mean.shape != (d,) or means.ndim != 2 or \
+                means.shape[1] != m or prec.shape != (m, m):
+            raise ValueError(f"{where}: Mahalanobis arrays do not fit together for {d} features: components "
+                             f"{comp.shape}, mean {mean.shape}, means {means.shape}, precision {prec.shape}")
+    for name in ("knn_sorted", "mahalanobis_sorted"):
+        if name in arrays and arrays[name].ndim != 1:
+            raise ValueError(f"{where}: {name!r} must be one row of scores, got {arrays[name].shape}")
+
+
+def _mahalanobis_arrays(X: np.ndarray, y: np.ndarray, n_components: int) -> dict[str, np.ndarray]:
+    from sklearn.covariance import LedoitWolf
+
+    mean = X.mean(axis=0)
+    centred = X - mean
+    m = int(max(1, min(n_components, len(X) - 1, X.shape[1])))
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    components = vt[:m].astype(np.float32)
+    Z = centred @ components.T
+    classes = np.unique(y)
+    means = np.stack([Z[y == c].mean(axis=0) for c in classes])
+    within = Z - means[np.searchsorted(classes, y)]
+    precision = LedoitWolf().fit(within).precision_
+    return {"components": components, "mean": mean.astype(np.float32), "means": means.astype(np.float32),
+            "precision": precision.astype(np.float32)}
+
+
+def _part_scores(scorer: NoveltyScorer, X: np.ndarray, exclude_self: bool) -> dict[str, np.ndarray]:
+    arrays, out = scorer.arrays_, {}
+    if "reference" in arrays:
+        out["knn"] = _knn_distance(X, arrays["reference"].astype(np.float32), scorer.k, exclude_self)
+    if "components" in arrays:
+        Z = (X - arrays["mean"]) @ arrays["components"].T
+        diff = Z[:, None, :] - arrays["means"][None, :, :]
+        out["mahalanobis"] = np.einsum("ncd,de,nce->nc", diff, arrays["precision"], diff).min(axis=1)
+    return out
+
+
+def _knn_distance(X: np.ndarray, reference: np.ndarray, k: int, exclude_self: bool, block: int = 1024) -> np.ndarray:
+    """Cosine distance to the k-th nearest reference row (the nearest one skipped when ``exclude_self``)."""
+    kth = min(k + (1 if exclude_self else 0), len(reference)) - 1
+    out = np.empty(len(X), np.float32)
+    for start in range(0, len(X), block):
+        similarity = X[start:start + block] @ reference.T
+        part = np.partition(-similarity, kth, axis=1)[:, kth]
+        out[start:start + block] = 1.0 + part  # 1 - (k-th largest similarity)
+    return out
+
+
+def out_of_fold_scores(scorer: NoveltyScorer, features: np.ndarray, y: np.ndarray, folds: int = 5,
+                       random_state: int = 0) -> np.ndarray:
+    """Each training photo's novelty under a scorer fitted on the other folds (stratified k-fold).
+
+    Example:
+        >>> rng = np.random.default_rng(1)
+        >>> X, y = np.abs(rng.normal(size=(40, 8))), np.repeat([0, 1], 20)
+        >>> out_of_fold_scores(NoveltyScorer("knn", k=3), X, y).shape
+        (40,)
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y)
+    smallest = int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
+    n_folds = max(2, min(int(folds), smallest))
+    scores = np.empty(len(y), np.float32)
+    template: dict[str, Any] = {"method": scorer.method, "k": scorer.k, "n_components": scorer.n_components,
+                                "max_reference": scorer.max_reference, "random_state": scorer.random_state}
+    splitter = StratifiedKFold(n_folds, shuffle=True, random_state=random_state) if smallest >= 2 else None
+    if splitter is None:  # a class of one photo: leave-one-out by excluding each photo's own match
+        return NoveltyScorer(**template).fit(features, y).score(features, exclude_self=True)
+    for train, held in splitter.split(features, y):
+        scores[held] = NoveltyScorer(**template).fit(features[train], y[train]).score(features[held])
+    return scores
+
+
+def cut_for(scores: np.ndarray, keep: float = 0.95) -> float:
+    """The novelty cut that keeps a share ``keep`` of ``scores`` (those at or below it are kept).
+
+    Example:
+        >>> cut_for(np.arange(100.0), keep=0.95)
+        94.05
+    """
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"keep must be a share in (0, 1], got {keep!r}")
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[np.isfinite(scores)]
+    if len(scores) == 0:
+        raise ValueError("no finite novelty scores to choose a cut from")
+    return float(np.quantile(scores, keep))
