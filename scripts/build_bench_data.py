@@ -142,8 +142,7 @@ def get_debs(deb_dir: Path | None, tmp: Path) -> dict:
     """Find each package's .deb in deb_dir (or tmp), downloading the missing ones there with apt-get."""
     if not shutil.which("dpkg-deb"):
         sys.exit("error: dpkg-deb not found; run this on Debian/Ubuntu")
-    where = deb_dir or tmp
-    where.mkdir(parents=True, exist_ok=True)
+    (where := deb_dir or tmp).mkdir(parents=True, exist_ok=True)
     debs = {}
     for tag, (pkg, _, _) in PACKAGES.items():
         if not list(where.glob(f"{pkg}_*.deb")):
@@ -289,7 +288,8 @@ def build(out: Path, deb_dir: Path | None) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "bench/data", help="output (bench/data)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "bench/data",
+                    help="output folder (default: bench/data in the repo)")
     ap.add_argument("--deb-dir", type=Path, default=None,
                     help="folder of already-downloaded .debs; any missing one is downloaded into it")
     build(**vars(ap.parse_args()))
