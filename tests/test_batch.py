@@ -45,11 +45,11 @@ def read_rows(path, delimiter=","):
 
 def test_folder_to_csv_one_row_per_image_with_errors(model, messy_folder, tmp_path):
     from cvkit.models._inference import score_sources
-    from cvkit.serving._batch_score import batch_score
+    from cvkit.models import batch_score
     out = tmp_path / "predictions.csv"
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in messy_folder.rglob("*") if p.is_file()}
     with pytest.warns(UserWarning, match="3 of 11 image"):
-        summary = batch_score(model, messy_folder, out, batch_size=4, progress=False)
+        summary = batch_score(model, messy_folder, out, batch_size=4, verbose=False)
     rows = read_rows(out)
     assert summary.n_images == 11 == len(rows)
     assert summary.n_errors == 3
@@ -74,7 +74,7 @@ def test_folder_to_csv_one_row_per_image_with_errors(model, messy_folder, tmp_pa
 
 
 def test_table_with_labels_gives_true_label_column_and_tsv(model, tmp_path):
-    from cvkit.serving._batch_score import batch_score
+    from cvkit.models import batch_score
     table = tmp_path / "to_score.csv"
     split = test_split()
     pairs = zip(split.paths[:5], split.image_labels[:5])
@@ -83,7 +83,7 @@ def test_table_with_labels_gives_true_label_column_and_tsv(model, tmp_path):
     table.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out" / "predictions.tsv"
     with pytest.warns(UserWarning, match="1 of 6"):
-        summary = batch_score(model, table, out, progress=False)
+        summary = batch_score(model, table, out, verbose=False)
     rows = read_rows(out, delimiter="\t")
     assert [r["true_label"] for r in rows] == split.image_labels[:5] + ["bird"]
     assert rows[-1]["error"] == "file not found"
@@ -92,8 +92,8 @@ def test_table_with_labels_gives_true_label_column_and_tsv(model, tmp_path):
 
 
 def test_headerless_ml_net_table_relative_paths(model, tmp_path):
-    from cvkit.serving._batch_score import batch_score
-    summary = batch_score(model, SAMPLE_DATA / "tags.tsv", tmp_path / "p.csv", progress=False)
+    from cvkit.models import batch_score
+    summary = batch_score(model, SAMPLE_DATA / "tags.tsv", tmp_path / "p.csv", verbose=False)
     rows = read_rows(tmp_path / "p.csv")
     assert summary.n_images == len(rows) == len((SAMPLE_DATA / "tags.tsv").read_text().splitlines())
     assert summary.n_errors == 0
@@ -102,16 +102,16 @@ def test_headerless_ml_net_table_relative_paths(model, tmp_path):
 
 
 def test_refuses_to_overwrite_the_input_table_or_write_an_image(model, tmp_path):
-    from cvkit.serving._batch_score import batch_score
+    from cvkit.models import batch_score
     table = tmp_path / "list.csv"
     table.write_text("path\n" + str(test_split().paths[0]) + "\n")
     original = table.read_bytes()
     with pytest.raises(ValueError, match="overwrite the input"):
-        batch_score(model, table, table, progress=False)
+        batch_score(model, table, table, verbose=False)
     with pytest.raises(ValueError, match="looks like an image"):
-        batch_score(model, table, tmp_path / "out.jpg", progress=False)
+        batch_score(model, table, tmp_path / "out.jpg", verbose=False)
     with pytest.raises(FileNotFoundError, match="no such folder"):
-        batch_score(model, tmp_path / "nowhere", tmp_path / "out.csv", progress=False)
+        batch_score(model, tmp_path / "nowhere", tmp_path / "out.csv", verbose=False)
     assert table.read_bytes() == original
 
 
@@ -144,16 +144,16 @@ class MeanColourModel:
 
 def test_memory_stays_flat_as_the_image_count_grows(tmp_path):
     """Peak Python-side memory for 2000 images is about that for 200: nothing accumulates."""
-    from cvkit.serving._batch_score import batch_score
+    from cvkit.models import batch_score
     model = MeanColourModel()
     _write_images(tmp_path / "small", 200)
     _write_images(tmp_path / "large", 2000)
-    batch_score(model, tmp_path / "small", tmp_path / "warmup.csv", batch_size=16, progress=False)
+    batch_score(model, tmp_path / "small", tmp_path / "warmup.csv", batch_size=16, verbose=False)
     peaks = {}
     for name in ("small", "large"):
         tracemalloc.start()
         summary = batch_score(model, tmp_path / name, tmp_path / f"{name}.csv", batch_size=16,
-                              progress=False)
+                              verbose=False)
         peaks[name] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert summary.n_errors == 0

@@ -89,11 +89,11 @@ def resumed_job(cluster, photos, tmp_path_factory):
 
 def test_two_nodes_score_like_batch_score_with_error_rows(resumed_job, photos, tmp_path):
     from cvkit.scale._jobs import read_part_info
-    from cvkit.serving._batch_score import batch_score
+    from cvkit.models import batch_score
     out, _, stdout = resumed_job
     local = tmp_path / "local.csv"
     with pytest.warns(UserWarning, match="2 of 106"):
-        batch_score(trained_model_dir(), photos, local, progress=False)
+        batch_score(trained_model_dir(), photos, local, verbose=False)
     expected = read_csv(local)
     rows = parquet_rows(out)
     assert [r["path"] for r in rows] == [r["path"] for r in expected], "parts read back in input order"
@@ -143,14 +143,14 @@ def test_cluster_features_load_into_the_cache(cluster, photos, tmp_path):
     out = tmp_path / "features.parquet"
     with pytest.warns(UserWarning, match="1 of 13"):
         summary = featurize_images("efficientnet_lite0", [str(p) for p in subset], out, address=cluster.address,
-                                   workers=1, chunk_size=4, progress=False)
+                                   workers=1, chunk_size=4, verbose=False)
     assert summary.n_images == 13 and summary.n_errors == 1 and sum(summary.nodes.values()) == 13
     table = read_features(out)
     assert table["features"].shape == (13, 1280) and table["errors"][-1] and table["keys"][-1] is None
     assert np.isnan(table["features"][-1]).all() and not np.isnan(table["features"][:-1]).any()
 
     # computed on the cluster = computed here (a private cache, so nothing is looked up)
-    here = ImageFeaturizer(cache_dir=tmp_path / "fresh", progress=False).transform([str(p) for p in subset[:-1]])
+    here = ImageFeaturizer(cache_dir=tmp_path / "fresh", verbose=False).transform([str(p) for p in subset[:-1]])
     np.testing.assert_allclose(table["features"][:-1], here, atol=1e-5)
 
     # a copy with one vector marked: after loading it, featurizing is a lookup that returns the mark
@@ -160,7 +160,7 @@ def test_cluster_features_load_into_the_cache(cluster, photos, tmp_path):
                    tmp_path / "marked.parquet")
     cache_dir = tmp_path / "cache"
     assert cache_features(tmp_path / "marked.parquet", cache_dir=cache_dir) == 12
-    found = ImageFeaturizer(cache_dir=cache_dir, progress=False).transform([str(p) for p in subset[:3]])
+    found = ImageFeaturizer(cache_dir=cache_dir, verbose=False).transform([str(p) for p in subset[:3]])
     assert (found[0] == 7.0).all(), "the first image's features came from the loaded table"
     np.testing.assert_allclose(found[1:], table["features"][1:3], atol=1e-5)
 

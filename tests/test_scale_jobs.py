@@ -12,16 +12,16 @@ pytest.importorskip("pyarrow", reason="scale-out jobs need the extra: pip instal
 
 def test_csv_output_is_batch_score_csv_and_parts_are_removed(tmp_path):
     from cvkit.scale import score_images
-    from cvkit.serving._batch_score import batch_score
+    from cvkit.models import batch_score
     images = SAMPLE_DATA / "tags.tsv"
-    batch_score(trained_model_dir(), images, tmp_path / "local.tsv", progress=False)
+    batch_score(trained_model_dir(), images, tmp_path / "local.tsv", verbose=False)
     summary = score_images(trained_model_dir(), images, tmp_path / "scaled.tsv", engine="local", chunk_size=40,
-                           progress=False)
+                           verbose=False)
     assert (tmp_path / "scaled.tsv").read_text() == (tmp_path / "local.tsv").read_text()
     assert summary.n_images == 104 and summary.accuracy is not None and summary.n_reused == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["local.tsv", "scaled.tsv"]
     with pytest.raises(FileExistsError, match="scaled.tsv: exists"):
-        score_images(trained_model_dir(), images, tmp_path / "scaled.tsv", engine="local", progress=False)
+        score_images(trained_model_dir(), images, tmp_path / "scaled.tsv", engine="local", verbose=False)
 
 
 def test_restart_reuses_parts_and_refuses_other_inputs(tmp_path):
@@ -29,25 +29,25 @@ def test_restart_reuses_parts_and_refuses_other_inputs(tmp_path):
     from cvkit.scale._jobs import MANIFEST_NAME
     out = tmp_path / "preds.parquet"
     bird = SAMPLE_DATA / "bird"
-    first = score_images(trained_model_dir(), bird, out, engine="local", chunk_size=8, progress=False)
+    first = score_images(trained_model_dir(), bird, out, engine="local", chunk_size=8, verbose=False)
     parts = sorted(out.glob("part-*.parquet"))
     assert first.n_images == len(list(bird.glob("*.jpg"))) and len(parts) >= 3
     # as if stopped half-way: the manifest is unfinished and one part is lost
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     (out / MANIFEST_NAME).write_text(json.dumps({**manifest, "complete": False}))
     parts[1].unlink()
-    again = score_images(trained_model_dir(), bird, out, engine="local", chunk_size=8, progress=False)
+    again = score_images(trained_model_dir(), bird, out, engine="local", chunk_size=8, verbose=False)
     assert again.n_reused == first.n_images - 8 and again.n_images == first.n_images
     assert again.label_counts == first.label_counts, "reused parts still count in the summary"
     with pytest.raises(FileExistsError, match="holds a finished job"):
-        score_images(trained_model_dir(), bird, out, engine="local", chunk_size=8, progress=False)
+        score_images(trained_model_dir(), bird, out, engine="local", chunk_size=8, verbose=False)
     (out / MANIFEST_NAME).write_text(json.dumps({**manifest, "complete": False}))
     with pytest.raises(ValueError, match="other input images"):
-        score_images(trained_model_dir(), SAMPLE_DATA / "fruit", out, engine="local", chunk_size=8, progress=False)
+        score_images(trained_model_dir(), SAMPLE_DATA / "fruit", out, engine="local", chunk_size=8, verbose=False)
     with pytest.raises(ValueError, match="another chunk size"):
-        score_images(trained_model_dir(), bird, out, engine="local", chunk_size=16, progress=False)
+        score_images(trained_model_dir(), bird, out, engine="local", chunk_size=16, verbose=False)
     redone = score_images(trained_model_dir(), bird, out, engine="local", chunk_size=16, overwrite=True,
-                          progress=False)
+                          verbose=False)
     assert redone.n_reused == 0 and len(list(out.glob("part-*.parquet"))) == -(-first.n_images // 16)
 
 
@@ -57,9 +57,9 @@ def test_refuses_a_folder_that_is_not_a_job_and_bad_arguments(tmp_path):
     mine.mkdir()
     (mine / "notes.txt").write_text("the user's")
     with pytest.raises(FileExistsError, match="not a cvkit job"):
-        score_images(trained_model_dir(), SAMPLE_DATA / "bird", mine, engine="local", progress=False)
+        score_images(trained_model_dir(), SAMPLE_DATA / "bird", mine, engine="local", verbose=False)
     assert (mine / "notes.txt").read_text() == "the user's" and len(list(mine.iterdir())) == 1
-    with pytest.raises(ValueError, match="engine must be one of local, ray"):
+    with pytest.raises(ValueError, match="engine must be one of 'local', 'ray', got 'spark'"):
         score_images(trained_model_dir(), SAMPLE_DATA, tmp_path / "x.csv", engine="spark")
     with pytest.raises(ValueError, match="workers must be a positive int"):
         score_images(trained_model_dir(), SAMPLE_DATA, tmp_path / "x.csv", workers=0)
@@ -71,10 +71,10 @@ def test_refuses_a_folder_that_is_not_a_job_and_bad_arguments(tmp_path):
 
 
 def test_a_glob_names_the_images(tmp_path):
-    from cvkit.serving._batch_score import batch_inputs
-    rows, count, has_labels = batch_inputs(str(SAMPLE_DATA / "*" / "c*.jpg"))
+    from cvkit.scale._jobs import job_pairs
+    rows, has_labels = job_pairs(str(SAMPLE_DATA / "*" / "c*.jpg"))
     paths = [p for p, _ in rows]
-    assert count == len(paths) > 2 and paths == sorted(paths) and not has_labels
+    assert len(rows) == len(paths) > 2 and paths == sorted(paths) and not has_labels
     assert all(p.endswith(".jpg") and "/c" in p for p in paths)
     with pytest.raises(FileNotFoundError, match="no image file matches"):
-        batch_inputs(str(tmp_path / "*.jpg"))
+        job_pairs(str(tmp_path / "*.jpg"))

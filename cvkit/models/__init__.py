@@ -25,6 +25,8 @@ _EXPORTS = {
     "quantize_model": "cvkit.models._quantize",
     "export_model": "cvkit.models._export",
     "ExportResult": "cvkit.models._export",
+    "batch_score": "cvkit.models._batch",
+    "BatchSummary": "cvkit.models._batch",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,8 +1,12 @@
 """Batch scoring: every image of a folder or table into one CSV row (Azure ML's "Score Image Model").
 
-Images stream through in chunks: a thread pool decodes the next chunk while the model scores the
-current one, and rows are written as they are ready, so memory stays flat for 100 000 images.
-A bad image gets a row with its ``error`` and the run goes on.
+Images stream through in batches: :meth:`cvkit.data.ImageSource.batches` (the one decode loop)
+decodes the next batches while the model scores the current one, and rows are written as they are
+ready, so memory stays flat for 100 000 images. A bad image gets a row with its ``error`` and the
+run goes on. The CSV appears whole when the run ends (written through :func:`cvkit._io.atomic_open`).
+
+Inputs are anything :meth:`cvkit.data.ImageSource.resolve` takes: a folder, a table of paths
+(labels optional), a glob, a split manifest, an ImageDataset, one image, a list of paths.
 
 Output columns: ``path``, ``true_label`` (when the input has labels: a table with a label column,
 a labelled dataset, or a folder of class folders named after the model's classes), ``label``
@@ -10,37 +14,49 @@ a labelled dataset, or a folder of class folders named after the model's classes
 labels the summary gives the accuracy.
 
 Example:
-    >>> summary = batch_score(model_dir, test.paths[:4], f"{tmp}/predictions.csv", progress=False)
-    >>> summary.n_images, summary.n_errors
-    (4, 0)
+    >>> import os, tempfile
+    >>> import cvkit
+    >>> clf = cvkit.FeatureClassifier(verbose=False).fit(cvkit.ImageDataset.from_directory("sample_data"))
+    >>> out = os.path.join(tempfile.mkdtemp(), "predictions.csv")
+    >>> summary = batch_score(clf, "sample_data/tags.tsv", out, verbose=False)
+    >>> summary.n_images, summary.n_errors, summary.accuracy > 0.9
+    (104, 0, True)
 """
 from __future__ import annotations
 
 import csv
-import glob
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator, Union
 
 import numpy as np
 
-from cvkit.data._images import ImageReadError, PathLike, is_image_path, read_image
-from cvkit.data._sources import LABEL_COLUMNS, PATH_COLUMNS, TableFormatError, iter_records, read_table_text
-from cvkit.data._sources import iter_images as iter_image_files
+from cvkit._io import atomic_open
+from cvkit._validation import DEPRECATED, Interval, renamed_argument, validate_params
+from cvkit.data._images import PathLike, is_image_path
+from cvkit.data._source import ImageSource
 from cvkit.models import _inference as inference
 
-__all__ = ["batch_score", "BatchSummary", "batch_inputs", "class_folder_labels", "score_chunks",
-           "decode_or_reason", "output_columns", "csv_cells", "check_output"]
+__all__ = ["batch_score", "BatchSummary", "score_chunks", "as_source", "output_columns", "csv_cells",
+           "check_output"]
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
-
+#: The declared constraints of :func:`batch_score`'s parameters (checked before any work).
+BATCH_CONSTRAINTS = {"batch_size": [Interval(int, 1, None)], "decode_threads": [Interval(int, 1, None), None],
+                     "verbose": ["boolean"], "max_pixels": [Interval(int, 1, None), None]}
 
 @dataclass
 class BatchSummary:
-    """What a batch run did: where the CSV is, how many images, how many failed, how fast."""
+    """What a batch run did: where the CSV is, how many images, how many failed, how fast.
+
+    Example:
+        >>> summary = BatchSummary(output="p.csv", n_images=0, n_errors=0, seconds=1.0, classes=["cat", "dog"])
+        >>> summary.add_rows([["a.jpg", "cat", "dog", 0.9, 0.1, 0.9, ""], ["b.jpg", "", "", None, None, None, "empty"]],
+        ...                  has_labels=True)
+        >>> summary.n_images, summary.n_errors, summary.label_counts, summary.accuracy
+        (2, 1, {'dog': 1}, 0.0)
+    """
 
     output: str
     n_images: int
@@ -119,142 +135,24 @@ class BatchSummary:
         return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------- inputs
-def _table_rows(table: Path) -> list[tuple[str, str | None]]:
-    """``(path, label or None)`` for every row of a table of image paths, labels optional.
-
-    Cells are split by the one table reader (:func:`cvkit.data._sources.iter_records`), so quoting,
-    over-long cells and unclosed quotes are handled (and reported, as
-    :class:`~cvkit.data._sources.TableFormatError` naming the line) exactly as for training tables.
-    Unlike :func:`~cvkit.data._sources.read_table`, a label is optional and a listed file that is
-    missing keeps its row, to be reported in the output as that image's error.
-    """
-    text = read_table_text(table)
-    first = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
-    suffix = table.suffix.lower()
-    delimiter = "\t" if suffix == ".tsv" or (suffix != ".csv" and "\t" in first) else ","
-    rows: list[tuple[str, str | None]] = []
-    columns: tuple[int, int | None] | None = None  # path column, label column
-    for record in iter_records(text, delimiter):
-        if record.error is not None:
-            raise TableFormatError(table, record.line, record.error)
-        cells = [c if q else c.strip() for c, q in zip(record.cells, record.quoted)]
-        if not any(c.strip() for c in cells) or (not record.quoted[0] and cells[0].startswith("#")):
-            continue
-        if columns is None:
-            lowered = [c.lower().replace(" ", "") for c in cells]
-            path_col = next((i for i, c in enumerate(lowered) if c in PATH_COLUMNS), None)
-            if path_col is not None:  # a header row
-                columns = (path_col, next((i for i, c in enumerate(lowered) if c in LABEL_COLUMNS), None))
-                continue
-            columns = (0, 1 if len(cells) > 1 else None)
-        path_col, label_col = columns
-        if path_col >= len(cells) or not cells[path_col].strip():
-            raise TableFormatError(table, record.line, "no image path")
-        path = cells[path_col]
-        label = cells[label_col].strip() if label_col is not None and label_col < len(cells) else None
-        rows.append((path if os.path.isabs(path) else str(table.parent / path), label or None))
-    return rows
-
-
-def class_folder_labels(folder: PathLike, classes: Any) -> bool:
-    """True when ``folder`` is a folder of class folders for ``classes``: no image directly in it, and
-    every sub-folder holding images (at any depth) is named after one of ``classes``.
-
-    Then each image's true label is its top-level folder's name. A folder of unlabelled photos
-    sorted by date or place (``2023/``, ``2024/``) does not qualify, so it gets no made-up labels.
-
-    Example:
-        >>> class_folder_labels("sample_data", ["bird", "flower", "fruit", "vegetable"])
-        True
-        >>> class_folder_labels("sample_data", ["cat", "dog"]), class_folder_labels("sample_data/bird", ["bird"])
-        (False, False)
-    """
-    if not classes:
-        return False
-    known = {str(c) for c in classes}
-    tops = set()
-    for path in iter_image_files(folder):
-        parts = Path(os.path.relpath(path, folder)).parts
-        if len(parts) < 2 or parts[0] not in known:
-            return False
-        tops.add(parts[0])
-    return bool(tops)
-
-
-def batch_inputs(images: Any, classes: Any = None) -> tuple[Iterator[tuple[str, str | None]], int, bool]:
-    """``(iterator of (path, true_label or None), count, has_labels)`` for any batch input.
-
-    ``images`` is a folder (searched recursively by :func:`cvkit.data._sources.iter_images`), a
-    ``.csv``/``.tsv``/``.txt`` table of paths (optionally with labels; relative paths are relative
-    to the table), a glob pattern (``"photos/**/*.jpg"``, sorted), an :class:`~cvkit.data.ImageDataset`, or a list of paths. No image is read yet.
-    A folder of class folders named after the model's ``classes`` (see :func:`class_folder_labels`)
-    gives each image its folder's name as true label.
-
-    Example:
-        >>> rows, count, has_labels = batch_inputs("sample_data/tags.tsv")
-        >>> count, has_labels, next(rows)[1]
-        (104, True, 'bird')
-        >>> rows, count, has_labels = batch_inputs("sample_data", classes=["bird", "flower", "fruit", "vegetable"])
-        >>> count, has_labels, next(rows)
-        (104, True, ('sample_data/bird/adelaide-rosella.jpg', 'bird'))
-    """
-    if hasattr(images, "paths") and hasattr(images, "image_labels"):
-        labels = images.image_labels if getattr(images, "targets", None) is not None else None
-        pairs = list(zip(images.paths, labels or [None] * len(images.paths)))
-        return iter(pairs), len(pairs), labels is not None
-    if isinstance(images, (str, os.PathLike)):
-        path = Path(images)
-        if path.is_dir():
-            count = sum(1 for _ in iter_image_files(path))
-            if class_folder_labels(path, classes):
-                rows = ((p, Path(os.path.relpath(p, path)).parts[0]) for p in iter_image_files(path))
-                return rows, count, True
-            return ((p, None) for p in iter_image_files(path)), count, False
-        if path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
-            rows = _table_rows(path)
-            return iter(rows), len(rows), any(label is not None for _, label in rows)
-        if path.is_file() and is_image_path(path):
-            return iter([(os.fspath(path), None)]), 1, False
-        if not path.exists() and glob.has_magic(os.fspath(path)):
-            found = sorted(p for p in glob.glob(os.fspath(path), recursive=True) if is_image_path(p))
-            if not found:
-                raise FileNotFoundError(f"{path}: no image file matches this pattern")
-            return iter([(p, None) for p in found]), len(found), False
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such folder or table")
-        raise ValueError(f"{path}: give a folder of images, an image, or a .csv/.tsv/.txt table of paths")
-    paths = [os.fspath(p) for p in images]
-    return iter([(p, None) for p in paths]), len(paths), False
-
-
-def _chunks(iterator: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in iterator:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 # ---------------------------------------------------------------------- scoring
-def decode_or_reason(path: str, size: tuple[int, int], max_pixels: int | None) -> np.ndarray | str:
-    """The model input for one image file (uint8 ``(H, W, 3)`` at ``size``), or why it cannot be read.
-
-    Never raises for a bad image: the reason becomes that image's ``error`` cell.
+def as_source(images: Any, classes: Any = None) -> ImageSource:
+    """``images`` as an :class:`~cvkit.data.ImageSource`: ``(path, true_label or None)`` pairs are
+    wrapped into one; anything else goes through :meth:`ImageSource.resolve` (with the model's
+    ``classes`` deciding whether a folder's sub-folders are true labels).
 
     Example:
-        >>> decode_or_reason("sample_data/bird/crow.jpg", (224, 224), None).shape
-        (224, 224, 3)
-        >>> decode_or_reason("no-such.jpg", (224, 224), None)
-        'file not found'
+        >>> source = as_source([("sample_data/bird/owl.jpg", "bird"), ("missing.jpg", None)])
+        >>> source.items, source.labels
+        (['sample_data/bird/owl.jpg', 'missing.jpg'], ['bird', None])
+        >>> as_source("sample_data", classes=["cat", "dog"]).labels is None   # not these classes' folders
+        True
     """
-    try:
-        return read_image(path, size=size, max_pixels=max_pixels)
-    except ImageReadError as exc:
-        return exc.reason
+    if isinstance(images, ImageSource):
+        return images
+    if isinstance(images, (list, tuple)) and images and all(isinstance(p, tuple) and len(p) == 2 for p in images):
+        return ImageSource([os.fspath(p) for p, _ in images], [label for _, label in images], kind="list")
+    return ImageSource.resolve(images, classes=classes)
 
 
 def output_columns(classes: list[str], has_labels: bool) -> list[str]:
@@ -280,119 +178,137 @@ def csv_cells(row: list[Any]) -> list[str]:
     return [f"{v:.6f}" if isinstance(v, float) else ("" if v is None else v) for v in row]
 
 
-def score_chunks(model: Any, pairs: Iterable[tuple[str, str | None]], has_labels: bool,
-                 batch_size: int = 32, workers: int = 2,
-                 max_pixels: int | None = inference.DEFAULT_MAX_PIXELS) -> Iterator[list[list[Any]]]:
-    """Score ``(path, true_label)`` pairs; yields the rows of each batch of ``batch_size`` images.
+def _row(lead: list[Any], names: list[str], proba: Union[np.ndarray, None], reason: Union[str, None]) -> list[Any]:
+    if proba is None:
+        return lead + ["", None] + [None] * len(names) + [str(reason)]
+    best = int(np.argmax(proba))
+    return lead + [names[best], float(proba[best])] + [float(p) for p in proba] + [""]
 
-    The one scoring loop behind :func:`batch_score` and the Ray workers of :mod:`cvkit.scale`, so
-    both write identical rows. A pool of ``workers`` threads decodes the next batch while the model
-    scores the current one. Each row holds the values of :func:`output_columns`: path, true label
-    (``""`` if unknown; only when ``has_labels``), predicted label, its score, one float per class,
-    and ``error``: ``""``, or for an unreadable image the reason, with empty label and ``None`` scores.
+
+def score_chunks(model: Any, images: Any, has_labels: Union[bool, None] = None, batch_size: int = 32,
+                 decode_threads: Union[int, None] = None,
+                 max_pixels: Union[int, None] = inference.DEFAULT_MAX_PIXELS) -> Iterator[list[list[Any]]]:
+    """Score the images of ``images``; yields the rows of each batch of ``batch_size`` images, in order.
+
+    ``images`` is an :class:`~cvkit.data.ImageSource`, ``(path, true_label)`` pairs, or any input
+    :meth:`~cvkit.data.ImageSource.resolve` takes (see :func:`as_source`). The one scoring loop
+    behind :func:`batch_score` and the Ray workers of :mod:`cvkit.scale`, so both write identical
+    rows; images are decoded by :meth:`ImageSource.batches` on ``decode_threads`` threads (default
+    :func:`cvkit.options.decode_threads`) while the model scores. Each row holds the values of
+    :func:`output_columns`: path, true label (``""`` if unknown; only when ``has_labels``, by default
+    whether the input has labels), predicted label, its score, one float per class, and ``error``:
+    ``""``, or for an unreadable image the reason, with an empty label and ``None`` scores.
 
     Example:
-        >>> model = cvkit.load_model(model_dir)
-        >>> [rows] = score_chunks(model, [(photo, "bird"), ("no-such.jpg", None)], has_labels=True)
-        >>> rows[0][:3], rows[1][-1]
-        (['sample_data/bird/adelaide-rosella.jpg', 'bird', 'bird'], 'file not found')
+        >>> class Brightness:   # any model with classes_, input_size_ and predict_proba(uint8 pixels)
+        ...     classes_, input_size_ = ["dark", "light"], (32, 32)
+        ...     def predict_proba(self, pixels):
+        ...         light = pixels.mean(axis=(1, 2, 3)) / 255
+        ...         return np.stack([1 - light, light], axis=1)
+        >>> [rows] = score_chunks(Brightness(), [("sample_data/bird/owl.jpg", "bird"), ("no-such.jpg", None)])
+        >>> rows[0][:2], rows[0][2] in ("dark", "light"), rows[1][-1]
+        (['sample_data/bird/owl.jpg', 'bird'], True, 'file not found')
     """
     names = inference.classes(model)
+    source = as_source(images, classes=names)
+    if has_labels is None:
+        has_labels = source.has_labels
+    labels = source.labels or [None] * len(source)
     size = inference.input_size(model)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cvkit-decode") as pool:
-
-        def submit(chunk: list[tuple[str, str | None]]) -> list[Future]:
-            return [pool.submit(decode_or_reason, p, size, max_pixels) for p, _ in chunk]
-
-        chunks = _chunks(iter(pairs), batch_size)
-        current = next(chunks, None)
-        pending = submit(current) if current is not None else []
-        while current is not None:
-            decoded = [f.result() for f in pending]
-            following = next(chunks, None)  # start decoding the next chunk before predicting
-            pending = submit(following) if following is not None else []
-            good = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
-            proba = inference.predict_proba(model, np.stack([decoded[i] for i in good])) if good \
-                else np.zeros((0, len(names)), np.float32)
-            scored: dict[int, np.ndarray] = dict(zip(good, proba))
-            rows = []
-            for i, (path, true_label) in enumerate(current):
-                lead = [path] + ([true_label or ""] if has_labels else [])
-                if i in scored:
-                    row = scored[i]
-                    best = int(np.argmax(row))
-                    rows.append(lead + [names[best], float(row[best])] + [float(p) for p in row] + [""])
-                else:
-                    rows.append(lead + ["", None] + [None] * len(names) + [str(decoded[i])])
-            yield rows
-            current = following
+    for batch in source.batches(size, batch_size, max_pixels=max_pixels, threads=decode_threads):
+        proba = inference.predict_proba(model, batch.pixels[batch.ok]) if batch.ok.any() \
+            else np.zeros((0, len(names)), np.float32)
+        scored = iter(proba)
+        rows = []
+        for j, i in enumerate(batch.index):
+            lead = [source.name(int(i))] + ([labels[i] or ""] if has_labels else [])
+            rows.append(_row(lead, names, next(scored) if batch.ok[j] else None, batch.reasons[j]))
+        yield rows
 
 
 def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
-                workers: int = 2, progress: bool = True,
-                max_pixels: int | None = inference.DEFAULT_MAX_PIXELS) -> BatchSummary:
+                decode_threads: Union[int, None] = None, verbose: bool = True,
+                max_pixels: Union[int, None] = inference.DEFAULT_MAX_PIXELS, *,
+                workers: Any = DEPRECATED, progress: Any = DEPRECATED) -> BatchSummary:
     """Score every image of ``images`` with ``model`` into the CSV ``output`` (one row per image).
 
     Parameters
     ----------
-    model : a model folder or a loaded model (:func:`cvkit.load_model`).
-    images : a folder, a table of paths, a glob such as ``"photos/*.jpg"``, an ImageDataset or a
-        list of paths (see :func:`batch_inputs`).
-    output : the CSV to write (``.tsv`` writes tabs). It is written as ``output.partial`` and renamed
-        when complete; an input table is never overwritten.
-    batch_size : images per model call; memory use is about two batches of decoded images.
-    workers : threads decoding images while the model runs.
+    model : a model folder or a loaded model (:func:`cvkit.load_model`), or a fitted classifier.
+    images : a folder, a table of paths, a glob such as ``"photos/*.jpg"``, a split manifest, an
+        ImageDataset, one image or a list of paths (anything :meth:`cvkit.data.ImageSource.resolve` takes).
+    output : the CSV to write (``.tsv`` writes tabs). It appears whole when the run ends (atomically:
+        a temporary file beside it, renamed); an input table is never overwritten.
+    batch_size : images per model call; memory use is a few batches of decoded images.
+    decode_threads : threads decoding images while the model runs (default
+        :func:`cvkit.options.decode_threads`). Formerly ``workers`` (deprecated).
+    verbose : show a progress bar. Formerly ``progress`` (deprecated).
+    max_pixels : the decompression-bomb guard per image.
 
     For millions of images on several machines, see :func:`cvkit.scale.score_images`.
 
     Example:
-        >>> summary = batch_score(clf, test.paths[:3], f"{tmp}/predictions.tsv", progress=False)
-        >>> print(summary)                                          # doctest: +ELLIPSIS
-        scored 3 of 3 images into .../predictions.tsv (... images/s)
+        >>> import os, tempfile
+        >>> class Brightness:   # any model with classes_, input_size_ and predict_proba(uint8 pixels)
+        ...     classes_, input_size_ = ["dark", "light"], (32, 32)
+        ...     def predict_proba(self, pixels):
+        ...         light = pixels.mean(axis=(1, 2, 3)) / 255
+        ...         return np.stack([1 - light, light], axis=1)
+        >>> out = os.path.join(tempfile.mkdtemp(), "predictions.tsv")
+        >>> print(batch_score(Brightness(), "sample_data/bird", out, verbose=False))   # doctest: +ELLIPSIS
+        scored 35 of 35 images into .../predictions.tsv (... images/s)
         predicted: ...
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+    decode_threads = renamed_argument("batch_score", "workers", workers, "decode_threads", decode_threads, None)
+    verbose = renamed_argument("batch_score", "progress", progress, "verbose", verbose, True)
+    validate_params("batch_score", {"batch_size": batch_size, "decode_threads": decode_threads, "verbose": verbose,
+                                    "max_pixels": max_pixels}, BATCH_CONSTRAINTS)
     output = Path(output)
     check_output(images, output)
     if isinstance(model, (str, os.PathLike)):
         from cvkit.models._folder import load_model
         model = load_model(model)
     names = inference.classes(model)
-    source, total, has_labels = batch_inputs(images, classes=names)
+    source = as_source(images, classes=names)
+    summary = _write_csv(model, source, output, batch_size, decode_threads, bool(verbose), max_pixels)
+    summary.warn_errors("batch_score", stacklevel=2)
+    return summary
 
-    delimiter = "\t" if output.suffix.lower() == ".tsv" else ","
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(output.name + ".partial")
+
+def _write_csv(model: Any, source: ImageSource, output: Path, batch_size: int, decode_threads: Union[int, None],
+               verbose: bool, max_pixels: Union[int, None]) -> BatchSummary:
+    """Score ``source`` into the CSV/TSV ``output``, atomically; the run's summary."""
+    names, has_labels = inference.classes(model), source.has_labels
     summary = BatchSummary(output=os.fspath(output), n_images=0, n_errors=0, seconds=0.0, classes=names)
-    bar = None
-    if progress:
-        from cvkit._console import progress_bar as tqdm  # tqdm.auto, ending at 100% in saved notebooks
-        bar = tqdm(total=total, desc="Scoring images", unit="img")
+    from cvkit._console import progress_bar  # tqdm.auto, ending at 100% in saved notebooks
+
+    bar = progress_bar(total=len(source), desc="Scoring images", unit="img", disable=not verbose)
     start = time.perf_counter()
+    output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(partial, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, delimiter=delimiter)
+        with atomic_open(output, "w") as handle:
+            writer = csv.writer(handle, delimiter="\t" if output.suffix.lower() == ".tsv" else ",")
             writer.writerow(output_columns(names, has_labels))
-            for rows in score_chunks(model, source, has_labels, batch_size, workers, max_pixels):
+            for rows in score_chunks(model, source, has_labels, batch_size, decode_threads, max_pixels):
                 writer.writerows(csv_cells(row) for row in rows)
                 summary.add_rows(rows, has_labels)
-                if bar is not None:
-                    bar.update(len(rows))
-        os.replace(partial, output)
+                bar.update(len(rows))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     summary.seconds = time.perf_counter() - start
-    summary.warn_errors("batch_score", stacklevel=2)
     return summary
 
 
 def check_output(images: Any, output: Path, folder_ok: bool = False) -> None:
     """Refuse an output that would overwrite the input, looks like an image, or (unless
-    ``folder_ok``: a folder of Parquet parts) is a folder."""
+    ``folder_ok``: a folder of Parquet parts) is a folder.
+
+    Example:
+        >>> check_output("sample_data", Path("predictions.jpg"))
+        Traceback (most recent call last):
+        ...
+        ValueError: predictions.jpg: looks like an image file; the output is a .csv or .tsv table
+    """
     if isinstance(images, (str, os.PathLike)) and Path(images).exists() and \
             output.resolve() == Path(images).resolve():
         raise ValueError(f"{output}: the output would overwrite the input; choose another file")
