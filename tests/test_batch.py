@@ -44,8 +44,8 @@ def read_rows(path, delimiter=","):
 
 
 def test_folder_to_csv_one_row_per_image_with_errors(model, messy_folder, tmp_path):
-    from cvkit.models._inference import score_sources
     from cvkit.models import batch_score
+    from cvkit.models._inference import score_sources
     out = tmp_path / "predictions.csv"
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in messy_folder.rglob("*") if p.is_file()}
     with pytest.warns(UserWarning, match="3 of 11 image"):

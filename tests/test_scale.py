@@ -88,8 +88,8 @@ def resumed_job(cluster, photos, tmp_path_factory):
 
 
 def test_two_nodes_score_like_batch_score_with_error_rows(resumed_job, photos, tmp_path):
-    from cvkit.scale._jobs import read_part_info
     from cvkit.models import batch_score
+    from cvkit.scale._jobs import read_part_info
     out, _, stdout = resumed_job
     local = tmp_path / "local.csv"
     with pytest.warns(UserWarning, match="2 of 106"):

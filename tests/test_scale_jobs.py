@@ -11,8 +11,8 @@ pytest.importorskip("pyarrow", reason="scale-out jobs need the extra: pip instal
 
 
 def test_csv_output_is_batch_score_csv_and_parts_are_removed(tmp_path):
-    from cvkit.scale import score_images
     from cvkit.models import batch_score
+    from cvkit.scale import score_images
     images = SAMPLE_DATA / "tags.tsv"
     batch_score(trained_model_dir(), images, tmp_path / "local.tsv", verbose=False)
     summary = score_images(trained_model_dir(), images, tmp_path / "scaled.tsv", engine="local", chunk_size=40,

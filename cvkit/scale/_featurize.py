@@ -13,7 +13,7 @@ Example:
     >>> summary = featurize_images("efficientnet_lite0", "sample_data/bird/c*.jpg", out, engine="local",
     ...                            verbose=False)
     >>> summary.n_images, summary.n_errors
-    (3, 0)
+    (4, 0)
 """
 from __future__ import annotations
 

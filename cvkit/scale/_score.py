@@ -17,7 +17,7 @@ Example:
     >>> summary = score_images(model_dir, "sample_data/bird/c*.jpg", os.path.join(folder, "preds.csv"),
     ...                        engine="local", chunk_size=2, verbose=False)
     >>> summary.n_images, summary.n_errors, summary.n_reused
-    (3, 0, 0)
+    (4, 0, 0)
     >>> sorted(model_files(model_dir))[:2]
     ['metadata.json', 'model.keras']
 """
