@@ -182,3 +182,62 @@ def test_command_line_entry(model, messy_folder, tmp_path, capsys):
     assert [r["label"] for r in keras_rows] == [r["label"] for r in litert_rows]
     assert main(["score", str(trained_model_dir()), str(tmp_path / "nowhere"), "-o", str(out)]) == 2
     assert "cvkit score: error:" in capsys.readouterr().err
+
+
+def test_renamed_parameters_keep_working_with_a_future_warning(tmp_path):
+    from cvkit.models import batch_score
+    from cvkit.serving import batch_score as from_serving
+    assert from_serving is batch_score  # notebooks import it from cvkit.serving
+    _write_images(tmp_path / "images", 3)
+    with pytest.warns(FutureWarning, match="'workers' was renamed 'decode_threads'"):
+        old = batch_score(MeanColourModel(), tmp_path / "images", tmp_path / "old.csv", workers=1, verbose=False)
+    with pytest.warns(FutureWarning, match="'progress' was renamed 'verbose'"):
+        batch_score(MeanColourModel(), tmp_path / "images", tmp_path / "old2.csv", progress=False)
+    new = batch_score(MeanColourModel(), tmp_path / "images", tmp_path / "new.csv", decode_threads=1, verbose=False)
+    assert old.n_images == new.n_images == 3
+    assert (tmp_path / "old.csv").read_text() == (tmp_path / "new.csv").read_text()
+    with pytest.raises(ValueError, match="give decode_threads= only"):
+        batch_score(MeanColourModel(), tmp_path / "images", tmp_path / "x.csv", decode_threads=2, workers=1)
+    with pytest.raises(ValueError, match="decode_threads must be a positive int or None, got 0"):
+        batch_score(MeanColourModel(), tmp_path / "images", tmp_path / "x.csv", decode_threads=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        batch_score(MeanColourModel(), tmp_path / "images", tmp_path / "x.csv", batch_size=0)
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_failed_run_leaves_the_old_csv_and_no_temporary_file(tmp_path):
+    from cvkit.models import batch_score
+    _write_images(tmp_path / "images", 40)
+    out = tmp_path / "predictions.csv"
+    out.write_text("an earlier run\n")
+
+    class Failing(MeanColourModel):
+        calls = 0
+
+        def predict_proba(self, images):
+            Failing.calls += 1
+            if Failing.calls == 2:
+                raise RuntimeError("out of memory")
+            return super().predict_proba(images)
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        batch_score(Failing(), tmp_path / "images", out, batch_size=8, verbose=False)
+    assert out.read_text() == "an earlier run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "predictions.csv"]
+
+
+def test_any_image_input_scores_alike(model, tmp_path):
+    """A glob, a split manifest (its test side) and a dataset give the rows of the same paths."""
+    from serving_fixtures import trained_run_dir
+
+    from cvkit.data import load_split
+    from cvkit.models import batch_score
+    split = trained_run_dir() / "split.json"
+    batch_score(model, split, tmp_path / "manifest.csv", verbose=False)
+    batch_score(model, load_split(split)[1], tmp_path / "dataset.csv", verbose=False)
+    assert (tmp_path / "manifest.csv").read_text() == (tmp_path / "dataset.csv").read_text()
+    assert len(read_rows(tmp_path / "manifest.csv")) == len(test_split())
+    batch_score(model, str(SAMPLE_DATA / "bird" / "c*.jpg"), tmp_path / "glob.csv", verbose=False)
+    rows = read_rows(tmp_path / "glob.csv")
+    assert [Path(r["path"]).name for r in rows] == sorted(p.name for p in (SAMPLE_DATA / "bird").glob("c*.jpg"))
+    assert "true_label" not in rows[0]

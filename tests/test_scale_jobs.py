@@ -78,3 +78,46 @@ def test_a_glob_names_the_images(tmp_path):
     assert all(p.endswith(".jpg") and "/c" in p for p in paths)
     with pytest.raises(FileNotFoundError, match="no image file matches"):
         job_pairs(str(tmp_path / "*.jpg"))
+
+
+def test_run_options_are_checked_first_and_reach_the_workers_environment(tmp_path, monkeypatch):
+    import os
+
+    from cvkit.options import RunOptions
+    from cvkit.scale import score_images
+    from cvkit.scale._cluster import limit_threads
+    with pytest.raises(ValueError, match="runtime must be one of 'auto', 'litert', 'keras', got 'gpu'"):
+        score_images(trained_model_dir(), SAMPLE_DATA, tmp_path / "x.csv", engine="local", runtime="gpu")
+    with pytest.raises(ValueError, match="int8.*LiteRT"):
+        score_images(trained_model_dir(), SAMPLE_DATA, tmp_path / "x.csv", engine="local", runtime="keras",
+                     precision="int8")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # what a Ray worker does to its own process
+    env = limit_threads(2, RunOptions(runtime="keras"))
+    assert env == {"OMP_NUM_THREADS": "2", "TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "1",
+                   "CVKIT_RUNTIME": "keras", "CVKIT_PRECISION": "float32", "CVKIT_NUM_THREADS": "2"}
+    assert RunOptions.from_env().runtime == "keras" and RunOptions.from_env().threads == 2
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
+        limit_threads(0)
+
+
+def test_progress_is_verbose_now_and_inputs_must_be_files(tmp_path):
+    from cvkit.scale import score_images
+    from cvkit.scale._jobs import job_pairs
+    with pytest.warns(FutureWarning, match="'progress' was renamed 'verbose'"):
+        summary = score_images(trained_model_dir(), SAMPLE_DATA / "bird" / "crow.jpg", tmp_path / "one.csv",
+                               engine="local", progress=False)
+    assert summary.n_images == 1 and (tmp_path / "one.csv").is_file()
+    with pytest.raises(TypeError, match="item 1: a scale-out job reads image files"):
+        job_pairs([str(SAMPLE_DATA / "bird" / "crow.jpg"), b"bytes"])
+
+
+def test_an_unreadable_manifest_is_named(tmp_path):
+    from cvkit.scale import score_images
+    from cvkit.scale._jobs import MANIFEST_NAME
+    out = tmp_path / "preds.parquet"
+    score_images(trained_model_dir(), SAMPLE_DATA / "fruit", out, engine="local", chunk_size=16, verbose=False)
+    (out / MANIFEST_NAME).write_text("{not json")
+    with pytest.raises(ValueError, match=f"{MANIFEST_NAME}: not a cvkit job manifest.*choose another output"):
+        score_images(trained_model_dir(), SAMPLE_DATA / "fruit", out, engine="local", chunk_size=16, verbose=False)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "no temporary file left"
