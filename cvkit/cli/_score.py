@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         from cvkit.scale._score import score_images
         summary = score_images(args.model_dir, args.images, args.output, engine="ray", address=args.address,
                                workers=args.workers, batch_size=args.batch_size, chunk_size=args.chunk_size,
-                               progress=not args.no_progress, overwrite=args.overwrite,
+                               verbose=not args.no_progress, overwrite=args.overwrite,
                                runtime=args.runtime, precision=args.precision)
         ran = f"{args.runtime} {args.precision}" if args.runtime != "auto" else None
     else:
