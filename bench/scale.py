@@ -64,13 +64,13 @@ def make_images(out: Path, n: int, seed: int = 0) -> list[str]:
 def one_core_costs(model_dir: Path, paths: list[str]) -> dict:
     """Seconds per image for decoding alone and for the model alone (batches of 32), in this process."""
     import cvkit
+    from cvkit.data._source import decode_item
     from cvkit.models import _inference as inference
-    from cvkit.serving._batch_score import decode_or_reason
     model = cvkit.load_model(model_dir)
     size = inference.input_size(model)
     sample = paths[:256]
     start = time.perf_counter()
-    decoded = [decode_or_reason(p, size, None) for p in sample]
+    decoded = [decode_item(p, size, None)[0] for p in sample]
     decode_s = (time.perf_counter() - start) / len(sample)
     batch = np.stack(decoded[:32])
     inference.predict_proba(model, batch)  # warm-up
@@ -85,7 +85,7 @@ def one_core_costs(model_dir: Path, paths: list[str]) -> dict:
 def run_ray(model_dir: Path, images: Path, out: Path, workers: int) -> dict:
     from cvkit.scale import score_images
     shutil.rmtree(out, ignore_errors=True)
-    summary = score_images(model_dir, images, out, engine="ray", workers=workers, progress=False)
+    summary = score_images(model_dir, images, out, engine="ray", workers=workers, verbose=False)
     busy = sum(c["seconds"] for c in _infos(out))
     return {"images_per_s": summary.n_images / summary.seconds, "workers": summary.worker_stats,
             "steady_per_worker": summary.n_images / busy,
@@ -130,8 +130,8 @@ def main() -> None:
 
     from cvkit.classifiers import FeatureClassifier
     from cvkit.data import ImageDataset
+    from cvkit.models import batch_score
     from cvkit.scale._cluster import ray_session
-    from cvkit.serving._batch_score import batch_score
 
     work = Path(tempfile.mkdtemp(prefix="cvkit-bench-scale-"))
     try:
@@ -145,7 +145,7 @@ def main() -> None:
             startup_s = session["seconds"]
             for _ in range(args.repeats):
                 start = time.perf_counter()
-                batch_score(work / "model", work / "images", work / "local.csv", progress=False)
+                batch_score(work / "model", work / "images", work / "local.csv", verbose=False)
                 rounds["local"].append(args.images / (time.perf_counter() - start))
                 for w in (1, 2):
                     details[f"ray_{w}"] = run_ray(work / "model", work / "images", work / f"ray{w}.parquet", w)

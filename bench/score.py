@@ -31,12 +31,12 @@ _CHILD = r"""
 import json, resource, sys, time
 start = time.perf_counter()
 import cvkit
-from cvkit.serving._batch_score import batch_score
+from cvkit.models import batch_score
 model_dir, paths_file, output, runtime = sys.argv[1:5]
 paths = open(paths_file).read().splitlines()
 model = cvkit.load_model(model_dir, runtime=runtime)
 loaded = time.perf_counter()
-summary = batch_score(model, paths, output, progress=False)
+summary = batch_score(model, paths, output, verbose=False)
 end = time.perf_counter()
 print(json.dumps({"runtime": model.runtime_, "images": len(paths), "seconds": end - start,
                   "load_seconds": loaded - start, "images_per_s": len(paths) / (end - start),

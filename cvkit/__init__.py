@@ -47,7 +47,7 @@ _EXPORTS: dict[str, str] = {
     "CleanerWidget": "cvkit.widgets",
     "Client": "cvkit.serving",
     "BackgroundServer": "cvkit.serving",
-    "batch_score": "cvkit.serving._batch_score",  # the function (the module of that name shadows it in serving)
+    "batch_score": "cvkit.models",
     "score_images": "cvkit.scale",
     "featurize_images": "cvkit.scale",
     "quantize_model": "cvkit.models",

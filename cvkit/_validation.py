@@ -35,7 +35,8 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 __all__ = ["InvalidParameterError", "Interval", "Options", "Custom", "validate_params", "describe",
-           "check_param", "DEPRECATED", "is_deprecated_default", "param_value", "renamed_param", "DEPRECATION_RULE"]
+           "check_param", "DEPRECATED", "is_deprecated_default", "param_value", "renamed_param", "renamed_argument",
+           "DEPRECATION_RULE"]
 
 #: cvkit's deprecation rule: a renamed or removed name keeps working, with a ``FutureWarning`` naming
 #: its replacement, for one minor version (it goes in the next one); the CHANGELOG lists each.
@@ -252,3 +253,32 @@ def renamed_param(estimator: Any, old: str, new: str, default: Any) -> Any:
     warnings.warn(f"{type(estimator).__name__}: the parameter {old!r} was renamed {new!r}; {old!r} is deprecated "
                   f"and will be removed in a future version. Use {new}={value!r}", FutureWarning, stacklevel=3)
     return value
+
+
+def renamed_argument(owner: str, old: str, old_value: Any, new: str, new_value: Any, default: Any) -> Any:
+    """The value of a *function's* keyword ``new``, honouring its deprecated former name ``old`` with a ``FutureWarning``.
+
+    :func:`renamed_param` is for an estimator's attributes; a function keeps the old keyword in its
+    signature with the default :data:`DEPRECATED` and calls this once. Giving both names is an error.
+    The warning points at the function's caller.
+
+    Example:
+        >>> import warnings
+        >>> def score(images, decode_threads=None, workers=DEPRECATED):
+        ...     return renamed_argument("score", "workers", workers, "decode_threads", decode_threads, None)
+        >>> score([], decode_threads=2)
+        2
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     score([], workers=3)
+        3
+        >>> caught[0].category.__name__, str(caught[0].message)[:54]
+        ('FutureWarning', "score: the parameter 'workers' was renamed 'decode_thr")
+    """
+    if is_deprecated_default(old_value):
+        return new_value
+    if not (new_value is default or (isinstance(new_value, (str, bool, int, type(None))) and new_value == default)):
+        raise ValueError(f"{owner}: give {new}= only ({old}= is its deprecated former name)")
+    warnings.warn(f"{owner}: the parameter {old!r} was renamed {new!r}; {old!r} is deprecated "
+                  f"and will be removed in a future version. Use {new}={old_value!r}", FutureWarning, stacklevel=3)
+    return old_value

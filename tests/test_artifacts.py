@@ -108,6 +108,50 @@ def test_score_image_goes_through_the_shared_scoring_path(saved, sample_split):
     assert len(answer["top_k"]) == 2
 
 
+def test_loaded_model_takes_any_image_input(saved, sample_dir, tmp_path):
+    """A folder, a table, a glob, one image path: the same answers as the listed paths."""
+    import warnings
+
+    from cvkit.data import ImageDataset
+    model = load_model(saved)
+    bird = sorted(str(p) for p in (sample_dir / "bird").glob("*.jpg"))
+    expected = model.predict(bird)
+    assert len(expected) == len(bird) > 10
+    assert list(model.predict(str(sample_dir / "bird"))) == list(expected)
+    assert list(model.predict(sample_dir / "bird")) == list(expected)  # a Path too
+    assert list(model.predict(str(sample_dir / "bird" / "*.jpg"))) == list(expected)
+    assert list(model.predict(bird[0])) == list(expected[:1])
+    np.testing.assert_array_equal(model.predict_proba(str(sample_dir / "bird")), model.predict_proba(bird))
+    table = tmp_path / "to_score.csv"
+    table.write_text("path,label\n" + "".join(f"{p},bird\n" for p in bird[:5]))
+    assert list(model.predict(table)) == list(expected[:5])
+    labelled = ImageDataset.from_directory(sample_dir)
+    assert model.score(str(sample_dir)) == model.score(labelled)
+    assert model.score(table) == model.score(bird[:5], ["bird"] * 5)
+    with pytest.raises(ValueError, match="labels are missing"):
+        model.score(str(sample_dir / "bird"))  # a folder of photos: no labels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the renamed attribute: verbose, formerly progress
+        model.verbose = False
+        assert model.predict(bird[:2]).shape == (2,)
+    with pytest.warns(FutureWarning, match="'progress' was renamed 'verbose'"):
+        model.progress = True
+    assert model.verbose is True
+
+
+def test_save_assembles_aside_and_leaves_nothing_when_it_fails(clf, tmp_path, monkeypatch):
+    from cvkit.models import _folder
+    target = tmp_path / "model"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(_folder, "build_litert", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        clf.save(target)
+    assert list(tmp_path.iterdir()) == [], "no half-written folder and no temporary one"
+
+
 def test_nonlinear_head_is_stored_with_skops_and_round_trips(sample_split, tmp_path):
     from sklearn.ensemble import RandomForestClassifier
     train, test = sample_split

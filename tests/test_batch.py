@@ -44,12 +44,12 @@ def read_rows(path, delimiter=","):
 
 
 def test_folder_to_csv_one_row_per_image_with_errors(model, messy_folder, tmp_path):
+    from cvkit.models import batch_score
     from cvkit.models._inference import score_sources
-    from cvkit.serving._batch_score import batch_score
     out = tmp_path / "predictions.csv"
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in messy_folder.rglob("*") if p.is_file()}
     with pytest.warns(UserWarning, match="3 of 11 image"):
-        summary = batch_score(model, messy_folder, out, batch_size=4, progress=False)
+        summary = batch_score(model, messy_folder, out, batch_size=4, verbose=False)
     rows = read_rows(out)
     assert summary.n_images == 11 == len(rows)
     assert summary.n_errors == 3
@@ -74,7 +74,7 @@ def test_folder_to_csv_one_row_per_image_with_errors(model, messy_folder, tmp_pa
 
 
 def test_table_with_labels_gives_true_label_column_and_tsv(model, tmp_path):
-    from cvkit.serving._batch_score import batch_score
+    from cvkit.models import batch_score
     table = tmp_path / "to_score.csv"
     split = test_split()
     pairs = zip(split.paths[:5], split.image_labels[:5])
@@ -83,7 +83,7 @@ def test_table_with_labels_gives_true_label_column_and_tsv(model, tmp_path):
     table.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out" / "predictions.tsv"
     with pytest.warns(UserWarning, match="1 of 6"):
-        summary = batch_score(model, table, out, progress=False)
+        summary = batch_score(model, table, out, verbose=False)
     rows = read_rows(out, delimiter="\t")
     assert [r["true_label"] for r in rows] == split.image_labels[:5] + ["bird"]
     assert rows[-1]["error"] == "file not found"
@@ -92,8 +92,8 @@ def test_table_with_labels_gives_true_label_column_and_tsv(model, tmp_path):
 
 
 def test_headerless_ml_net_table_relative_paths(model, tmp_path):
-    from cvkit.serving._batch_score import batch_score
-    summary = batch_score(model, SAMPLE_DATA / "tags.tsv", tmp_path / "p.csv", progress=False)
+    from cvkit.models import batch_score
+    summary = batch_score(model, SAMPLE_DATA / "tags.tsv", tmp_path / "p.csv", verbose=False)
     rows = read_rows(tmp_path / "p.csv")
     assert summary.n_images == len(rows) == len((SAMPLE_DATA / "tags.tsv").read_text().splitlines())
     assert summary.n_errors == 0
@@ -102,16 +102,16 @@ def test_headerless_ml_net_table_relative_paths(model, tmp_path):
 
 
 def test_refuses_to_overwrite_the_input_table_or_write_an_image(model, tmp_path):
-    from cvkit.serving._batch_score import batch_score
+    from cvkit.models import batch_score
     table = tmp_path / "list.csv"
     table.write_text("path\n" + str(test_split().paths[0]) + "\n")
     original = table.read_bytes()
     with pytest.raises(ValueError, match="overwrite the input"):
-        batch_score(model, table, table, progress=False)
+        batch_score(model, table, table, verbose=False)
     with pytest.raises(ValueError, match="looks like an image"):
-        batch_score(model, table, tmp_path / "out.jpg", progress=False)
+        batch_score(model, table, tmp_path / "out.jpg", verbose=False)
     with pytest.raises(FileNotFoundError, match="no such folder"):
-        batch_score(model, tmp_path / "nowhere", tmp_path / "out.csv", progress=False)
+        batch_score(model, tmp_path / "nowhere", tmp_path / "out.csv", verbose=False)
     assert table.read_bytes() == original
 
 
@@ -144,16 +144,16 @@ class MeanColourModel:
 
 def test_memory_stays_flat_as_the_image_count_grows(tmp_path):
     """Peak Python-side memory for 2000 images is about that for 200: nothing accumulates."""
-    from cvkit.serving._batch_score import batch_score
+    from cvkit.models import batch_score
     model = MeanColourModel()
     _write_images(tmp_path / "small", 200)
     _write_images(tmp_path / "large", 2000)
-    batch_score(model, tmp_path / "small", tmp_path / "warmup.csv", batch_size=16, progress=False)
+    batch_score(model, tmp_path / "small", tmp_path / "warmup.csv", batch_size=16, verbose=False)
     peaks = {}
     for name in ("small", "large"):
         tracemalloc.start()
         summary = batch_score(model, tmp_path / name, tmp_path / f"{name}.csv", batch_size=16,
-                              progress=False)
+                              verbose=False)
         peaks[name] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert summary.n_errors == 0
@@ -182,3 +182,62 @@ def test_command_line_entry(model, messy_folder, tmp_path, capsys):
     assert [r["label"] for r in keras_rows] == [r["label"] for r in litert_rows]
     assert main(["score", str(trained_model_dir()), str(tmp_path / "nowhere"), "-o", str(out)]) == 2
     assert "cvkit score: error:" in capsys.readouterr().err
+
+
+def test_renamed_parameters_keep_working_with_a_future_warning(tmp_path):
+    from cvkit.models import batch_score
+    from cvkit.serving import batch_score as from_serving
+    assert from_serving is batch_score  # notebooks import it from cvkit.serving
+    _write_images(tmp_path / "images", 3)
+    with pytest.warns(FutureWarning, match="'workers' was renamed 'decode_threads'"):
+        old = batch_score(MeanColourModel(), tmp_path / "images", tmp_path / "old.csv", workers=1, verbose=False)
+    with pytest.warns(FutureWarning, match="'progress' was renamed 'verbose'"):
+        batch_score(MeanColourModel(), tmp_path / "images", tmp_path / "old2.csv", progress=False)
+    new = batch_score(MeanColourModel(), tmp_path / "images", tmp_path / "new.csv", decode_threads=1, verbose=False)
+    assert old.n_images == new.n_images == 3
+    assert (tmp_path / "old.csv").read_text() == (tmp_path / "new.csv").read_text()
+    with pytest.raises(ValueError, match="give decode_threads= only"):
+        batch_score(MeanColourModel(), tmp_path / "images", tmp_path / "x.csv", decode_threads=2, workers=1)
+    with pytest.raises(ValueError, match="decode_threads must be a positive int or None, got 0"):
+        batch_score(MeanColourModel(), tmp_path / "images", tmp_path / "x.csv", decode_threads=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        batch_score(MeanColourModel(), tmp_path / "images", tmp_path / "x.csv", batch_size=0)
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_failed_run_leaves_the_old_csv_and_no_temporary_file(tmp_path):
+    from cvkit.models import batch_score
+    _write_images(tmp_path / "images", 40)
+    out = tmp_path / "predictions.csv"
+    out.write_text("an earlier run\n")
+
+    class Failing(MeanColourModel):
+        calls = 0
+
+        def predict_proba(self, images):
+            Failing.calls += 1
+            if Failing.calls == 2:
+                raise RuntimeError("out of memory")
+            return super().predict_proba(images)
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        batch_score(Failing(), tmp_path / "images", out, batch_size=8, verbose=False)
+    assert out.read_text() == "an earlier run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "predictions.csv"]
+
+
+def test_any_image_input_scores_alike(model, tmp_path):
+    """A glob, a split manifest (its test side) and a dataset give the rows of the same paths."""
+    from serving_fixtures import trained_run_dir
+
+    from cvkit.data import load_split
+    from cvkit.models import batch_score
+    split = trained_run_dir() / "split.json"
+    batch_score(model, split, tmp_path / "manifest.csv", verbose=False)
+    batch_score(model, load_split(split)[1], tmp_path / "dataset.csv", verbose=False)
+    assert (tmp_path / "manifest.csv").read_text() == (tmp_path / "dataset.csv").read_text()
+    assert len(read_rows(tmp_path / "manifest.csv")) == len(test_split())
+    batch_score(model, str(SAMPLE_DATA / "bird" / "c*.jpg"), tmp_path / "glob.csv", verbose=False)
+    rows = read_rows(tmp_path / "glob.csv")
+    assert [Path(r["path"]).name for r in rows] == sorted(p.name for p in (SAMPLE_DATA / "bird").glob("c*.jpg"))
+    assert "true_label" not in rows[0]

@@ -99,6 +99,30 @@ def test_bad_arguments_are_clear_errors(model):
         export_model(model, "tflite", quantize="int4")
 
 
+def test_an_existing_export_is_refused_by_default_before_any_work(model, tmp_path):
+    from cvkit.models._export import export_model
+    existing = tmp_path / "mine.tflite"
+    existing.write_bytes(b"the user's file")
+    with pytest.raises(FileExistsError, match="mine.tflite exists; pass overwrite=True"):
+        export_model(model, "tflite", output=existing, n_check=2)
+    (tmp_path / "sm").mkdir()
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_model(model, "savedmodel", output=tmp_path / "sm", n_check=2)
+    assert existing.read_bytes() == b"the user's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.tflite", "sm"]
+
+
+def test_overwrite_replaces_an_export_atomically(model, tmp_path):
+    from cvkit.models._export import export_model
+    out = tmp_path / "sm"
+    out.mkdir()
+    (out / "old.txt").write_text("an older export")
+    result = export_model(model, "savedmodel", output=out, images=test_split(), n_check=4, overwrite=True)
+    assert result.agreement == 1.0 and not (out / "old.txt").exists()
+    assert (out / "labels.txt").read_text().split() == list(model.classes_) and (out / "export.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sm"], "no temporary folder left"
+
+
 def test_export_finds_split_json_inside_the_model_folder(model_dir, tmp_path):
     """`cvkit train` writes split.json inside the model folder; export checks on its test images."""
     from cvkit.cli import main

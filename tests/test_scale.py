@@ -88,12 +88,12 @@ def resumed_job(cluster, photos, tmp_path_factory):
 
 
 def test_two_nodes_score_like_batch_score_with_error_rows(resumed_job, photos, tmp_path):
+    from cvkit.models import batch_score
     from cvkit.scale._jobs import read_part_info
-    from cvkit.serving._batch_score import batch_score
     out, _, stdout = resumed_job
     local = tmp_path / "local.csv"
     with pytest.warns(UserWarning, match="2 of 106"):
-        batch_score(trained_model_dir(), photos, local, progress=False)
+        batch_score(trained_model_dir(), photos, local, verbose=False)
     expected = read_csv(local)
     rows = parquet_rows(out)
     assert [r["path"] for r in rows] == [r["path"] for r in expected], "parts read back in input order"
@@ -143,7 +143,7 @@ def test_cluster_features_load_into_the_cache(cluster, photos, tmp_path):
     out = tmp_path / "features.parquet"
     with pytest.warns(UserWarning, match="1 of 13"):
         summary = featurize_images("efficientnet_lite0", [str(p) for p in subset], out, address=cluster.address,
-                                   workers=1, chunk_size=4, progress=False)
+                                   workers=1, chunk_size=4, verbose=False)
     assert summary.n_images == 13 and summary.n_errors == 1 and sum(summary.nodes.values()) == 13
     table = read_features(out)
     assert table["features"].shape == (13, 1280) and table["errors"][-1] and table["keys"][-1] is None

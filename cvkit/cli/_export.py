@@ -47,6 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run ``cvkit export`` for parsed ``args``; prints the check. Returns 1 if agreement < 95%, else 0."""
     result = export_model(args.model_dir, args.format, quantize=args.quantize, output=args.output,
-                          images=args.images, n_check=args.n_check)
+                          images=args.images, n_check=args.n_check, overwrite=True)  # the command replaces its export
     print(result)
     return 0 if result.agreement >= MIN_AGREEMENT else 1

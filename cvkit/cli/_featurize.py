@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from cvkit.scale._featurize import featurize_images
     summary = featurize_images(args.backbone, args.images, args.output, engine=args.engine, address=args.address,
                                workers=args.workers, batch_size=args.batch_size, chunk_size=args.chunk_size,
-                               input_size=args.input_size, progress=not args.no_progress, overwrite=args.overwrite)
+                               input_size=args.input_size, verbose=not args.no_progress, overwrite=args.overwrite)
     print(summary)
     if args.into_cache:
         from cvkit.features._tables import cache_features

@@ -1,6 +1,6 @@
 """``cvkit score``: every image of a folder or table into one row, through the saved model.
 
-A thin front for :func:`cvkit.serving._batch_score.batch_score` (this machine, one CSV) and, with
+A thin front for :func:`cvkit.models.batch_score` (this machine, one CSV) and, with
 ``--engine ray``, for :func:`cvkit.scale.score_images` (a Ray cluster, Parquet parts or a CSV,
 resumable). Unreadable images get a row with their ``error``; the summary is printed at the end.
 
@@ -84,18 +84,18 @@ def run(args: argparse.Namespace) -> int:
         from cvkit.scale._score import score_images
         summary = score_images(args.model_dir, args.images, args.output, engine="ray", address=args.address,
                                workers=args.workers, batch_size=args.batch_size, chunk_size=args.chunk_size,
-                               progress=not args.no_progress, overwrite=args.overwrite,
+                               verbose=not args.no_progress, overwrite=args.overwrite,
                                runtime=args.runtime, precision=args.precision)
         ran = f"{args.runtime} {args.precision}" if args.runtime != "auto" else None
     else:
         if Path(args.output).suffix.lower() == ".parquet":
             raise ValueError(f"{args.output}: --engine local writes a .csv or .tsv table; use --engine ray "
                              "for a Parquet output")
+        from cvkit.models import batch_score
         from cvkit.models._folder import load_model
-        from cvkit.serving._batch_score import batch_score
         model = load_model(args.model_dir, runtime=args.runtime, precision=args.precision)
         summary = batch_score(model, args.images, args.output, batch_size=args.batch_size,
-                              workers=args.workers or 2, progress=not args.no_progress)
+                              decode_threads=args.workers, verbose=not args.no_progress)
         ran = runs_on(model)
     print(summary)
     if ran:

@@ -7,11 +7,16 @@
   scores an image.
 - :func:`quantize_model` adds the int8 fast mode (``model.int8.tflite``) to a model folder.
 - :func:`export_model` writes a SavedModel or TFLite file and checks it agrees with the Keras model.
+- :func:`batch_score` scores a folder or table of images into a CSV (:class:`BatchSummary` says how
+  it went); :mod:`cvkit.scale` does the same on a Ray cluster.
 
 Example:
-    >>> from cvkit.models import load_model
-    >>> load_model(model_dir).classes_
-    ['bird', 'flower', 'fruit', 'vegetable']
+    >>> import cvkit.models
+    >>> cvkit.models.__all__
+    ['BatchSummary', 'ExportResult', 'LoadedModel', 'ModelFormatError', 'batch_score', 'export_model', \
+'is_model_folder', 'load_model', 'quantize_model', 'read_metadata', 'save_model']
+    >>> cvkit.models.is_model_folder("sample_data")
+    False
 """
 from cvkit._lazy import lazy_exports
 
@@ -25,6 +30,8 @@ _EXPORTS = {
     "quantize_model": "cvkit.models._quantize",
     "export_model": "cvkit.models._export",
     "ExportResult": "cvkit.models._export",
+    "batch_score": "cvkit.models._batch",
+    "BatchSummary": "cvkit.models._batch",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -15,9 +15,14 @@ LiteRT (:func:`cached_conversion`), into the cvkit cache folder (``$CVKIT_CACHE_
 folder itself is never written to.
 
 Example:
-    >>> info = cvkit.models.read_metadata(model_dir)["litert"]
-    >>> info["file"], info["precision"], info["max_abs_diff"] < 1e-4
-    ('model.tflite', 'float32', True)
+    >>> import cvkit
+    >>> clf = cvkit.FeatureClassifier(verbose=False).fit(cvkit.ImageDataset.from_directory("sample_data"))
+    >>> tflite, info = build_litert(clf, clf._export())
+    >>> info["file"], info["precision"], info["built"], info["max_abs_diff"] < 1e-4
+    ('model.tflite', 'float32', 'appended the head to the featurizer graph', True)
+    >>> keras_model = clf._export()["keras_model"]
+    >>> compare(keras_model, tflite, check_pixels(keras_model.input_shape))[1]
+    True
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cvkit._io import atomic_write
 
 __all__ = ["LITERT_FILE", "INT8_FILE", "N_CHECK", "check_pixels", "compare", "build_litert", "cached_conversion"]
 
@@ -55,13 +62,7 @@ def check_pixels(input_shape: tuple, n: int = N_CHECK) -> np.ndarray:
 def compare(keras_model: Any, tflite: bytes, pixels: np.ndarray) -> tuple[float, bool]:
     """``(max_abs_diff, close)``: the LiteRT graph ``tflite`` against ``keras_model`` on ``pixels``.
 
-    Example:
-        >>> from cvkit._litert import LiteRTModel
-        >>> keras_model = cvkit.load_model(model_dir, runtime="keras").keras_model_
-        >>> diff, close = compare(keras_model, open(f"{model_dir}/model.tflite", "rb").read(),
-        ...                       check_pixels(keras_model.input_shape))
-        >>> close
-        True
+    (Example: see the module.)
     """
     from cvkit._litert import LiteRTModel
 
@@ -99,12 +100,7 @@ def build_litert(classifier: Any, exported: dict) -> tuple[bytes | None, dict[st
     """The whole float32 LiteRT graph of a classifier being saved, and what ``metadata.json`` says of it.
 
     Returns ``(tflite bytes, info)``; ``(None, info with "error")`` when the graph disagrees with
-    Keras (with a warning): the folder then runs on Keras.
-
-    Example:
-        >>> graph, info = build_litert(clf, clf._export())
-        >>> info["built"], info["max_abs_diff"] < 1e-4
-        ('appended the head to the featurizer graph', True)
+    Keras (with a warning): the folder then runs on Keras. (Example: see the module.)
     """
     from cvkit._litert import convert_keras
 
@@ -138,8 +134,7 @@ def cached_conversion(load_keras: Any, keras_sha256: str, where: str) -> bytes:
     the converted graph disagrees with Keras (the caller then runs Keras).
 
     Example:
-        >>> path = cached_path("0" * 64)
-        >>> path.name
+        >>> cached_path("0" * 64).name      # where the graph of this model.keras hash is cached
         '0000000000000000000000000000000000000000000000000000000000000000.tflite'
     """
     path = cached_path(keras_sha256)
@@ -155,14 +150,17 @@ def cached_conversion(load_keras: Any, keras_sha256: str, where: str) -> bytes:
     if not close:
         raise ValueError(f"{where}: its LiteRT conversion differs from Keras by {diff:.3g}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_bytes(tflite)
-    os.replace(partial, path)
+    atomic_write(path, tflite)
     return tflite
 
 
 def cached_path(keras_sha256: str) -> Path:
-    """Where the converted graph of a ``model.keras`` with this SHA-256 is cached."""
+    """Where the converted graph of a ``model.keras`` with this SHA-256 is cached.
+
+    Example:
+        >>> cached_path("ab" * 32).parent.name
+        'models'
+    """
     from cvkit.features._store import default_cache_dir
 
     return Path(default_cache_dir()) / "models" / f"{keras_sha256}.tflite"

@@ -11,43 +11,49 @@ class (``agreement``) and the largest probability difference are reported beside
   checked on images it was not calibrated on), or on the check images when there is no split.
 
 Next to the export go ``labels.txt`` (one class per line, in output order) and ``export.json``
-(the check's numbers).
+(the check's numbers). Every file is written through :mod:`cvkit._io` (atomically); an existing
+export is replaced only with ``overwrite=True``.
 
-Example (``cvkit export MODEL_DIR --format tflite`` does the same from the shell):
-    >>> from cvkit.models._export import TFLiteModel, export_model
-    >>> result = export_model(model_dir, "tflite", output=f"{tmp}/model.tflite", images=test, n_check=4)
+Example (``cvkit export MODEL_DIR --format tflite`` does the same from the shell; about 20 s):
+    >>> import os, tempfile
+    >>> import cvkit
+    >>> folder = tempfile.mkdtemp()
+    >>> clf = cvkit.FeatureClassifier(verbose=False).fit(cvkit.ImageDataset.from_directory("sample_data"))
+    >>> model_dir = clf.save(os.path.join(folder, "model"))
+    >>> out = os.path.join(folder, "model.tflite")
+    >>> result = export_model(model_dir, "tflite", output=out, images="sample_data/bird", n_check=4)
     >>> result.agreement, result.n_images, result.images
     (1.0, 4, 'images')
-    >>> TFLiteModel(f"{tmp}/model.tflite").predict_proba(np.zeros((2, 224, 224, 3))).shape
+    >>> TFLiteModel(out).predict_proba(np.zeros((2, 224, 224, 3))).shape
     (2, 4)
+    >>> export_model(model_dir, "tflite", output=out)    # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileExistsError: .../model.tflite exists; pass overwrite=True or another output
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import shutil
 import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 
 from cvkit._console import import_tensorflow, quiet_stderr
-from cvkit.data._images import ImageReadError, PathLike, is_image_path, read_image, resize
-from cvkit.data._manifest import load_split
-from cvkit.data._sources import list_images, read_table
+from cvkit._io import atomic_write, staged_folder, write_json
+from cvkit._validation import Interval, Options, check_param
+from cvkit.data._images import PathLike, resize
+from cvkit.data._source import ImageSource
 from cvkit.models._folder import KERAS_FILE, load_model
 from cvkit.models._inference import input_size, probability_graph
 
 __all__ = ["export_model", "ExportResult", "TFLiteModel", "FORMATS", "QUANTIZATIONS", "check_images",
            "read_pixels"]
 
-#: Tables of image paths the check images may come from (besides folders and split.json).
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 FORMATS = ("savedmodel", "tflite")
 QUANTIZATIONS = (None, "float16", "int8")
 
@@ -126,36 +132,24 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def read_pixels(paths: Sequence[str], size: tuple[int, int], limit: int) -> list[np.ndarray]:
-    """Up to ``limit`` readable images of ``paths`` at ``size`` (unreadable ones are passed over)."""
-    pixels = []
-    for path in paths:
-        if len(pixels) >= limit:
+def read_pixels(images: Any, size: tuple[int, int], limit: int) -> list[np.ndarray]:
+    """Up to ``limit`` readable images of ``images`` (any input :meth:`ImageSource.resolve` takes) at
+    ``size``, in order; unreadable ones are passed over. Decoded ``limit`` at a time by the one
+    decode loop, so a large folder is read only as far as needed.
+
+    Example:
+        >>> [p.shape for p in read_pixels(["missing.jpg", "sample_data/bird/owl.jpg"], (32, 24), limit=5)]
+        [(24, 32, 3)]
+    """
+    source = images if isinstance(images, ImageSource) else ImageSource.resolve(images)
+    found: list[np.ndarray] = []
+    for start in range(0, len(source), max(1, limit)):
+        window = range(start, min(start + limit, len(source)))
+        for batch in source.batches(size, batch_size=max(1, limit), indices=window):
+            found += list(batch.pixels[batch.ok])
+        if len(found) >= limit:
             break
-        try:
-            pixels.append(read_image(path, size=size))
-        except ImageReadError:
-            continue
-    return pixels
-
-
-def _image_paths(images: Any) -> list[str]:
-    """The image paths in a dataset, a folder (searched recursively), a path/label table, one image
-    or a list of paths."""
-    if hasattr(images, "paths"):
-        return [os.fspath(p) for p in images.paths]
-    if not isinstance(images, (str, os.PathLike)):
-        return [os.fspath(p) for p in images]
-    path = Path(images)
-    if path.is_dir():
-        return list_images(path)
-    if path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
-        return read_table(path, errors="skip")[0]
-    if path.is_file() and is_image_path(path):
-        return [os.fspath(path)]
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such folder, table or split.json")
-    raise ValueError(f"{path}: give a folder of images, an image, a .csv/.tsv table or a split.json")
+    return found[:limit]
 
 
 def check_images(images: Any, model_dir: Path | None, size: tuple[int, int], limit: int
@@ -191,13 +185,11 @@ def check_images(images: Any, model_dir: Path | None, size: tuple[int, int], lim
         if arr.shape[1:3] != (size[1], size[0]):
             arr = np.stack([resize(np.asarray(a, dtype=np.uint8), size) for a in arr])
         return arr.astype(np.uint8), "given images", []
-    calibration: list[str] = []
-    if isinstance(images, (str, os.PathLike)) and str(images).endswith(".json"):
-        train, test = load_split(images)
-        paths, what, calibration = test.paths, "test-split images", list(train.paths)
-    else:
-        paths, what = _image_paths(images), "images"
-    pixels = read_pixels(paths, size, limit)
+    source = ImageSource.resolve(images, side="test")
+    what, calibration = "images", []
+    if source.kind == "manifest":  # a split: checked on its test images, calibrated on its training images
+        what, calibration = "test-split images", list(ImageSource.resolve(images, side="train").items)
+    pixels = read_pixels(source, size, limit)
     if not pixels:
         raise ValueError(f"no readable images to check the export on in {images}")
     return np.stack(pixels), what, calibration
@@ -243,54 +235,63 @@ def _convert_tflite(saved_model: Path, quantize: str | None, calibration: np.nda
         return converter.convert()
 
 
-def _export_savedmodel(graph: Any, out: Path, pixels: np.ndarray) -> np.ndarray:
-    """Write ``graph`` as a SavedModel folder ``out`` (replaced atomically); its answers on ``pixels``."""
+def _export_savedmodel(graph: Any, out: Path, pixels: np.ndarray, labels: str, replace: bool) -> np.ndarray:
+    """Write ``graph`` as a SavedModel folder ``out`` with its ``labels.txt`` (assembled aside, renamed
+    into place); its answers on ``pixels``."""
     tf = import_tensorflow()
 
-    staging = Path(tempfile.mkdtemp(prefix=".saved_model-", dir=out.parent))
-    try:
+    with staged_folder(out, replace=replace) as staging:
         with _quiet_tensorflow():
             graph.export(str(staging), format="tf_saved_model", verbose=False)
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        atomic_write(staging / "labels.txt", labels)
     loaded = tf.saved_model.load(str(out))
     return np.concatenate([np.asarray(loaded.serve(tf.constant(pixels[i:i + 16], tf.float32)))
                            for i in range(0, len(pixels), 16)])
 
 
 def _export_tflite(graph: Any, out: Path, pixels: np.ndarray, quantize: str | None,
-                   calibration: np.ndarray) -> np.ndarray:
-    """Write ``graph`` as the TFLite file ``out`` (atomically); the file's answers on ``pixels``."""
+                   calibration: np.ndarray, labels: str) -> np.ndarray:
+    """Write ``graph`` as the TFLite file ``out`` and ``labels.txt`` beside it (atomically); the file's
+    answers on ``pixels``."""
     with tempfile.TemporaryDirectory(prefix="cvkit-export-") as tmp:
         with _quiet_tensorflow():
             graph.export(os.path.join(tmp, "saved_model"), format="tf_saved_model", verbose=False)
             flat = _convert_tflite(Path(tmp) / "saved_model", quantize, calibration)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_bytes(flat)
-    os.replace(partial, out)
+    atomic_write(out, flat)
+    atomic_write(out.parent / "labels.txt", labels)
     return TFLiteModel(out).predict_proba(pixels)
 
 
 def _check_format(format: str, quantize: str | None) -> str:
-    """The canonical format name ("savedmodel" or "tflite"); ValueError for a bad pair."""
+    """The canonical format name ("savedmodel" or "tflite"); an error naming a bad value or pair.
+
+    Example:
+        >>> _check_format("TF-Lite", "float16")
+        'tflite'
+        >>> _check_format("onnx", None)
+        Traceback (most recent call last):
+        ...
+        cvkit._validation.InvalidParameterError: format must be one of 'savedmodel', 'tflite', got 'onnx'
+    """
     fmt = str(format).lower().replace("_", "").replace("-", "")
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
-    if quantize not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
+    check_param("format", fmt if fmt in FORMATS else format, [Options(FORMATS)])
+    check_param("quantize", quantize, [Options([q for q in QUANTIZATIONS if q is not None]), None])
     if quantize is not None and fmt != "tflite":
         raise ValueError("quantize applies to format='tflite' only")
     return fmt
 
 
+def _folder_of(model: Any) -> Path | None:
+    """The model folder of a path or a loaded model (None for a model that was not loaded from one)."""
+    if isinstance(model, (str, os.PathLike)):
+        return Path(model)
+    return Path(model.path_) if getattr(model, "path_", None) else None
+
+
 # ---------------------------------------------------------------------- export
 def export_model(model: Any, format: str = "savedmodel", quantize: str | None = None,
                  output: PathLike | None = None, images: Any = None, n_check: int = 64,
-                 overwrite: bool = True) -> ExportResult:
+                 overwrite: bool = False) -> ExportResult:
     """Export ``model`` (a model folder or a loaded model) and check it against the Keras model.
 
     Parameters
@@ -301,44 +302,46 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
     output : where to write; by default ``MODEL_DIR/export/saved_model`` or
         ``MODEL_DIR/export/model[_float16|_int8].tflite``.
     images : images to check on (a folder, a table, a ``split.json`` whose test images are used, an
-        ImageDataset, a list of paths or a uint8 array). By default the ``split.json`` next to the
-        model folder (where notebook 01 writes it) or inside it (where ``cvkit train`` does).
+        ImageDataset, a list of paths or a uint8 array: anything :meth:`cvkit.data.ImageSource.resolve`
+        takes). By default the ``split.json`` next to the model folder (where notebook 01 writes it)
+        or inside it (where ``cvkit train`` does).
     n_check : most images checked.
+    overwrite : replace an existing ``output`` (by default it is refused, before any work, like
+        every writer of cvkit).
 
     Example (an export takes 10-20 seconds; see the module example):
-        >>> export_model(model_dir, "savedmodel", quantize="int8")
+        >>> export_model("no/such/model", "savedmodel", quantize="int8")
         Traceback (most recent call last):
         ValueError: quantize applies to format='tflite' only
     """
     fmt = _check_format(format, quantize)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    check_param("n_check", n_check, [Interval(int, 1, None)])
+    check_param("overwrite", overwrite, ["boolean"])
     start = time.perf_counter()
+    model_dir = _folder_of(model)
+    out = Path(output) if output is not None else _default_output(model_dir, fmt, quantize)
+    if (out.exists() or out.is_symlink()) and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True or another output")
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model, runtime="keras")
     elif getattr(model, "keras_model_", None) is None and getattr(model, "path_", None):
         model = load_model(model.path_, runtime="keras")  # loaded on LiteRT: exporting needs Keras
-    model_dir = Path(model.path_) if getattr(model, "path_", None) else None
     graph = probability_graph(model, required=True, keras=True)
     size = input_size(model)
     pixels, what, calibration_paths = check_images(images, model_dir, size, n_check)
-    out = Path(output) if output is not None else _default_output(model_dir, fmt, quantize)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True or another output")
     out.parent.mkdir(parents=True, exist_ok=True)
+    labels = "\n".join(str(c) for c in model.classes_) + "\n"
 
     reference = np.asarray(graph.predict_on_batch(pixels.astype(np.float32)), dtype=np.float32)
     calibrated_on = None
     if fmt == "savedmodel":
-        exported = _export_savedmodel(graph, out, pixels)
-        labels_dir = out
+        exported = _export_savedmodel(graph, out, pixels, labels, replace=bool(overwrite))
     else:
         calibration, calibrated_on = pixels[:100], what
         if quantize == "int8" and calibration_paths:
             calibration = np.stack(read_pixels(calibration_paths, size, 100) or list(pixels[:100]))
             calibrated_on = "training-split images"
-        exported = _export_tflite(graph, out, pixels, quantize, calibration)
-        labels_dir = out.parent
-    (labels_dir / "labels.txt").write_text("\n".join(str(c) for c in model.classes_) + "\n")
+        exported = _export_tflite(graph, out, pixels, quantize, calibration, labels)
 
     diff = np.abs(exported.astype(np.float64) - reference.astype(np.float64))
     keras_file = model_dir / KERAS_FILE if model_dir is not None else None
@@ -351,5 +354,5 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
         seconds=time.perf_counter() - start,
         calibration=calibrated_on if quantize == "int8" else None)
     report = out.parent / (out.stem + ".export.json") if fmt == "tflite" else out / "export.json"
-    report.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    write_json(report, result.to_dict(), indent=2)
     return result

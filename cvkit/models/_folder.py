@@ -31,13 +31,25 @@ What loading trusts (:func:`load_model`):
   scikit-learn head only if every type it names is on an explicit allow-list (no functions). A
   ``.tflite`` graph is data run by the LiteRT interpreter's built-in operations.
 
-Every refusal is a :class:`ModelFormatError` naming the file (and field).
+Every refusal is a :class:`ModelFormatError` naming the file (and field). Every file is written
+through :mod:`cvkit._io` (the folder assembled with :func:`cvkit._io.staged_folder`).
 
 Example:
-    >>> path = cvkit.models.save_model(clf, f"{tmp}/sample", metrics={"test_accuracy": 0.97})
-    >>> model = cvkit.load_model(path)
-    >>> model.predict([photo])
-    array(['bird'], dtype=object)
+    >>> import os, tempfile
+    >>> import cvkit
+    >>> clf = cvkit.FeatureClassifier(verbose=False).fit(cvkit.ImageDataset.from_directory("sample_data"))
+    >>> path = save_model(clf, os.path.join(tempfile.mkdtemp(), "sample"), metrics={"test_accuracy": 0.97})
+    >>> model = load_model(path)
+    >>> model.predict(["sample_data/bird/owl.jpg"]), model.runtime_, load_model(path, runtime="keras").runtime_
+    (array(['bird'], dtype=object), 'litert', 'keras')
+    >>> read_metadata(path)["classes"], is_model_folder(path), is_model_folder("sample_data")
+    (['bird', 'flower', 'fruit', 'vegetable'], True, False)
+    >>> check_overwrite(path, clf.classes_, overwrite="same_classes")      # the same classes: may be replaced
+    >>> check_overwrite(path, ["cat", "dog"], overwrite="same_classes")    # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileExistsError: ...: holds a model trained on other classes (bird, flower, fruit, vegetable; ...
+    >>> read_checked(Path(path), "metadata.json")[:1], len(verified_bytes(Path(path), read_metadata(path), "model.tflite")) > 10**6
+    (b'{', True)
 """
 from __future__ import annotations
 
@@ -47,7 +59,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import stat
 import sys
 import tempfile
@@ -55,9 +66,11 @@ from importlib import metadata as _importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from cvkit._io import to_jsonable
+from cvkit._io import atomic_write, staged_folder, to_jsonable, write_json
+from cvkit._validation import Options, check_param
 from cvkit.data._images import PathLike
 from cvkit.models._conversion import INT8_FILE, LITERT_FILE, build_litert, cached_conversion
+from cvkit.models._inference import input_size
 from cvkit.models._loaded import LoadedModel
 from cvkit.models._metajson import MAX_JSON_DEPTH, MAX_METADATA_BYTES, parse_metadata
 from cvkit.models._trusted import ModelFormatError, check_savable, load_head, load_keras
@@ -104,8 +117,8 @@ def is_model_folder(path: PathLike) -> bool:
     """True when ``path`` is a folder with a cvkit ``metadata.json`` (used before replacing one).
 
     Example:
-        >>> is_model_folder(model_dir), is_model_folder("sample_data")
-        (True, False)
+        >>> is_model_folder("sample_data")
+        False
     """
     meta = Path(path) / METADATA_FILE
     try:
@@ -129,17 +142,16 @@ def check_overwrite(path: PathLike, classes: list[str] | None = None, overwrite:
     classes it was trained on; ``overwrite="same_classes"`` replaces it only when it holds the same
     ``classes`` (re-training on the same data), so a run on other photos cannot clobber it; ``False``
     (the default) never replaces it. A folder or file that is not a model folder is never replaced.
-    Call it before a long training run to fail early; :func:`save_model` calls it too.
+    Call it before a long training run to fail early; :func:`save_model` calls it too (more
+    examples: see the module).
 
     Example:
-        >>> check_overwrite(f"{tmp}/new-model", ["cat", "dog"])          # nothing there: fine
-        >>> check_overwrite(model_dir, clf.classes_, overwrite="same_classes")
-        >>> check_overwrite(model_dir, ["cat", "dog"], overwrite="same_classes")  # doctest: +ELLIPSIS
+        >>> check_overwrite("no/such/model", ["cat", "dog"])          # nothing there: fine
+        >>> check_overwrite("sample_data", ["cat", "dog"], overwrite=True)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        FileExistsError: ...: holds a model trained on other classes (bird, flower, fruit, vegetable; ...
+        FileExistsError: sample_data: exists and is not a cvkit model folder; refusing to replace it ...
     """
-    if overwrite not in (True, False, "same_classes"):
-        raise ValueError(f"overwrite must be True, False or 'same_classes', not {overwrite!r}")
+    check_param("overwrite", overwrite, [Options([True, False, "same_classes"])])
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         return
@@ -175,7 +187,7 @@ def _metadata(classifier: Any, exported: dict, files: dict[str, str], metrics: d
               model_version: str | None) -> dict[str, Any]:
     head = exported.get("head")
     created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
-    width, height = (int(v) for v in classifier.input_size_)
+    width, height = input_size(classifier)  # a featurizer's size may be an int or (width, height)
     all_metrics = dict(exported.get("metrics") or {})
     all_metrics.update(metrics or {})
     return {
@@ -212,67 +224,57 @@ def save_model(classifier: Any, path: PathLike, overwrite: bool = False, metrics
     ``overwrite="same_classes"`` (a model folder of the same classes); never a folder that is not
     a model folder. A scikit-learn head that
     :func:`load_model` would refuse (see :mod:`cvkit.models._trusted`) is a ``TypeError`` here.
-
-    Example:
-        >>> save_model(clf, f"{tmp}/sample", metrics={"test_accuracy": 0.97}) == f"{tmp}/sample"
-        True
+    (Example: see the module.)
     """
     path = Path(path)
     check_overwrite(path, [str(c) for c in classifier.classes_], overwrite)
+    replace = path.exists() or path.is_symlink()  # allowed by check_overwrite; one appearing meanwhile is not
     exported = classifier._export()
     head = exported.get("head")
     head_bytes = check_savable(head) if head is not None else None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.saving-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    with staged_folder(path, replace=replace) as tmp:
         exported["keras_model"].save(tmp / KERAS_FILE)
         files = {KERAS_FILE: sha256_bytes((tmp / KERAS_FILE).read_bytes())}
         if head_bytes is not None:
-            (tmp / HEAD_FILE).write_bytes(head_bytes)
+            atomic_write(tmp / HEAD_FILE, head_bytes)
             files[HEAD_FILE] = sha256_bytes(head_bytes)
         tflite, litert_info = build_litert(classifier, exported)
         if tflite is not None:
-            (tmp / LITERT_FILE).write_bytes(tflite)
+            atomic_write(tmp / LITERT_FILE, tflite)
             files[LITERT_FILE] = sha256_bytes(tflite)
         meta = _metadata(classifier, exported, files, metrics, model_version)
         meta["litert"] = to_jsonable(litert_info)
         write_metadata(tmp, meta)
-        if path.exists():
-            old = path.parent / f".{path.name}.replaced-{os.getpid()}"
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return str(path)
 
 
 def write_metadata(folder: PathLike, meta: dict) -> None:
-    """Write ``meta`` as ``folder/metadata.json``, atomically (a temporary file renamed into place).
+    """Write ``meta`` as ``folder/metadata.json`` (one space of indent, keys in order), atomically.
 
     Example:
-        >>> write_metadata(tmp, {"format": "cvkit-model"})
-        >>> json.loads(read_checked(Path(tmp), "metadata.json"))
-        {'format': 'cvkit-model'}
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> write_metadata(folder, {"format": "cvkit-model", "classes": ["cat", "dog"]})
+        >>> print(open(os.path.join(folder, "metadata.json")).read())
+        {
+         "format": "cvkit-model",
+         "classes": [
+          "cat",
+          "dog"
+         ]
+        }
+        <BLANKLINE>
     """
-    file = Path(folder) / METADATA_FILE
-    partial = file.with_name(f".{METADATA_FILE}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(partial, file)
+    write_json(Path(folder) / METADATA_FILE, meta, indent=1)
 
 
 def read_checked(folder: Path, name: str, max_bytes: int | None = None) -> bytes:
     """The bytes of ``folder/name`` if it is a regular file in the folder (not a link), else ModelFormatError.
 
     Example:
-        >>> read_checked(Path(model_dir), "metadata.json")[:1]
-        b'{'
+        >>> read_checked(Path("sample_data"), "bird")
+        Traceback (most recent call last):
+        cvkit.models._trusted.ModelFormatError: sample_data/bird: not a regular file
     """
     file = folder / name
     try:
@@ -346,11 +348,13 @@ def _check_fields(file: Path, meta: dict) -> None:
 def read_metadata(path: PathLike) -> dict[str, Any]:
     """Read and check a model folder's ``metadata.json``; errors name the file and the field.
 
-    ``input_size`` comes back as ``[width, height]`` whichever form the file used.
+    ``input_size`` comes back as ``[width, height]`` whichever form the file used (more examples:
+    see the module).
 
     Example:
-        >>> read_metadata(model_dir)["classes"]
-        ['bird', 'flower', 'fruit', 'vegetable']
+        >>> read_metadata("sample_data")
+        Traceback (most recent call last):
+        cvkit.models._trusted.ModelFormatError: sample_data/metadata.json: missing; sample_data is not a cvkit model folder
     """
     folder = Path(path)
     if not folder.is_dir():
@@ -370,8 +374,10 @@ def verified_bytes(folder: Path, meta: dict, name: str) -> bytes:
     """The bytes of ``folder/name`` after checking they are the ones ``metadata.json`` recorded.
 
     Example:
-        >>> len(verified_bytes(Path(model_dir), read_metadata(model_dir), "model.tflite")) > 1_000_000
-        True
+        >>> verified_bytes(Path("m"), {"files": {}}, "model.keras")
+        Traceback (most recent call last):
+        cvkit.models._trusted.ModelFormatError: m/metadata.json: field 'files' has no SHA-256 for model.keras; \
+refusing to load a file that cannot be checked
     """
     meta_file = folder / METADATA_FILE
     files = meta.get("files")
@@ -395,7 +401,7 @@ def _load_graph(folder: Path, meta: dict) -> Any:
     data = verified_bytes(folder, meta, KERAS_FILE)
     with tempfile.TemporaryDirectory(prefix="cvkit-load-") as private:
         copy = Path(private) / KERAS_FILE
-        copy.write_bytes(data)
+        atomic_write(copy, data)
         model = load_keras(copy, name=str(file))
     _check_graph(file, meta, tuple(model.input_shape), tuple(model.output_shape)[-1])
     return model
@@ -436,7 +442,7 @@ def _litert_graph(folder: Path, meta: dict, precision: str, num_threads: int | N
     return graph
 
 
-def load_model(path: PathLike, runtime: str = "auto", precision: str = "float32",
+def load_model(path: PathLike, runtime: str | None = "auto", precision: str | None = "float32",
                num_threads: int | None = None) -> LoadedModel:
     """Load a model folder written by ``clf.save(path)`` (or :func:`save_model`).
 
@@ -445,7 +451,9 @@ def load_model(path: PathLike, runtime: str = "auto", precision: str = "float32"
     (runs ``model.keras`` on TensorFlow, as cvkit did before LiteRT). ``precision="int8"`` runs the
     folder's ``model.int8.tflite`` (about 3x faster, answers differ slightly: see its
     ``metadata_["litert_int8"]["agreement"]``; build it with :func:`cvkit.models.quantize_model`).
-    ``num_threads``: threads per LiteRT interpreter (default: the cores this process may use).
+    ``num_threads``: threads per LiteRT interpreter (default: the cores this process may use). The
+    three are checked together as one :class:`cvkit.options.RunOptions`; ``None`` means the
+    environment's ``CVKIT_RUNTIME``/``CVKIT_PRECISION``/``CVKIT_NUM_THREADS``, else the default.
 
     A folder saved before cvkit wrote ``model.tflite``: with ``"auto"`` or ``"litert"`` its Keras
     graph is converted once (a one-line notice; about 10 s) into the cvkit cache folder, keyed by
@@ -455,32 +463,29 @@ def load_model(path: PathLike, runtime: str = "auto", precision: str = "float32"
 
     Nothing from the folder is executed, and nothing is loaded unchecked: see the module notes.
     Errors name the file and field (:class:`ModelFormatError`, a ``ValueError``;
-    ``FileNotFoundError`` for a missing folder).
+    ``FileNotFoundError`` for a missing folder). More examples: see the module.
 
     Example:
-        >>> model = load_model(model_dir)
-        >>> model.classes_, model.runtime_
-        (['bird', 'flower', 'fruit', 'vegetable'], 'litert')
-        >>> load_model(model_dir, runtime="keras").runtime_
-        'keras'
+        >>> load_model("no/such/model", runtime="gpu")
+        Traceback (most recent call last):
+        ...
+        cvkit._validation.InvalidParameterError: runtime must be one of 'auto', 'litert', 'keras', got 'gpu'
     """
-    from cvkit.options import check_precision, resolve_runtime
+    from cvkit.options import RunOptions
 
-    wanted = runtime
-    runtime, precision = resolve_runtime(runtime), check_precision(precision)
-    if precision == "int8" and runtime != "litert":
-        raise ValueError("precision='int8' runs on LiteRT: use runtime='auto' or 'litert'")
+    wanted = RunOptions.from_env(runtime=runtime, precision=precision, num_threads=num_threads)
+    options = wanted.resolve()  # "auto" -> what runs; int8 without LiteRT refused
     folder = Path(path)
     meta = read_metadata(folder)
     head = None
     if meta["head"] == "skops":
         head = load_head(verified_bytes(folder, meta, HEAD_FILE), folder / HEAD_FILE)
-    if runtime == "litert":
+    if options.runtime == "litert":
         try:
-            graph = _litert_graph(folder, meta, precision, num_threads)
-            return LoadedModel(folder, meta, graph, head, runtime="litert", precision=precision)
+            graph = _litert_graph(folder, meta, options.precision, options.num_threads)
+            return LoadedModel(folder, meta, graph, head, runtime="litert", precision=options.precision)
         except (ImportError, ValueError, RuntimeError) as exc:
-            if wanted != "auto" or LITERT_FILE in (meta.get("files") or {}) or precision == "int8":
+            if wanted.runtime != "auto" or LITERT_FILE in (meta.get("files") or {}) or options.precision == "int8":
                 raise
             print(f"cvkit: {folder}: no LiteRT graph ({exc}); running it on Keras", file=sys.stderr, flush=True)
     keras_model = _load_graph(folder, meta)

@@ -15,9 +15,22 @@ featurizer caches it), and the fitted linear head is appended to it as two LiteR
 (``FULLY_CONNECTED`` + ``SOFTMAX``). Saving checks the result against Keras either way.
 
 Example:
+    >>> import os, tempfile
+    >>> import cvkit
+    >>> from cvkit._litert import LiteRTModel
+    >>> clf = cvkit.FeatureClassifier(verbose=False).fit(cvkit.ImageDataset.from_directory("sample_data"))
+    >>> model_dir = clf.save(os.path.join(tempfile.mkdtemp(), "model"))
     >>> graph = pixel_graph(cvkit.load_model(model_dir))
-    >>> runtime_of(graph), graph.output_shape
-    ('litert', (-1, 4))
+    >>> runtime_of(graph), graph.output_shape, pixel_graph(clf) is None
+    ('litert', (-1, 4), True)
+    >>> keras_graph = as_graph(cvkit.load_model(model_dir, runtime="keras").keras_model_)
+    >>> type(keras_graph).__name__, runtime_of(keras_graph), keras_graph.precision
+    ('KerasGraph', 'keras', 'float32')
+    >>> keras_graph.predict(np.zeros((2, 224, 224, 3), np.uint8)).shape
+    (2, 4)
+    >>> kernel, bias = np.zeros((1280, 2), np.float32), np.array([0.0, np.log(3)], np.float32)
+    >>> LiteRTModel(append_softmax(clf.featurizer_.graph_, kernel, bias)).predict(np.zeros((1, 224, 224, 3))).round(2)
+    array([[0.25, 0.75]], dtype=float32)
 """
 from __future__ import annotations
 
@@ -32,12 +45,8 @@ class KerasGraph:
     """A Keras model from pixels to vectors, with :class:`cvkit._litert.LiteRTModel`'s ``predict`` API.
 
     Calls ``predict_on_batch`` per batch: no per-call set-up, unlike ``model.predict`` (tens of
-    milliseconds: more than the model itself for the small batches a web service sees).
-
-    Example:
-        >>> graph = KerasGraph(cvkit.load_model(model_dir, runtime="keras").keras_model_)
-        >>> graph.predict(np.zeros((2, 224, 224, 3), np.uint8)).shape, graph.precision
-        ((2, 4), 'float32')
+    milliseconds: more than the model itself for the small batches a web service sees). (Example:
+    see the module.)
     """
 
     runtime = "keras"
@@ -66,8 +75,11 @@ def as_graph(graph: Any) -> Any:
     """``graph`` as a pixel graph: a Keras model is wrapped in :class:`KerasGraph`, others pass through.
 
     Example:
-        >>> as_graph(cvkit.load_model(model_dir, runtime="keras").keras_model_).runtime
-        'keras'
+        >>> class Graph:   # anything without Keras' predict_on_batch is already a pixel graph
+        ...     pass
+        >>> graph = Graph()
+        >>> as_graph(graph) is graph
+        True
     """
     if hasattr(graph, "predict_on_batch") and not isinstance(graph, KerasGraph):
         return KerasGraph(graph)
@@ -75,12 +87,7 @@ def as_graph(graph: Any) -> Any:
 
 
 def runtime_of(graph: Any) -> str:
-    """``"keras"`` for a Keras graph, ``"litert"`` for a LiteRT one.
-
-    Example:
-        >>> runtime_of(KerasGraph(cvkit.load_model(model_dir, runtime="keras").keras_model_))
-        'keras'
-    """
+    """``"keras"`` for a Keras graph, ``"litert"`` for a LiteRT one (examples: see the module)."""
     return "keras" if isinstance(graph, KerasGraph) or hasattr(graph, "predict_on_batch") else "litert"
 
 
@@ -88,7 +95,7 @@ def pixel_graph(model: Any) -> Any:
     """The pixel graph a loaded model runs (``graph_``), or None for a model without one.
 
     Example:
-        >>> pixel_graph(clf) is None
+        >>> pixel_graph(object()) is None
         True
     """
     return getattr(model, "graph_", None)
@@ -101,14 +108,8 @@ def append_softmax(tflite: bytes, kernel: np.ndarray, bias: np.ndarray) -> bytes
     ``kernel`` is ``(d, n_classes)`` and ``bias`` ``(n_classes,)`` (a Keras ``Dense`` layer's
     weights); the graph's one output must be ``(batch, d)``. The new graph computes
     ``softmax(features @ kernel + bias)`` with LiteRT's own ``FULLY_CONNECTED`` and ``SOFTMAX``
-    operations, exactly what the Keras model does, so the two agree to float32 rounding.
-
-    Example:
-        >>> from cvkit._litert import LiteRTModel
-        >>> backbone = clf.featurizer_.graph_
-        >>> kernel, bias = np.zeros((1280, 2), np.float32), np.array([0.0, np.log(3)], np.float32)
-        >>> LiteRTModel(append_softmax(backbone, kernel, bias)).predict(np.zeros((1, 224, 224, 3))).round(2)
-        array([[0.25, 0.75]], dtype=float32)
+    operations, exactly what the Keras model does, so the two agree to float32 rounding. (Example:
+    see the module.)
     """
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema

@@ -1,8 +1,9 @@
 """Scoring images with a loaded model: the one code path behind every way cvkit scores an image.
 
 The web service (:mod:`cvkit.serving._app`), the Azure-ML-style entry script
-(:mod:`cvkit.serving.azureml_entry`), batch scoring (:mod:`cvkit.serving._batch_score`) and
+(:mod:`cvkit.serving.azureml_entry`), batch scoring (:mod:`cvkit.models._batch`) and
 ``model.score_image(...)`` all turn pixels into answers here, so they agree to the last digit.
+Encoded images are decoded by :func:`cvkit.data._source.decode_item`, the one decoder of cvkit.
 
 A *model* is anything with the loaded-model API of :func:`cvkit.load_model`: ``classes_``
 (class names), ``input_size_`` (``(width, height)``) and ``predict_proba(uint8 array)``.
@@ -12,22 +13,38 @@ Request-protocol helpers live here too (:func:`check_top_k`, :func:`decode_image
 ``LoadedModel.score_image`` all share them.
 
 Example:
-    >>> from cvkit.models._inference import score_image
-    >>> model = cvkit.load_model(model_dir)
+    >>> import os, tempfile
+    >>> import cvkit
+    >>> clf = cvkit.FeatureClassifier(verbose=False).fit(cvkit.ImageDataset.from_directory("sample_data"))
+    >>> input_size(clf), classes(clf)
+    ((224, 224), ['bird', 'flower', 'fruit', 'vegetable'])
+    >>> model = cvkit.load_model(clf.save(os.path.join(tempfile.mkdtemp(), "model")))
     >>> answer = score_image(model, "sample_data/bird/crow.jpg", top_k=2)
     >>> sorted(answer), answer["label"], len(answer["top_k"])
     (['label', 'score', 'scores', 'top_k'], 'bird', 2)
+    >>> pixels = decode_image("sample_data/bird/owl.jpg", model)
+    >>> pixels.shape, predict_proba(model, pixels[None]).shape, score_arrays(model, pixels[None], top_k=[1])[0]["label"]
+    ((224, 224, 3), (1, 4), 'bird')
+    >>> answers = score_sources(model, ["sample_data/bird/owl.jpg", b"not an image"])
+    >>> answers[0]["label"], answers[1]["error"]
+    ('bird', '<bytes>: not an image file, or a format Pillow cannot read')
+    >>> probability_graph(model).output_shape, probability_graph(clf) is None
+    ((-1, 4), True)
+    >>> probability_graph(cvkit.load_model(model.path_, runtime="keras"), keras=True).output_shape
+    (None, 4)
 """
 from __future__ import annotations
 
 import os
 import urllib.parse
 import urllib.request
-from typing import Any, Sequence, Union
+from typing import Any, BinaryIO, Sequence, Union
 
 import numpy as np
 
-from cvkit.data._images import ImageReadError, ImageSource, read_image
+from cvkit._validation import Interval, check_param
+from cvkit.data._images import ImageReadError
+from cvkit.data._source import decode_item
 
 __all__ = [
     "DEFAULT_TOP_K",
@@ -55,14 +72,18 @@ DEFAULT_MAX_PIXELS = 50_000_000
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 
 ScoreSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
+#: An encoded image as :func:`decode_image` takes it: a path, bytes, or a binary stream.
+EncodedImage = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 
 
 def input_size(model: Any) -> tuple[int, int]:
     """The model's input size as ``(width, height)``; accepts an int or a pair on the model.
 
     Example:
-        >>> input_size(clf)
-        (224, 224)
+        >>> class Model:
+        ...     input_size_ = 240
+        >>> input_size(Model())
+        (240, 240)
     """
     size = getattr(model, "input_size_", None)
     if size is None:
@@ -76,9 +97,7 @@ def input_size(model: Any) -> tuple[int, int]:
 def classes(model: Any) -> list[str]:
     """The model's class names, in the order of its probability columns.
 
-    Example:
-        >>> classes(clf)
-        ['bird', 'flower', 'fruit', 'vegetable']
+    (Example: see the module.)
     """
     names = getattr(model, "classes_", None)
     if names is None:
@@ -87,50 +106,56 @@ def classes(model: Any) -> list[str]:
 
 
 def check_top_k(value: Any, n_classes: int, field: str = "top_k") -> int:
-    """Validate ``top_k`` (a positive integer) and clip it to the number of classes.
+    """Validate ``top_k`` (a positive integer, or a string of digits) and clip it to the number of classes.
 
-    Raises ``ValueError`` naming ``field`` so a caller can report which input was wrong.
+    Raises :class:`~cvkit._validation.InvalidParameterError` (a ``ValueError``) naming ``field``, so a
+    caller can report which input was wrong.
 
     Example:
         >>> check_top_k("10", n_classes=4)
         4
         >>> check_top_k(0, n_classes=4)
         Traceback (most recent call last):
-        ValueError: top_k must be a positive integer, got 0
+        ...
+        cvkit._validation.InvalidParameterError: top_k must be a positive int, got 0
     """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value.strip())
-        else:
-            raise ValueError(f"{field} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{field} must be a positive integer, got {value!r}")
-    return int(min(int(value), n_classes))
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return int(min(int(check_param(field, value, [Interval(int, 1, None)])), n_classes))
 
 
-def decode_image(source: ImageSource, model: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS
+def _encoded(source: EncodedImage) -> tuple[Union[str, bytes], str]:
+    """``(item for decode_item, name for errors)`` of a path, bytes or binary stream."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source), os.fspath(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), "<bytes>"
+    if hasattr(source, "read"):
+        return bytes(source.read()), str(getattr(source, "name", "<stream>"))
+    raise TypeError(f"cannot decode a {type(source).__name__}: give a file path, image bytes or a binary stream")
+
+
+def decode_image(source: EncodedImage, model: Any, max_pixels: int | None = DEFAULT_MAX_PIXELS
                  ) -> np.ndarray:
     """Read ``source`` (path, bytes or binary stream) as the model's input: uint8 (H, W, 3).
 
-    Goes through :func:`cvkit.data.read_image` (EXIF rotation, any colour mode, bomb guard), then
-    resizes to the model's input size. Raises :class:`~cvkit.data.ImageReadError` for a bad image.
-
-    Example:
-        >>> decode_image(photo, clf).shape
-        (224, 224, 3)
+    Decoded by :func:`cvkit.data._source.decode_item` (the one decoder: :func:`cvkit.data.read_image`
+    with EXIF rotation, any colour mode, the bomb guard ``max_pixels``) at the model's input size.
+    Raises :class:`~cvkit.data.ImageReadError` naming the file (or ``<bytes>``) for a bad image.
+    (Example: see the module.)
     """
-    return read_image(source, size=input_size(model), max_pixels=max_pixels)
+    item, name = _encoded(source)
+    pixels, reason, _ = decode_item(item, input_size(model), max_pixels)
+    if pixels is None:
+        raise ImageReadError(name, str(reason))
+    return pixels
 
 
 def predict_proba(model: Any, images: np.ndarray) -> np.ndarray:
     """Class probabilities (n, n_classes) float32 for a uint8 batch (n, H, W, 3) at input size.
 
     The single place a model is called on pixels for scoring; an empty batch gives an empty answer
-    without calling the model.
-
-    Example:
-        >>> predict_proba(clf, decode_image(photo, clf)[None]).shape
-        (1, 4)
+    without calling the model. (Example: see the module.)
     """
     names = classes(model)
     if len(images) == 0:
@@ -158,15 +183,7 @@ def probability_graph(model: Any, required: bool = False, keras: bool = False) -
     a :class:`cvkit._litert.LiteRTModel` or a :class:`cvkit.models._graphs.KerasGraph`. With
     ``keras=True`` it is the Keras model itself (``keras_model_``: what exporting needs; a model
     loaded on LiteRT has none). Other models give None, or with ``required=True`` a ``ValueError``
-    saying why.
-
-    Example:
-        >>> probability_graph(cvkit.load_model(model_dir)).output_shape
-        (-1, 4)
-        >>> probability_graph(cvkit.load_model(model_dir, runtime="keras"), keras=True).output_shape
-        (None, 4)
-        >>> probability_graph(clf) is None
-        True
+    saying why. (Example: see the module.)
     """
     reason = None
     meta = getattr(model, "metadata_", None)
@@ -225,9 +242,7 @@ def score_arrays(model: Any, images: np.ndarray, top_k: int | Sequence[int] = DE
                  ) -> list[dict[str, Any]]:
     """Score a uint8 batch (n, H, W, 3) already at input size; ``top_k`` may be one per image.
 
-    Example:
-        >>> [a["label"] for a in score_arrays(clf, decode_image(photo, clf)[None], top_k=[1])]
-        ['bird']
+    (Example: see the module.)
     """
     names = classes(model)
     proba = predict_proba(model, images)
@@ -243,12 +258,7 @@ def score_sources(model: Any, sources: Sequence[ScoreSource], top_k: int = DEFAU
     """Score several images (paths or bytes; URLs when ``allow_urls``) in one model call.
 
     One answer per source, in order. An image that cannot be read gets ``{"error": reason}`` and
-    does not stop the others.
-
-    Example:
-        >>> answers = score_sources(cvkit.load_model(model_dir), [photo, b"not an image"])
-        >>> answers[0]["label"], "error" in answers[1]
-        ('bird', True)
+    does not stop the others. (Example: see the module.)
     """
     k = check_top_k(top_k, len(classes(model)))
     arrays: list[np.ndarray] = []
@@ -275,11 +285,8 @@ def score_image(model: Any, source: ScoreSource, top_k: int = DEFAULT_TOP_K,
     """Score one image given as a path, an ``http(s)://`` URL (fetched here, with ``timeout``) or bytes.
 
     Raises :class:`~cvkit.data.ImageReadError` (naming the file or URL) if it cannot be read, and
-    ``ValueError`` for a bad ``top_k``. This is what ``model.score_image(...)`` calls.
-
-    Example:
-        >>> score_image(cvkit.load_model(model_dir), photo)["label"]
-        'bird'
+    ``ValueError`` for a bad ``top_k``. This is what ``model.score_image(...)`` calls. (Example:
+    see the module.)
     """
     k = check_top_k(top_k, len(classes(model)))
     data = _resolve(source, allow_urls=True, timeout=timeout)
@@ -296,7 +303,7 @@ def _is_url(source: object) -> bool:
     return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
 
 
-def _resolve(source: ScoreSource, allow_urls: bool, timeout: float) -> ImageSource:
+def _resolve(source: ScoreSource, allow_urls: bool, timeout: float) -> EncodedImage:
     """Turn a URL into bytes (when allowed); paths and bytes pass through untouched."""
     if _is_url(source):
         if not allow_urls:

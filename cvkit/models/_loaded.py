@@ -4,10 +4,22 @@ It answers like the classifier that was saved (``predict``, ``predict_proba``, `
 :class:`~cvkit.models._predictor.PredictorMixin`), and scores single images through the same
 code path as the web service (:mod:`cvkit.models._inference`), so both agree to the last digit.
 
+Any input :meth:`cvkit.data.ImageSource.resolve` takes can be predicted: a folder, a table of
+paths, a glob, a split manifest, one image, a list of paths or a uint8 array.
+
 Example:
-    >>> model = cvkit.load_model(model_dir)
-    >>> model.predict([photo])
-    array(['bird'], dtype=object)
+    >>> import os, tempfile
+    >>> import cvkit
+    >>> clf = cvkit.FeatureClassifier(verbose=False).fit(cvkit.ImageDataset.from_directory("sample_data"))
+    >>> model = cvkit.load_model(clf.save(os.path.join(tempfile.mkdtemp(), "model")))
+    >>> model.classes_, model.input_size_, model.runtime_
+    (['bird', 'flower', 'fruit', 'vegetable'], (224, 224), 'litert')
+    >>> model.predict(["sample_data/bird/owl.jpg"]), model.predict("sample_data/bird/owl.jpg")
+    (array(['bird'], dtype=object), array(['bird'], dtype=object))
+    >>> model.score_image("sample_data/bird/blackbird.jpg")["label"]
+    'bird'
+    >>> round(model.score("sample_data/tags.tsv"), 2) > 0.9
+    True
 """
 from __future__ import annotations
 
@@ -16,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from cvkit._validation import DEPRECATED, is_deprecated_default
 from cvkit.data._images import PathLike
-from cvkit.data._inputs import n_images
+from cvkit.data._source import ImageSource
 from cvkit.models._graphs import as_graph
 from cvkit.models._inference import DEFAULT_TOP_K, score_image
 from cvkit.models._predictor import PredictorMixin, run_graph
@@ -33,18 +46,14 @@ class LoadedModel(PredictorMixin):
     (``"float32"`` or ``"int8"``), ``graph_`` (the pixel graph that runs: a
     :class:`cvkit._litert.LiteRTModel` or a :class:`cvkit.models._graphs.KerasGraph`),
     ``keras_model_`` (the Keras graph; None on LiteRT), ``head_`` (the scikit-learn head or None),
-    ``path_``. ``batch_size`` and ``progress`` (None: a bar for 200+ images) may be changed.
-    Build one with :func:`cvkit.load_model`, which checks the folder first.
-
-    Example:
-        >>> model = cvkit.load_model(model_dir)
-        >>> model.classes_, model.input_size_, model.runtime_
-        (['bird', 'flower', 'fruit', 'vegetable'], (224, 224), 'litert')
+    ``path_``. ``batch_size`` and ``verbose`` (None: a progress bar for 200+ images; formerly
+    ``progress``) may be changed. Build one with :func:`cvkit.load_model`, which checks the folder
+    first (examples: see the module).
     """
 
     def __init__(self, path: PathLike, metadata: dict, graph: Any, head: Any = None,
-                 batch_size: int = 32, progress: bool | None = None, runtime: str = "keras",
-                 precision: str = "float32"):
+                 batch_size: int = 32, verbose: bool | None = None, runtime: str = "keras",
+                 precision: str = "float32", *, progress: Any = DEPRECATED):
         self.path_ = Path(path)
         self.metadata_ = metadata
         self.graph_ = as_graph(graph)
@@ -57,7 +66,20 @@ class LoadedModel(PredictorMixin):
         self.input_size_ = (int(width), int(height))
         self.backbone = metadata["backbone"]
         self.batch_size = batch_size
-        self.progress = progress
+        self.verbose = verbose
+        if not is_deprecated_default(progress):
+            self.progress = progress
+
+    @property
+    def progress(self) -> bool | None:
+        """Deprecated name of :attr:`verbose` (a ``FutureWarning``; it goes in the next minor version)."""
+        _warn_progress()
+        return self.verbose
+
+    @progress.setter
+    def progress(self, value: bool | None) -> None:
+        _warn_progress()
+        self.verbose = value
 
     def __repr__(self) -> str:
         runtime = self.runtime_ + (f" {self.precision_}" if self.precision_ != "float32" else "")
@@ -65,8 +87,9 @@ class LoadedModel(PredictorMixin):
                 f"{len(self.classes_)} classes: {', '.join(self.classes_)}; runs on {runtime})>")
 
     def _predict_proba(self, X: Any) -> np.ndarray:
-        progress = self.progress if self.progress is not None else n_images(X) >= 200
-        out, ok = run_graph(self.graph_, X, batch_size=self.batch_size, progress=progress)
+        source = ImageSource.resolve(X)
+        verbose = self.verbose if self.verbose is not None else len(source) >= 200
+        out, ok = run_graph(self.graph_, source, batch_size=self.batch_size, progress=verbose)
         if self.head_ is None:
             return out.astype(np.float32)
         proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)
@@ -75,11 +98,13 @@ class LoadedModel(PredictorMixin):
         return proba
 
     def score_image(self, source: Any, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
-        """Score one image (a path, an http(s) URL, or bytes): ``{"label", "score", "scores", "top_k"}``.
-
-        Example:
-            >>> model = cvkit.load_model(model_dir)
-            >>> model.score_image("sample_data/bird/blackbird.jpg")["label"]
-            'bird'
-        """
+        """Score one image (a path, an http(s) URL, or bytes): ``{"label", "score", "scores", "top_k"}``
+        (the example is the module's)."""
         return score_image(self, source, top_k=top_k)
+
+
+def _warn_progress() -> None:
+    import warnings
+
+    warnings.warn("LoadedModel: the attribute 'progress' was renamed 'verbose'; 'progress' is deprecated and will "
+                  "be removed in a future version", FutureWarning, stacklevel=3)

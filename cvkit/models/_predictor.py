@@ -7,8 +7,15 @@ unreadable images happens here, once. :func:`run_graph` runs a pixel graph (Lite
 raw pixels to vectors over many images, decoding on threads while the graph computes.
 
 Example:
-    >>> isinstance(clf, PredictorMixin), isinstance(cvkit.load_model(model_dir), PredictorMixin)
-    (True, True)
+    >>> import numpy as np
+    >>> class Brightness(PredictorMixin):   # a subclass only says how to get probabilities
+    ...     classes_ = ["dark", "light"]
+    ...     def _predict_proba(self, X):
+    ...         light = np.asarray(X, np.float32).mean(axis=(1, 2, 3)) / 255
+    ...         return np.stack([1 - light, light], axis=1)
+    >>> pixels = np.stack([np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)])
+    >>> Brightness().predict(pixels), Brightness().score(pixels, ["dark", "light"])
+    (array(['dark', 'light'], dtype=object), 1.0)
 """
 from __future__ import annotations
 
@@ -18,11 +25,45 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from cvkit.data._inputs import labels_for, warn_unreadable
+from cvkit.data._inputs import warn_unreadable
+from cvkit.data._source import ImageSource
 from cvkit.models._graphs import as_graph
 from cvkit.models._pipeline import run_pixels
 
-__all__ = ["PredictorMixin", "run_graph", "NotFittedError"]
+__all__ = ["PredictorMixin", "run_graph", "true_labels", "NotFittedError"]
+
+
+def true_labels(X: Any, y: Sequence[Any] | None = None, what: str = "score", classes: Sequence[str] | None = None
+                ) -> tuple[ImageSource, list[str]]:
+    """The images of ``X`` (any input :meth:`cvkit.data.ImageSource.resolve` takes) and each one's class name.
+
+    Labels come from ``y`` when given, else from the input (a labelled dataset, a table with a label
+    column, a folder of class folders: named after ``classes`` when given). Errors name ``what``
+    needed them: unlabelled images, a length mismatch, empty labels.
+
+    Example:
+        >>> source, labels = true_labels("sample_data/tags.tsv")
+        >>> len(source), labels[0]
+        (104, 'bird')
+        >>> true_labels(["sample_data/bird/owl.jpg"])
+        Traceback (most recent call last):
+        ...
+        ValueError: score: labels are missing; pass a labelled ImageDataset, a folder of class folders, a table with \
+a label column, or y= (one class name per image) with a list of paths or an image array
+    """
+    source = ImageSource.resolve(X, y, classes=classes)
+    if not source.has_labels:
+        if source.kind == "dataset":
+            raise ValueError(f"{what}: the dataset is unlabelled (no class per image); label it first, "
+                             "e.g. with cvkit.widgets.AnnotationWidget or a path<TAB>label table")
+        raise ValueError(f"{what}: labels are missing; pass a labelled ImageDataset, a folder of class folders, a "
+                         "table with a label column, or y= (one class name per image) with a list of paths or an "
+                         "image array")
+    empty = [i for i, v in enumerate(source.labels or []) if v is None]
+    if empty:
+        given = "y has empty labels" if y is not None else "images without a label"
+        raise ValueError(f"{what}: {given} at positions {empty[:10]}")
+    return source, [str(v) for v in source.labels or []]
 
 
 def run_graph(graph: Any, X: Any, batch_size: int = 32, progress: bool = False,
@@ -35,11 +76,18 @@ def run_graph(graph: Any, X: Any, batch_size: int = 32, progress: bool = False,
     one warning naming them.
 
     Example:
-        >>> out, ok = run_graph(cvkit.load_model(model_dir).graph_, [photo, f"{tmp}/missing.jpg"])
-        >>> out.shape, ok.tolist()
-        ((2, 4), [True, False])
+        >>> import warnings
+        >>> class MeanColour:   # a pixel graph: (n, 8, 8, 3) uint8 -> (n, 3)
+        ...     input_shape, n_outputs = (-1, 8, 8, 3), 3
+        ...     def predict(self, pixels, batch_size=32):
+        ...         return pixels.mean(axis=(1, 2)).astype(np.float32)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     out, ok = run_graph(MeanColour(), ["sample_data/bird/owl.jpg", "missing.jpg"])
+        >>> out.shape, ok.tolist(), caught[0].category.__name__
+        ((2, 3), [True, False], 'BadImageWarning')
     """
-    out, ok, skipped = run_pixels(as_graph(graph), X, batch_size=batch_size, progress=progress)
+    out, ok, skipped = run_pixels(as_graph(graph), X, batch_size=batch_size, verbose=progress)
     warn_unreadable(skipped, len(ok), what, stacklevel=3)
     return out, ok
 
@@ -68,25 +116,17 @@ class PredictorMixin:
         """Class probabilities, float32 ``(n_images, n_classes)``, columns in ``classes_`` order.
 
         ``X`` is an :class:`~cvkit.data.ImageDataset`, a list of image paths, or a uint8 array
-        ``(n, H, W, 3)`` (resized to ``input_size_`` when needed). Unreadable images give a row of
-        NaN and one warning naming them; they never stop the run.
-
-        Example:
-            >>> proba = clf.predict_proba([photo, "sample_data/fruit/apple_fuji.jpg"])
-            >>> proba.shape, proba.dtype
-            ((2, 4), dtype('float32'))
+        ``(n, H, W, 3)`` (resized to ``input_size_`` when needed); a loaded model takes any input
+        :meth:`cvkit.data.ImageSource.resolve` takes (a folder, a table, a glob, one image...).
+        Unreadable images give a row of NaN and one warning naming them; they never stop the run.
+        (Examples: see the module.)
         """
         self._check_is_fitted()
         proba = np.asarray(self._predict_proba(X), dtype=np.float32)
         return proba
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most likely class name per image (object array); ``None`` for unreadable images.
-
-        Example:
-            >>> clf.predict([photo, "sample_data/fruit/apple_fuji.jpg"])
-            array(['bird', 'fruit'], dtype=object)
-        """
+        """The most likely class name per image (object array); ``None`` for unreadable images."""
         proba = self.predict_proba(X)
         out = np.empty(len(proba), dtype=object)
         ok = np.all(np.isfinite(proba), axis=1) if len(proba) else np.zeros(0, bool)
@@ -96,22 +136,19 @@ class PredictorMixin:
         return out
 
     def score(self, X: Any, y: Sequence[Any] | None = None, sample_weight: Any = None) -> float:
-        """Accuracy on labelled images (labels from the dataset, or ``y``); unreadable images are left out.
+        """Accuracy on labelled images (labels from the input, or ``y``); unreadable images are left out.
 
+        ``X`` as for :meth:`predict_proba`, or a labelled folder or table (see :func:`true_labels`).
         A label the classifier was never trained on raises ``ValueError`` naming it, rather than
         being silently counted as a mistake.
-
-        Example:
-            >>> round(clf.score(test), 3)
-            0.972
         """
         self._check_is_fitted()
-        truth = labels_for(X, y, what="score")
+        source, truth = true_labels(X, y, what="score", classes=self.classes_)
         unknown = sorted(set(truth) - set(self.classes_))
         if unknown:
             raise ValueError(f"score: label(s) {', '.join(map(repr, unknown))} were not seen in training "
                              f"(known classes: {', '.join(map(repr, self.classes_))})")
-        pred = self.predict(X)
+        pred = self.predict(X if source.kind in ("dataset", "list", "array") else source.items)
         keep = np.array([p is not None for p in pred], dtype=bool)
         if not keep.any():
             raise ValueError("score: none of the images could be read")

@@ -9,19 +9,19 @@ the numbers in ``metadata.json``'s ``litert_int8``). ``cvkit.load_model(path, pr
 (and ``--precision int8`` on ``cvkit serve/evaluate/score``) then runs it.
 
 Example (quantizing takes about 15 s, see the test suite):
-    >>> quantize_model(model_dir, images="no-such-folder")
+    >>> quantize_model("no/such/model")
     Traceback (most recent call last):
-    FileNotFoundError: no-such-folder: no such folder, table or split.json
+    FileNotFoundError: no/such/model: model folder not found
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cvkit._io import atomic_write
 from cvkit.data._images import PathLike
 from cvkit.models._conversion import INT8_FILE
 from cvkit.models._export import check_images, read_pixels
@@ -73,9 +73,7 @@ def quantize_model(model_dir: PathLike, images: Any = None, n_calibration: int =
     info = {"file": INT8_FILE, "precision": "int8", "calibration": f"{len(calibration) // 2} {calibrated_on} and their mirror images",
             "agreement": {**found, "images": what, "reference": f"float32 on {reference.runtime_}"},
             "seconds": round(time.perf_counter() - start, 3)}
-    partial = folder / f".{INT8_FILE}.{os.getpid()}.partial"
-    partial.write_bytes(tflite)
-    os.replace(partial, folder / INT8_FILE)
+    atomic_write(folder / INT8_FILE, tflite)
     meta = read_metadata(folder)
     meta["files"][INT8_FILE] = sha256_bytes(tflite)
     meta["litert_int8"] = info

@@ -21,7 +21,8 @@ Example:
     >>> from sklearn.preprocessing import FunctionTransformer
     >>> refused_types(skops.io.dumps(FunctionTransformer(print)))
     ['builtins.print', 'sklearn.preprocessing._function_transformer.FunctionTransformer']
-    >>> refused_types(skops.io.dumps(clf.estimator_))   # the default head passes
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> refused_types(skops.io.dumps(LogisticRegression().fit([[0.0], [1.0]], [0, 1])))   # the default head passes
     []
 """
 from __future__ import annotations
@@ -210,9 +211,12 @@ def load_keras(file: Path | str, name: str | None = None) -> Any:
     :class:`ModelFormatError` naming ``name`` (default: ``file``).
 
     Example:
-        >>> model = load_keras(f"{model_dir}/model.keras")
-        >>> model.input_shape
-        (None, 224, 224, 3)
+        >>> import os, tempfile
+        >>> keras = import_keras()
+        >>> file = os.path.join(tempfile.mkdtemp(), "model.keras")
+        >>> keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(file)
+        >>> load_keras(file).input_shape
+        (None, 4)
     """
     keras = import_keras()
     name = name or str(file)

@@ -8,7 +8,8 @@ own logs out of the user's terminal) and every worker limits its threads the sam
 - :func:`ray_session` is a context manager: joins the cluster at ``address`` (``"auto"`` = the one
   ``ray start --head`` started on this machine) or starts a local Ray with ``num_cpus`` CPUs, and
   shuts down only what it started.
-- :func:`limit_threads` sets the thread counts of OpenMP and TensorFlow in a worker process.
+- :func:`limit_threads` sets the thread counts of OpenMP and TensorFlow and the run options
+  (:class:`cvkit.options.RunOptions`, through its environment variables) in a worker process.
 - :func:`node_id` names the machine a worker runs on (Ray's node id, or ``"local"``).
 
 Example:
@@ -18,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -26,8 +28,10 @@ from types import ModuleType
 from typing import Iterator
 
 from cvkit._console import quiet_stderr
+from cvkit._validation import Interval, check_param
+from cvkit.options import RunOptions
 
-__all__ = ["import_ray", "ray_session", "limit_threads", "node_id", "RAY_MISSING"]
+__all__ = ["import_ray", "ray_session", "limit_threads", "thread_environment", "node_id", "RAY_MISSING"]
 
 #: The message when ``engine="ray"`` is asked for and Ray is not installed.
 RAY_MISSING = ("the Ray engine needs Ray Data, an optional extra: pip install 'cvkit[ray]' "
@@ -115,18 +119,25 @@ def _no_ray_banner() -> Iterator[None]:
             logging.getLogger(name).setLevel(max(level, logging.WARNING) if level else logging.WARNING)
 
 
-def limit_threads(n: int = 1) -> dict[str, str]:
-    """Limit this process to ``n`` compute threads (OpenMP, TensorFlow); returns the variables set.
+def limit_threads(n: int = 1, options: RunOptions | None = None) -> dict[str, str]:
+    """Limit this process to ``n`` compute threads and give it the run ``options``; returns the variables set.
 
     Why: a Ray worker is given ``num_cpus`` CPUs, but TensorFlow would otherwise start one thread
-    per core of the machine in every worker and they would fight over the cores. Call it before
-    the model is loaded: TensorFlow reads these variables when it starts (it is not imported here,
-    so a model that runs without it does not pay for it); if it already started, its thread pools
-    are set too, when that is still possible.
+    per core of the machine in every worker and they would fight over the cores. The variables are
+    OpenMP's and TensorFlow's thread counts plus ``options.to_env()`` with ``num_threads=n``
+    (``CVKIT_RUNTIME``, ``CVKIT_PRECISION``, ``CVKIT_NUM_THREADS``: the one mapping of
+    :class:`cvkit.options.RunOptions`), so LiteRT's interpreters and anything the worker loads read
+    the same settings. Call it before the model is loaded: TensorFlow reads these variables when it
+    starts (it is not imported here, so a model that runs without it does not pay for it); if it
+    already started, its thread pools are set too, when that is still possible.
+
+    Example:
+        >>> env = thread_environment(2, RunOptions(precision="int8"))
+        >>> env["OMP_NUM_THREADS"], env["CVKIT_NUM_THREADS"], env["CVKIT_PRECISION"]
+        ('2', '2', 'int8')
     """
-    n = max(1, int(n))
-    env = {"OMP_NUM_THREADS": str(n), "TF_NUM_INTRAOP_THREADS": str(n), "TF_NUM_INTEROP_THREADS": "1",
-           "CVKIT_NUM_THREADS": str(n)}  # LiteRT's interpreters (cvkit._litert.default_threads)
+    n = check_param("n", n, [Interval(int, 1, None)])
+    env = thread_environment(n, options)
     os.environ.update(env)
     tf = sys.modules.get("tensorflow")
     if tf is not None:
@@ -134,6 +145,18 @@ def limit_threads(n: int = 1) -> dict[str, str]:
             tf.config.threading.set_intra_op_parallelism_threads(n)
             tf.config.threading.set_inter_op_parallelism_threads(1)
     return env
+
+
+def thread_environment(n: int, options: RunOptions | None = None) -> dict[str, str]:
+    """The environment of a worker limited to ``n`` threads running ``options`` (nothing is set here).
+
+    Example:
+        >>> thread_environment(1)["CVKIT_RUNTIME"], thread_environment(1)["TF_NUM_INTEROP_THREADS"]
+        ('auto', '1')
+    """
+    run = dataclasses.replace(options if options is not None else RunOptions(), num_threads=int(n))
+    return {"OMP_NUM_THREADS": str(n), "TF_NUM_INTRAOP_THREADS": str(n), "TF_NUM_INTEROP_THREADS": "1",
+            **run.to_env()}
 
 
 def node_id() -> str:

@@ -8,13 +8,16 @@ cvkit, nothing is downloaded). :func:`cvkit.features._tables.cache_features` the
 into the feature cache, so a later ``FeatureClassifier.fit`` on any subset is a lookup.
 
 Example:
-    >>> summary = featurize_images("efficientnet_lite0", test.paths[:3], f"{tmp}/features.parquet",
-    ...                            engine="local", progress=False)
+    >>> import os, tempfile
+    >>> out = os.path.join(tempfile.mkdtemp(), "features.parquet")
+    >>> summary = featurize_images("efficientnet_lite0", "sample_data/bird/c*.jpg", out, engine="local",
+    ...                            verbose=False)
     >>> summary.n_images, summary.n_errors
-    (3, 0)
+    (4, 0)
 """
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from pathlib import Path
@@ -22,13 +25,30 @@ from typing import Any
 
 import numpy as np
 
+from cvkit._validation import DEPRECATED, Custom, check_param, renamed_argument
 from cvkit.data._images import PathLike
 from cvkit.features._tables import backbone_identity, features_table, file_key
-from cvkit.scale._jobs import DEFAULT_CHUNK_SIZE, Job, plan_output
-from cvkit.scale._runner import ChunkWorker, ScaleSummary, check_engine, run_job
-from cvkit.serving._batch_score import BatchSummary, batch_inputs
+from cvkit.models._batch import BatchSummary
+from cvkit.scale._jobs import DEFAULT_CHUNK_SIZE, Job, job_pairs, plan_output
+from cvkit.scale._runner import ChunkWorker, ScaleSummary, check_job_params, run_job
 
 __all__ = ["featurize_images", "FeaturizingWorker"]
+
+
+def _quiet_featurizer(**params: Any) -> Any:
+    """An ``ImageFeaturizer`` without a progress bar, decoding on ``decode_threads`` threads.
+
+    Written against both spellings of its parameters (``verbose``/``decode_threads``, formerly
+    ``progress``/``n_workers``), so a job never triggers the featurizer's deprecation warnings.
+    """
+    from cvkit.features._featurizer import ImageFeaturizer
+
+    accepted = inspect.signature(ImageFeaturizer).parameters
+    threads = params.pop("decode_threads", None)
+    quiet = {"verbose": False} if "verbose" in accepted else {"progress": False}
+    if threads is not None:
+        quiet["decode_threads" if "decode_threads" in accepted else "n_workers"] = threads
+    return ImageFeaturizer(**params, **quiet)
 
 
 class FeaturizingWorker(ChunkWorker):
@@ -37,10 +57,9 @@ class FeaturizingWorker(ChunkWorker):
     def setup(self, backbone: str = "efficientnet_lite0", weights: Any = "imagenet", input_size: Any = None,
               pooling: str = "avg", batch_size: int = 32, decode_threads: int = 1,
               identity: dict | None = None) -> None:
-        from cvkit.features._featurizer import ImageFeaturizer
-        self.featurizer = ImageFeaturizer(backbone, weights=weights, batch_size=batch_size, cache=False,
-                                          progress=False, input_size=input_size, pooling=pooling,
-                                          n_workers=decode_threads).fit()
+        self.featurizer = _quiet_featurizer(backbone=backbone, weights=weights, batch_size=batch_size, cache=False,
+                                            input_size=input_size, pooling=pooling,
+                                            decode_threads=decode_threads).fit()
         self.identity = identity or backbone_identity(self.featurizer)
 
     def table(self, pairs: list[tuple[str, str | None]]) -> tuple[Any, BatchSummary]:
@@ -63,26 +82,27 @@ class FeaturizingWorker(ChunkWorker):
 def featurize_images(backbone: str, images: Any, output: PathLike, engine: str = "ray",
                      address: str | None = None, workers: int | None = None, batch_size: int = 32,
                      chunk_size: int = DEFAULT_CHUNK_SIZE, cpus_per_worker: float = 1, decode_threads: int = 1,
-                     weights: Any = "imagenet", input_size: int | None = None, pooling: str = "avg",
-                     progress: bool = True, overwrite: bool = False) -> ScaleSummary:
+                     weights: Any = "imagenet", input_size: Any = None, pooling: str = "avg",
+                     verbose: bool = True, overwrite: bool = False, *, progress: Any = DEPRECATED) -> ScaleSummary:
     """Features of every image of ``images`` into the Parquet folder ``output``, resumably.
 
-    ``backbone``, ``weights``, ``input_size`` and ``pooling`` are as for
-    :class:`~cvkit.features.ImageFeaturizer`; ``engine``, ``address``, ``workers``, ``batch_size``,
-    ``chunk_size``, ``cpus_per_worker``, ``decode_threads`` and ``overwrite`` as for
-    :func:`cvkit.scale.score_images`. ``output`` is a folder of Parquet parts (``.csv`` is refused:
-    features go to Parquet). Load the result into the feature cache with
+    ``backbone``, ``weights``, ``input_size`` (an int, or ``(width, height)``) and ``pooling`` are as for
+    :class:`~cvkit.features.ImageFeaturizer`; ``images`` (any input :meth:`cvkit.data.ImageSource.resolve`
+    takes that names image files), ``engine``, ``address``, ``workers``, ``batch_size``,
+    ``chunk_size``, ``cpus_per_worker``, ``decode_threads``, ``verbose`` (formerly ``progress``) and
+    ``overwrite`` as for :func:`cvkit.scale.score_images`. ``output`` is a folder of Parquet parts
+    (``.csv`` is refused: features go to Parquet). Load the result into the feature cache with
     :func:`cvkit.features._tables.cache_features`.
     """
-    check_engine(engine, workers, cpus_per_worker)
-    if not isinstance(backbone, str):
-        raise TypeError(f"backbone must be a backbone name (workers build it by name), got {type(backbone).__name__}")
+    verbose = renamed_argument("featurize_images", "progress", progress, "verbose", verbose, True)
+    check_job_params("featurize_images", engine=engine, address=address, workers=workers,
+                     cpus_per_worker=cpus_per_worker, batch_size=batch_size, chunk_size=chunk_size,
+                     decode_threads=decode_threads, verbose=verbose, overwrite=overwrite)
+    check_param("backbone", backbone, [Custom(lambda v: isinstance(v, str), "a backbone name (workers build it by name)")])
     layout = plan_output(output, tables=False)
-    pairs = [(p, None) for p, _ in batch_inputs(images)[0]]
-    from cvkit.features._featurizer import ImageFeaturizer  # the identity: built here once, for the manifest
-    probe = ImageFeaturizer(backbone, weights=weights, input_size=input_size, pooling=pooling,
-                            progress=False).fit()
-    identity = backbone_identity(probe)
+    pairs = [(p, None) for p, _ in job_pairs(images)[0]]  # labels play no part in features
+    probe = _quiet_featurizer(backbone=backbone, weights=weights, input_size=input_size, pooling=pooling).fit()
+    identity = backbone_identity(probe)  # the identity: built here once, for the manifest
     del probe
     job = Job(layout, "featurize", identity, pairs, chunk_size)
     options = {"backbone": backbone, "weights": None if weights is None else os.fspath(weights)
@@ -91,6 +111,6 @@ def featurize_images(backbone: str, images: Any, output: PathLike, engine: str =
     summary = ScaleSummary(output=os.fspath(Path(output)), n_images=0, n_errors=0, seconds=0.0, classes=[],
                            kind="featurized")
     run_job(job, FeaturizingWorker, options, summary, engine=engine, address=address, workers=workers,
-            cpus_per_worker=cpus_per_worker, progress=progress, overwrite=overwrite)
+            cpus_per_worker=cpus_per_worker, verbose=verbose, overwrite=overwrite)
     summary.warn_errors("featurize_images", stacklevel=2)
     return summary

@@ -16,7 +16,8 @@ in input order at the end, and the work folder is removed. A finished output is 
 unless ``overwrite=True``.
 
 Example:
-    >>> layout = plan_output(f"{tmp}/predictions.csv")
+    >>> import os, tempfile
+    >>> layout = plan_output(os.path.join(tempfile.mkdtemp(), "predictions.csv"))
     >>> layout.parts.name, layout.merge_to.name
     ('predictions.csv.parts', 'predictions.csv')
     >>> [len(c) for c in chunk_pairs([("a.jpg", None)] * 5, chunk_size=2)]
@@ -27,16 +28,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from cvkit._io import atomic_open, read_json, write_json
+from cvkit._validation import Interval, check_param
 from cvkit.data._images import PathLike, is_image_path
+from cvkit.data._source import ImageSource
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "MANIFEST_NAME", "JobLayout", "Job", "plan_output", "chunk_pairs",
+__all__ = ["DEFAULT_CHUNK_SIZE", "MANIFEST_NAME", "JobLayout", "Job", "plan_output", "job_pairs", "chunk_pairs",
            "fingerprint", "part_name", "write_part", "read_part_info", "merge_to_csv"]
 
 #: Images per chunk (and per Parquet part) unless asked otherwise: big enough that the per-chunk
@@ -81,10 +83,41 @@ def plan_output(output: PathLike, tables: bool = True) -> JobLayout:
     return JobLayout(output, output, None)
 
 
+def job_pairs(images: Any, classes: Sequence[str] | None = None) -> tuple[list[tuple[str, str | None]], bool]:
+    """A job's input list: ``([(path, true_label or None)], has_labels)`` for any input of image files.
+
+    ``images`` is resolved once by :meth:`cvkit.data.ImageSource.resolve` (a folder, a table, a
+    glob, a split manifest, an ImageDataset, a list of paths; ``classes``, a model's, decide whether
+    a folder's sub-folders are true labels). Workers read the files themselves, so pixel arrays and
+    image bytes are refused with an error naming the first.
+
+    Example:
+        >>> pairs, has_labels = job_pairs("sample_data/tags.tsv")
+        >>> len(pairs), has_labels, pairs[0][1]
+        (104, True, 'bird')
+        >>> job_pairs([b"not a path"])
+        Traceback (most recent call last):
+        ...
+        TypeError: item 0: a scale-out job reads image files; give paths, not <bytes #0>
+    """
+    source = ImageSource.resolve(images, classes=classes)
+    bad = next((i for i, item in enumerate(source.items) if not isinstance(item, str)), None)
+    if bad is not None:
+        raise TypeError(f"item {bad}: a scale-out job reads image files; give paths, not {source.name(bad)}")
+    labels = source.labels or [None] * len(source)
+    return list(zip(source.items, labels)), source.has_labels
+
+
 def chunk_pairs(pairs: Sequence[Any], chunk_size: int) -> list[list[Any]]:
-    """``pairs`` cut into consecutive chunks of ``chunk_size`` (the last one may be shorter)."""
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    """``pairs`` cut into consecutive chunks of ``chunk_size`` (the last one may be shorter).
+
+    Example:
+        >>> chunk_pairs([1, 2, 3], chunk_size=0)
+        Traceback (most recent call last):
+        ...
+        cvkit._validation.InvalidParameterError: chunk_size must be a positive int, got 0
+    """
+    check_param("chunk_size", chunk_size, [Interval(int, 1, None)])
     return [list(pairs[i:i + chunk_size]) for i in range(0, len(pairs), chunk_size)]
 
 
@@ -109,20 +142,24 @@ def part_name(chunk: int) -> str:
 def write_part(folder: PathLike, chunk: int, table: Any, info: dict) -> Path:
     """Write ``table`` (a ``pyarrow.Table``) as chunk ``chunk``'s part, with ``info`` in its metadata.
 
-    Atomic: written under a hidden temporary name, then renamed, so a part that exists is whole.
+    Atomic (:func:`cvkit._io.atomic_open`: a hidden ``.part-000012.parquet.<random>.tmp``, then
+    renamed), so a part that exists is whole.
+
+    Example:
+        >>> import tempfile
+        >>> import pyarrow as pa
+        >>> folder = tempfile.mkdtemp()
+        >>> write_part(folder, 3, pa.table({"path": ["a.jpg"]}), {"n_images": 1}).name
+        'part-000003.parquet'
+        >>> read_part_info(f"{folder}/part-000003.parquet")
+        {'n_images': 1}
     """
     import pyarrow.parquet as pq
-    folder = Path(folder)
-    target = folder / part_name(chunk)
-    tmp = folder / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+    target = Path(folder) / part_name(chunk)
     meta = dict(table.schema.metadata or {})
     meta[_META_KEY] = json.dumps(info, sort_keys=True).encode()
-    try:
-        pq.write_table(table.replace_schema_metadata(meta), tmp)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(target, "wb") as handle:
+        pq.write_table(table.replace_schema_metadata(meta), handle)
     return target
 
 
@@ -137,14 +174,24 @@ def read_part_info(path: PathLike) -> dict | None:
 
 
 def merge_to_csv(parts: PathLike, n_chunks: int, target: PathLike, format_row: Any) -> None:
-    """Concatenate parts ``0 .. n_chunks-1`` into the CSV/TSV ``target`` (via ``target.partial``)."""
+    """Concatenate parts ``0 .. n_chunks-1`` into the CSV/TSV ``target``, atomically (:func:`cvkit._io.atomic_open`).
+
+    Example:
+        >>> import tempfile
+        >>> import pyarrow as pa
+        >>> folder = tempfile.mkdtemp()
+        >>> for chunk in range(2):
+        ...     _ = write_part(folder, chunk, pa.table({"path": [f"{chunk}.jpg"]}), {})
+        >>> merge_to_csv(folder, 2, f"{folder}/all.csv", format_row=list)
+        >>> open(f"{folder}/all.csv").read().split()
+        ['path', '0.jpg', '1.jpg']
+    """
     import csv
 
     import pyarrow.parquet as pq
     target = Path(target)
-    partial = target.with_name(target.name + ".partial")
     delimiter = "\t" if target.suffix.lower() == ".tsv" else ","
-    with open(partial, "w", newline="", encoding="utf-8") as handle:
+    with atomic_open(target, "w") as handle:
         writer = csv.writer(handle, delimiter=delimiter)
         for chunk in range(n_chunks):
             table = pq.read_table(Path(parts) / part_name(chunk))
@@ -152,7 +199,6 @@ def merge_to_csv(parts: PathLike, n_chunks: int, target: PathLike, format_row: A
                 writer.writerow(table.column_names)
             columns = [table.column(c).to_pylist() for c in table.column_names]
             writer.writerows(format_row(list(row)) for row in zip(*columns))
-    os.replace(partial, target)
 
 
 class Job:
@@ -228,10 +274,9 @@ class Job:
 
     def _read_manifest(self) -> dict:
         try:
-            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            data = read_json(self.manifest_path, "cvkit job manifest")
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{self.manifest_path}: unreadable job manifest ({exc}); choose another "
-                             "output") from None
+            raise ValueError(f"{exc}; choose another output") from None
         if not isinstance(data, dict):
             raise ValueError(f"{self.manifest_path}: not a cvkit job manifest")
         return data
@@ -247,9 +292,7 @@ class Job:
                                  "inputs, choose another output, or overwrite=True (--overwrite) to start over")
 
     def _write_manifest(self, complete: bool) -> None:
-        tmp = self.manifest_path.with_name(f".{MANIFEST_NAME}.tmp")
-        tmp.write_text(json.dumps(self.manifest(complete), indent=2), encoding="utf-8")
-        os.replace(tmp, self.manifest_path)
+        write_json(self.manifest_path, self.manifest(complete), indent=2)
 
     def _remove_parts(self) -> None:
         """Delete this job's own files (parts, temporaries, manifest); nothing else in the folder."""
@@ -257,5 +300,5 @@ class Job:
         for path in list(parts.glob("part-*.parquet")) + list(parts.glob(".part-*.tmp")):
             path.unlink(missing_ok=True)
         self.manifest_path.unlink(missing_ok=True)
-        for tmp in parts.glob(f".{MANIFEST_NAME}.tmp"):
+        for tmp in parts.glob(f".{MANIFEST_NAME}*.tmp"):  # a killed manifest write's temporary file
             tmp.unlink(missing_ok=True)

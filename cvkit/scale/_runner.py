@@ -22,25 +22,45 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from cvkit._validation import Interval, Options, validate_params
+from cvkit.models._batch import BatchSummary
+from cvkit.options import RunOptions
 from cvkit.scale._cluster import import_ray, limit_threads, node_id, ray_session
 from cvkit.scale._jobs import Job, write_part
-from cvkit.serving._batch_score import BatchSummary
 
-__all__ = ["ChunkWorker", "ScaleSummary", "run_job", "ENGINES", "check_engine"]
+__all__ = ["ChunkWorker", "ScaleSummary", "run_job", "ENGINES", "JOB_CONSTRAINTS", "check_job_params"]
 
 ENGINES = ("local", "ray")
 
 
-def check_engine(engine: str, workers: int | None, cpus_per_worker: float) -> None:
-    """Raise ``ValueError`` naming the bad argument among ``engine``, ``workers``, ``cpus_per_worker``;
-    ``ImportError`` (how to install it) for ``engine="ray"`` without Ray."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive int or None, got {workers!r}")
-    if not isinstance(cpus_per_worker, (int, float)) or isinstance(cpus_per_worker, bool) or cpus_per_worker <= 0:
-        raise ValueError(f"cpus_per_worker must be a number > 0, got {cpus_per_worker!r}")
-    if engine == "ray":
+#: The declared constraints of the parameters every scale-out job takes (see :func:`check_job_params`).
+JOB_CONSTRAINTS = {
+    "engine": [Options(ENGINES)],
+    "address": [str, None],
+    "workers": [Interval(int, 1, None), None],
+    "cpus_per_worker": [Interval(float, 0, None, closed="neither")],
+    "batch_size": [Interval(int, 1, None)],
+    "chunk_size": [Interval(int, 1, None)],
+    "decode_threads": [Interval(int, 1, None)],
+    "verbose": ["boolean"],
+    "overwrite": ["boolean"],
+    "max_pixels": [Interval(int, 1, None), None],
+}
+
+
+def check_job_params(owner: str, **params: Any) -> None:
+    """Check a job's parameters against :data:`JOB_CONSTRAINTS` (the first bad one raises, naming it);
+    ``ImportError`` (how to install it) for ``engine="ray"`` without Ray.
+
+    Example:
+        >>> check_job_params("score_images", engine="local", workers=None, chunk_size=256)
+        >>> check_job_params("score_images", engine="spark")
+        Traceback (most recent call last):
+        ...
+        cvkit._validation.InvalidParameterError: engine must be one of 'local', 'ray', got 'spark'
+    """
+    validate_params(owner, params, JOB_CONSTRAINTS)
+    if params.get("engine") == "ray":
         import_ray()  # before any work: a clear "pip install 'cvkit[ray]'" when Ray is missing
 
 
@@ -63,14 +83,19 @@ class ChunkWorker:
     """One worker: set up once (:meth:`setup`), then one part per chunk (:meth:`run_chunk`).
 
     Called by Ray Data with a batch holding one chunk (``chunk``, ``paths``, ``labels``), it
-    returns one row of statistics (``info``, JSON) for the driver.
+    returns one row of statistics (``info``, JSON) for the driver. ``run_options`` (a
+    :class:`~cvkit.options.RunOptions`: runtime, precision) say what runs the model; in a Ray worker
+    (``threads`` not None) they and the thread limits become the process's environment
+    (:func:`cvkit.scale._cluster.limit_threads`), so everything the worker loads reads the same values.
     """
 
-    def __init__(self, parts_dir: str, threads: int | None = 1, **options: Any):
+    def __init__(self, parts_dir: str, threads: int | None = 1, run_options: RunOptions | None = None,
+                 **options: Any):
         start = time.perf_counter()
         self.parts_dir = parts_dir
+        self.run_options = run_options if run_options is not None else RunOptions()
         if threads is not None:  # a Ray worker: its share of the CPUs (not in the caller's own process)
-            limit_threads(threads)
+            limit_threads(threads, self.run_options)
         self.setup(**options)
         self.load_seconds = time.perf_counter() - start
         self.ready_seconds = _process_age(self.load_seconds)
@@ -108,7 +133,7 @@ class ChunkWorker:
 
 @dataclass
 class ScaleSummary(BatchSummary):
-    """What a scale-out job did: :class:`~cvkit.serving._batch_score.BatchSummary`'s counts over the
+    """What a scale-out job did: :class:`~cvkit.models.BatchSummary`'s counts over the
     whole output, plus ``n_reused`` (images found already done by an earlier run), ``nodes``
     (images computed per machine), the engine, the workers and their load time and peak memory."""
 
@@ -159,7 +184,7 @@ class ScaleSummary(BatchSummary):
 
 def run_job(job: Job, worker_class: type, options: dict, summary: ScaleSummary, engine: str = "local",
             address: str | None = None, workers: int | None = None, cpus_per_worker: float = 1,
-            progress: bool = True, overwrite: bool = False, ship: Any = None) -> ScaleSummary:
+            verbose: bool = True, overwrite: bool = False, ship: Any = None) -> ScaleSummary:
     """Do ``job``'s remaining chunks with ``worker_class(**options)``; fills and returns ``summary``.
 
     ``ship(ray) -> dict`` (for the Ray engine) may replace options with object-store references,
@@ -170,7 +195,7 @@ def run_job(job: Job, worker_class: type, options: dict, summary: ScaleSummary, 
         summary.add_info(info, reused=True)
     from cvkit._console import progress_bar
     bar = progress_bar(total=len(job.pairs), initial=summary.n_reused, desc=f"{summary.kind.capitalize()} images",
-                       unit="img", disable=not progress, smoothing=0.1)
+                       unit="img", disable=not verbose, smoothing=0.1)
     start = time.perf_counter()
     summary.engine, summary.n_workers = engine, 1 if engine == "local" else 0
     try:

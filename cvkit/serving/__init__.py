@@ -30,8 +30,8 @@ _EXPORTS = {
     "free_port": "cvkit.serving._server",
     "Client": "cvkit.serving._client",
     "ServiceError": "cvkit.serving._client",
-    "batch_score": "cvkit.serving._batch_score",
-    "BatchSummary": "cvkit.serving._batch_score",
+    "batch_score": "cvkit.models",  # batch scoring lives in the inference layer (cvkit.models._batch)
+    "BatchSummary": "cvkit.models",
     "MicroBatcher": "cvkit.serving._microbatch",
     "score_image": "cvkit.models._inference",
     "score_sources": "cvkit.models._inference",
