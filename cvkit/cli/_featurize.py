@@ -24,7 +24,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cvkit.cli._score import add_engine_arguments, add_verbose_argument, ray_missing
+from cvkit.cli._main import add_verbose_argument
+from cvkit.cli._score import add_engine_arguments, ray_missing
 from cvkit.options import decode_threads
 
 __all__ = ["add_arguments", "run"]

@@ -30,9 +30,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from cvkit.cli._main import add_verbose_argument
 from cvkit.options import RunOptions, decode_threads, describe_runtime
 
-__all__ = ["add_arguments", "run", "add_engine_arguments", "add_verbose_argument", "ray_missing"]
+__all__ = ["add_arguments", "run", "add_engine_arguments", "ray_missing"]
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,18 +53,6 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decode-threads", type=int, default=None, metavar="N",
                         help="threads that decode images (default: 2 to 8 by the cores this process may use for "
                              "`cvkit score --engine local`, else 1 per worker)")
-
-
-def add_verbose_argument(parser: argparse.ArgumentParser, what: str = "the progress bar") -> None:
-    """``--quiet`` (alias ``--no-progress``): the ``verbose`` switch of every command, ``args.verbose``.
-
-    Example:
-        >>> parser = argparse.ArgumentParser()
-        >>> add_verbose_argument(parser)
-        >>> parser.parse_args([]).verbose, parser.parse_args(["--no-progress"]).verbose
-        (True, False)
-    """
-    parser.add_argument("--quiet", "--no-progress", dest="verbose", action="store_false", help=f"hide {what}")
 
 
 def ray_missing(args: argparse.Namespace) -> str | None:

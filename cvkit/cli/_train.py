@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cvkit.classifiers._model_selection import METHODS, make_classifier
-from cvkit.cli._score import add_verbose_argument
+from cvkit.cli._main import add_verbose_argument
 from cvkit.data import ImageDataset, check_class_balance, default_run_dir, save_split
 from cvkit.evaluation._model_eval import evaluate
 from cvkit.models._folder import check_overwrite

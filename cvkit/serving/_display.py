@@ -5,7 +5,7 @@ Example:
     >>> answers = [{"label": "bird", "score": 0.97}, {"label": "fruit", "score": 0.51}]  # Client(url).score(paths)
     >>> figure = prediction_grid(paths, answers, true_labels=["bird", "bird"])
     >>> figure.axes[0].get_title()                         # mistakes first
-    'fruit (0.51)\ntrue: bird'
+    'fruit (0.51)\\ntrue: bird'
 """
 from __future__ import annotations
 
