@@ -90,7 +90,7 @@ def test_threshold_nobody_reaches(report):
 def test_bad_input(report):
     with pytest.raises(TypeError, match="EvaluationReport"):
         PrecisionRecallWidget(np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\], got 1.5"):
         PrecisionRecallWidget(report, threshold=1.5)
     with pytest.raises(ValueError, match="'cat' is not one of the classes"):
         PrecisionRecallWidget(report, class_name="cat")

@@ -21,30 +21,33 @@ Example (Python):
     >>> import argparse
     >>> parser = argparse.ArgumentParser(prog="cvkit audit")
     >>> _ = add_arguments(parser)
-    >>> args = parser.parse_args(["sample_data", "-o", f"{tmp}/audit.csv"])
-    >>> args.test, args.cv, args.overwrite
-    (None, None, False)
+    >>> args = parser.parse_args(["sample_data", "-o", "audit.csv"])
+    >>> args.test, args.cv, args.overwrite, args.runtime
+    (None, None, False, None)
 """
 from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cvkit._io import atomic_open
+from cvkit.classifiers._features import FeatureClassifier
 from cvkit.data._dataset import ImageDataset
 from cvkit.data._manifest import load_split
 from cvkit.evaluation._audit import find_label_issues, image_features, outlier_scores
 from cvkit.evaluation._duplicates import DEFAULT_THRESHOLD, find_duplicates, groups_from_pairs
 from cvkit.evaluation._model_eval import as_dataset
+from cvkit.options import RunOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["add_arguments", "run", "audit_table", "load_audit_data", "TABLE_COLUMNS", "DEFAULT_CV"]
+__all__ = ["add_arguments", "run", "audit_table", "audit_featurizer", "load_audit_data", "write_table",
+           "TABLE_COLUMNS", "DEFAULT_CV"]
 
 #: Columns of the written table, one row per flagged image (``label``, ``outlier``) or pair
 #: (``leak``, ``duplicate``). ``label_quality`` and ``ood_score`` are low for the worst images,
@@ -95,7 +98,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              f"(default {DEFAULT_THRESHOLD})")
     parser.add_argument("--show", type=int, default=10, metavar="N",
                         help="list at most N rows of each problem in the summary (default 10; 0 for counts only)")
+    RunOptions.add_arguments(parser, threads=False)
     return parser
+
+
+def audit_featurizer(options: RunOptions) -> Any:
+    """The featurizer of the audit (EfficientNet-Lite0, cached features, no progress bar) on the
+    runtime of ``options``; features are float32, so ``precision="int8"`` is refused.
+
+    Example:
+        >>> audit_featurizer(RunOptions(runtime="auto")).n_features_out_
+        1280
+    """
+    if options.precision != "float32":
+        raise ValueError("cvkit audit computes float32 features: --precision int8 (or CVKIT_PRECISION=int8) "
+                         "is for scoring with a model folder's int8 graph")
+    return FeatureClassifier(verbose=False, runtime=options.runtime).make_featurizer()
 
 
 def load_audit_data(data: str, test: str | None) -> tuple[ImageDataset, np.ndarray, ImageDataset | None]:
@@ -105,7 +123,10 @@ def load_audit_data(data: str, test: str | None) -> tuple[ImageDataset, np.ndarr
     and no ``other``; a folder or table gives ``is_test`` all False, and ``other`` from ``test``.
 
     Example:
-        >>> manifest = cvkit.save_split(f"{tmp}/split.json", train, test)
+        >>> import os, tempfile
+        >>> import cvkit
+        >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+        >>> manifest = cvkit.save_split(os.path.join(tempfile.mkdtemp(), "split.json"), train, test)
         >>> ds, is_test, other = load_audit_data(str(manifest), None)
         >>> len(ds), int(is_test.sum()), other
         (104, 36, None)
@@ -133,17 +154,17 @@ def _folds(dataset: ImageDataset, cv: int | None) -> int:
     return DEFAULT_CV
 
 
-def _image_rows(dataset: ImageDataset, cv: int | None) -> list[dict[str, Any]]:
+def _image_rows(dataset: ImageDataset, cv: int | None, featurizer: Any = None) -> list[dict[str, Any]]:
     """Rows for label issues and outliers (outliers only when the images are unlabelled)."""
     if dataset.is_labelled:
-        issues = find_label_issues(dataset, cv=_folds(dataset, cv))
+        issues = find_label_issues(dataset, cv=_folds(dataset, cv), featurizer=featurizer)
         flagged = issues[issues.is_issue | issues.is_outlier]
         return [{"problem": "+".join(p for p, hit in (("label", row.is_issue), ("outlier", row.is_outlier)) if hit),
                  "path": row.path, "label": row.given_label,
                  "suggested_label": row.suggested_label if row.is_issue else "",
                  "label_quality": float(row.label_quality), "ood_score": float(row.ood_score)}
                 for row in flagged.itertuples()]
-    features, ok = image_features(dataset, what="cvkit audit")
+    features, ok = image_features(dataset, featurizer, what="cvkit audit")
     keep = np.flatnonzero(ok)
     score, odd = outlier_scores(features[keep])
     return [{"problem": "outlier", "path": dataset.paths[i], "ood_score": float(s)}
@@ -157,14 +178,17 @@ def _pair_rows(pairs: "pd.DataFrame", leak: np.ndarray) -> list[dict[str, Any]]:
 
 
 def audit_table(dataset: ImageDataset, is_test: np.ndarray | None = None, other: ImageDataset | None = None,
-                cv: int | None = None, threshold: float = DEFAULT_THRESHOLD) -> "pd.DataFrame":
+                cv: int | None = None, threshold: float = DEFAULT_THRESHOLD, featurizer: Any = None) -> "pd.DataFrame":
     """The audit as a table with :data:`TABLE_COLUMNS`: label issues, outliers, leaks, duplicates.
 
     ``is_test`` marks the images of ``dataset`` that are test images (pairs across the two sides
     are leaks); ``other`` holds further test images, whose copies in ``dataset`` are leaks. Rows
-    come by problem (label, then outlier, leak, duplicate), worst first within each.
+    come by problem (label, then outlier, leak, duplicate), worst first within each. ``featurizer``
+    computes the features (default :func:`audit_featurizer`'s, on the default runtime).
 
     Example:
+        >>> import cvkit
+        >>> _, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
         >>> table = audit_table(test, cv=3)
         >>> list(table.columns) == TABLE_COLUMNS, sorted(set(table.problem) - {"label", "outlier", "label+outlier"})
         (True, [])
@@ -172,12 +196,12 @@ def audit_table(dataset: ImageDataset, is_test: np.ndarray | None = None, other:
     import pandas as pd
 
     is_test = np.zeros(len(dataset), dtype=bool) if is_test is None else np.asarray(is_test, dtype=bool)
-    rows = _image_rows(dataset, cv)
-    pairs = find_duplicates(dataset, threshold=threshold)
+    rows = _image_rows(dataset, cv, featurizer)
+    pairs = find_duplicates(dataset, threshold=threshold, featurizer=featurizer)
     leak = is_test[pairs.index_a.to_numpy()] != is_test[pairs.index_b.to_numpy()]
     rows += _pair_rows(pairs, leak)
     if other is not None:
-        cross = find_duplicates(dataset, other=other, threshold=threshold)
+        cross = find_duplicates(dataset, other=other, threshold=threshold, featurizer=featurizer)
         rows += _pair_rows(cross, np.ones(len(cross), dtype=bool))
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     rank = {"label": 0, "label+outlier": 0, "outlier": 1, "leak": 2, "duplicate": 3}
@@ -220,9 +244,11 @@ def write_table(table: "pd.DataFrame", path: str | os.PathLike, overwrite: bool 
     """Write ``table`` to ``path`` (tabs for .tsv, else commas) atomically; refuse to replace a file.
 
     Example:
+        >>> import tempfile
         >>> import pandas as pd
-        >>> write_table(pd.DataFrame({"a": [1]}), f"{tmp}/t.csv")
-        >>> write_table(pd.DataFrame({"a": [2]}), f"{tmp}/t.csv")  # doctest: +ELLIPSIS
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+        >>> write_table(pd.DataFrame({"a": [1]}), path)
+        >>> write_table(pd.DataFrame({"a": [2]}), path)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         FileExistsError: ...t.csv exists; pass --overwrite to replace it
     """
@@ -230,14 +256,8 @@ def write_table(table: "pd.DataFrame", path: str | os.PathLike, overwrite: bool 
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            table.to_csv(fh, sep="\t" if path.suffix.lower() == ".tsv" else ",", index=False, float_format="%.4f")
-        os.replace(tmp_name, path)
-    except BaseException:
-        os.unlink(tmp_name)
-        raise
+    with atomic_open(path, "w") as fh:
+        table.to_csv(fh, sep="\t" if path.suffix.lower() == ".tsv" else ",", index=False, float_format="%.4f")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -253,12 +273,13 @@ def run(args: argparse.Namespace) -> int:
         raise IsADirectoryError(f"{out} is a folder; give a file name for the table")
     if args.show < 0:
         raise ValueError(f"--show must be 0 or more, not {args.show}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before the featurizer imports TensorFlow
+    options = RunOptions.from_args(args)  # flags, else $CVKIT_RUNTIME, else the default
     dataset, is_test, other = load_audit_data(args.data, args.test)
+    featurizer = audit_featurizer(options)
     sides = f" ({int((~is_test).sum())} training, {int(is_test.sum())} test)" if is_test.any() else ""
     print(f"auditing {len(dataset)} images{sides} in {len(dataset.labels)} classes from {args.data}"
           + (f", against {len(other)} test images from {args.test}" if other is not None else ""))
-    table = audit_table(dataset, is_test, other, cv=args.cv, threshold=args.threshold)
+    table = audit_table(dataset, is_test, other, cv=args.cv, threshold=args.threshold, featurizer=featurizer)
     against = (f"{len(other)} test images" if other is not None else
                "the test side" if is_test.any() else None)
     print("\n".join(_summary(table, dataset, against, args.show)))

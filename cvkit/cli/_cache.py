@@ -10,8 +10,9 @@ Example (shell)::
     cvkit cache clear --older-than 30
 
 Example (Python):
+    >>> import tempfile
     >>> from cvkit.cli import main
-    >>> main(["cache", "info", "--cache-dir", tmp])  # doctest: +ELLIPSIS
+    >>> main(["cache", "info", "--cache-dir", tempfile.mkdtemp()])  # doctest: +ELLIPSIS
     cvkit feature cache in ...
       empty
     0

@@ -29,11 +29,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cvkit.cli._runtime import add_runtime_arguments, runs_on
+from cvkit._io import atomic_open
 from cvkit.data import load_split
 from cvkit.data._images import PathLike
 from cvkit.evaluation._model_eval import as_dataset, as_model, evaluate, is_split_manifest
 from cvkit.models._folder import load_model
+from cvkit.options import RunOptions, describe_runtime
 
 __all__ = ["add_arguments", "run", "save_figure", "find_model_split", "training_overlap"]
 
@@ -70,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="also save the confusion matrix / ROC / PR figure (.png, .svg or .pdf)")
     parser.add_argument("--top-losses", metavar="N", type=int, default=5,
                         help="list the N images with the highest loss (default 5; 0 for none)")
-    add_runtime_arguments(parser)
+    RunOptions.add_arguments(parser)
     return parser
 
 
@@ -79,8 +80,16 @@ def find_model_split(model_dir: PathLike) -> Path | None:
     or ``split.json`` next to the model folder (``notebooks/01_train.ipynb``'s ``runs/NAME/``).
 
     Example:
-        >>> find_model_split(model_dir) is None                      # clf.save() writes no split
+        >>> import os, tempfile
+        >>> import cvkit
+        >>> run = tempfile.mkdtemp()                # laid out as notebook 01 writes it: model/, split.json
+        >>> os.mkdir(os.path.join(run, "model"))
+        >>> find_model_split(os.path.join(run, "model")) is None     # clf.save() writes no split
         True
+        >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+        >>> _ = cvkit.save_split(os.path.join(run, "split.json"), train, test)
+        >>> find_model_split(os.path.join(run, "model")).name
+        'split.json'
     """
     folder = Path(model_dir)
     for candidate in (folder / "split.json", folder.parent / "split.json"):
@@ -96,7 +105,11 @@ def training_overlap(dataset: Any, split: PathLike) -> list[str]:
     and ``./sample_data/bird/x.jpg`` are the same image.
 
     Example:
-        >>> manifest = cvkit.save_split(f"{tmp}/split.json", train, test)
+        >>> import tempfile
+        >>> import cvkit
+        >>> ds = cvkit.ImageDataset.from_directory("sample_data")
+        >>> train, test = ds.split(test_size=0.34, random_state=0)
+        >>> manifest = cvkit.save_split(os.path.join(tempfile.mkdtemp(), "split.json"), train, test)
         >>> len(training_overlap(ds, manifest)), len(training_overlap(test, manifest))
         (68, 0)
     """
@@ -131,8 +144,9 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.top_losses < 0:
         raise ValueError(f"--top-losses must be 0 or more, not {args.top_losses}")
-    model = load_model(args.model_dir, runtime=args.runtime, precision=args.precision) \
-        if os.path.isdir(args.model_dir) else as_model(args.model_dir)
+    options = RunOptions.from_args(args)  # flags, else $CVKIT_RUNTIME ..., else the defaults
+    model = load_model(args.model_dir, runtime=options.runtime, precision=options.precision,
+                       num_threads=options.num_threads) if os.path.isdir(args.model_dir) else as_model(args.model_dir)
     dataset, own = _images(args)
     seen = training_overlap(dataset, own) if own is not None else []
     if seen:
@@ -141,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
               f"held-out images: `cvkit evaluate {args.model_dir}` uses the test side of that split",
               file=sys.stderr)
     report = evaluate(model, dataset)
-    print(f"model: {args.model_dir} (ran on {runs_on(model)})")
+    print(f"model: {args.model_dir} (ran on {describe_runtime(model)})")
     print(report.to_text())
     if args.top_losses:
         table = report.top_losses(args.top_losses)
@@ -157,14 +171,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def save_figure(report: Any, path: str | os.PathLike) -> None:
+def save_figure(report: Any, path: str | os.PathLike) -> Path:
     """Save ``report``'s summary figure (confusion matrix, ROC, PR) to ``path``, without a display.
 
+    The format is the file's suffix (``.png``, ``.svg``, ``.pdf``; none: ``.png`` is added, as
+    matplotlib does). The file is written atomically (:func:`cvkit._io.atomic_open`): an existing
+    figure is replaced whole or not at all. Returns the path written.
+
     Example:
-        >>> save_figure(cvkit.evaluate(clf, test), tmp + "/eval.png")
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from cvkit.evaluation import EvaluationReport
+        >>> report = EvaluationReport(np.array([0, 1, 1]), np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]]),
+        ...                           classes=["cat", "dog"])
+        >>> save_figure(report, os.path.join(tempfile.mkdtemp(), "eval")).name
+        'eval.png'
     """
     import matplotlib
+    import matplotlib.pyplot as plt
     matplotlib.use("Agg")
+    path = Path(path)
+    fmt = path.suffix[1:].lower() or str(matplotlib.rcParams["savefig.format"])
+    if not path.suffix:
+        path = path.with_name(f"{path.name}.{fmt}")
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig = report.plot_summary()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    try:
+        with atomic_open(path, "wb") as fh:
+            fig.savefig(fh, format=fmt, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return path

@@ -24,7 +24,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cvkit.cli._main import add_verbose_argument
 from cvkit.cli._score import add_engine_arguments, ray_missing
+from cvkit.options import decode_threads
 
 __all__ = ["add_arguments", "run"]
 
@@ -44,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     add_engine_arguments(parser)
     parser.add_argument("--into-cache", action="store_true",
                         help="afterwards load the features into this machine's feature cache")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_verbose_argument(parser)
     return parser
 
 
@@ -55,9 +57,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"cvkit featurize: error: {missing}", file=sys.stderr)
         return 2
     from cvkit.scale._featurize import featurize_images
+    threads = {} if args.decode_threads is None else {"decode_threads": decode_threads(args.decode_threads)}
     summary = featurize_images(args.backbone, args.images, args.output, engine=args.engine, address=args.address,
                                workers=args.workers, batch_size=args.batch_size, chunk_size=args.chunk_size,
-                               input_size=args.input_size, verbose=not args.no_progress, overwrite=args.overwrite)
+                               input_size=args.input_size, verbose=args.verbose, overwrite=args.overwrite,
+                               **threads)
     print(summary)
     if args.into_cache:
         from cvkit.features._tables import cache_features

@@ -24,7 +24,7 @@ import importlib
 import sys
 from typing import Callable, Iterable, NamedTuple, Sequence
 
-__all__ = ["COMMANDS", "Command", "USER_ERRORS", "build_parser", "main"]
+__all__ = ["COMMANDS", "Command", "USER_ERRORS", "build_parser", "main", "add_verbose_argument"]
 
 
 class Command(NamedTuple):
@@ -64,6 +64,18 @@ COMMANDS: tuple[Command, ...] = (
 #: (cvkit's own ImageReadError, TableFormatError and ModelFormatError are ValueErrors.)
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
                TypeError)
+
+
+def add_verbose_argument(parser: argparse.ArgumentParser, what: str = "the progress bar") -> None:
+    """``--quiet`` (alias ``--no-progress``): the ``verbose`` switch of every command, ``args.verbose``.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_verbose_argument(parser)
+        >>> parser.parse_args([]).verbose, parser.parse_args(["--no-progress"]).verbose
+        (True, False)
+    """
+    parser.add_argument("--quiet", "--no-progress", dest="verbose", action="store_false", help=f"hide {what}")
 
 
 def _resolve(target: str) -> Callable[[argparse.Namespace], int]:

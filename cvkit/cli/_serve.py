@@ -11,13 +11,17 @@ Example (shell)::
     CVKIT_API_KEY=secret cvkit serve models/sample --host 0.0.0.0 --workers 2
     cvkit serve models/sample --precision int8      # the folder's int8 fast mode
 
+Every setting not given on the command line is read from the environment (``CVKIT_API_KEY``,
+``CVKIT_RUNTIME``, ``CVKIT_MAX_REQUEST_BYTES``, ...: :meth:`cvkit.serving.ServiceConfig.from_env`),
+so the options default to None here and a command-line default never hides a variable.
+
 Example (Python):
     >>> import argparse
     >>> parser = argparse.ArgumentParser(prog="cvkit serve")
     >>> _ = add_arguments(parser)
-    >>> args = parser.parse_args(["models/sample", "--workers", "2"])
-    >>> args.workers, args.host, args.max_request_mb
-    (2, '127.0.0.1', 10.0)
+    >>> args = parser.parse_args(["models/sample", "--workers", "2", "--runtime", "keras"])
+    >>> args.workers, args.host, args.max_request_mb, args.runtime
+    (2, '127.0.0.1', None, 'keras')
 """
 from __future__ import annotations
 
@@ -27,31 +31,30 @@ import signal
 import threading
 import time
 
-from cvkit.cli._runtime import add_runtime_arguments
-from cvkit.serving._app import DEFAULT_MAX_REQUEST_BYTES
-from cvkit.serving._server import serve
+from cvkit._validation import check_param, describe
+from cvkit.options import RunOptions
+from cvkit.serving._config import DEFAULT_MAX_REQUEST_BYTES
+from cvkit.serving._server import WORKERS, serve
 
 __all__ = ["add_arguments", "run", "workers_argument", "exit_with_parent"]
 
 
 
 def workers_argument(text: str) -> int:
-    """``--workers`` value: a whole number >= 1, refused by argparse (exit 2) otherwise.
+    """``--workers`` value: a positive int (:data:`cvkit.serving._server.WORKERS`, the constraint
+    ``serve`` checks too), refused by argparse (exit 2) otherwise.
 
     Example:
         >>> workers_argument("3")
         3
         >>> workers_argument("0")
         Traceback (most recent call last):
-        argparse.ArgumentTypeError: must be a whole number >= 1, got '0'
+        argparse.ArgumentTypeError: must be a positive int, got '0'
     """
     try:
-        workers = int(text)
-    except ValueError:
-        workers = 0
-    if workers < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return workers
+        return check_param("workers", int(text), WORKERS)
+    except ValueError:  # not a number, or not a positive one
+        raise argparse.ArgumentTypeError(f"must be {describe(WORKERS)}, got {text!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -64,8 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="require 'Authorization: Bearer KEY' (or set CVKIT_API_KEY)")
     parser.add_argument("--workers", type=workers_argument, default=1,
                         help="worker processes, each with its own copy of the model (default 1)")
-    parser.add_argument("--max-request-mb", type=float, default=DEFAULT_MAX_REQUEST_BYTES / 2**20,
-                        help="largest request body in MB (default 10)")
+    parser.add_argument("--max-request-mb", type=float, default=None,
+                        help=f"largest request body in MB (default $CVKIT_MAX_REQUEST_BYTES, else "
+                             f"{DEFAULT_MAX_REQUEST_BYTES / 2**20:g})")
     parser.add_argument("--max-request-mp", type=float, default=None,
                         help="most megapixels the images of one request may hold together, read "
                              "from their headers before decoding (default 100; 413 beyond)")
@@ -73,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="most images per model call (default 32)")
     parser.add_argument("--max-wait-ms", type=float, default=None,
                         help="longest a request waits for others to batch with (default 10)")
-    add_runtime_arguments(parser)
+    RunOptions.add_arguments(parser)
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
     return parser
@@ -84,12 +88,13 @@ def run(args: argparse.Namespace) -> int:
     parent = os.environ.pop("CVKIT_EXIT_WITH_PARENT", "")
     if parent.isdigit():  # started by BackgroundServer: stop when that process goes away
         exit_with_parent(int(parent))
+    options = RunOptions.from_args(args)
     serve(args.model_dir, host=args.host, port=args.port, api_key=args.api_key,
           workers=args.workers, log_level=args.log_level,
-          max_request_bytes=int(args.max_request_mb * 2**20),
+          max_request_bytes=None if args.max_request_mb is None else int(args.max_request_mb * 2**20),
           max_request_pixels=None if args.max_request_mp is None else int(args.max_request_mp * 1e6),
           max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-          runtime=args.runtime, precision=args.precision)
+          runtime=options.runtime, precision=options.precision, num_threads=options.num_threads)
     return 0
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cvkit.classifiers._model_selection import METHODS, make_classifier
+from cvkit.cli._main import add_verbose_argument
 from cvkit.data import ImageDataset, check_class_balance, default_run_dir, save_split
 from cvkit.evaluation._model_eval import evaluate
 from cvkit.models._folder import check_overwrite
@@ -69,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--random-state", type=int, default=0, help="seed for the split and training (default 0)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace MODEL_DIR if it is a model folder (an existing one is never replaced without it)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_verbose_argument(parser, "the progress bars")
     return parser
 
 
@@ -82,6 +83,9 @@ def print_test_report(report: Any, file: Any = None) -> None:
     """Print a test report's accuracy, balanced accuracy and per-class precision, recall and support.
 
     Example:
+        >>> import cvkit
+        >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+        >>> clf = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train)
         >>> print_test_report(cvkit.evaluate(clf, test))          # doctest: +NORMALIZE_WHITESPACE
         test accuracy: 0.9722 (35/36)
         balanced accuracy: 0.9583
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.test_size < 1.0:
         raise ValueError(f"--test-size must be in [0, 1), got {args.test_size}")
     check_overwrite(out, None, True if args.overwrite else "same_classes")  # a non-model folder: fail now
-    dataset = ImageDataset.from_path(args.data, progress=not args.quiet)  # class folders or a table
+    dataset = ImageDataset.from_path(args.data, progress=args.verbose)  # class folders or a table
     if dataset.targets is None or len(dataset) == 0:
         raise ValueError(f"{args.data}: no labelled images found")
     check_overwrite(out, dataset.labels, args.overwrite)  # before training, not after
@@ -140,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     clf = make_classifier(args.method, backbone=args.backbone, epochs=args.epochs,
                           augment=None if args.no_augment else "default-no-flip" if args.no_flip else "default",
                           random_state=args.random_state,
-                          verbose=not args.quiet, class_weight=class_weight)
+                          verbose=args.verbose, class_weight=class_weight)
     start = time.perf_counter()
     clf.fit(train)
     seconds = time.perf_counter() - start

@@ -38,18 +38,23 @@ limit (see :mod:`cvkit.serving._server`).
 Concurrent requests are micro-batched into shared model calls (:mod:`cvkit.serving._microbatch`).
 
 Example:
+    >>> import cvkit
     >>> from fastapi.testclient import TestClient
-    >>> with TestClient(create_app(model_dir, api_key="s3cret")) as client:
+    >>> train, _ = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+    >>> clf = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train)
+    >>> with TestClient(create_app(clf, api_key="s3cret")) as client:
     ...     while client.get("/health").status_code != 200:
     ...         time.sleep(0.1)
-    ...     answer = client.post("/score", files={"image": open(photo, "rb")},
-    ...                          headers={"Authorization": "Bearer s3cret"}).json()
-    >>> answer["predictions"][0]["label"] in clf.classes_
-    True
+    ...     with open("sample_data/bird/owl.jpg", "rb") as image:
+    ...         answer = client.post("/score", files={"image": image},
+    ...                              headers={"Authorization": "Bearer s3cret"}).json()
+    >>> answer["predictions"][0]["label"]
+    'bird'
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import logging
 import os
@@ -57,8 +62,7 @@ import re
 import sys
 import time
 from contextlib import asynccontextmanager
-from dataclasses import asdict
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -72,8 +76,6 @@ from cvkit.serving._decoding import check_pixel_budget, decode_items
 from cvkit.serving._microbatch import MicroBatcher
 from cvkit.serving._openapi import error_response, model_status_openapi, predict_openapi, score_openapi
 from cvkit.serving._protocol import (
-    DEFAULT_MAX_IMAGES,
-    DEFAULT_MAX_REQUEST_PIXELS,
     RequestError,
     ScoreItem,
     ScoreRequest,
@@ -117,8 +119,9 @@ class _Service:
         try:
             if self.model is None:
                 from cvkit.models._folder import load_model
-                self.model = load_model(self.model_dir, runtime=self.config.runtime,
-                                        precision=self.config.precision, num_threads=self.config.num_threads)
+                options = self.config.run_options
+                self.model = load_model(self.model_dir, runtime=options.runtime, precision=options.precision,
+                                        num_threads=options.num_threads)
             self.classes = inference.classes(self.model)
             self.input_size = inference.input_size(self.model)
             if self.config.warmup:
@@ -157,32 +160,28 @@ class _Service:
 
 
 # ---------------------------------------------------------------------- the app
-def create_app(model: Any, *, api_key: str | None = None,
-               max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-               max_images: int = DEFAULT_MAX_IMAGES, max_pixels: int = inference.DEFAULT_MAX_PIXELS,
-               max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS,
-               max_batch_size: int = 32, max_wait_ms: float = 10.0,
-               default_top_k: int = inference.DEFAULT_TOP_K,
-               body_timeout: float = DEFAULT_BODY_TIMEOUT, docs: bool = True, warmup: bool = True,
-               model_name: str | None = None, runtime: str = "auto", precision: str = "float32",
-               num_threads: int | None = None):
+def create_app(model: Any, config: ServiceConfig | None = None, **fields: Any):
     """Build the FastAPI app serving ``model`` (a model folder, or a model already loaded).
 
-    Given a folder, the model loads on a background thread at start-up, so ``/health`` answers 503
-    ("loading") at once and 200 when ready. Every keyword is a :class:`ServiceConfig` field.
+    Settings are a :class:`ServiceConfig`, or its fields as keywords (``create_app(model,
+    api_key="k")``), or both (the keywords replace the config's values); a keyword that is not a
+    field is a ``TypeError`` naming it. The environment is not read here: that is
+    :func:`create_app_from_env`. Given a folder, the model loads on a background thread at
+    start-up, so ``/health`` answers 503 ("loading") at once and 200 when ready.
 
     Example:
+        >>> import tempfile
+        >>> model_dir = tempfile.mkdtemp()   # stands for a saved model folder: it loads when the app starts
         >>> app = create_app(model_dir, api_key="k", max_request_pixels=20_000_000)
-        >>> app.state.config.max_request_pixels
-        20000000
+        >>> app.state.config.max_request_pixels, app.state.config.api_key
+        (20000000, 'k')
+        >>> create_app(model_dir, max_request_pixel=1)
+        Traceback (most recent call last):
+        ...
+        TypeError: create_app got unknown service option(s): max_request_pixel
     """
-    config = ServiceConfig(api_key=api_key, max_request_bytes=max_request_bytes,
-                           max_images=max_images, max_pixels=max_pixels,
-                           max_request_pixels=max_request_pixels, max_batch_size=max_batch_size,
-                           max_wait_ms=max_wait_ms, default_top_k=default_top_k,
-                           body_timeout=body_timeout, docs=docs, warmup=warmup,
-                           model_name=model_name, runtime=runtime, precision=precision,
-                           num_threads=num_threads)
+    ServiceConfig.check_fields(fields, owner="create_app")
+    config = ServiceConfig(**fields) if config is None else dataclasses.replace(config, **fields)
     if isinstance(model, (str, os.PathLike)) and not os.path.isdir(model):
         raise FileNotFoundError(f"{os.fspath(model)}: model folder not found")
     service = _Service(model, config)
@@ -444,36 +443,23 @@ async def _parse_multipart(request: Any, n_classes: int, default_k: int, max_ima
         await form.close()
 
 
-def create_app_from_env():
-    """App factory for ``uvicorn --factory`` and multi-worker serving: reads ``CVKIT_*`` variables.
+def create_app_from_env(environ: Mapping[str, str] | None = None):
+    """App factory for ``uvicorn --factory`` and multi-worker serving: the settings of ``environ``
+    (default ``os.environ``).
 
-    ``CVKIT_MODEL_DIR`` (required), ``CVKIT_API_KEY``, ``CVKIT_MAX_REQUEST_BYTES``,
-    ``CVKIT_MAX_IMAGES``, ``CVKIT_MAX_PIXELS``, ``CVKIT_MAX_REQUEST_PIXELS``,
-    ``CVKIT_MAX_BATCH_SIZE``, ``CVKIT_MAX_WAIT_MS``, ``CVKIT_DEFAULT_TOP_K``,
-    ``CVKIT_BODY_TIMEOUT``, ``CVKIT_DOCS`` (``0`` turns the API description off),
-    ``CVKIT_MODEL_NAME`` (the ``{name}`` of the TF Serving routes), ``CVKIT_RUNTIME``,
-    ``CVKIT_PRECISION``, ``CVKIT_NUM_THREADS``.
+    ``CVKIT_MODEL_DIR`` (required) names the model folder; every :class:`ServiceConfig` field is
+    read from its variable (:meth:`ServiceConfig.from_env`): ``CVKIT_API_KEY``,
+    ``CVKIT_MAX_BATCH_SIZE``, ``CVKIT_DOCS`` (``0`` turns the API description off),
+    ``CVKIT_MODEL_NAME``, ``CVKIT_RUNTIME``, ``CVKIT_PRECISION``, ``CVKIT_NUM_THREADS``, ...
+
+    Example:
+        >>> import tempfile
+        >>> app = create_app_from_env({"CVKIT_MODEL_DIR": tempfile.mkdtemp(), "CVKIT_MAX_IMAGES": "4"})
+        >>> app.state.config.max_images
+        4
     """
-    model_dir = os.environ.get("CVKIT_MODEL_DIR")
+    environ = os.environ if environ is None else environ
+    model_dir = environ.get("CVKIT_MODEL_DIR")
     if not model_dir:
         raise RuntimeError("set CVKIT_MODEL_DIR to the model folder to serve")
-    kwargs: dict[str, Any] = {}
-    for field_name, default in asdict(ServiceConfig()).items():
-        env = f"CVKIT_{field_name.upper()}"
-        if env not in os.environ or field_name == "warmup":
-            continue
-        raw = os.environ[env]
-        if field_name in ("api_key", "model_name"):
-            kwargs[field_name] = raw or None
-        elif field_name in ("runtime", "precision"):
-            kwargs[field_name] = raw.strip()
-        elif isinstance(default, bool):
-            kwargs[field_name] = raw.strip().lower() not in ("0", "false", "no", "off", "")
-        elif isinstance(default, float):
-            kwargs[field_name] = float(raw)
-        else:
-            try:
-                kwargs[field_name] = int(raw)
-            except ValueError:
-                raise ValueError(f"{env} must be an integer, got {raw!r}") from None
-    return create_app(model_dir, **kwargs)
+    return create_app(model_dir, ServiceConfig.from_env(environ))

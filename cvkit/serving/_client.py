@@ -1,19 +1,8 @@
-"""A small Python client for the scoring service.
+"""A small Python client for the scoring service: :class:`Client` (see its example).
 
-Example:
-    >>> from cvkit.serving import Client
-    >>> client = Client("http://127.0.0.1:8000", api_key=None)            # doctest: +SKIP
-    >>> client.score("sample_data/bird/crow.jpg")["label"]                # doctest: +SKIP
-    'bird'
-    >>> [p["label"] for p in client.score(["a.jpg", "b.jpg"], top_k=1)]    # doctest: +SKIP
-    ['bird', 'fruit']
-
-The same call in the request shapes of other systems (all answered in cvkit's shape here):
-
-    >>> client.score("sample_data/bird/crow.jpg", protocol="tfserving")["label"]  # doctest: +SKIP
-    'bird'
-
-The request each ``protocol`` sends (what a client written for that system posts):
+``Client(url).score(images, protocol=...)`` also speaks the request shapes of the systems cvkit
+replaces (all answered in cvkit's shape here). The request each ``protocol`` sends (what a client
+written for that system posts):
 
     >>> build_request([b"hi"], protocol="azureml", top_k=2)
     ('/score', {'data': ['aGk='], 'parameters': {'top_k': 2}})
@@ -28,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence, Union
 
+from cvkit._validation import Options, check_param
 from cvkit.models._inference import DEFAULT_TOP_K, format_prediction
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +27,8 @@ __all__ = ["Client", "ServiceError", "PROTOCOLS", "build_request"]
 
 #: Request shapes :meth:`Client.score` can send (see :mod:`cvkit.serving._protocol`).
 PROTOCOLS = ("cvkit", "cvtk", "azureml", "tfserving")
+#: How :meth:`Client.score` sends cvkit's own shape: uploaded files or base64 JSON.
+ENCODINGS = ("multipart", "json")
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray]
 
@@ -71,6 +63,7 @@ def build_request(contents: Sequence[bytes], protocol: str = "cvkit", top_k: int
     posted to ``/v1/models/{model_name}:predict`` (``top_k`` is not sent: TF Serving answers every
     class's probability).
     """
+    check_param("protocol", protocol, [Options(PROTOCOLS)])
     encoded = [base64.b64encode(content).decode("ascii") for content in contents]
     params = {"parameters": {"top_k": int(top_k)}} if top_k is not None else {}
     if protocol == "cvkit":
@@ -80,9 +73,7 @@ def build_request(contents: Sequence[bytes], protocol: str = "cvkit", top_k: int
                           for e in encoded]
     if protocol == "azureml":
         return "/score", {"data": encoded, **params}
-    if protocol == "tfserving":
-        return f"/v1/models/{model_name}:predict", {"instances": [{"b64": e} for e in encoded]}
-    raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+    return f"/v1/models/{model_name}:predict", {"instances": [{"b64": e} for e in encoded]}
 
 
 class Client:
@@ -93,6 +84,20 @@ class Client:
     url : base URL, e.g. ``http://127.0.0.1:8000``.
     api_key : sent as ``Authorization: Bearer <api_key>`` when the service wants one.
     timeout : seconds per HTTP call.
+
+    Example:
+        >>> import cvkit
+        >>> from cvkit.serving import ThreadedServer, create_app
+        >>> train, _ = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+        >>> clf = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train)
+        >>> with ThreadedServer(create_app(clf, api_key="k")) as server:
+        ...     with Client(server.url, api_key="k") as client:
+        ...         _ = client.wait_until_ready()
+        ...         one = client.score("sample_data/bird/owl.jpg")
+        ...         two = client.score(["sample_data/bird/crow.jpg", "sample_data/fruit/apple_fuji.jpg"], top_k=1)
+        ...         tf = client.score("sample_data/bird/owl.jpg", protocol="tfserving")
+        >>> one["label"], [answer["label"] for answer in two], tf["label"]
+        ('bird', ['bird', 'fruit'], 'bird')
     """
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0):
@@ -200,6 +205,8 @@ class Client:
 
     def _score(self, batch: Sequence[ImageInput], top_k: int | None, encoding: str,
                protocol: str = "cvkit") -> list[dict[str, Any]]:
+        check_param("protocol", protocol, [Options(PROTOCOLS)])
+        check_param("encoding", encoding, [Options(ENCODINGS)])
         loaded = [_read(image) for image in batch]
         if protocol != "cvkit":
             return self._score_as(protocol, [content for _, content in loaded], top_k)
@@ -207,13 +214,11 @@ class Client:
             data = {"top_k": str(top_k)} if top_k is not None else None
             files = [("image", (name, content, "application/octet-stream")) for name, content in loaded]
             response = self._http.post("/score", files=files, data=data)
-        elif encoding == "json":
+        else:  # json
             params = {"parameters": {"top_k": int(top_k)}} if top_k is not None else {}
             payload = {"images": [{"image_in_base64": base64.b64encode(content).decode("ascii"),
                                    **params} for _, content in loaded]}
             response = self._http.post("/score", json=payload)
-        else:
-            raise ValueError(f"encoding must be 'multipart' or 'json', not {encoding!r}")
         body = self._json(response)
         return list(body["predictions"])
 

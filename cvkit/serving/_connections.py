@@ -31,6 +31,8 @@ from typing import Any, Awaitable, Callable
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from cvkit._validation import Interval, check_param
+
 __all__ = ["GuardedH11Protocol", "guarded_protocol", "BodySizeLimit", "DEFAULT_HEADER_TIMEOUT",
            "DEFAULT_MAX_CONNECTIONS", "DEFAULT_BODY_TIMEOUT"]
 
@@ -116,10 +118,8 @@ def guarded_protocol(header_timeout: float = DEFAULT_HEADER_TIMEOUT,
                      max_connections: int = DEFAULT_MAX_CONNECTIONS) -> Callable[..., GuardedH11Protocol]:
     """The ``http=`` value for ``uvicorn.Config``/``uvicorn.run``: :class:`GuardedH11Protocol` with
     these limits (a picklable partial, so it reaches every worker process)."""
-    if not header_timeout > 0:
-        raise ValueError(f"header_timeout must be > 0 seconds, got {header_timeout!r}")
-    if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
-        raise ValueError(f"max_connections must be a positive integer, got {max_connections!r}")
+    check_param("header_timeout", header_timeout, [Interval(float, 0, None, closed="neither")])
+    check_param("max_connections", max_connections, [Interval(int, 1, None)])
     return functools.partial(GuardedH11Protocol, header_timeout=header_timeout,
                              max_connections=max_connections)
 

@@ -7,11 +7,14 @@ readable header, is refused on its own and its siblings are still scored.
 Example:
     >>> import base64
     >>> from cvkit.serving._protocol import parse_json_request
-    >>> image = base64.b64encode(open(photo, "rb").read()).decode()
-    >>> items = parse_json_request({"images": [{"image_in_base64": image}]}, n_classes=4)
+    >>> with open("sample_data/bird/owl.jpg", "rb") as image:
+    ...     text = base64.b64encode(image.read()).decode()
+    >>> items = parse_json_request({"images": [{"image_in_base64": text}]}, n_classes=4)
     >>> check_pixel_budget(items, max_request_pixels=100_000_000) > 0
     True
-    >>> [p.shape for p in decode_items(items, clf)]
+    >>> class Model:                          # a loaded model: its classes and (width, height)
+    ...     classes_, input_size_ = ["bird", "flower", "fruit", "vegetable"], (224, 224)
+    >>> [p.shape for p in decode_items(items, Model())]
     [(224, 224, 3)]
 """
 from __future__ import annotations
@@ -23,8 +26,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cvkit.data._images import ImageReadError
-from cvkit.models._inference import DEFAULT_MAX_PIXELS, decode_image
+from cvkit.data._source import decode_item
+from cvkit.models._inference import DEFAULT_MAX_PIXELS, input_size
 from cvkit.serving._protocol import RequestError, ScoreItem
 
 __all__ = ["header_pixels", "check_pixel_budget", "decode_items"]
@@ -84,18 +87,27 @@ def decode_items(items: list[ScoreItem], model: Any, max_pixels: int | None = DE
                  ) -> list[np.ndarray | None]:
     """Decode each item's bytes at the model's input size (None where it failed).
 
-    A failure becomes the item's ``error``; the bytes are dropped once decoded.
+    Each goes through :func:`cvkit.data._source.decode_item`, the one decoder of every image
+    cvkit reads (EXIF rotation, any colour mode, the ``max_pixels`` bomb guard). A failure becomes
+    the item's ``error``, in the reader's words; the bytes are dropped once decoded.
+
+    Example:
+        >>> class Model:                      # anything with classes_ and an input size will do
+        ...     classes_, input_size_ = ["cat", "dog"], (32, 24)
+        >>> with open("sample_data/bird/owl.jpg", "rb") as image:
+        ...     items = [ScoreItem(index=0, data=image.read()), ScoreItem(index=1, data=b"not an image")]
+        >>> [None if p is None else p.shape for p in decode_items(items, Model())], items[1].error
+        ([(24, 32, 3), None], 'not an image file, or a format Pillow cannot read')
     """
+    size = input_size(model)
     out: list[np.ndarray | None] = []
     for item in items:
         if item.data is None:
             out.append(None)
             continue
-        try:
-            out.append(decode_image(item.data, model, max_pixels=max_pixels))
-        except ImageReadError as exc:
-            item.error = exc.reason
-            out.append(None)
-        finally:
-            item.data = None
+        pixels, reason, _ = decode_item(item.data, size, max_pixels=max_pixels)
+        if reason is not None:
+            item.error = reason
+        out.append(pixels)
+        item.data = None
     return out

@@ -1,11 +1,11 @@
 """Showing scored images: a grid titled with each prediction, mistakes in red.
 
 Example:
-    >>> from cvkit.models._inference import score_sources
-    >>> answers = score_sources(clf, test.paths[:4])      # or Client(url).score(test.paths[:4])
-    >>> figure = prediction_grid(test.paths[:4], answers, true_labels=test.image_labels[:4])
-    >>> figure.axes[0].get_title() != ""
-    True
+    >>> paths = ["sample_data/bird/owl.jpg", "sample_data/bird/crow.jpg"]
+    >>> answers = [{"label": "bird", "score": 0.97}, {"label": "fruit", "score": 0.51}]  # Client(url).score(paths)
+    >>> figure = prediction_grid(paths, answers, true_labels=["bird", "bird"])
+    >>> figure.axes[0].get_title()                         # mistakes first
+    'fruit (0.51)\\ntrue: bird'
 """
 from __future__ import annotations
 

@@ -32,6 +32,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from cvkit._validation import Interval, check_param
+
 __all__ = ["MicroBatcher", "BatchStats"]
 
 
@@ -76,10 +78,8 @@ class MicroBatcher:
 
     def __init__(self, predict_fn: Callable[[np.ndarray], np.ndarray], max_batch_size: int = 32,
                  max_wait_ms: float = 10.0, wait_for_incoming_only: bool = True):
-        if max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
-        if max_wait_ms < 0:
-            raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
+        check_param("max_batch_size", max_batch_size, [Interval(int, 1, None)])
+        check_param("max_wait_ms", max_wait_ms, [Interval(float, 0, None)])
         self.predict_fn = predict_fn
         self.max_batch_size = int(max_batch_size)
         self.max_wait_ms = float(max_wait_ms)

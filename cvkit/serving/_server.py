@@ -7,15 +7,26 @@ closed after), at most ``max_connections`` sockets are open per process (default
 answered 503 and closed), idle keep-alive connections close after 5 s, and the app gives a request
 body ``body_timeout`` seconds (default 30; 408 after).
 
-Example:
-    >>> from cvkit.serving import BackgroundServer
-    >>> with BackgroundServer("runs/sample/model") as server:      # doctest: +SKIP
-    ...     server.wait_until_ready()
-    ...     print(server.url)                                      # http://127.0.0.1:<free port>
+Settings reach the service as :class:`~cvkit.serving.ServiceConfig` fields: keywords of
+:func:`serve` and :class:`BackgroundServer`, else the ``CVKIT_*`` environment
+(:meth:`ServiceConfig.from_env <cvkit.serving.ServiceConfig.from_env>`), which is also how they
+travel to uvicorn's worker processes and to a background server (:meth:`ServiceConfig.to_env
+<cvkit.serving.ServiceConfig.to_env>`): one set of names, so a command-line default never hides
+``CVKIT_RUNTIME`` or any other variable.
+
+Example (any ASGI app; :func:`cvkit.serving.create_app` makes the scoring one):
+    >>> import httpx
+    >>> from fastapi import FastAPI
+    >>> app = FastAPI()
+    >>> _ = app.get("/hello")(lambda: {"hello": "world"})
+    >>> with ThreadedServer(app, header_timeout=5) as server:
+    ...     httpx.get(server.url + "/hello").json()
+    {'hello': 'world'}
 """
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import signal
 import socket
@@ -27,17 +38,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cvkit._validation import Interval, check_param
+from cvkit.options import default_threads
+from cvkit.serving._config import ServiceConfig
 from cvkit.serving._connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, guarded_protocol
 
-__all__ = ["serve", "free_port", "worker_threads", "BackgroundServer", "ThreadedServer"]
+__all__ = ["serve", "free_port", "worker_threads", "BackgroundServer", "ThreadedServer", "WORKERS"]
 
-_ENV_KEYS = {"api_key": "CVKIT_API_KEY", "max_request_bytes": "CVKIT_MAX_REQUEST_BYTES",
-             "max_images": "CVKIT_MAX_IMAGES", "max_pixels": "CVKIT_MAX_PIXELS",
-             "max_request_pixels": "CVKIT_MAX_REQUEST_PIXELS",
-             "max_batch_size": "CVKIT_MAX_BATCH_SIZE", "max_wait_ms": "CVKIT_MAX_WAIT_MS",
-             "default_top_k": "CVKIT_DEFAULT_TOP_K", "body_timeout": "CVKIT_BODY_TIMEOUT",
-             "docs": "CVKIT_DOCS", "runtime": "CVKIT_RUNTIME", "precision": "CVKIT_PRECISION",
-             "num_threads": "CVKIT_NUM_THREADS"}
+#: What ``workers`` may be: uvicorn worker processes, each loading its own copy of the model.
+WORKERS = [Interval(int, 1, None)]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -52,13 +61,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _check_workers(workers: Any) -> int:
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a whole number >= 1 (one process per model copy), "
-                         f"got {workers!r}")
-    return workers
-
-
 def worker_threads(workers: int) -> int:
     """Inference threads per worker process when ``workers`` processes serve: an even share of the cores.
 
@@ -69,8 +71,6 @@ def worker_threads(workers: int) -> int:
         >>> worker_threads(1) >= worker_threads(64) == 1
         True
     """
-    from cvkit.options import default_threads
-
     return max(1, default_threads() // max(1, int(workers)))
 
 
@@ -90,38 +90,32 @@ def serve(model_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 800
           max_connections: int = DEFAULT_MAX_CONNECTIONS, **service_options: Any) -> None:
     """Serve a model folder over HTTP until interrupted (what ``cvkit serve`` runs).
 
-    Binds ``127.0.0.1`` unless told otherwise. ``workers > 1`` starts that many processes, each
-    with its own copy of the model and an even share of the cores (:func:`worker_threads`). ``service_options`` are :class:`~cvkit.serving._app.ServiceConfig`
-    fields (``max_request_bytes``, ``max_request_pixels``, ``max_batch_size``, ``body_timeout``,
-    ...). The API key can also come from the ``CVKIT_API_KEY`` environment variable, which keeps it
-    out of the process list. ``header_timeout`` and ``max_connections`` guard against slow clients
-    (see the module docstring).
+    Binds ``127.0.0.1`` unless told otherwise. ``workers`` (a positive int) uvicorn processes
+    serve, each with its own copy of the model and, unless ``num_threads`` says otherwise, an even
+    share of the cores (:func:`worker_threads`). ``api_key`` and ``service_options`` are
+    :class:`~cvkit.serving.ServiceConfig` fields (``max_request_bytes``, ``max_batch_size``,
+    ``runtime``, ...); those not given (or None) come from the ``CVKIT_*`` environment, so the API
+    key can stay out of the process list in ``CVKIT_API_KEY``. ``header_timeout`` and
+    ``max_connections`` guard against slow clients (see the module docstring).
 
-    Example:
-        >>> serve("runs/sample/model", port=8000)   # doctest: +SKIP
+    Example (it serves until interrupted):
+        >>> serve("runs/sample/model", port=8000, max_batch_size=16)   # doctest: +SKIP
     """
     import uvicorn
 
     model_dir = _check_model_dir(model_dir)
-    _check_workers(workers)
+    check_param("workers", workers, WORKERS)
     protocol = guarded_protocol(header_timeout, max_connections)
-    unknown = set(service_options) - set(_ENV_KEYS)
-    if unknown:
-        raise TypeError(f"unknown service option(s): {', '.join(sorted(unknown))}")
+    ServiceConfig.check_fields(service_options, owner="serve")
+    config = ServiceConfig.from_env(api_key=api_key, **service_options)
+    if workers > 1 and config.num_threads is None:
+        config = dataclasses.replace(config, num_threads=worker_threads(workers))
     # The app is built in each worker from these variables (uvicorn needs an import string for
     # several workers), so one code path serves both cases.
+    os.environ.update(config.to_env())
     os.environ["CVKIT_MODEL_DIR"] = os.path.abspath(model_dir)
-    if api_key is not None:
-        os.environ["CVKIT_API_KEY"] = api_key
-    for name, value in service_options.items():
-        if value is not None:
-            os.environ[_ENV_KEYS[name]] = str(value)
-    if workers > 1 and service_options.get("num_threads") is None:
-        os.environ["CVKIT_NUM_THREADS"] = str(worker_threads(workers))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(f"cvkit: serving {model_dir} at http://{host}:{port} (POST /score, GET /health, "
-          f"GET /metadata){' with an API key' if os.environ.get('CVKIT_API_KEY') else ''}",
-          flush=True)
+          f"GET /metadata){' with an API key' if config.api_key else ''}", flush=True)
     uvicorn.run("cvkit.serving._app:create_app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level=log_level, timeout_graceful_shutdown=10, http=protocol)
 
@@ -132,12 +126,16 @@ class ThreadedServer:
     ``header_timeout`` and ``max_connections`` are as for :func:`serve`.
 
     Example:
-        >>> import httpx
-        >>> from cvkit.serving._app import create_app
-        >>> with ThreadedServer(create_app(model_dir)) as server:
+        >>> import cvkit, httpx
+        >>> from cvkit.serving import create_app
+        >>> train, _ = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+        >>> clf = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train)
+        >>> with ThreadedServer(create_app(clf)) as server:
         ...     _ = server.wait_until_ready()
-        ...     httpx.get(server.url + "/health").json()["status"]
-        'ok'
+        ...     with open("sample_data/bird/owl.jpg", "rb") as image:
+        ...         answer = httpx.post(server.url + "/score", files={"image": image}).json()
+        >>> answer["predictions"][0]["label"]
+        'bird'
     """
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None,
@@ -241,7 +239,14 @@ class BackgroundServer:
     api_key : passed through the environment, not the command line.
     workers : uvicorn worker processes, each loading the model; :meth:`wait_until_ready` waits
         for all of them.
-    service_options : :class:`~cvkit.serving._app.ServiceConfig` fields.
+    service_options : :class:`~cvkit.serving.ServiceConfig` fields, checked here; with those not
+        given, they reach the process through the environment (:meth:`ServiceConfig.to_env
+        <cvkit.serving.ServiceConfig.to_env>`), never on its command line.
+
+    Example (it starts a process that loads the model, which takes a few seconds):
+        >>> with BackgroundServer("runs/sample/model", max_batch_size=8) as server:   # doctest: +SKIP
+        ...     server.wait_until_ready()["ready"]
+        True
     """
 
     def __init__(self, model_dir: str | os.PathLike, port: int | None = None,
@@ -251,11 +256,10 @@ class BackgroundServer:
         self.host = host
         self.port = port or free_port(host)
         self.api_key = api_key
-        self.workers = _check_workers(workers)
+        self.workers = check_param("workers", workers, WORKERS)
         self.python = python or sys.executable
-        unknown = set(service_options) - set(_ENV_KEYS)
-        if unknown:
-            raise TypeError(f"unknown service option(s): {', '.join(sorted(unknown))}")
+        ServiceConfig.check_fields(service_options, owner="BackgroundServer")
+        ServiceConfig(**{k: v for k, v in service_options.items() if v is not None})  # refused here, not in the child
         self.service_options = service_options
         self.process: subprocess.Popen | None = None
         self.log_path: str | None = None
@@ -271,20 +275,12 @@ class BackgroundServer:
         if self.process is not None and self.process.poll() is None:
             return self
         env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        env.pop("CVKIT_API_KEY", None)
-        if self.api_key is not None:
-            env["CVKIT_API_KEY"] = self.api_key
-        for name, value in self.service_options.items():
-            if value is not None:
-                env[_ENV_KEYS[name]] = str(value)
+        env.pop("CVKIT_API_KEY", None)  # only the key given here guards this server
+        env.update(ServiceConfig.from_env(env, api_key=self.api_key, **self.service_options).to_env())
         fd, self.log_path = tempfile.mkstemp(prefix="cvkit-serve-", suffix=".log")
         self._log = os.fdopen(fd, "w")
         cmd = [self.python, "-m", "cvkit.cli", "serve", self.model_dir, "--host", self.host,
                "--port", str(self.port), "--workers", str(self.workers), "--log-level", "warning"]
-        for name in ("runtime", "precision"):  # options of `cvkit serve`: its defaults would beat the variables
-            if self.service_options.get(name) is not None:
-                cmd += [f"--{name}", str(self.service_options[name])]
         env["CVKIT_EXIT_WITH_PARENT"] = str(os.getpid())  # no orphan if this process dies
         self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
                                         stdin=subprocess.DEVNULL, start_new_session=True)

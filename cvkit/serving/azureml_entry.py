@@ -14,16 +14,21 @@ A hostile request is answered, never raised: JSON nested too deeply, an integer 
 convert, or images over the per-request pixel budget give ``{"detail": ..., "status_code": 4xx}``.
 
 Example:
-    >>> import base64, json
+    >>> import base64, json, tempfile
+    >>> import cvkit
     >>> from cvkit.serving import azureml_entry
+    >>> train, _ = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+    >>> model_dir = os.path.join(tempfile.mkdtemp(), "model")
+    >>> _ = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train).save(model_dir)
     >>> azureml_entry.init(model_dir)
-    >>> image = base64.b64encode(open(photo, "rb").read()).decode()
+    >>> with open("sample_data/bird/owl.jpg", "rb") as f:
+    ...     image = base64.b64encode(f.read()).decode()
     >>> answer = azureml_entry.run(json.dumps({"images": [{"image_in_base64": image}]}))
-    >>> answer["predictions"][0]["label"] in clf.classes_
-    True
+    >>> answer["predictions"][0]["label"]
+    'bird'
     >>> answer = azureml_entry.run(json.dumps({"data": [image]}))   # Azure ML's convention
-    >>> answer["predictions"][0]["label"] in clf.classes_
-    True
+    >>> answer["predictions"][0]["label"]
+    'bird'
     >>> azureml_entry.run('{"images": ' + "[" * 5000 + "]" * 5000 + "}")["status_code"]
     400
 """
@@ -36,6 +41,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from cvkit.models import _inference as inference
+from cvkit.options import RunOptions
 from cvkit.serving._decoding import check_pixel_budget, decode_items
 from cvkit.serving._protocol import (
     DEFAULT_MAX_IMAGES,
@@ -75,17 +81,18 @@ def init(model_dir: str | os.PathLike | None = None, runtime: str | None = None,
          precision: str | None = None) -> None:
     """Load the model once per process (Azure ML calls this when the container starts).
 
-    ``runtime`` and ``precision`` as for :func:`cvkit.load_model`; default ``$CVKIT_RUNTIME`` (else
-    ``"auto"``: LiteRT when installed) and ``$CVKIT_PRECISION`` (else ``"float32"``). The LiteRT
-    interpreter uses ``$CVKIT_NUM_THREADS`` threads when set, else every core the process may use.
+    ``runtime`` and ``precision`` as for :func:`cvkit.load_model`; those not given come from the
+    environment as everywhere in cvkit (:meth:`cvkit.options.RunOptions.from_env`):
+    ``$CVKIT_RUNTIME`` (else ``"auto"``: LiteRT when installed), ``$CVKIT_PRECISION`` (else
+    ``"float32"``) and ``$CVKIT_NUM_THREADS`` (else every core the process may use); a bad value
+    is an error naming its variable.
     """
     global model
     from cvkit.models._folder import load_model
 
-    threads = os.environ.get("CVKIT_NUM_THREADS", "").strip()
-    model = load_model(find_model_dir(model_dir), runtime=runtime or os.environ.get("CVKIT_RUNTIME") or "auto",
-                       precision=precision or os.environ.get("CVKIT_PRECISION") or "float32",
-                       num_threads=int(threads) if threads.isdigit() and int(threads) > 0 else None)
+    options = RunOptions.from_env(runtime=runtime, precision=precision)
+    model = load_model(find_model_dir(model_dir), runtime=options.runtime, precision=options.precision,
+                       num_threads=options.num_threads)
     width, height = inference.input_size(model)
     inference.predict_proba(model, np.zeros((1, height, width, 3), np.uint8))  # warm up
 

@@ -9,8 +9,10 @@
 The widget classes are imported on first use, so ``import cvkit.widgets`` stays cheap.
 
 Example:
+    >>> import os, tempfile
     >>> from cvkit.widgets import AnnotationWidget
-    >>> AnnotationWidget("sample_data/bird", labels=["bird", "not bird"], output=f"{tmp}/labels.tsv")
+    >>> AnnotationWidget("sample_data/bird", labels=["bird", "not bird"],
+    ...                  output=os.path.join(tempfile.mkdtemp(), "labels.tsv"))
     <AnnotationWidget: 0 labelled of 35 images, 2 labels, saving to labels.tsv>
 """
 from __future__ import annotations

@@ -5,8 +5,10 @@ reads directly, and opening the widget again on the same file resumes where you 
 survive a kernel restart. Images are only ever read, never moved, renamed or changed.
 
 Example:
+    >>> import tempfile
     >>> from cvkit.widgets import AnnotationWidget
-    >>> w = AnnotationWidget("sample_data/fruit", labels=["apple", "pear"], output=f"{tmp}/labels.tsv")
+    >>> output = os.path.join(tempfile.mkdtemp(), "labels.tsv")
+    >>> w = AnnotationWidget("sample_data/fruit", labels=["apple", "pear"], output=output)
     >>> w                                       # in Jupyter: the widget itself
     <AnnotationWidget: 0 labelled of 26 images, 2 labels, saving to labels.tsv>
     >>> w.label_buttons["apple"].click()        # what a click does: label, save, next image
@@ -17,12 +19,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 from typing import Any, Sequence
 
 import ipywidgets as W
 import numpy as np
 
+from cvkit._io import image_key, portable_path
+from cvkit._validation import Interval, Options, check_param
 from cvkit.data._dataset import ImageDataset
 from cvkit.data._images import PathLike
 from cvkit.widgets._display import ImageCache, esc, placeholder_html
@@ -69,11 +72,14 @@ class AnnotationWidget:
     and the list of labels are stored in ``#`` comment lines that ``from_table`` ignores.
 
     Example:
-        >>> w = AnnotationWidget(["sample_data/bird/crow.jpg", photo], ["bird", "other"],
-        ...                      output=f"{tmp}/labels.tsv")
+        >>> import tempfile
+        >>> import cvkit
+        >>> output = os.path.join(tempfile.mkdtemp(), "labels.tsv")
+        >>> w = AnnotationWidget(["sample_data/bird/crow.jpg", "sample_data/bird/owl.jpg"], ["bird", "other"],
+        ...                      output=output)
         >>> w.label_buttons["bird"].click()     # what a click in the notebook does
         >>> w.label("other")                    # the same from code, for the second image
-        >>> cvkit.ImageDataset.from_table(f"{tmp}/labels.tsv").counts()
+        >>> cvkit.ImageDataset.from_table(output).counts()
         {'bird': 1, 'other': 1}
     """
 
@@ -87,9 +93,8 @@ class AnnotationWidget:
         self.paths: list[str] = list(dict.fromkeys(paths))
         if not self.paths:
             raise ValueError("no images to annotate")
-        if order not in ORDERS or isinstance(refit_every, bool) or not isinstance(refit_every, int) or refit_every < 1:
-            raise ValueError(f"order must be one of {ORDERS} (got {order!r}) and refit_every a positive int "
-                             f"(got {refit_every!r})")
+        check_param("order", order, [Options(ORDERS)])
+        check_param("refit_every", refit_every, [Interval(int, 1, None)])
         self.order, self.refit_every = order, refit_every
         if order != "folder":
             self.paths = [self.paths[i] for i in np.random.default_rng(random_state).permutation(len(self.paths))]
@@ -133,7 +138,7 @@ class AnnotationWidget:
     def excluded(self) -> dict[str, str]:
         """``{image path: reason}`` for the images of this widget that were excluded."""
         return {p: self.store.excluded[k] for p in self.paths
-                if (k := os.path.normpath(os.path.abspath(p))) in self.store.excluded}
+                if (k := image_key(p)) in self.store.excluded}
 
     @property
     def n_labelled(self) -> int:
@@ -272,7 +277,7 @@ class AnnotationWidget:
     # ------------------------------------------------------------------ internals
     def _remember(self) -> None:
         p = self.current_path
-        self._history.append((p, self.store.label_of(p), self.store.excluded.get(os.path.normpath(os.path.abspath(p)))))
+        self._history.append((p, self.store.label_of(p), self.store.excluded.get(image_key(p))))
 
     def _refit(self, after: int) -> None:
         """Refit the ranker on the labels so far; reorder the pending images after position ``after``."""
@@ -427,12 +432,7 @@ class AnnotationWidget:
             self.index = change["new"] - 1
 
     def _display_path(self, path: str) -> str:
-        if self.root:
-            try:
-                return Path(os.path.relpath(path, self.root)).as_posix()
-            except ValueError:
-                pass
-        return path
+        return portable_path(path, self.root) if self.root else path
 
     def _refresh(self, note: str = "") -> None:
         path = self.current_path
@@ -454,7 +454,7 @@ class AnnotationWidget:
             if label is not None:
                 self.current_label.value = f"label: <b>{esc(label)}</b>"
             elif excluded:
-                why = self.store.excluded[os.path.normpath(os.path.abspath(path))]
+                why = self.store.excluded[image_key(path)]
                 self.current_label.value = (f'<span style="color:#b00">excluded</span>'
                                             f'{(" (" + esc(why) + ")") if why else ""}')
             elif reason is not None:

@@ -10,12 +10,16 @@ changing the filter loses nothing. Photos are never moved, changed or deleted: a
 ``dataset.with_corrections(path)`` and train on the result.
 
 Example:
+    >>> import tempfile
+    >>> import cvkit
     >>> from cvkit.widgets import CleanerWidget
+    >>> train, _ = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
     >>> issues = cvkit.find_label_issues(train, cv=3)
-    >>> w = CleanerWidget(issues, only_issues=False, output=f"{tmp}/corrections.tsv")
+    >>> output = os.path.join(tempfile.mkdtemp(), "corrections.tsv")
+    >>> w = CleanerWidget(issues, only_issues=False, output=output)
     >>> other = next(c for c in w.labels if c != w.current.given[0])
     >>> w.relabel(other)                         # what a click on that class's button does
-    >>> fixed = train.with_corrections(f"{tmp}/corrections.tsv")
+    >>> fixed = train.with_corrections(output)
     >>> sum(a != b for a, b in zip(train.image_labels, fixed.image_labels))
     1
 """
@@ -28,12 +32,14 @@ from typing import Any, Sequence
 import ipywidgets as W
 import numpy as np
 
-from cvkit.data._corrections import Decision, corrections_text, image_key, read_corrections
+from cvkit._io import atomic_write, folder_lock, image_key, portable_path, remove_stale_temporaries
+from cvkit._validation import Options, check_param
+from cvkit.data._corrections import DECISIONS, Decision, corrections_text, read_corrections
 from cvkit.data._dataset import ImageDataset
 from cvkit.data._images import PathLike
 from cvkit.evaluation._report import EvaluationReport
 from cvkit.widgets._display import ImageCache, esc, placeholder_html
-from cvkit.widgets._labels_file import atomic_write_text, check_label, folder_lock, remove_stale_temporaries
+from cvkit.widgets._labels_file import check_label
 
 __all__ = ["CleanerWidget", "CorrectionsFile", "Suspect", "SHOW_OPTIONS"]
 
@@ -45,15 +51,15 @@ class CorrectionsFile:
     """Decisions about images, kept in memory and saved atomically to one corrections TSV.
 
     The same guarantees as :class:`~cvkit.widgets.LabelsFile`, with the same machinery
-    (:func:`~cvkit.widgets._labels_file.atomic_write_text` under
-    :func:`~cvkit.widgets._labels_file.folder_lock`): a save re-reads the file and applies only this
+    (:func:`cvkit._io.atomic_write` under :func:`cvkit._io.folder_lock`): a save re-reads the file and applies only this
     writer's own changes on top, so two writers lose nothing; a kill mid-write leaves the old or
     the new file whole.
 
     Example:
-        >>> store = CorrectionsFile(f"{tmp}/corrections.tsv")
-        >>> store.set(photo, "relabel", "fruit"); store.save()
-        >>> CorrectionsFile(f"{tmp}/corrections.tsv").get(photo)
+        >>> import tempfile
+        >>> store = CorrectionsFile(os.path.join(tempfile.mkdtemp(), "corrections.tsv"))
+        >>> store.set("sample_data/bird/owl.jpg", "relabel", "fruit"); store.save()
+        >>> CorrectionsFile(store.path).get("sample_data/bird/owl.jpg")
         Decision(decision='relabel', label='fruit')
     """
 
@@ -71,9 +77,8 @@ class CorrectionsFile:
 
     def set(self, image: PathLike, decision: str, label: str = "") -> None:
         """Record ``decision`` (relabel, exclude or keep) about ``image``; ``label`` for relabel."""
+        check_param("decision", decision, [Options(DECISIONS)])
         label = check_label(label) if decision == "relabel" else ""
-        if decision not in ("relabel", "exclude", "keep"):
-            raise ValueError(f"decision must be relabel, exclude or keep, not {decision!r}")
         self.decisions[image_key(image)] = Decision(decision, label)
 
     def clear(self, image: PathLike) -> None:
@@ -94,7 +99,7 @@ class CorrectionsFile:
                     merged.pop(key, None)
                 else:
                     merged[key] = mine
-            atomic_write_text(self.path, corrections_text(merged, self.path))
+            atomic_write(self.path, corrections_text(merged, self.path))
             self.decisions = dict(merged)
             self._seen = dict(merged)
 
@@ -147,6 +152,9 @@ def suspects_from(source: Any, only_issues: bool = True, top_losses: int = 20) -
     :class:`~cvkit.evaluation.EvaluationReport` (its ``top_losses`` worst images).
 
     Example:
+        >>> import cvkit
+        >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+        >>> clf = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train)
         >>> [s.kind for s in suspects_from(cvkit.evaluate(clf, test), top_losses=2)]
         ['top loss', 'top loss']
     """
@@ -239,7 +247,12 @@ class CleanerWidget:
     ``relabel_buttons``, ``exclude_button``, ``keep_button``, ``undo_button``).
 
     Example:
-        >>> w = CleanerWidget(cvkit.evaluate(clf, test), top_losses=3, output=f"{tmp}/corrections.tsv")
+        >>> import tempfile
+        >>> import cvkit
+        >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+        >>> clf = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train)
+        >>> output = os.path.join(tempfile.mkdtemp(), "corrections.tsv")
+        >>> w = CleanerWidget(cvkit.evaluate(clf, test), top_losses=3, output=output)
         >>> w.exclude()                                 # the worst image: leave it out
         >>> w
         <CleanerWidget: 1 decided of 3 suspects, saving to corrections.tsv>
@@ -407,8 +420,8 @@ class CleanerWidget:
         data, reason = self._cache.get(path)
         # the folder relative to the corrections file's folder (the data), as a user names it;
         # outside it, the folder's own name
-        folder = os.path.dirname(os.path.abspath(path))
-        relative = os.path.relpath(folder, os.path.dirname(self.store.path))
+        folder = os.path.dirname(image_key(path))
+        relative = portable_path(folder, os.path.dirname(self.store.path))
         folder = os.path.basename(folder) if relative.startswith("..") else relative
         panel.title.value = (f"<b>{esc(os.path.basename(path))}</b> "
                              f'<span style="color:#666;font-size:11px">{esc(folder)}</span>')

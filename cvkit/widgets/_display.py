@@ -5,7 +5,7 @@ placeholder that says why, so they share one cache and one look.
 
 Example:
     >>> cache = ImageCache((160, 120))
-    >>> data, reason = cache.get(photo)
+    >>> data, reason = cache.get("sample_data/bird/owl.jpg")
     >>> data[:2], reason                      # JPEG bytes, no error
     (b'\\xff\\xd8', None)
     >>> fit_size(640, 480, (160, 160))

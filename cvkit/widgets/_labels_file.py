@@ -21,27 +21,28 @@ file's folder, re-reads the file, merges in only this writer's own changes, and 
 so no writer's labels are lost. A killed save may leave a hidden ``.labels.tsv.*.tmp`` file; the
 next ``LabelsFile`` opened on that file removes it.
 
+The writing itself (temporary file, lock, stale temporaries) is :mod:`cvkit._io`'s, the one
+home of file writing in cvkit.
+
 Example:
-    >>> store = LabelsFile(f"{tmp}/labels.tsv")
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "labels.tsv")
+    >>> store = LabelsFile(path)
     >>> store.set_label(" owl.jpg", "bird"); store.save()
-    >>> LabelsFile(f"{tmp}/labels.tsv").annotations == store.annotations
+    >>> LabelsFile(path).annotations == store.annotations
     True
 """
 from __future__ import annotations
 
-import contextlib
-import glob
 import os
-import shutil
-import stat
-import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
+from cvkit._io import atomic_write, folder_lock, image_key, portable_path, remove_stale_temporaries
 from cvkit.data._images import ImageReadError, PathLike, check_regular_file
 from cvkit.data._sources import LABEL_COLUMNS, PATH_COLUMNS, TableFormatError, format_row, iter_records
 
-__all__ = ["LabelsFile", "check_label", "atomic_write_text", "folder_lock", "remove_stale_temporaries"]
+__all__ = ["LabelsFile", "check_label"]
 
 _LABELS_TAG = "#labels"
 _EXCLUDED_TAG = "#excluded"
@@ -53,7 +54,13 @@ def check_label(name: str) -> str:
 
     A label must be non-empty and fit in one TSV cell (no tab, no line break).
 
-    Example: ``check_label(" cat ")`` -> ``'cat'``; ``check_label("a\\tb")`` raises ValueError.
+    Example:
+        >>> check_label(" cat ")
+        'cat'
+        >>> check_label("a\\tb")
+        Traceback (most recent call last):
+        ...
+        ValueError: label 'a\\tb' contains a tab or a line break
     """
     if not isinstance(name, str):
         raise ValueError(f"label must be a string, not {type(name).__name__}")
@@ -63,116 +70,6 @@ def check_label(name: str) -> str:
     if any(c in label for c in "\t\r\n"):
         raise ValueError(f"label {label!r} contains a tab or a line break")
     return label
-
-
-def atomic_write_text(path: PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers only ever see the old or the new content.
-
-    The text goes to a temporary file in the same folder (same file system, so the rename is
-    atomic), is flushed to disk, and then replaces ``path`` with :func:`os.replace`. If anything
-    fails before the replace, the old file is untouched and the temporary file is removed.
-
-    Example: ``atomic_write_text("runs/labels.tsv", "path\\tlabel\\n")``
-    """
-    path = Path(path)
-    folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            shutil.copymode(path, tmp)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        try:
-            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return
-        try:
-            os.fsync(dir_fd)
-        except OSError:
-            pass
-        finally:
-            os.close(dir_fd)
-
-
-@contextlib.contextmanager
-def folder_lock(folder: PathLike, blocking: bool = True) -> Iterator[bool]:
-    """Hold an exclusive lock on ``folder`` (``flock`` on the folder itself) while the block runs.
-
-    Yields True when the lock is held; False when ``blocking=False`` and another process holds it,
-    or when the system has no such lock (Windows, some network file systems), in which case the
-    block runs unlocked as before. The kernel releases the lock when a process dies, so a killed
-    writer never leaves a stale lock behind, and no lock file is left in the folder.
-
-    Example:
-        >>> with folder_lock(tmp) as held:
-        ...     held
-        True
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory locks
-        yield False
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        yield False
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            held = True
-        except OSError:  # busy (non-blocking), or locks unsupported here
-            held = False
-        yield held
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
-def remove_stale_temporaries(path: PathLike) -> list[str]:
-    """Delete the hidden ``.<name>.*.tmp`` files that killed saves of ``path`` left behind.
-
-    Only done while holding :func:`folder_lock` (a live save holds it while its temporary file
-    exists, so what is found then is stale); when another process holds it, nothing is removed.
-    Returns the removed paths.
-
-    Example:
-        >>> open(f"{tmp}/.labels.tsv.abc123.tmp", "w").close()
-        >>> [os.path.basename(p) for p in remove_stale_temporaries(f"{tmp}/labels.tsv")]
-        ['.labels.tsv.abc123.tmp']
-    """
-    path = Path(path)
-    if not path.parent.is_dir():
-        return []
-    removed = []
-    with folder_lock(path.parent, blocking=False) as held:
-        if not held:
-            return []
-        for tmp in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
-            try:
-                if stat.S_ISREG(os.lstat(tmp).st_mode):
-                    os.unlink(tmp)
-                    removed.append(tmp)
-            except OSError:
-                pass
-    return removed
-
-
-def _key(path: PathLike) -> str:
-    """The normalised absolute path used to match images between the widget and the file."""
-    return os.path.normpath(os.path.abspath(os.fspath(path)))
 
 
 class LabelsFile:
@@ -194,10 +91,11 @@ class LabelsFile:
     the file are merged in on :meth:`save` (see the module docstring).
 
     Example:
-        >>> store = LabelsFile(f"{tmp}/labels.tsv")
-        >>> store.set_label(photo, "bird")
+        >>> import os, tempfile
+        >>> store = LabelsFile(os.path.join(tempfile.mkdtemp(), "labels.tsv"))
+        >>> store.set_label("sample_data/bird/owl.jpg", "bird")
         >>> store.save()
-        >>> LabelsFile(f"{tmp}/labels.tsv").label_of(photo)
+        >>> LabelsFile(store.path).label_of("sample_data/bird/owl.jpg")
         'bird'
     """
 
@@ -221,7 +119,7 @@ class LabelsFile:
 
     # ------------------------------------------------------------------ reading
     def _resolve(self, cell: str) -> str:
-        return _key(cell if os.path.isabs(cell) else self.path.parent / cell)
+        return image_key(cell if os.path.isabs(cell) else self.path.parent / cell)
 
     def _read(self) -> tuple[list[str], dict[str, str], dict[str, str]]:
         """``(labels, annotations, excluded)`` as the file holds them now."""
@@ -329,48 +227,47 @@ class LabelsFile:
     def set_label(self, image: PathLike, label: str) -> None:
         """Give ``image`` a class (this also un-excludes it)."""
         label = self.add_label(label)
-        key = _key(image)
+        key = image_key(image)
         self.excluded.pop(key, None)
         self.annotations[key] = label
 
     def exclude(self, image: PathLike, reason: str = "") -> None:
         """Leave ``image`` out of the dataset on purpose (its label, if any, is dropped)."""
-        key = _key(image)
+        key = image_key(image)
         self.annotations.pop(key, None)
         self.excluded[key] = " ".join(str(reason).split())
 
     def clear(self, image: PathLike) -> None:
         """Forget the label or exclusion of ``image``."""
-        key = _key(image)
+        key = image_key(image)
         self.annotations.pop(key, None)
         self.excluded.pop(key, None)
 
     def label_of(self, image: PathLike) -> str | None:
         """The label of ``image``, or None."""
-        return self.annotations.get(_key(image))
+        return self.annotations.get(image_key(image))
 
     def is_excluded(self, image: PathLike) -> bool:
         """True when ``image`` was excluded."""
-        return _key(image) in self.excluded
+        return image_key(image) in self.excluded
 
     # ------------------------------------------------------------------ writing
-    def _cell(self, image_key: str) -> str:
+    def _cell(self, key: str) -> str:
         """Relative to the file's folder when both share a folder below the file-system root
         (so a project folder can move as a whole); absolute otherwise."""
         folder = os.fspath(self.path.parent)
         try:
-            common = os.path.commonpath([image_key, folder])
-            rel = os.path.relpath(image_key, folder)
+            common = os.path.commonpath([key, folder])
         except ValueError:  # another drive (Windows)
-            return Path(image_key).as_posix()
+            return Path(key).as_posix()
         if os.path.dirname(common) == common:  # only the root (or drive) in common
-            return Path(image_key).as_posix()
-        rel = Path(rel).as_posix()
+            return Path(key).as_posix()
+        rel = portable_path(key, folder)
         return "./" + rel if rel.startswith("#") else rel
 
     def to_text(self, order: Iterable[PathLike] = ()) -> str:
         """The file's content. Images in ``order`` come first, in that order; others follow."""
-        keys = [_key(p) for p in order]
+        keys = [image_key(p) for p in order]
         known = set(keys)
         keys += [k for k in list(self.annotations) + list(self.excluded) if k not in known]
         lines = [_BANNER.format(name=self.path.name) + "\n",
@@ -387,9 +284,9 @@ class LabelsFile:
     def save(self, order: Iterable[PathLike] = ()) -> None:
         """Write the file atomically (creating its folder), merged with other writers' saves.
 
-        Under :func:`folder_lock`, the file is read again, this object's changes since it last
-        read or wrote the file are applied on top (the file's other entries are kept, and become
-        visible here), and the result is written with :func:`atomic_write_text`.
+        Under :func:`cvkit._io.folder_lock`, the file is read again, this object's changes since
+        it last read or wrote the file are applied on top (the file's other entries are kept, and
+        become visible here), and the result is written with :func:`cvkit._io.atomic_write`.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with folder_lock(self.path.parent):
@@ -397,5 +294,5 @@ class LabelsFile:
                 self._merge(*self._read())
             else:
                 self._merge([], {}, {})
-            atomic_write_text(self.path, self.to_text(order))
+            atomic_write(self.path, self.to_text(order))
             self._seen = (dict(self.annotations), dict(self.excluded))

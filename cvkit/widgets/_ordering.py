@@ -10,6 +10,8 @@ cached on disk by the featurizer), measures its cross-validated accuracy with
 suggestion for each photo lets one key accept the model's guess.
 
 Example:
+    >>> import cvkit
+    >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
     >>> ranker = UncertaintyRanker()
     >>> ranker.fit(train.paths[:30], train.image_labels[:30])
     True
@@ -124,6 +126,8 @@ def reorder(paths: list[str], after: int, is_pending: Callable[[str], bool],
     photos most uncertain first, then the others (labelled or excluded) as they were.
 
     Example:
+        >>> import cvkit
+        >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
         >>> ranker = UncertaintyRanker(); _ = ranker.fit(train.paths[:30], train.image_labels[:30])
         >>> order, _ = reorder(test.paths[:4], 0, lambda p: True, ranker)
         >>> order[0] == test.paths[0], sorted(order) == sorted(test.paths[:4])

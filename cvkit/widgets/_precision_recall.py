@@ -7,6 +7,9 @@ and marks that point on the precision/recall curve, for all classes at once or o
 the rest. The numbers come from :meth:`cvkit.evaluation.EvaluationReport.at_threshold`.
 
 Example:
+    >>> import cvkit
+    >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+    >>> clf = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train)
     >>> from cvkit.widgets import PrecisionRecallWidget
     >>> PrecisionRecallWidget(cvkit.evaluate(clf, test))
     <PrecisionRecallWidget: 36 images, 4 classes, threshold 0.50>
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 import numpy as np
 
+from cvkit._validation import Interval, check_param
 from cvkit.evaluation._report import EvaluationReport
 from cvkit.widgets._display import esc
 
@@ -49,6 +53,9 @@ class PrecisionRecallWidget:
     ``Image`` widget) shows it as SVG, so lines and text stay sharp on high-resolution screens.
 
     Example:
+        >>> import cvkit
+        >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+        >>> clf = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train)
         >>> w = PrecisionRecallWidget(cvkit.evaluate(clf, test), threshold=0.8)
         >>> w.values == w.report.at_threshold(0.8)                     # the numbers shown
         True
@@ -62,8 +69,7 @@ class PrecisionRecallWidget:
         if not hasattr(report, "at_threshold"):
             raise TypeError(f"report must be an EvaluationReport (cvkit.evaluate(...)), not "
                             f"{type(report).__name__}")
-        if not 0.0 <= float(threshold) <= 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, not {threshold}")
+        check_param("threshold", threshold, [Interval(float, 0, 1)])
         if class_name is not None and class_name not in report.classes:
             raise ValueError(f"class_name {class_name!r} is not one of the classes {report.classes}")
         self.report = report

@@ -6,6 +6,9 @@ image with its true and predicted class and a bar per class score, and can show 
 of one class, worst first.
 
 Example:
+    >>> import cvkit
+    >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+    >>> clf = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train)
     >>> from cvkit.widgets import ResultsWidget
     >>> ResultsWidget(test, clf.predict_proba(test), classes=clf.classes_)
     <ResultsWidget: 36 images, 4 classes, 1 wrong>
@@ -68,6 +71,9 @@ class ResultsWidget:
     ``row`` is the row shown.
 
     Example:
+        >>> import cvkit
+        >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+        >>> clf = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train)
         >>> w = ResultsWidget(test, cvkit.evaluate(clf, test))
         >>> w.show.value = "incorrect"; w.sort.value = "loss"   # worst mistakes first
         >>> len(w.indices), w.row == w.indices[0]
