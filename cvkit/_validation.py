@@ -35,7 +35,8 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 __all__ = ["InvalidParameterError", "Interval", "Options", "Custom", "validate_params", "describe",
-           "check_param", "DEPRECATED", "is_deprecated_default", "param_value", "renamed_param", "DEPRECATION_RULE"]
+           "check_param", "DEPRECATED", "is_deprecated_default", "param_value", "renamed_param", "renamed_keyword",
+           "DEPRECATION_RULE"]
 
 #: cvkit's deprecation rule: a renamed or removed name keeps working, with a ``FutureWarning`` naming
 #: its replacement, for one minor version (it goes in the next one); the CHANGELOG lists each.
@@ -243,12 +244,36 @@ def renamed_param(estimator: Any, old: str, new: str, default: Any) -> Any:
         >>> caught[0].category.__name__
         'FutureWarning'
     """
-    value = getattr(estimator, old)
-    if is_deprecated_default(value):
-        return getattr(estimator, new)
-    current = getattr(estimator, new)
-    if not (current is default or (isinstance(current, (str, bool, int, type(None))) and current == default)):
-        raise ValueError(f"{type(estimator).__name__}: give {new}= only ({old}= is its deprecated former name)")
-    warnings.warn(f"{type(estimator).__name__}: the parameter {old!r} was renamed {new!r}; {old!r} is deprecated "
-                  f"and will be removed in a future version. Use {new}={value!r}", FutureWarning, stacklevel=3)
-    return value
+    return renamed_keyword(type(estimator).__name__, old, getattr(estimator, old), new, getattr(estimator, new),
+                           default, stacklevel=4)
+
+
+def renamed_keyword(owner: str, old: str, old_value: Any, new: str, new_value: Any, default: Any,
+                    stacklevel: int = 3) -> Any:
+    """The value of keyword ``new`` of function ``owner``, honouring its deprecated former name ``old``.
+
+    :func:`renamed_param` for functions: the old keyword keeps the default :data:`DEPRECATED`; when
+    the caller gives it, a ``FutureWarning`` names the new one and its value is used. Giving both
+    names (``new_value`` other than its ``default``) is an error.
+
+    Example:
+        >>> import warnings
+        >>> def make(verbose=True, progress=DEPRECATED):
+        ...     return renamed_keyword("make", "progress", progress, "verbose", verbose, default=True)
+        >>> make(verbose=False)
+        False
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     make(progress=False)
+        False
+        >>> str(caught[0].message).split(";")[0]
+        "make: the parameter 'progress' was renamed 'verbose'"
+    """
+    if is_deprecated_default(old_value):
+        return new_value
+    if not (new_value is default or (isinstance(new_value, (str, bool, int, type(None))) and new_value == default)):
+        raise ValueError(f"{owner}: give {new}= only ({old}= is its deprecated former name)")
+    warnings.warn(f"{owner}: the parameter {old!r} was renamed {new!r}; {old!r} is deprecated "
+                  f"and will be removed in a future version. Use {new}={old_value!r}", FutureWarning,
+                  stacklevel=stacklevel)
+    return old_value
