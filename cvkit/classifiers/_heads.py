@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from cvkit._validation import Custom, Options, check_param
+from cvkit._validation import Custom, Interval, Options, check_param
 
 __all__ = ["DEFAULT_CS", "default_estimator", "with_probabilities", "fold_linear_head", "check_class_weight",
            "CLASS_WEIGHT", "class_weights", "fit_head"]
@@ -66,10 +66,11 @@ def with_probabilities(estimator: Any, min_class_count: int, random_state: int |
                                   cv=StratifiedKFold(folds, shuffle=True, random_state=random_state))
 
 
+_WEIGHT = Interval(float, 0, None, closed="neither")
+
+
 def _is_weight_dict(value: Any) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(w, (int, float, np.integer, np.floating)) and not isinstance(w, (bool, np.bool_)) and w > 0
-        for w in value.values())
+    return isinstance(value, dict) and all(_WEIGHT.is_satisfied_by(w) for w in value.values())
 
 
 #: The constraints of ``class_weight`` (both classifiers declare these).

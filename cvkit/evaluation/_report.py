@@ -49,8 +49,8 @@ __all__ = ["EvaluationReport", "EvaluationWarning", "REPORT_FORMAT"]
 REPORT_FORMAT = "cvkit-evaluation"
 _FORMAT_VERSION = 1
 #: The constraints of ``zero_division``: NaN (undefined, the default), 0.0 or 1.0.
-ZERO_DIVISION = [Custom(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and (v in (0, 1) or np.isnan(v)),
-                        "nan, 0.0 or 1.0")]
+ZERO_DIVISION = [Custom(lambda v: (Interval(float, 0, 1).is_satisfied_by(v) and v in (0, 1))
+                        or (isinstance(v, float) and np.isnan(v)), "nan, 0.0 or 1.0")]
 
 
 class EvaluationWarning(UserWarning):
