@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 __all__ = ["InvalidParameterError", "Interval", "Options", "Custom", "validate_params", "describe",
-           "check_param", "DEPRECATED", "is_deprecated_default", "param_value", "renamed_param", "renamed_argument",
+           "check_param", "DEPRECATED", "is_deprecated_default", "param_value", "renamed_param", "renamed_keyword",
            "DEPRECATION_RULE"]
 
 #: cvkit's deprecation rule: a renamed or removed name keeps working, with a ``FutureWarning`` naming
@@ -244,41 +244,36 @@ def renamed_param(estimator: Any, old: str, new: str, default: Any) -> Any:
         >>> caught[0].category.__name__
         'FutureWarning'
     """
-    value = getattr(estimator, old)
-    if is_deprecated_default(value):
-        return getattr(estimator, new)
-    current = getattr(estimator, new)
-    if not (current is default or (isinstance(current, (str, bool, int, type(None))) and current == default)):
-        raise ValueError(f"{type(estimator).__name__}: give {new}= only ({old}= is its deprecated former name)")
-    warnings.warn(f"{type(estimator).__name__}: the parameter {old!r} was renamed {new!r}; {old!r} is deprecated "
-                  f"and will be removed in a future version. Use {new}={value!r}", FutureWarning, stacklevel=3)
-    return value
+    return renamed_keyword(type(estimator).__name__, old, getattr(estimator, old), new, getattr(estimator, new),
+                           default, stacklevel=4)
 
 
-def renamed_argument(owner: str, old: str, old_value: Any, new: str, new_value: Any, default: Any) -> Any:
-    """The value of a *function's* keyword ``new``, honouring its deprecated former name ``old`` with a ``FutureWarning``.
+def renamed_keyword(owner: str, old: str, old_value: Any, new: str, new_value: Any, default: Any,
+                    stacklevel: int = 3) -> Any:
+    """The value of keyword ``new`` of function ``owner``, honouring its deprecated former name ``old``.
 
-    :func:`renamed_param` is for an estimator's attributes; a function keeps the old keyword in its
-    signature with the default :data:`DEPRECATED` and calls this once. Giving both names is an error.
-    The warning points at the function's caller.
+    :func:`renamed_param` for functions: the old keyword keeps the default :data:`DEPRECATED`; when
+    the caller gives it, a ``FutureWarning`` names the new one and its value is used. Giving both
+    names (``new_value`` other than its ``default``) is an error.
 
     Example:
         >>> import warnings
-        >>> def score(images, decode_threads=None, workers=DEPRECATED):
-        ...     return renamed_argument("score", "workers", workers, "decode_threads", decode_threads, None)
-        >>> score([], decode_threads=2)
-        2
+        >>> def make(verbose=True, progress=DEPRECATED):
+        ...     return renamed_keyword("make", "progress", progress, "verbose", verbose, default=True)
+        >>> make(verbose=False)
+        False
         >>> with warnings.catch_warnings(record=True) as caught:
         ...     warnings.simplefilter("always")
-        ...     score([], workers=3)
-        3
-        >>> caught[0].category.__name__, str(caught[0].message)[:54]
-        ('FutureWarning', "score: the parameter 'workers' was renamed 'decode_thr")
+        ...     make(progress=False)
+        False
+        >>> str(caught[0].message).split(";")[0]
+        "make: the parameter 'progress' was renamed 'verbose'"
     """
     if is_deprecated_default(old_value):
         return new_value
     if not (new_value is default or (isinstance(new_value, (str, bool, int, type(None))) and new_value == default)):
         raise ValueError(f"{owner}: give {new}= only ({old}= is its deprecated former name)")
     warnings.warn(f"{owner}: the parameter {old!r} was renamed {new!r}; {old!r} is deprecated "
-                  f"and will be removed in a future version. Use {new}={old_value!r}", FutureWarning, stacklevel=3)
+                  f"and will be removed in a future version. Use {new}={old_value!r}", FutureWarning,
+                  stacklevel=stacklevel)
     return old_value

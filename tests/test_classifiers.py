@@ -142,8 +142,11 @@ def test_fit_input_errors(sample_split, sample_dir):
         FeatureClassifier().fit(train.paths[:4])
     with pytest.raises(ValueError, match="at least 2 classes"):
         FeatureClassifier(verbose=False).fit(train.paths[:3], ["bird"] * 3)
-    with pytest.raises(TypeError, match="single path"):
+    # a folder is an input of its own now (ImageSource): 35 photos cannot take one label
+    with pytest.raises(ValueError, match="35 images but 1 labels"):
         FeatureClassifier().fit(str(sample_dir / "bird"), ["bird"])
+    with pytest.raises(ValueError, match="fit: labels are missing"):  # a folder of photos, no class folders
+        FeatureClassifier().fit(str(sample_dir / "bird"))
     with pytest.raises(TypeError, match="scikit-learn classifier"):
         FeatureClassifier(head="svm", verbose=False).fit(train)
 

@@ -286,7 +286,7 @@ def test_at_threshold_overall_and_per_class():
     assert math.isnan(r.at_threshold(1.0)["precision"])  # nothing that confident: undefined
     with pytest.raises(ValueError, match="'cat' is not one of the classes"):
         r.at_threshold(0.5, "cat")
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\], got 1.5"):  # the uniform wording
         r.at_threshold(1.5)
     curve = r.threshold_curve()
     assert len(curve) == 101 and curve["coverage"].is_monotonic_decreasing
@@ -434,7 +434,7 @@ def test_hard_negatives_on_a_pool_and_on_a_labelled_set(sample_model, sample_spl
     with pytest.raises(ValueError, match="pass label="):
         from cvkit import ImageDataset
         hard_negatives(sample_model, ImageDataset(test.paths), k=3)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="k must be a positive int, got 0"):  # the uniform wording
         hard_negatives(sample_model, test, k=0)
 
 

@@ -10,19 +10,24 @@ Both save to a model folder with ``clf.save(path)``; reload with :func:`cvkit.lo
 Both take the same names for the same ideas (``backbone``, ``head``, ``batch_size``, ``verbose``,
 ``cache``, ``cache_dir``, ``random_state``) and follow scikit-learn's estimator contract.
 
+Both take any labelled input :class:`cvkit.ImageSource` resolves (a dataset, a folder of class
+folders, a ``path,label`` table, a split manifest's train side, or paths / arrays with ``y``), and
+predict on any input of images (a folder, a glob, a list of paths, arrays).
+
 Example:
-    >>> clf = cvkit.FeatureClassifier(verbose=False).fit(train)
-    >>> clf.predict(test.paths[:2]).dtype, clf.backbone_
-    (dtype('O'), 'efficientnet_lite0')
+    >>> from cvkit.classifiers import FeatureClassifier
+    >>> clf = FeatureClassifier(verbose=False).fit("sample_data")
+    >>> clf.predict("sample_data/bird/*.jpg")[:2].tolist(), clf.backbone_
+    (['bird', 'bird'], 'efficientnet_lite0')
 """
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-__all__ = ["FeatureClassifier", "FineTuneClassifier", "ImageClassifier", "cross_validate", "make_classifier"]
+__all__ = ["FeatureClassifier", "FineTuneClassifier", "cross_validate", "make_classifier"]
 
-_LAZY = {"FeatureClassifier": "._features", "FineTuneClassifier": "._finetune", "ImageClassifier": "._base",
+_LAZY = {"FeatureClassifier": "._features", "FineTuneClassifier": "._finetune",
          "cross_validate": "._model_selection", "make_classifier": "._model_selection"}
 
 

@@ -1,94 +1,100 @@
 """The base class of cvkit's trainable classifiers: scikit-learn's estimator habits plus ``save``.
 
-``predict``, ``predict_proba`` and ``score`` come from :class:`cvkit.models._predictor.PredictorMixin`,
+``predict`` and ``predict_proba`` come from :class:`cvkit.models._predictor.PredictorMixin`,
 shared with loaded model folders; ``save`` writes a model folder through :mod:`cvkit.models._folder`.
-This module also holds what both classifiers share when checking their parameters in ``fit``:
-small checks whose errors name the parameter, and the one way a renamed parameter keeps working.
+This module also holds what both classifiers declare the same way: the constraints of the
+parameters they share (checked in ``fit`` by one call to :func:`cvkit._validation.validate_params`,
+whose error names the parameter) and ``score`` on any input :class:`cvkit.ImageSource` resolves.
 
 Example:
-    >>> from cvkit.classifiers._base import check_int
-    >>> check_int("batch_size", 0, minimum=1)
+    >>> from cvkit._validation import check_param
+    >>> check_param("verbose", "loud", VERBOSE)
     Traceback (most recent call last):
     ...
-    ValueError: batch_size must be an integer >= 1, got 0
+    cvkit._validation.InvalidParameterError: verbose must be one of 0, 1, 2, 'auto' or True or False, got 'loud'
 """
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Sequence
 
-import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from cvkit._validation import DEPRECATED, is_deprecated_default, param_value, renamed_param
+from cvkit._validation import DEPRECATED, Custom, Interval, Options, validate_params
+from cvkit.classifiers._heads import CLASS_WEIGHT
+from cvkit.data._source import ImageSource
 from cvkit.models._folder import save_model
 from cvkit.models._predictor import PredictorMixin
 
-__all__ = ["ImageClassifier", "DEPRECATED", "check_int", "check_fraction", "check_verbose", "is_deprecated_default", "param_value",
-           "renamed_param"]
+__all__ = ["ImageClassifier", "BACKBONE", "VERBOSE", "CACHE_DIR", "RANDOM_STATE", "CLASS_WEIGHT", "former_name"]
 
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int if it is an integer (not a bool) ``>= minimum``; else ``ValueError`` naming ``name``.
-
-    Example:
-        >>> check_int("epochs", 3, minimum=0)
-        3
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+#: A backbone given by name (:func:`cvkit.backbones.info` resolves it and says which names exist).
+BACKBONE = [Custom(lambda value: isinstance(value, str), "a backbone name (see cvkit.backbones.available())")]
+#: ``0``/``False`` (silent), ``1``/``True`` or ``"auto"`` (progress bars), ``2`` (a line per epoch).
+VERBOSE = [Options([0, 1, 2, "auto"]), "boolean"]
+#: Where the feature cache lives (None: ``$CVKIT_CACHE_DIR`` or ``~/.cache/cvkit``).
+CACHE_DIR = ["path", None]
+#: A seed for everything a fit draws at random, or None for a fresh one.
+RANDOM_STATE = [Interval(int, 0, 2 ** 32 - 1), None]
 
 
-def check_fraction(name: str, value: Any, low: float = 0.0, high: float = 1.0, open_low: bool = False) -> float:
-    """``value`` as a float in ``[low, high)`` (``(low, high)`` with ``open_low``); else ``ValueError`` naming ``name``.
+def former_name(constraints: Sequence[Any]) -> list[Any]:
+    """The constraints of a renamed parameter's old name: those of the new one, or left unset.
 
     Example:
-        >>> check_fraction("dropout", 0.2)
-        0.2
+        >>> from cvkit._validation import check_param
+        >>> check_param("progress", DEPRECATED, former_name(VERBOSE))
+        'deprecated'
     """
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok:
-        value = float(value)
-        ok = (value > low if open_low else value >= low) and value < high
-    if not ok:
-        interval = f"{'(' if open_low else '['}{low:g}, {high:g})"
-        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
-    return value
-
-
-def check_verbose(value: Any) -> Any:
-    """``verbose`` is ``0``/``False`` (silent), ``1``/``True`` or ``"auto"`` (progress bars), ``2`` (a line per epoch).
-
-    Example:
-        >>> check_verbose("auto")
-        'auto'
-    """
-    if value not in (0, 1, 2, "auto") or isinstance(value, float):
-        raise ValueError(f"verbose must be 0, 1, 2, 'auto' or a bool, got {value!r}")
-    return value
+    return [*constraints, Options([DEPRECATED])]
 
 
 class ImageClassifier(PredictorMixin, ClassifierMixin, BaseEstimator):
     """Base class of cvkit's trainable image classifiers (scikit-learn estimator conventions).
 
-    Parameters are stored by ``__init__`` untouched; ``fit`` checks them, does the work and sets
+    Parameters are stored by ``__init__`` untouched and declared in ``_parameter_constraints``
+    (every one of them); ``fit`` checks them with :meth:`_validate_params`, does the work and sets
     attributes ending in ``_`` (so :func:`sklearn.utils.validation.check_is_fitted` and
     :func:`sklearn.base.clone` work). Subclasses implement ``fit``, ``_predict_proba`` and
     ``_export`` (what :meth:`save` writes).
 
     Example:
-        >>> from sklearn.utils.validation import check_is_fitted
-        >>> check_is_fitted(clf)  # passes: clf is fitted
-        >>> issubclass(cvkit.FeatureClassifier, ImageClassifier)
-        True
+        >>> import cvkit
+        >>> issubclass(cvkit.FeatureClassifier, ImageClassifier), sorted(cvkit.FineTuneClassifier._parameter_constraints)[:3]
+        (True, ['augment', 'backbone', 'batch_size'])
     """
 
     #: "features" or "finetune": written to the model folder's metadata.
     _method = ""
+    #: parameter name -> the constraints its value may satisfy (see :mod:`cvkit._validation`).
+    _parameter_constraints: dict[str, list[Any]] = {}
+
+    def _validate_params(self) -> None:
+        """Check every parameter against ``_parameter_constraints``: one error naming the first bad one."""
+        validate_params(type(self).__name__, self.get_params(deep=False), self._parameter_constraints)
 
     def _export(self) -> dict[str, Any]:  # pragma: no cover - abstract
         """``{"keras_model": ..., "head": estimator or None, "backbone": canonical name, "metrics": {...}}``."""
         raise NotImplementedError
+
+    def score(self, X: Any, y: Sequence[Any] | None = None, sample_weight: Any = None) -> float:
+        """Accuracy on labelled images; unreadable images are left out.
+
+        ``X`` is any labelled input of :meth:`cvkit.ImageSource.resolve`: a labelled dataset, a folder
+        of class folders, a ``path,label`` table, a split manifest (its test side), or paths / an
+        image array with ``y``. A label the classifier was never trained on raises ``ValueError``
+        naming it, rather than being silently counted as a mistake.
+
+        Example:
+            >>> import cvkit
+            >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+            >>> clf = cvkit.FeatureClassifier(verbose=False).fit(train)
+            >>> round(clf.score(test), 3), clf.score("sample_data/tags.tsv") > 0.95
+            (0.972, True)
+        """
+        self._check_is_fitted()
+        source = ImageSource.resolve(X, y, side="test")
+        return super().score(source.items, source.labels, sample_weight=sample_weight)
 
     def save(self, path: str | os.PathLike, overwrite: bool = False, metrics: dict | None = None,
              model_version: str | None = None) -> str:
@@ -99,7 +105,9 @@ class ImageClassifier(PredictorMixin, ClassifierMixin, BaseEstimator):
         :func:`cvkit.load_model`. Returns the folder path.
 
         Example:
-            >>> folder = clf.save(tmp + "/birds", metrics={"test_accuracy": 0.97})
+            >>> import os, tempfile, cvkit
+            >>> clf = cvkit.FeatureClassifier(verbose=False).fit("sample_data")
+            >>> folder = clf.save(os.path.join(tempfile.mkdtemp(), "birds"), metrics={"test_accuracy": 0.97})
             >>> cvkit.load_model(folder).classes_
             ['bird', 'flower', 'fruit', 'vegetable']
         """

@@ -20,7 +20,8 @@ def epoch_scalars(log_dir: str | os.PathLike) -> Any:
     Tags are ``epoch_<name>`` like Keras' TensorBoard callback; the step is the epoch index.
 
     Example (then ``model.fit(x, y, callbacks=[callback])``):
-        >>> callback = epoch_scalars(tmp + "/tb/head")
+        >>> import tempfile
+        >>> callback = epoch_scalars(os.path.join(tempfile.mkdtemp(), "tb", "head"))
         >>> callback.log_dir.endswith("head")
         True
     """

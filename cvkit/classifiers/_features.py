@@ -6,38 +6,47 @@ overfit the backbone. Features are cached on disk by image content, so refitting
 head or another split costs almost nothing.
 
 Example:
-    >>> clf.score(test) > 0.9                      # clf = FeatureClassifier().fit(train)
-    True
+    >>> import cvkit
     >>> from sklearn.svm import LinearSVC
+    >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
     >>> svm = FeatureClassifier(head=LinearSVC(class_weight="balanced"), verbose=False).fit(train)
-    >>> type(svm.estimator_).__name__              # no predict_proba: calibrated
-    'CalibratedClassifierCV'
+    >>> type(svm.estimator_).__name__, svm.score(test) > 0.9   # no predict_proba: calibrated
+    ('CalibratedClassifierCV', True)
 """
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from sklearn.base import clone
 
 from cvkit._console import import_keras
-from cvkit._validation import DEPRECATED, param_value, renamed_param
-from cvkit.classifiers._base import ImageClassifier, check_int, check_verbose
+from cvkit._validation import DEPRECATED, Custom, Interval, Options, param_value, renamed_param
+from cvkit.classifiers._base import (
+    BACKBONE,
+    CACHE_DIR,
+    CLASS_WEIGHT,
+    RANDOM_STATE,
+    VERBOSE,
+    ImageClassifier,
+    former_name,
+)
 from cvkit.classifiers._heads import (
-    check_class_weight,
     class_weights,
     default_estimator,
     fit_head,
     fold_linear_head,
     with_probabilities,
 )
+from cvkit.classifiers._inputs import image_source, labelled_source, size_wh
 from cvkit.data import BadImageWarning
-from cvkit.data._inputs import encode_labels, labels_for, n_images, warn_unreadable
-from cvkit.options import resolve_runtime
+from cvkit.data._inputs import encode_labels, warn_unreadable
+from cvkit.options import RUNTIMES, resolve_runtime
 
-__all__ = ["FeatureClassifier", "featurize"]
+__all__ = ["FeatureClassifier", "featurize", "show_kwarg", "HEAD"]
 
 # Backbones built in this process, by canonical name: building one (and converting its ImageNet
 # weights) takes seconds, and a FeatureClassifier never changes its backbone, so refits share it.
@@ -52,30 +61,50 @@ def _shared_backbone(name: str, size: tuple[int, int]) -> Any:
     return _BACKBONES[name]
 
 
-def featurize(featurizer: Any, X: Any, what: str, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``(features, ok)`` of images ``X`` from a fitted featurizer, with one warning naming unreadable images.
+def show_kwarg(function: Callable[..., Any], show: bool) -> dict[str, bool]:
+    """The keyword that switches a featurizer's progress bar: ``verbose=`` (or ``progress=``, its former name).
 
-    The featurizer's own warning is replaced by cvkit's "could not be read" warning for ``what``
-    (``"fit"``, ``"predict_proba"``...). ``progress`` shows a progress bar for this call only.
+    Why: :class:`~cvkit.features.ImageFeaturizer` renames ``progress`` to ``verbose`` (keeping the old
+    name with a ``FutureWarning``); asking its signature passes the name it has, so no call here warns.
 
     Example:
-        >>> feats, ok = featurize(clf.featurizer_, test.paths[:2], "transform", progress=False)
-        >>> feats.shape, ok.tolist()
-        ((2, 1280), [True, True])
+        >>> def transform(X, verbose=None): ...
+        >>> show_kwarg(transform, False)
+        {'verbose': False}
+    """
+    name = "verbose" if "verbose" in inspect.signature(function).parameters else "progress"
+    return {name: bool(show)}
+
+
+def featurize(featurizer: Any, X: Any, what: str, verbose: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(features, ok)`` of images ``X`` from a fitted featurizer, with one warning naming unreadable images.
+
+    ``X`` is a list of images (paths, arrays) or a dataset. The featurizer's own warning is
+    replaced by cvkit's "could not be read" warning for ``what`` (``"fit"``, ``"predict_proba"``...).
+    ``verbose`` shows a progress bar for this call only.
+
+    Example:
+        >>> fz = FeatureClassifier(verbose=False).make_featurizer()
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     feats, ok = featurize(fz, ["sample_data/bird/owl.jpg", "missing.jpg"], "transform", verbose=False)
+        >>> feats.shape, ok.tolist(), "missing.jpg" in str(caught[-1].message)
+        ((2, 1280), [True, False], True)
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=BadImageWarning, message="ImageFeaturizer")
-        feats, ok = featurizer.transform(X, return_mask=True, progress=bool(progress))
+        feats, ok = featurizer.transform(X, return_mask=True, **show_kwarg(featurizer.transform, verbose))
     warn_unreadable(featurizer.skipped_, len(ok), what, stacklevel=4)
     return feats, ok
 
 
-def _check_head(head: Any) -> Any:
-    if isinstance(head, str) and head != "logistic":
-        raise TypeError(f"head must be 'logistic' or a scikit-learn classifier, got {head!r}")
-    if head is not None and not isinstance(head, str) and not (hasattr(head, "fit") and hasattr(head, "get_params")):
-        raise TypeError(f"head must be a scikit-learn classifier, not {type(head).__name__}")
-    return head
+def _is_classifier(value: Any) -> bool:
+    return not isinstance(value, str) and hasattr(value, "fit") and hasattr(value, "get_params")
+
+
+#: The constraints of ``head``: the default probe, or a scikit-learn classifier of your own.
+HEAD = [Options(["logistic"]), Custom(_is_classifier, "a scikit-learn classifier"), None]
 
 
 class FeatureClassifier(ImageClassifier):
@@ -123,13 +152,20 @@ class FeatureClassifier(ImageClassifier):
     check_features_ : a few training feature rows, to verify the head folded into Keras on saving.
 
     Example:
-        >>> FeatureClassifier(backbone="EfficientNet-Lite0", verbose=False).get_params()["backbone"]
-        'EfficientNet-Lite0'
-        >>> clf.backbone_, clf.input_size_
-        ('efficientnet_lite0', (224, 224))
+        >>> clf = FeatureClassifier(backbone="EfficientNet-Lite0", verbose=False).fit("sample_data")
+        >>> clf.backbone, clf.backbone_, clf.input_size_      # the parameter is kept as given
+        ('EfficientNet-Lite0', 'efficientnet_lite0', (224, 224))
+        >>> clf.predict(["sample_data/bird/owl.jpg", "sample_data/fruit/apple_fuji.jpg"]).tolist()
+        ['bird', 'fruit']
     """
 
     _method = "features"
+    _parameter_constraints = {
+        "backbone": BACKBONE, "head": HEAD, "cache": ["boolean"], "cache_dir": CACHE_DIR,
+        "batch_size": [Interval(int, 1, None)], "verbose": VERBOSE, "cv": [Interval(int, 2, None)],
+        "random_state": RANDOM_STATE, "class_weight": CLASS_WEIGHT, "runtime": [Options(RUNTIMES)],
+        "estimator": former_name(HEAD), "progress": former_name(VERBOSE),
+    }
 
     def __init__(self, backbone: str = "efficientnet_lite0", head: Any = "logistic", cache: bool = True,
                  cache_dir: str | os.PathLike | None = None, batch_size: int = 32, verbose: bool | int = True,
@@ -151,17 +187,11 @@ class FeatureClassifier(ImageClassifier):
     # ------------------------------------------------------------------ parameters
     def _checked_params(self) -> tuple[Any, bool]:
         """``(head, verbose)`` after checking every parameter (errors name it) and honouring old names."""
+        self._validate_params()
         head = renamed_param(self, "estimator", "head", default="logistic")
         verbose = renamed_param(self, "progress", "verbose", default=True)
-        check_verbose(verbose)
-        check_int("batch_size", self.batch_size, minimum=1)
-        check_int("cv", self.cv, minimum=2)
-        check_class_weight(self.class_weight)
-        resolve_runtime(self.runtime)
-        if not isinstance(self.backbone, str):
-            raise TypeError(f"backbone must be a backbone name (see cvkit.backbones.available()), "
-                            f"not {type(self.backbone).__name__}")
-        return _check_head(head), bool(verbose)
+        resolve_runtime(self.runtime)  # "litert" without LiteRT installed: an ImportError saying what to install
+        return head, bool(verbose)
 
     # ------------------------------------------------------------------ building blocks
     def make_featurizer(self, verbose: bool | None = None) -> Any:
@@ -173,18 +203,19 @@ class FeatureClassifier(ImageClassifier):
         and shared.
 
         Example:
-            >>> FeatureClassifier(verbose=False).make_featurizer().input_size_
-            224
+            >>> FeatureClassifier(verbose=False).make_featurizer().n_features_out_
+            1280
         """
         from cvkit import backbones
         from cvkit.features._featurizer import ImageFeaturizer
 
         spec = backbones.info(self.backbone)
         runtime = resolve_runtime(self.runtime)
-        backbone = spec.name if runtime == "litert" else _shared_backbone(spec.name, (spec.input_size,) * 2)
+        backbone = spec.name if runtime == "litert" else _shared_backbone(spec.name, size_wh(spec.input_size))
         show = bool(param_value(self, "progress", "verbose") if verbose is None else verbose)
         return ImageFeaturizer(backbone=backbone, cache=self.cache, cache_dir=self.cache_dir,
-                               batch_size=self.batch_size, progress=show, runtime=runtime).fit()
+                               batch_size=self.batch_size, runtime=runtime,
+                               **show_kwarg(ImageFeaturizer, show)).fit()
 
     def make_head(self, targets: np.ndarray) -> Any:
         """An unfitted head for class indices ``targets``: a clone of ``head`` or the default.
@@ -193,7 +224,7 @@ class FeatureClassifier(ImageClassifier):
             >>> FeatureClassifier(cv=3).make_head(np.array([0, 0, 0, 1, 1, 1]))  # doctest: +ELLIPSIS
             LogisticRegressionCV(...)
         """
-        head = _check_head(param_value(self, "estimator", "head"))
+        head = param_value(self, "estimator", "head")
         min_count = int(np.bincount(targets).min())
         if head is None or isinstance(head, str):
             return default_estimator(min_count, cv=self.cv, random_state=self.random_state)
@@ -217,22 +248,24 @@ class FeatureClassifier(ImageClassifier):
     def fit(self, X: Any, y: Sequence[str] | None = None) -> "FeatureClassifier":
         """Featurize the training images and fit the head; returns ``self``.
 
-        ``X`` is a labelled :class:`~cvkit.data.ImageDataset`, or image paths / a uint8 array with
-        ``y`` (one class name per image). Unreadable images are reported and left out.
+        ``X`` is any labelled input of :meth:`cvkit.ImageSource.resolve`: a labelled
+        :class:`~cvkit.data.ImageDataset`, a folder of class folders, a ``path,label`` table, a split
+        manifest (its train side), or image paths / a uint8 array with ``y`` (one class name per
+        image). Unreadable images are reported and left out.
 
         Example:
-            >>> fitted = FeatureClassifier(verbose=False).fit(train.paths, train.image_labels)
-            >>> fitted.classes_
-            ['bird', 'flower', 'fruit', 'vegetable']
+            >>> fitted = FeatureClassifier(verbose=False).fit("sample_data/tags.tsv")   # path<TAB>label rows
+            >>> fitted.classes_, fitted.metrics_["n_train"]
+            (['bird', 'flower', 'fruit', 'vegetable'], 104)
         """
         from cvkit import backbones
 
         _, verbose = self._checked_params()
         spec = backbones.info(self.backbone)
-        labels = labels_for(X, y, what="fit")
+        source = labelled_source(X, y, what="fit", side="train")
         featurizer = self.make_featurizer(verbose=verbose)
-        feats, ok = featurize(featurizer, X, "fit", progress=verbose)
-        classes, target = encode_labels([lab for lab, good in zip(labels, ok) if good])
+        feats, ok = featurize(featurizer, source.items, "fit", verbose=verbose)
+        classes, target = encode_labels([lab for lab, good in zip(source.labels, ok) if good])
         F = feats[ok]
         estimator = self.fit_head(F, target, classes)
 
@@ -241,7 +274,7 @@ class FeatureClassifier(ImageClassifier):
         self.featurizer_ = featurizer
         self.estimator_ = estimator
         self.classes_ = classes
-        self.input_size_ = (int(spec.input_size), int(spec.input_size))
+        self.input_size_ = size_wh(spec.input_size)
         self.n_features_in_ = int(F.shape[1])
         self.skipped_ = list(featurizer.skipped_)
         self.metrics_ = self._training_metrics(estimator, F, target, classes)
@@ -265,22 +298,27 @@ class FeatureClassifier(ImageClassifier):
         return metrics
 
     # ------------------------------------------------------------------ predicting
-    def _show_progress(self, X: Any) -> bool:
-        """A progress bar for predictions only when they take a while (200+ images)."""
-        return bool(param_value(self, "progress", "verbose")) and n_images(X) >= 200
+    def _features_of(self, X: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(features, ok)`` of any input; a progress bar only when it takes a while (200+ images)."""
+        self._check_is_fitted()
+        items = image_source(X, classes=self.classes_).items
+        show = bool(param_value(self, "progress", "verbose")) and len(items) >= 200
+        return featurize(self.featurizer_, items, what, verbose=show)
 
     def transform(self, X: Any) -> np.ndarray:
         """The backbone features of ``X`` (float32 ``(n, d)``; NaN rows for unreadable images).
 
+        ``X`` is any input of :meth:`cvkit.ImageSource.resolve` (a folder, a table, paths, arrays...).
+
         Example:
-            >>> clf.transform(test.paths[:3]).shape
-            (3, 1280)
+            >>> clf = FeatureClassifier(verbose=False).fit("sample_data")
+            >>> clf.transform("sample_data/bird").shape
+            (35, 1280)
         """
-        self._check_is_fitted()
-        return featurize(self.featurizer_, X, "transform", progress=self._show_progress(X))[0]
+        return self._features_of(X, "transform")[0]
 
     def _predict_proba(self, X: Any) -> np.ndarray:
-        feats, ok = featurize(self.featurizer_, X, "predict_proba", progress=self._show_progress(X))
+        feats, ok = self._features_of(X, "predict_proba")
         proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)
         if ok.any():
             proba[ok] = self.estimator_.predict_proba(feats[ok]).astype(np.float32)

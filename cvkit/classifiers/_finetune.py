@@ -35,7 +35,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from cvkit._console import import_keras
-from cvkit.classifiers._base import ImageClassifier, check_fraction, check_int, check_verbose
+from cvkit._validation import Custom, Interval, Options
+from cvkit.classifiers._base import BACKBONE, CACHE_DIR, CLASS_WEIGHT, RANDOM_STATE, VERBOSE, ImageClassifier
+from cvkit.classifiers._features import show_kwarg
 from cvkit.classifiers._history import (
     append_epochs,
     new_history,
@@ -46,6 +48,7 @@ from cvkit.classifiers._history import (
     summarize_history,
     validation_note,
 )
+from cvkit.classifiers._inputs import image_source, labelled_source, size_wh
 from cvkit.classifiers._training import (
     Network,
     TrainingData,
@@ -53,22 +56,29 @@ from cvkit.classifiers._training import (
     build_network,
     feature_batches,
     fit_logistic_head,
+    read_pixels,
 )
-from cvkit.data._inputs import encode_labels, labels_for, load_pixels, n_images, warn_unreadable
+from cvkit.data._inputs import encode_labels, warn_unreadable
+from cvkit.data._source import ImageSource
 from cvkit.data._split import stratified_split_indices
 from cvkit.models._predictor import run_graph
 
 __all__ = ["FineTuneClassifier", "augmented_batches"]
 
 
-def _subset(X: Any, idx: np.ndarray) -> Any:
-    """Rows ``idx`` of a dataset, a list of paths or an array."""
-    if isinstance(X, np.ndarray):
-        return X[idx]
-    if hasattr(X, "subset") and hasattr(X, "paths"):
-        return X.subset(idx)
-    items = list(X)
-    return [items[i] for i in idx]
+def _is_augment(value: Any) -> bool:
+    """True for what :func:`cvkit.data.augment.as_pipeline` takes (a name, an augmenter, a list of them)."""
+    from cvkit.data.augment import as_pipeline
+
+    try:
+        as_pipeline(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+_POSITIVE_RATE = [Interval(float, 0, None, closed="neither")]
+_SHARE = [Interval(float, 0, 1, closed="left")]
 
 
 class FineTuneClassifier(ImageClassifier):
@@ -127,6 +137,18 @@ class FineTuneClassifier(ImageClassifier):
     """
 
     _method = "finetune"
+    _parameter_constraints = {
+        "backbone": BACKBONE, "epochs": [Interval(int, 0, None)], "head": [Options(["logistic", "keras"])],
+        "head_epochs": [Interval(int, 0, None)], "batch_size": [Interval(int, 1, None)],
+        "learning_rate": _POSITIVE_RATE, "fine_tune_learning_rate": _POSITIVE_RATE,
+        "unfreeze": [Interval(int, 1, None), Interval(float, 0, 1, closed="right")],
+        "augment": [Custom(_is_augment, "None, 'default', 'default-no-flip', an imgaug augmenter or a list of them")],
+        "dropout": _SHARE, "validation_fraction": _SHARE, "early_stopping": ["boolean"],
+        "patience": [Interval(int, 0, None)], "class_weight": CLASS_WEIGHT,
+        "callbacks": [Custom(lambda v: isinstance(v, (list, tuple)), "a list of Keras callbacks"), None],
+        "tensorboard_dir": ["path", None], "verbose": VERBOSE, "cache": ["boolean"], "cache_dir": CACHE_DIR,
+        "random_state": RANDOM_STATE,
+    }
 
     def __init__(self, backbone: str = "efficientnet_lite0", epochs: int = 10, head: str = "logistic",
                  head_epochs: int = 100,
@@ -160,26 +182,10 @@ class FineTuneClassifier(ImageClassifier):
     # ------------------------------------------------------------------ checks
     def _checked_params(self) -> Any:
         """Check every parameter (errors name it); returns ``verbose`` as Keras takes it."""
-        check_int("epochs", self.epochs, minimum=0)
-        check_int("head_epochs", self.head_epochs, minimum=0)
-        check_int("batch_size", self.batch_size, minimum=1)
-        check_int("patience", self.patience, minimum=0)
-        if not isinstance(self.backbone, str):
-            raise TypeError(f"backbone must be a backbone name (see cvkit.backbones.available()), "
-                            f"not {type(self.backbone).__name__}")
-        if not isinstance(self.head, str) or self.head not in ("logistic", "keras"):
-            raise ValueError(f"head must be 'logistic' or 'keras', got {self.head!r}")
+        self._validate_params()
         if self.head == "keras" and self.epochs + self.head_epochs == 0:
             raise ValueError("epochs and head_epochs are both 0: nothing would be trained")
-        for name in ("learning_rate", "fine_tune_learning_rate"):
-            check_fraction(name, getattr(self, name), low=0.0, high=float("inf"), open_low=True)
-        check_fraction("dropout", self.dropout)
-        check_fraction("validation_fraction", self.validation_fraction)
-        check_verbose(self.verbose)
-        if self.class_weight is not None and self.class_weight != "balanced" and not isinstance(self.class_weight, dict):
-            raise ValueError(f"class_weight must be None, 'balanced' or a dict of class name -> weight, "
-                             f"got {self.class_weight!r}")
-        return int(self.verbose) if isinstance(self.verbose, bool) else self.verbose
+        return int(self.verbose) if isinstance(self.verbose, (bool, np.bool_)) else self.verbose
 
     def _sample_weights(self, targets: np.ndarray, classes: list[str]) -> np.ndarray:
         if self.class_weight is None:
@@ -199,12 +205,13 @@ class FineTuneClassifier(ImageClassifier):
     def fit(self, X: Any, y: Sequence[str] | None = None, validation_data: Any = None) -> "FineTuneClassifier":
         """Train the head, then fine-tune the top of the backbone; returns ``self``.
 
-        ``X``: a labelled :class:`~cvkit.data.ImageDataset`, or paths / a uint8 array with ``y``.
-        ``validation_data``: a labelled dataset (or ``(images, labels)``) to choose the best epoch;
-        without it ``validation_fraction`` of ``X`` is held out.
+        ``X``: any labelled input of :meth:`cvkit.ImageSource.resolve` (a labelled dataset, a folder of
+        class folders, a ``path,label`` table, a split manifest's train side, or paths / a uint8 array
+        with ``y``). ``validation_data``: labelled images alike (or ``(images, labels)``) to choose the
+        best epoch; without it ``validation_fraction`` of ``X`` is held out.
 
         Example (skipped: trains for minutes):
-            >>> ft = FineTuneClassifier(epochs=5, augment="default").fit(train)  # doctest: +SKIP
+            >>> ft = FineTuneClassifier(epochs=5, augment="default").fit("sample_data")  # doctest: +SKIP
         """
         from cvkit import backbones
         from cvkit.data.augment import as_pipeline
@@ -213,7 +220,7 @@ class FineTuneClassifier(ImageClassifier):
         spec = backbones.info(self.backbone)
         pipeline = as_pipeline(self.augment)
         seed = int(self.random_state) if self.random_state is not None else int(np.random.randint(2 ** 31 - 1))
-        data = self._prepare(X, y, validation_data, (spec.input_size, spec.input_size), seed, verbose != 0)
+        data = self._prepare(X, y, validation_data, size_wh(spec.input_size), seed, verbose != 0)
         net = build_network(spec.name, data.size, len(data.classes), float(self.dropout), seed)
         history, head_run = new_history(), 0
         train_head = self.head == "logistic" or self.head_epochs > 0
@@ -239,16 +246,17 @@ class FineTuneClassifier(ImageClassifier):
                          **summarize_history(history)}
         return self
 
-    def _split_validation(self, X: Any, labels: list[str], validation_data: Any, seed: int) -> tuple:
-        """``(train_X, train_labels, val_X, val_labels)``: the validation images given, held out, or none."""
+    def _split_validation(self, source: ImageSource, validation_data: Any, seed: int
+                          ) -> tuple[ImageSource, ImageSource | None]:
+        """``(train, validation)`` labelled sources: the validation images given, held out, or none."""
         if validation_data is not None:
             if isinstance(validation_data, tuple) and len(validation_data) == 2:
                 val_X, val_y = validation_data
             else:
                 val_X, val_y = validation_data, None
-            return X, labels, val_X, labels_for(val_X, val_y, what="validation_data")
+            return source, labelled_source(val_X, val_y, what="validation_data", side="test")
         if self.validation_fraction > 0:
-            names, codes = encode_labels(labels)
+            names, codes = encode_labels(source.labels)
             try:
                 tr, va = stratified_split_indices(codes, names, test_size=float(self.validation_fraction),
                                                   random_state=seed)
@@ -256,36 +264,35 @@ class FineTuneClassifier(ImageClassifier):
                 warnings.warn(f"FineTuneClassifier: no validation split ({exc}); training without "
                               "validation, early stopping watches the training loss", UserWarning, stacklevel=4)
             else:
-                return _subset(X, tr), [labels[i] for i in tr], _subset(X, va), [labels[i] for i in va]
-        return X, labels, None, None
+                return source.subset(tr), source.subset(va)
+        return source, None
 
     def _prepare(self, X: Any, y: Any, validation_data: Any, size: tuple[int, int], seed: int,
-                 progress: bool) -> "TrainingData":
+                 verbose: bool) -> "TrainingData":
         """Phase 0: labels, the validation split, and the readable images as pixels at ``size`` (width, height)."""
-        labels = labels_for(X, y, what="fit")
-        train_X, train_labels, val_X, val_labels = self._split_validation(X, labels, validation_data, seed)
-        pixels, ok, skipped = load_pixels(train_X, size, progress=progress and n_images(train_X) >= 200)
+        train, val_source = self._split_validation(labelled_source(X, y, what="fit", side="train"),
+                                                   validation_data, seed)
+        pixels, ok, skipped = read_pixels(train, size, verbose=verbose and len(train) >= 200)
         warn_unreadable(skipped, len(ok), "fit", stacklevel=3)
-        classes, targets = encode_labels([lab for lab, good in zip(train_labels, ok) if good])
-        if isinstance(train_X, np.ndarray):
-            source: Any = pixels[ok]
-        else:  # file paths: phase-1 features come from (and go to) the on-disk cache
-            paths = train_X.paths if hasattr(train_X, "paths") else [os.fspath(p) for p in train_X]
-            source = [p for p, good in zip(paths, ok) if good]
+        classes, targets = encode_labels([lab for lab, good in zip(train.labels, ok) if good])
+        if all(isinstance(item, str) for item in train.items):  # files: phase-1 features use the on-disk cache
+            feature_source: Any = [p for p, good in zip(train.items, ok) if good]
+        else:
+            feature_source = pixels[ok]
         val = None
-        if val_X is not None:
-            unknown = sorted(set(val_labels) - set(classes))
+        if val_source is not None:
+            unknown = sorted(set(val_source.labels) - set(classes))
             if unknown:
                 raise ValueError(f"validation_data has class(es) not in the training images: "
                                  f"{', '.join(map(repr, unknown))}")
-            vpix, vok, vskipped = load_pixels(val_X, size)
+            vpix, vok, vskipped = read_pixels(val_source, size)
             warn_unreadable(vskipped, len(vok), "fit (validation images)", stacklevel=3)
             skipped = skipped + vskipped
             index = {c: i for i, c in enumerate(classes)}
-            vtargets = np.array([index[v] for v, good in zip(val_labels, vok) if good], dtype=np.int64)
+            vtargets = np.array([index[v] for v, good in zip(val_source.labels, vok) if good], dtype=np.int64)
             val = (vpix[vok], vtargets) if len(vtargets) else None
-        return TrainingData(pixels[ok], targets, self._sample_weights(targets, classes), classes, source, val,
-                             skipped, size, seed)
+        return TrainingData(pixels[ok], targets, self._sample_weights(targets, classes), classes, feature_source,
+                            val, skipped, size, seed)
 
     def _callbacks(self, phase: str, monitor: str) -> list:
         keras = import_keras()
@@ -320,7 +327,7 @@ class FineTuneClassifier(ImageClassifier):
         from cvkit.features._featurizer import ImageFeaturizer
 
         featurizer = ImageFeaturizer(backbone=net.backbone, cache=self.cache, cache_dir=self.cache_dir,
-                                     progress=verbose != 0, batch_size=int(self.batch_size)).fit()
+                                     batch_size=int(self.batch_size), **show_kwarg(ImageFeaturizer, verbose != 0)).fit()
         feats = featurizer.transform(data.feature_source)
         vfeats = featurizer.transform(data.val[0]) if data.val is not None else None
         vtargets = data.val[1] if data.val is not None else None
@@ -369,7 +376,8 @@ class FineTuneClassifier(ImageClassifier):
 
     # ------------------------------------------------------------------ predicting and saving
     def _predict_proba(self, X: Any) -> np.ndarray:
-        out, _ = run_graph(self.model_, X, batch_size=32, progress=self.verbose != 0 and n_images(X) >= 200)
+        items = image_source(X, classes=self.classes_).items
+        out, _ = run_graph(self.model_, items, batch_size=32, progress=self.verbose != 0 and len(items) >= 200)
         return out
 
     def _export(self) -> dict[str, Any]:

@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from cvkit._validation import Custom, Interval, Options, check_param
+
 __all__ = ["DEFAULT_CS", "default_estimator", "with_probabilities", "fold_linear_head", "check_class_weight",
-           "class_weights", "fit_head"]
+           "CLASS_WEIGHT", "class_weights", "fit_head"]
 
 #: Inverse regularisation strengths tried by the default head's cross-validation.
 DEFAULT_CS = tuple(float(c) for c in np.logspace(-2, 2, 9))
@@ -64,20 +66,29 @@ def with_probabilities(estimator: Any, min_class_count: int, random_state: int |
                                   cv=StratifiedKFold(folds, shuffle=True, random_state=random_state))
 
 
+_WEIGHT = Interval(float, 0, None, closed="neither")
+
+
+def _is_weight_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(_WEIGHT.is_satisfied_by(w) for w in value.values())
+
+
+#: The constraints of ``class_weight`` (both classifiers declare these).
+CLASS_WEIGHT = [Options(["balanced"]), Custom(_is_weight_dict, "a dict of class name -> positive weight"), None]
+
+
 def check_class_weight(class_weight: Any) -> Any:
-    """``class_weight`` if it is None, ``"balanced"`` or a ``{class name: weight}`` dict, else ValueError.
+    """``class_weight`` if it is None, ``"balanced"`` or a ``{class name: positive weight}`` dict, else an error.
 
     Example:
         >>> check_class_weight("balanced")
         'balanced'
+        >>> check_class_weight("heavy")
+        Traceback (most recent call last):
+        ...
+        cvkit._validation.InvalidParameterError: class_weight must be one of 'balanced' or a dict of class name -> positive weight or None, got 'heavy'
     """
-    if class_weight is None or class_weight == "balanced":
-        return class_weight
-    if isinstance(class_weight, dict) and all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0
-                                              for w in class_weight.values()):
-        return class_weight
-    raise ValueError(f"class_weight must be None, 'balanced' or a dict of class name -> positive weight, "
-                     f"got {class_weight!r}")
+    return check_param("class_weight", class_weight, CLASS_WEIGHT)
 
 
 def class_weights(class_weight: Any, targets: np.ndarray, classes: list[str]) -> dict[int, float] | None:

@@ -6,23 +6,23 @@ and refitted on each fold.
 
 Example:
     >>> from cvkit.classifiers import FeatureClassifier, cross_validate
-    >>> cv = cross_validate(FeatureClassifier(verbose=False), ds, cv=5)
+    >>> cv = cross_validate(FeatureClassifier(verbose=False), "sample_data", cv=5)   # a folder of class folders
     >>> len(cv["scores"]), cv["mean"] > 0.85
     (5, True)
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
-from cvkit._validation import DEPRECATED, is_deprecated_default
-from cvkit.classifiers._base import check_int
+from cvkit._validation import DEPRECATED, Interval, Options, check_param, param_value, renamed_keyword
 from cvkit.classifiers._features import FeatureClassifier, featurize
-from cvkit.data._inputs import encode_labels, labels_for
+from cvkit.classifiers._inputs import labelled_source
+from cvkit.data._inputs import encode_labels
+from cvkit.data._source import ImageSource
 
 __all__ = ["cross_validate", "make_classifier", "METHODS"]
 
@@ -49,11 +49,8 @@ def make_classifier(method: str = "features", backbone: str = "efficientnet_lite
         >>> make_classifier("features", verbose=False).verbose
         False
     """
-    if not is_deprecated_default(progress):
-        warnings.warn("make_classifier: the parameter 'progress' was renamed 'verbose'; 'progress' is deprecated "
-                      f"and will be removed in a future version. Use verbose={progress!r}", FutureWarning,
-                      stacklevel=2)
-        verbose = progress
+    check_param("method", method, [Options(METHODS)])
+    verbose = renamed_keyword("make_classifier", "progress", progress, "verbose", verbose, default=True)
     if method == "features":
         from cvkit.classifiers._features import FeatureClassifier
         return FeatureClassifier(backbone=backbone, random_state=random_state, verbose=verbose,
@@ -64,45 +61,49 @@ def make_classifier(method: str = "features", backbone: str = "efficientnet_lite
             verbose = "auto" if verbose else 0
         return FineTuneClassifier(backbone=backbone, epochs=epochs, augment=augment, random_state=random_state,
                                   verbose=verbose, class_weight=class_weight, **params)
-    raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, not {method!r}")
+    raise AssertionError(method)  # pragma: no cover - checked above
 
 
 def cross_validate(classifier: Any, dataset: Any, cv: int = 5, random_state: int | None = 0) -> dict[str, Any]:
     """Stratified ``cv``-fold cross-validated accuracy of ``classifier`` (unfitted; it is not changed).
 
-    Returns ``{"scores": [per fold], "mean", "std", "n_splits", "n_images"}``. Unreadable images
-    are left out. ``cv`` is lowered to the size of the smallest class when needed.
+    ``dataset`` is any labelled input of :meth:`cvkit.ImageSource.resolve` (a labelled dataset, a
+    folder of class folders, a ``path,label`` table, a split manifest's train side). Returns
+    ``{"scores": [per fold], "mean", "std", "n_splits", "n_images"}``. Unreadable images are left
+    out. ``cv`` is lowered to the size of the smallest class when needed.
 
     Example:
-        >>> result = cross_validate(FeatureClassifier(verbose=False), ds, cv=3)
+        >>> result = cross_validate(FeatureClassifier(verbose=False), "sample_data/tags.tsv", cv=3)
         >>> result["n_splits"], result["n_images"], result["mean"] > 0.8
         (3, 104, True)
     """
-    labels = labels_for(dataset, None, what="cross_validate")
-    check_int("cv", cv, minimum=2)
-    classes, codes = encode_labels(labels)
+    source = labelled_source(dataset, what="cross_validate", side="train")
+    check_param("cv", cv, [Interval(int, 2, None)])
+    classes, codes = encode_labels(source.labels)
     folds = min(int(cv), int(np.bincount(codes).min()))
     if folds < 2:
         raise ValueError(f"cross_validate needs at least 2 images per class for {cv} folds; the smallest "
                          f"class has {int(np.bincount(codes).min())}")
     splitter = StratifiedKFold(folds, shuffle=True, random_state=random_state)
     if isinstance(classifier, FeatureClassifier):
-        scores = _cross_validate_head(classifier, dataset, codes, classes, splitter)
+        scores = _cross_validate_head(classifier, source, codes, classes, splitter)
     else:
         scores = []
         for train, test in splitter.split(np.zeros(len(codes)), codes):
-            model = clone(classifier).fit(dataset.subset(train))
-            scores.append(float(model.score(dataset.subset(test))))
+            model = clone(classifier).fit(source.subset(train))
+            scores.append(float(model.score(source.subset(test))))
     return {"scores": scores, "mean": float(np.mean(scores)), "std": float(np.std(scores)),
             "n_splits": folds, "n_images": int(len(codes))}
 
 
-def _cross_validate_head(classifier: Any, dataset: Any, codes: np.ndarray, classes: list[str],
+def _cross_validate_head(classifier: Any, source: ImageSource, codes: np.ndarray, classes: list[str],
                          splitter: Any) -> list[float]:
-    """Featurize once, then fit and score only the head on each fold."""
+    """Featurize once (as :meth:`FeatureClassifier.fit` does), then fit and score only the head on each fold."""
     model = clone(classifier)
+    model._validate_params()
     featurizer = model.make_featurizer()
-    feats, ok = featurize(featurizer, dataset, "cross_validate", progress=featurizer.progress)
+    verbose = bool(param_value(model, "progress", "verbose"))
+    feats, ok = featurize(featurizer, source.items, "cross_validate", verbose=verbose)
     F, y = feats[ok], codes[ok]
     scores: list[float] = []
     for train, test in splitter.split(F, y):

@@ -3,6 +3,7 @@
 Why a module of its own: ``finetune.py`` reads as the two phases of training (head, then fine-tune);
 the data it trains on, the network it builds and the batches it feeds are here.
 
+- :func:`read_pixels`: the training images as one pixel array, decoded by :meth:`cvkit.ImageSource.read_all`.
 - :func:`augmented_batches`: shuffled, augmented pixel batches for phase 2, repeatable for a seed.
 - :func:`feature_batches`: shuffled feature batches for phase 1 with a Keras head.
 - :class:`TrainingData`, :class:`Network`: what ``fit`` prepared, and the model being trained.
@@ -10,7 +11,6 @@ the data it trains on, the network it builds and the batches it feeds are here.
 - :func:`fit_logistic_head`: phase 1 as a linear probe copied into the ``Dense`` layer.
 
 Example:
-    >>> import numpy as np
     >>> batches = augmented_batches(np.zeros((5, 8, 8, 3), np.uint8), np.arange(5), np.ones(5),
     ...                             batch_size=2, pipeline=None, seed=0)
     >>> len(batches), batches[0][0].shape
@@ -27,7 +27,38 @@ from cvkit._console import import_keras, import_tensorflow
 from cvkit.classifiers._heads import default_estimator, fold_linear_head
 from cvkit.classifiers._history import append_epochs
 
-__all__ = ["augmented_batches", "feature_batches", "TrainingData", "Network", "build_network", "fit_logistic_head"]
+__all__ = ["read_pixels", "augmented_batches", "feature_batches", "TrainingData", "Network", "build_network",
+           "fit_logistic_head"]
+
+
+def read_pixels(source: Any, size: tuple[int, int], verbose: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    """``(pixels, ok, skipped)``: every image of an :class:`~cvkit.ImageSource` at ``size`` = ``(width, height)``.
+
+    Decoded by the one decode loop (:meth:`cvkit.ImageSource.read_all`; with ``verbose``, its
+    batches under a "Reading images" progress bar). Rows of unreadable images are zeros with
+    ``ok`` False; ``skipped`` lists ``(name, reason)``.
+
+    Example:
+        >>> from cvkit.data import ImageSource
+        >>> pixels, ok, skipped = read_pixels(ImageSource.resolve(["sample_data/bird/owl.jpg", "gone.jpg"]), (32, 24))
+        >>> pixels.shape, ok.tolist(), skipped
+        ((2, 24, 32, 3), [True, False], [('gone.jpg', 'file not found')])
+    """
+    if not verbose:
+        return source.read_all(size)
+    from cvkit._console import progress_bar  # tqdm.auto, ending at 100% in saved notebooks
+
+    width, height = size
+    pixels = np.zeros((len(source), height, width, 3), np.uint8)
+    ok = np.zeros(len(source), bool)
+    skipped: list[tuple[str, str]] = []
+    with progress_bar(total=len(source), desc="Reading images", unit="img") as bar:
+        for batch in source.batches((width, height), batch_size=64):
+            pixels[batch.index], ok[batch.index] = batch.pixels, batch.ok
+            skipped += [(source.name(int(i)), r) for i, r in zip(batch.index, batch.reasons) if r is not None]
+            bar.update(len(batch))
+    return pixels, ok, skipped
 
 
 def augmented_batches(pixels: np.ndarray, targets: np.ndarray, weights: np.ndarray, batch_size: int,

@@ -1,20 +1,26 @@
-"""Evaluating a classifier: metrics, curves, error analysis and hard-negative mining.
+"""Evaluating a classifier: metrics, curves, error analysis, audits and hard-negative mining.
 
 - :class:`EvaluationReport` computes everything from true labels and predicted probabilities;
-- :func:`evaluate` builds one by scoring a labelled dataset with a model (or a model folder);
-- :func:`hard_negatives` finds the images a model gets wrong most confidently.
+- :func:`evaluate` builds one by scoring labelled images (a dataset, a folder of class folders, a
+  ``path,label`` table, a split manifest) with a model (or a model folder);
+- :func:`hard_negatives` finds the images a model gets wrong most confidently;
+- :func:`find_label_issues`, :func:`find_duplicates`, :func:`duplicate_groups` audit a dataset;
+- :mod:`cvkit.evaluation.plots` draws the report's figures.
 
 Example:
-    >>> report = cvkit.evaluate(clf, test)
+    >>> import cvkit
+    >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+    >>> report = evaluate(cvkit.FeatureClassifier(verbose=False).fit(train), test)
     >>> print(report.to_text().splitlines()[1])
     accuracy                  0.972
     >>> fig = report.plot_summary()
 """
+from cvkit.evaluation import plots
 from cvkit.evaluation._audit import find_label_issues
 from cvkit.evaluation._duplicates import duplicate_groups, find_duplicates
 from cvkit.evaluation._mining import hard_negatives
-from cvkit.evaluation._model_eval import as_dataset, as_model, evaluate
-from cvkit.evaluation._report import REPORT_FORMAT, EvaluationReport, EvaluationWarning
+from cvkit.evaluation._model_eval import evaluate
+from cvkit.evaluation._report import EvaluationReport, EvaluationWarning
 
-__all__ = ["EvaluationReport", "EvaluationWarning", "evaluate", "hard_negatives", "as_model",
-           "as_dataset", "REPORT_FORMAT", "find_label_issues", "find_duplicates", "duplicate_groups"]
+__all__ = ["EvaluationReport", "EvaluationWarning", "evaluate", "hard_negatives", "find_label_issues",
+           "find_duplicates", "duplicate_groups", "plots"]

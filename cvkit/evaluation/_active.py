@@ -23,6 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
+from cvkit._validation import Options, check_param
+
 __all__ = ["UNCERTAINTY_METHODS", "uncertainty_scores", "uncertainty_order"]
 
 #: The measures :func:`uncertainty_scores` knows.
@@ -41,8 +43,7 @@ def uncertainty_scores(proba: Sequence[Sequence[float]] | np.ndarray, method: st
         >>> uncertainty_scores([[0.6, 0.3, 0.1]], "margin").round(3).tolist()
         [0.7]
     """
-    if method not in UNCERTAINTY_METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, UNCERTAINTY_METHODS))}, not {method!r}")
+    check_param("method", method, [Options(UNCERTAINTY_METHODS)])
     p = np.asarray(proba, dtype=np.float64)
     if p.ndim != 2:
         raise ValueError(f"proba must be 2-D (images x classes), got shape {p.shape}")

@@ -9,11 +9,11 @@ a screenshot, a photo of something else) are scored by how far they lie from the
 neighbours in feature space (cleanlab's out-of-distribution score).
 
 Example:
-    >>> issues = cvkit.find_label_issues(train, cv=3)
+    >>> issues = find_label_issues("sample_data", cv=3)      # any labelled input: a folder, a table...
     >>> list(issues.columns[:7])
     ['path', 'given_label', 'suggested_label', 'label_quality', 'is_issue', 'ood_score', 'is_outlier']
-    >>> len(issues) == len(train), bool(issues.label_quality.is_monotonic_increasing)
-    (True, True)
+    >>> len(issues), bool(issues.label_quality.is_monotonic_increasing)
+    (104, True)
 """
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from cvkit._validation import Interval, check_param
 from cvkit.classifiers._features import FeatureClassifier
+from cvkit.classifiers._inputs import image_dataset
 from cvkit.data._checks import BadImageWarning, warn_skipped
 from cvkit.data._dataset import ImageDataset
 
@@ -55,17 +57,19 @@ def default_featurizer() -> Any:
     return FeatureClassifier(verbose=False).make_featurizer()
 
 
-def image_features(dataset: ImageDataset, featurizer: Any = None,
-                   what: str = "audit") -> tuple[np.ndarray, np.ndarray]:
+def image_features(dataset: Any, featurizer: Any = None, what: str = "audit") -> tuple[np.ndarray, np.ndarray]:
     """``(features, ok)``: float32 features of every image and a mask of the readable ones.
 
-    Unreadable images (NaN rows, ``ok`` False) are reported in one warning naming ``what``.
+    ``dataset`` is an :class:`~cvkit.data.ImageDataset` or any input of image files
+    :meth:`cvkit.ImageSource.resolve` takes. Unreadable images (NaN rows, ``ok`` False) are reported
+    in one warning naming ``what``.
 
     Example:
-        >>> F, ok = image_features(test)
+        >>> F, ok = image_features("sample_data/bird")
         >>> F.shape, bool(ok.all())
-        ((36, 1280), True)
+        ((35, 1280), True)
     """
+    dataset = image_dataset(dataset, what)
     featurizer = default_featurizer() if featurizer is None else featurizer
     with warnings.catch_warnings():  # re-issued below under the caller's name
         warnings.simplefilter("ignore", BadImageWarning)
@@ -85,8 +89,7 @@ def _check_folds(dataset: ImageDataset, cv: Any, what: str) -> None:
     if not dataset.is_labelled:
         raise ValueError(f"{what}: the dataset is unlabelled; label it first "
                          "(cvkit.AnnotationWidget or a path,label table)")
-    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
-        raise ValueError(f"{what}: cv must be an int >= 2 (the number of folds), got {cv!r}")
+    check_param("cv", cv, [Interval(int, 2, None)])
     counts = dataset.counts()
     present = {k: v for k, v in counts.items() if v > 0}
     if len(present) < 2:
@@ -107,10 +110,11 @@ def out_of_fold_probabilities(features: np.ndarray, targets: np.ndarray, n_class
     logistic regression. Columns are classes ``0..n_classes-1``.
 
     Example:
-        >>> F, _ = image_features(train)
-        >>> P = out_of_fold_probabilities(F, train.targets, len(train.labels), cv=3)
+        >>> ds = ImageDataset.from_directory("sample_data")
+        >>> F, _ = image_features(ds)
+        >>> P = out_of_fold_probabilities(F, ds.targets, len(ds.labels), cv=3)
         >>> P.shape, bool(np.allclose(P.sum(1), 1))
-        ((68, 4), True)
+        ((104, 4), True)
     """
     targets = np.asarray(targets, dtype=np.int64)
     proba = np.zeros((len(targets), n_classes), dtype=np.float64)
@@ -144,10 +148,10 @@ def outlier_scores(features: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.nd
     of the typical neighbour distance (the same rule as cleanlab's Datalab).
 
     Example:
-        >>> F, _ = image_features(train)
+        >>> F, _ = image_features("sample_data/tags.tsv")
         >>> score, odd = outlier_scores(F)
         >>> score.shape, bool(((score >= 0) & (score <= 1)).all())
-        ((68,), True)
+        ((104,), True)
     """
     from cleanlab.outlier import OutOfDistribution
 
@@ -162,13 +166,15 @@ def outlier_scores(features: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.nd
     return score, distance > q3 + OUTLIER_IQR_SCALE * (q3 - q1)
 
 
-def find_label_issues(dataset: ImageDataset, classifier: Any = None, cv: int = 5, random_state: int | None = 0,
+def find_label_issues(dataset: Any, classifier: Any = None, cv: int = 5, random_state: int | None = 0,
                       *, featurizer: Any = None) -> "pd.DataFrame":
     """Images whose given label looks wrong, and images that fit no class: a DataFrame, worst first.
 
     Parameters
     ----------
-    dataset : a labelled :class:`~cvkit.data.ImageDataset`.
+    dataset : labelled images: an :class:`~cvkit.data.ImageDataset`, or any labelled input of image
+        files :meth:`cvkit.ImageSource.resolve` takes (a folder of class folders, a ``path,label``
+        table, a split manifest: its train side).
     classifier : None (default) for a logistic regression on cached backbone features, refitted per
         fold in a fraction of a second; or a cvkit classifier (e.g. ``FeatureClassifier(head=...)``,
         ``FineTuneClassifier()``), cloned and fitted on the images of each fold.
@@ -186,18 +192,20 @@ def find_label_issues(dataset: ImageDataset, classifier: Any = None, cv: int = 5
     warning and left out.
 
     Example:
-        >>> issues = find_label_issues(train, cv=3)
+        >>> ds = ImageDataset.from_directory("sample_data")
+        >>> issues = find_label_issues(ds, cv=3)
         >>> list(issues.columns[:5])
         ['path', 'given_label', 'suggested_label', 'label_quality', 'is_issue']
-        >>> fixed = train.image_labels
+        >>> fixed = ds.image_labels
         >>> for i, row in issues[issues.is_issue].iterrows():
         ...     fixed[i] = row.suggested_label             # accept the suggestions (after a look!)
-        >>> relabelled = cvkit.ImageDataset.from_paths(train.paths, fixed, root=train.root)
+        >>> relabelled = ImageDataset.from_paths(ds.paths, fixed, root=ds.root)
     """
     import pandas as pd
     from cleanlab.filter import find_label_issues as confident_learning
     from cleanlab.rank import get_label_quality_scores
 
+    dataset = image_dataset(dataset, "find_label_issues", side="train")
     _check_folds(dataset, cv, "find_label_issues")
     features, ok = image_features(dataset, featurizer, "find_label_issues")
     keep = np.flatnonzero(ok)

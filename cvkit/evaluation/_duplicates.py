@@ -15,7 +15,9 @@ The default :data:`DEFAULT_THRESHOLD` was chosen by ``bench/audit.py``: it finds
 scores 0.857) and finds JPEG re-encodes (quality 60) and 10% crops.
 
 Example:
-    >>> pairs = cvkit.find_duplicates(train, other=test)   # leaks between the two sides
+    >>> from cvkit import ImageDataset
+    >>> train, test = ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+    >>> pairs = find_duplicates(train, other=test)   # leaks between the two sides
     >>> list(pairs.columns[:6]), len(pairs)
     (['path_a', 'path_b', 'label_a', 'label_b', 'similarity', 'kind'], 0)
 """
@@ -26,15 +28,17 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from cvkit.data._dataset import ImageDataset
-from cvkit.data._images import ImageReadError, read_file, read_image
+from cvkit._validation import Interval, check_param
+from cvkit.classifiers._inputs import image_dataset
+from cvkit.data._images import read_file
+from cvkit.data._source import decode_item
 from cvkit.evaluation._audit import image_features
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["find_duplicates", "duplicate_groups", "groups_from_pairs", "content_hashes", "DEFAULT_THRESHOLD",
-           "CANDIDATE_SIMILARITY", "THUMBNAIL_CORRELATION", "PAIR_COLUMNS"]
+           "CANDIDATE_SIMILARITY", "THUMBNAIL_CORRELATION", "PAIR_COLUMNS", "THRESHOLD"]
 
 #: Feature cosine similarity from which two images are near-duplicates.
 DEFAULT_THRESHOLD = 0.88
@@ -51,7 +55,7 @@ def content_hashes(paths: Sequence[str]) -> list[str | None]:
     """SHA-256 of each file's bytes (None for a file that cannot be read).
 
     Example:
-        >>> content_hashes([photo])[0][:12]
+        >>> content_hashes(["sample_data/bird/adelaide-rosella.jpg", "missing.jpg"])[0][:12]
         'fdfc5d08c47d'
     """
     out: list[str | None] = []
@@ -70,10 +74,10 @@ def _unit(features: np.ndarray) -> np.ndarray:
 
 def _thumbnail(path: str) -> np.ndarray | None:
     """A zero-mean, unit-norm 8x8 RGB thumbnail (None if unreadable)."""
-    try:
-        pixels = read_image(path, size=8).astype(np.float64).ravel()
-    except (ImageReadError, OSError, ValueError):
+    image, _, _ = decode_item(path, (8, 8))
+    if image is None:
         return None
+    pixels = image.astype(np.float64).ravel()
     pixels -= pixels.mean()
     return pixels / max(float(np.linalg.norm(pixels)), 1e-9)
 
@@ -128,21 +132,21 @@ def _exact_pairs(hashes_a: list[str | None], hashes_b: list[str | None] | None) 
     return pairs
 
 
-def _check_threshold(threshold: Any) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be a cosine similarity in (0, 1], got {threshold!r}")
-    return float(threshold)
+#: The constraints of ``threshold``: a cosine similarity.
+THRESHOLD = [Interval(float, 0, 1, closed="right")]
 
 
-def find_duplicates(dataset: ImageDataset, other: ImageDataset | None = None, threshold: float = DEFAULT_THRESHOLD,
+def find_duplicates(dataset: Any, other: Any = None, threshold: float = DEFAULT_THRESHOLD,
                     *, featurizer: Any = None) -> "pd.DataFrame":
     """Pairs of duplicate images in ``dataset``, or, with ``other``, between ``dataset`` and ``other``.
 
     Parameters
     ----------
-    dataset : an :class:`~cvkit.data.ImageDataset` (labelled or not).
-    other : e.g. the test side of a split: then only cross pairs (train/test *leaks*) are reported,
-        ``path_a`` from ``dataset`` and ``path_b`` from ``other``.
+    dataset : an :class:`~cvkit.data.ImageDataset` (labelled or not), or any input of image files
+        :meth:`cvkit.ImageSource.resolve` takes (a folder, a table, a glob; a split manifest: its
+        train side).
+    other : e.g. the test side of a split (a split manifest: its test side): then only cross pairs
+        (train/test *leaks*) are reported, ``path_a`` from ``dataset`` and ``path_b`` from ``other``.
     threshold : feature cosine similarity from which a pair is ``near`` (default
         :data:`DEFAULT_THRESHOLD`); lower finds more copies and more false pairs.
     featurizer : the :class:`~cvkit.features._featurizer.ImageFeaturizer` (default: EfficientNet-Lite0,
@@ -155,15 +159,18 @@ def find_duplicates(dataset: ImageDataset, other: ImageDataset | None = None, th
     images are reported in one warning and left out.
 
     Example:
-        >>> import shutil
-        >>> _ = shutil.copy(photo, f"{tmp}/copy.jpg")
-        >>> both = cvkit.ImageDataset.from_paths([photo, f"{tmp}/copy.jpg", "sample_data/fruit/lemon.jpg"])
-        >>> find_duplicates(both)[["kind", "similarity", "index_a", "index_b"]].values.tolist()
+        >>> import os, shutil, tempfile
+        >>> photo, copy = "sample_data/bird/owl.jpg", os.path.join(tempfile.mkdtemp(), "copy.jpg")
+        >>> _ = shutil.copy(photo, copy)
+        >>> pairs = find_duplicates([photo, copy, "sample_data/fruit/lemon.jpg"])
+        >>> pairs[["kind", "similarity", "index_a", "index_b"]].values.tolist()
         [['exact', 1.0, 0, 1]]
     """
     import pandas as pd
 
-    threshold = _check_threshold(threshold)
+    threshold = float(check_param("threshold", threshold, THRESHOLD))
+    dataset = image_dataset(dataset, "find_duplicates", side="train")
+    other = None if other is None else image_dataset(other, "find_duplicates", side="test")
     fa, ok_a = image_features(dataset, featurizer, "find_duplicates")
     fb, ok_b = (None, None) if other is None else image_features(other, featurizer, "find_duplicates")
     keep_a = np.flatnonzero(ok_a)
@@ -211,18 +218,20 @@ def groups_from_pairs(n: int, index_a: Sequence[int], index_b: Sequence[int]) ->
     return renumber[component]
 
 
-def duplicate_groups(dataset: ImageDataset, threshold: float = DEFAULT_THRESHOLD, *,
+def duplicate_groups(dataset: Any, threshold: float = DEFAULT_THRESHOLD, *,
                      featurizer: Any = None) -> np.ndarray:
     """A group id per image: images linked by exact or near-duplicate pairs share one.
 
-    Use it to keep copies on one side of a split (scikit-learn's ``groups=``, e.g.
-    ``StratifiedGroupKFold``); every image without a duplicate (and every unreadable one) is a
-    group of its own. Ids are 0, 1, ... in order of each group's first image.
+    ``dataset`` is what :func:`find_duplicates` takes. Use the ids to keep copies on one side of a
+    split (scikit-learn's ``groups=``, e.g. ``StratifiedGroupKFold``); every image without a
+    duplicate (and every unreadable one) is a group of its own. Ids are 0, 1, ... in order of each
+    group's first image.
 
     Example:
-        >>> groups = duplicate_groups(test)
-        >>> len(groups) == len(test), len(set(groups.tolist())) == len(test)   # no duplicates there
-        (True, True)
+        >>> groups = duplicate_groups("sample_data/bird")
+        >>> len(groups), len(set(groups.tolist()))   # no duplicates there
+        (35, 35)
     """
+    dataset = image_dataset(dataset, "duplicate_groups", side="train")
     pairs = find_duplicates(dataset, threshold=threshold, featurizer=featurizer)
     return groups_from_pairs(len(dataset), pairs["index_a"].to_numpy(), pairs["index_b"].to_numpy())

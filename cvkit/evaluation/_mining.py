@@ -5,7 +5,9 @@ classes, labelled e.g. ``"other"``), score them, keep the ``k`` the model most c
 a wrong class, add them to the training set under their true label, retrain.
 
 Example:
-    >>> hard = cvkit.hard_negatives(clf, "sample_data/fruit", label="vegetable", k=3)
+    >>> import cvkit
+    >>> clf = cvkit.FeatureClassifier(verbose=False).fit("sample_data")
+    >>> hard = hard_negatives(clf, "sample_data/fruit", label="vegetable", k=3)
     >>> list(hard.columns), len(hard)
     (['path', 'label', 'predicted', 'confidence'], 3)
     >>> more = cvkit.ImageDataset.from_paths(hard.path, hard.label)
@@ -13,14 +15,14 @@ Example:
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from cvkit._validation import Interval, check_param
 from cvkit.data._dataset import ImageDataset
 from cvkit.data._images import PathLike
-from cvkit.data._sources import list_images
+from cvkit.data._source import ImageSource
 from cvkit.evaluation._model_eval import as_model
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,28 +32,16 @@ __all__ = ["hard_negatives"]
 
 
 def _pool(data: Any, label: str | None) -> ImageDataset:
-    """The images to mine, each with its true label."""
-    if isinstance(data, ImageDataset):
-        if label is None:
-            if data.targets is None:
-                raise ValueError("the dataset is unlabelled: pass label=, the true class of its images")
-            return data
-        return ImageDataset(data.paths, [0] * len(data), [label], root=data.root, skipped=data.skipped)
-    if isinstance(data, (str, os.PathLike)):
-        folder = Path(data)
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{folder}: not a folder of images")
-        if label is None:  # a folder of class folders
-            return ImageDataset.from_directory(folder)
-        paths = list_images(folder)
-        if not paths:
-            raise ValueError(f"{folder}: no image files found")
-        return ImageDataset.from_paths(paths, [label] * len(paths), root=folder)
-    if isinstance(data, (list, tuple)):
-        if label is None:
-            raise ValueError("a list of paths needs label=, the true class of the images")
-        return ImageDataset.from_paths(list(data), [label] * len(data))
-    raise TypeError(f"expected an ImageDataset, a folder or a list of paths, not {type(data).__name__}")
+    """The images to mine, each with its true label: ``label``, or the input's own labels."""
+    source = ImageSource.resolve(data, side="test")
+    if source.kind == "folder" and len(source) == 0:
+        raise ValueError(f"{os.fspath(data)}: no image files found")
+    if label is not None:
+        source = ImageSource(source.items, [label] * len(source), source.kind, source.root, source.skipped)
+    elif not source.has_labels:
+        raise ValueError(f"hard_negatives: the images are unlabelled ({source.kind}): pass label=, the true class "
+                         "of every image in the pool")
+    return source.dataset("hard_negatives")
 
 
 def hard_negatives(model: Any, dataset_or_folder: ImageDataset | PathLike | Sequence[PathLike],
@@ -61,10 +51,12 @@ def hard_negatives(model: Any, dataset_or_folder: ImageDataset | PathLike | Sequ
     Parameters
     ----------
     model : a fitted classifier (``predict_proba`` and ``classes_``) or a model folder.
-    dataset_or_folder : the pool to mine: an ``ImageDataset``, a folder, or a list of image paths.
+    dataset_or_folder : the pool to mine: any input of image files :meth:`cvkit.ImageSource.resolve`
+        takes (an ``ImageDataset``, a folder, a table, a split manifest's test side, a glob, a list
+        of image paths).
     label : the true class of every image in the pool (it may be a class the model does not know,
-        such as ``"other"``; then every prediction is a mistake). Without it, a labelled dataset
-        keeps its own labels and a folder is read as class folders.
+        such as ``"other"``; then every prediction is a mistake). Without it, a labelled input
+        keeps its own labels (a folder of class folders, a table with labels, a labelled dataset).
     k : how many images to return (fewer if the model makes fewer mistakes).
 
     Returns a DataFrame with columns ``path``, ``label`` (the true class, to train with),
@@ -72,14 +64,16 @@ def hard_negatives(model: Any, dataset_or_folder: ImageDataset | PathLike | Sequ
     are reported once and skipped. No image is moved or modified.
 
     Example:
+        >>> import os, tempfile, cvkit
+        >>> clf = cvkit.FeatureClassifier(verbose=False).fit("sample_data/tags.tsv")
         >>> hard = hard_negatives(clf, "sample_data/flower", label="other", k=5)
         >>> len(hard), set(hard.label)
         (5, {'other'})
-        >>> hard[["path", "label"]].to_csv(f"{tmp}/more.tsv", sep="\\t", header=False, index=False)
+        >>> hard[["path", "label"]].to_csv(os.path.join(tempfile.mkdtemp(), "more.tsv"), sep="\\t", header=False,
+        ...                                index=False)
     """
     import pandas as pd
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, not {k!r}")
+    check_param("k", k, [Interval(int, 1, None)])
     model = as_model(model)
     pool = _pool(dataset_or_folder, None if label is None else str(label))
     columns = ["path", "label", "predicted", "confidence"]

@@ -1,35 +1,49 @@
-"""``evaluate(model, dataset)``: score a labelled dataset with a model and build its ``EvaluationReport``.
+"""``evaluate(model, data)``: score labelled images with a model and build their ``EvaluationReport``.
 
-Also holds the small helpers that turn "a model or a model folder" and "a dataset, folder, table or
-split manifest" into the real objects, shared by :func:`evaluate`, :func:`hard_negatives` and the CLI.
+Also holds the small helpers that turn "a model or a model folder" and "labelled images of any
+input" (a dataset, a folder of class folders, a ``path,label`` table, a split manifest's test side:
+whatever :meth:`cvkit.ImageSource.resolve` takes) into the real objects, shared by
+:func:`evaluate`, :func:`hard_negatives` and the CLI.
 
 Example:
-    >>> report = cvkit.evaluate(model_dir, "sample_data")       # a model folder, a folder of classes
+    >>> import cvkit
+    >>> clf = cvkit.FeatureClassifier(verbose=False).fit("sample_data")
+    >>> report = evaluate(clf, "sample_data/tags.tsv")              # a path<TAB>label table
     >>> len(report), report.classes
     (104, ['bird', 'flower', 'fruit', 'vegetable'])
 """
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
 from typing import Any
 
+from cvkit._io import read_json
 from cvkit.data._dataset import ImageDataset
-from cvkit.data._manifest import SPLIT_FORMAT, load_split
+from cvkit.data._manifest import SPLIT_FORMAT
+from cvkit.data._source import ImageSource
 from cvkit.evaluation._report import EvaluationReport, EvaluationWarning
 from cvkit.models._folder import load_model
 
-__all__ = ["evaluate", "as_model", "as_dataset"]
+__all__ = ["evaluate", "as_model", "as_dataset", "is_split_manifest"]
+
+_UNLABELLED = ("evaluate needs a labelled dataset (every image with its class); "
+               "use model.predict for unlabelled images")
 
 
 def as_model(model: Any) -> Any:
     """A fitted classifier as is, or a model folder (``str``/``Path``) loaded with ``cvkit.load_model``.
 
     Example:
-        >>> as_model(clf) is clf, type(as_model(model_dir)).__name__
-        (True, 'LoadedModel')
+        >>> as_model("no/such/model")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: ...no/such/model...
+        >>> as_model(object())
+        Traceback (most recent call last):
+        ...
+        TypeError: model must be a fitted cvkit classifier (with predict_proba and classes_) or a model folder, not object
     """
     if isinstance(model, (str, os.PathLike)):
         return load_model(model)
@@ -46,54 +60,60 @@ def is_split_manifest(path: Path) -> bool:
         >>> is_split_manifest(Path("sample_data/tags.tsv"))
         False
     """
+    path = Path(path)
     if path.suffix.lower() != ".json" or not path.is_file():
         return False
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh).get("format") == SPLIT_FORMAT
-    except (OSError, ValueError, AttributeError):
+        doc = read_json(path, "split manifest")
+    except (OSError, ValueError):
         return False
+    return isinstance(doc, dict) and doc.get("format") == SPLIT_FORMAT
 
 
 def as_dataset(data: Any, side: str = "test") -> ImageDataset:
-    """An ``ImageDataset`` from a dataset, a folder of class folders, a table or a split manifest.
+    """Labelled images of any input as an ``ImageDataset``: a dataset as is, else resolved by ImageSource.
 
-    For a split manifest (written by ``cvkit.data.save_split``), ``side`` picks ``"test"`` (default)
-    or ``"train"``.
+    A folder of class folders, a ``path,label`` table, a split manifest (``side`` picks its
+    ``"test"`` (default) or ``"train"`` images) or a glob is resolved once by
+    :meth:`cvkit.ImageSource.resolve`. Images of a folder or a table are checked as an
+    :class:`~cvkit.data.ImageDataset` checks them (cheaply, at a tiny scale): unreadable ones are
+    left out with one warning and listed in ``skipped``, before anything is predicted.
 
     Example:
         >>> len(as_dataset("sample_data")), len(as_dataset("sample_data/tags.tsv"))
         (104, 104)
-        >>> manifest = cvkit.save_split(f"{tmp}/split.json", train, test)
-        >>> len(as_dataset(manifest)), len(as_dataset(manifest, side="train"))
-        (36, 68)
+        >>> as_dataset("sample_data/bird")
+        Traceback (most recent call last):
+        ...
+        ValueError: evaluate needs a labelled dataset (every image with its class); use model.predict for unlabelled images
     """
     if isinstance(data, ImageDataset):
         return data
-    if not isinstance(data, (str, os.PathLike)):
-        raise TypeError(f"expected an ImageDataset, a folder, a table or a split manifest, "
-                        f"not {type(data).__name__}")
-    path = Path(data)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such folder, table or split manifest")
-    if is_split_manifest(path):
-        if side not in ("train", "test"):
-            raise ValueError(f"side must be 'train' or 'test', not {side!r}")
-        train, test = load_split(path)
-        return test if side == "test" else train
-    return ImageDataset.from_path(path)
+    source = ImageSource.resolve(data, side=side)
+    if not source.has_labels:
+        raise ValueError(_UNLABELLED)
+    ds = source.dataset("evaluate")
+    if source.kind == "manifest":  # load_split checked its images
+        return ds
+    checked = ImageDataset.from_paths(ds.paths, ds.image_labels, root=ds.root)
+    checked.skipped = list(source.skipped) + checked.skipped
+    return checked
 
 
 def evaluate(model: Any, dataset: Any, *, zero_division: float = float("nan")) -> EvaluationReport:
     """Score every image of a labelled ``dataset`` with ``model`` and return the full report.
 
     ``model`` is a fitted cvkit classifier (or anything with ``predict_proba`` and ``classes_``) or a
-    model folder; ``dataset`` is an :class:`~cvkit.data.ImageDataset`, a folder of class folders, a
-    ``path<TAB>label`` table or a split manifest (its test side). Unreadable images are reported
-    and left out (see ``report.skipped``). A dataset class the model does not know is an error.
+    model folder; ``dataset`` is any labelled input of :meth:`cvkit.ImageSource.resolve`: an
+    :class:`~cvkit.data.ImageDataset`, a folder of class folders, a ``path<TAB>label`` table or a
+    split manifest (its test side). Unreadable images are reported and left out (see
+    ``report.skipped``). A dataset class the model does not know is an error.
 
     Example:
-        >>> report = cvkit.evaluate(clf, test)
+        >>> import cvkit
+        >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+        >>> clf = cvkit.FeatureClassifier(verbose=False).fit(train)
+        >>> report = evaluate(clf, test)
         >>> report
         <EvaluationReport: 36 images, 4 classes, accuracy 0.972, log-loss 0.157>
         >>> fig = report.plot_summary()
@@ -101,8 +121,7 @@ def evaluate(model: Any, dataset: Any, *, zero_division: float = float("nan")) -
     model = as_model(model)
     ds = as_dataset(dataset)
     if ds.targets is None:
-        raise ValueError("evaluate needs a labelled dataset (every image with its class); "
-                         "use model.predict for unlabelled images")
+        raise ValueError(_UNLABELLED)
     if len(ds) == 0:
         raise ValueError("the dataset has no readable images to evaluate")
     classes = [str(c) for c in model.classes_]

@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from cvkit._io import to_jsonable
+from cvkit._io import read_json, to_jsonable, write_json
+from cvkit._validation import Custom, Interval, check_param
 from cvkit.data._checks import warn_skipped
 from cvkit.data._images import PathLike
-from cvkit.data._manifest import read_json_file
 from cvkit.evaluation import plots
 from cvkit.evaluation._curves import Curves, pr_curves, roc_curves
 from cvkit.evaluation._tables import ReportTables, names_list
@@ -48,6 +48,9 @@ __all__ = ["EvaluationReport", "EvaluationWarning", "REPORT_FORMAT"]
 
 REPORT_FORMAT = "cvkit-evaluation"
 _FORMAT_VERSION = 1
+#: The constraints of ``zero_division``: NaN (undefined, the default), 0.0 or 1.0.
+ZERO_DIVISION = [Custom(lambda v: (Interval(float, 0, 1).is_satisfied_by(v) and v in (0, 1))
+                        or (isinstance(v, float) and np.isnan(v)), "nan, 0.0 or 1.0")]
 
 
 class EvaluationWarning(UserWarning):
@@ -123,9 +126,7 @@ class EvaluationReport(ReportTables):
                  paths: Sequence[PathLike] | None = None, *, zero_division: float = np.nan,
                  info: dict | None = None):
         self.classes: list[str] = _check_classes(classes)
-        if not (isinstance(zero_division, (int, float)) and
-                (np.isnan(zero_division) or zero_division in (0.0, 1.0))):
-            raise ValueError(f"zero_division must be nan, 0.0 or 1.0, not {zero_division!r}")
+        check_param("zero_division", zero_division, ZERO_DIVISION)
         self.zero_division = float(zero_division)
         self.info: dict = dict(info or {})
 
@@ -240,8 +241,7 @@ class EvaluationReport(ReportTables):
 
         Ties are broken like scikit-learn's ``top_k_accuracy_score`` (the later class ranks first).
         """
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, not {k!r}")
+        check_param("k", k, [Interval(int, 1, None)])
         p_true = self.proba[np.arange(len(self)), self.y_true][:, None]
         cols = np.arange(self.n_classes)[None, :]
         ahead = (self.proba > p_true) | ((self.proba == p_true) & (cols > self.y_true[:, None]))
@@ -352,14 +352,22 @@ class EvaluationReport(ReportTables):
         })
 
     def to_json(self, path: PathLike | None = None, indent: int | None = 1) -> str:
-        """:meth:`to_dict` as JSON; written to ``path`` (folders created) when given. Returns the text."""
-        text = json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+        """:meth:`to_dict` as JSON; written to ``path`` when given (folders created; atomically, by
+        :func:`cvkit._io.write_json`). Returns the text.
+
+        Example:
+            >>> import os, tempfile
+            >>> report = EvaluationReport(["a", "b"], [[.9, .1], [.2, .8]], ["a", "b"])
+            >>> path = os.path.join(tempfile.mkdtemp(), "reports", "eval.json")
+            >>> text = report.to_json(path)
+            >>> EvaluationReport.from_json(path).accuracy, open(path).read() == text + "\\n"
+            (1.0, True)
+        """
+        doc = self.to_dict()
+        text = json.dumps(doc, indent=indent, ensure_ascii=False, allow_nan=False)
         if path is not None:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(text + "\n", encoding="utf-8")
-            os.replace(tmp, path)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            write_json(path, doc, indent=indent)
         return text
 
     @classmethod
@@ -383,7 +391,7 @@ class EvaluationReport(ReportTables):
     def from_json(cls, path: PathLike) -> "EvaluationReport":
         """Read a report written by :meth:`to_json`."""
         path = Path(path)
-        doc = read_json_file(path, "evaluation report")
+        doc = read_json(path, "evaluation report")
         try:
             return cls.from_dict(doc)
         except ValueError as exc:

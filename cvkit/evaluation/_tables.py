@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from cvkit._validation import Interval, check_param
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
@@ -56,9 +58,10 @@ class ReportTables:
         """One row per class: precision, recall, f1, support, log_loss, auc, average_precision.
 
         Example:
-            >>> report = cvkit.evaluate(clf, test)
-            >>> list(report.per_class().round(3).index)
-            ['bird', 'flower', 'fruit', 'vegetable']
+            >>> from cvkit.evaluation import EvaluationReport
+            >>> report = EvaluationReport(["a", "b", "b"], [[.8, .2], [.3, .7], [.6, .4]], ["a", "b"])
+            >>> report.per_class()[["precision", "recall", "support"]].values.tolist()
+            [[0.5, 1.0, 1.0], [1.0, 0.5, 2.0]]
         """
         import pandas as pd
         auc, ap, ll = self.auc, self.average_precision, self.per_class_log_loss
@@ -75,8 +78,10 @@ class ReportTables:
         ``top_2_accuracy``/``top_3_accuracy`` appear when there are more classes than ``k``.
 
         Example:
-            >>> cvkit.evaluate(clf, test).summary()["n_images"]
-            36
+            >>> from cvkit.evaluation import EvaluationReport
+            >>> report = EvaluationReport(["a", "b", "b"], [[.8, .2], [.3, .7], [.6, .4]], ["a", "b"])
+            >>> report.summary()["n_images"], round(report.summary()["accuracy"], 3)
+            (3, 0.667)
         """
         auc, ap = self.auc, self.average_precision
         out = {"n_images": int(len(self)), "accuracy": self.accuracy,
@@ -113,8 +118,10 @@ class ReportTables:
         the image's row in the report.
 
         Example:
-            >>> list(cvkit.evaluate(clf, test).top_losses(3).columns)
-            ['path', 'true', 'predicted', 'p_true', 'confidence', 'loss']
+            >>> from cvkit.evaluation import EvaluationReport
+            >>> report = EvaluationReport(["a", "b", "b"], [[.8, .2], [.3, .7], [.6, .4]], ["a", "b"])
+            >>> report.top_losses(1)[["true", "predicted", "p_true"]].values.tolist()
+            [['b', 'a', 0.4]]
         """
         order = np.argsort(-self.losses, kind="stable")[:k]
         return self._rows(order)
@@ -144,9 +151,12 @@ class ReportTables:
         two models image by image.
 
         Example:
-            >>> frame = cvkit.evaluate(clf, test).to_frame()
-            >>> frame.to_csv(f"{tmp}/predictions.csv"); len(frame)
-            36
+            >>> import os, tempfile
+            >>> from cvkit.evaluation import EvaluationReport
+            >>> report = EvaluationReport(["a", "b", "b"], [[.8, .2], [.3, .7], [.6, .4]], ["a", "b"])
+            >>> frame = report.to_frame()
+            >>> frame.to_csv(os.path.join(tempfile.mkdtemp(), "predictions.csv")); list(frame.correct)
+            [True, True, False]
         """
         frame = self._rows(np.arange(len(self)))
         frame["correct"] = self.y_pred == self.y_true
@@ -167,12 +177,12 @@ class ReportTables:
         the fraction of all images flagged.
 
         Example:
-            >>> sorted(cvkit.evaluate(clf, test).at_threshold(0.8))
+            >>> from cvkit.evaluation import EvaluationReport
+            >>> report = EvaluationReport(["a", "b", "b"], [[.8, .2], [.3, .7], [.6, .4]], ["a", "b"])
+            >>> sorted(report.at_threshold(0.8))
             ['coverage', 'n_covered', 'precision', 'recall', 'threshold']
         """
-        threshold = float(threshold)
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, not {threshold}")
+        threshold = float(check_param("threshold", threshold, [Interval(float, 0, 1)]))
         if class_name is None:
             covered = self.proba.max(axis=1) >= threshold
             hit = covered & (self.y_pred == self.y_true)
@@ -209,8 +219,10 @@ class ReportTables:
         """A plain-text report: headline metrics then the per-class table (rounded, deterministic).
 
         Example:
-            >>> print(cvkit.evaluate(clf, test).to_text().splitlines()[0])
-            36 images, 4 classes
+            >>> from cvkit.evaluation import EvaluationReport
+            >>> report = EvaluationReport(["a", "b", "b"], [[.8, .2], [.3, .7], [.6, .4]], ["a", "b"])
+            >>> print(report.to_text().splitlines()[0])
+            3 images, 2 classes
         """
         import pandas as pd
         lines = [f"{len(self)} images, {self.n_classes} classes"

@@ -19,7 +19,7 @@ import numpy as np
 
 from cvkit.classifiers._history import plot_history
 from cvkit.data._grid import image_grid
-from cvkit.data._images import ImageReadError, read_image
+from cvkit.data._source import decode_item
 
 __all__ = ["image_grid"]
 
@@ -219,13 +219,7 @@ def _report_images(report, rows: Sequence[int], size: int) -> list[np.ndarray | 
     if report.paths is None:
         raise ValueError("this report has no image paths: build it with cvkit.evaluate(model, dataset) "
                          "or EvaluationReport(..., paths=...) to show images")
-    images: list[np.ndarray | None] = []
-    for i in rows:
-        try:
-            images.append(read_image(report.paths[i], size=size))
-        except (ImageReadError, OSError):
-            images.append(None)
-    return images
+    return [decode_item(report.paths[i], size)[0] for i in rows]  # None where the image cannot be read
 
 
 def _pick(rows: np.ndarray, n: int, random_state: int | None) -> np.ndarray:

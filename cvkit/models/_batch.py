@@ -34,7 +34,7 @@ from typing import Any, Iterator, Union
 import numpy as np
 
 from cvkit._io import atomic_open
-from cvkit._validation import DEPRECATED, Interval, renamed_argument, validate_params
+from cvkit._validation import DEPRECATED, Interval, renamed_keyword, validate_params
 from cvkit.data._images import PathLike, is_image_path
 from cvkit.data._source import ImageSource
 from cvkit.models import _inference as inference
@@ -259,8 +259,8 @@ def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
         scored 35 of 35 images into .../predictions.tsv (... images/s)
         predicted: ...
     """
-    decode_threads = renamed_argument("batch_score", "workers", workers, "decode_threads", decode_threads, None)
-    verbose = renamed_argument("batch_score", "progress", progress, "verbose", verbose, True)
+    decode_threads = renamed_keyword("batch_score", "workers", workers, "decode_threads", decode_threads, None)
+    verbose = renamed_keyword("batch_score", "progress", progress, "verbose", verbose, True)
     validate_params("batch_score", {"batch_size": batch_size, "decode_threads": decode_threads, "verbose": verbose,
                                     "max_pixels": max_pixels}, BATCH_CONSTRAINTS)
     output = Path(output)

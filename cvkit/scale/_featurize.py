@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from cvkit._validation import DEPRECATED, Custom, check_param, renamed_argument
+from cvkit._validation import DEPRECATED, Custom, check_param, renamed_keyword
 from cvkit.data._images import PathLike
 from cvkit.features._tables import backbone_identity, features_table, file_key
 from cvkit.models._batch import BatchSummary
@@ -94,7 +94,7 @@ def featurize_images(backbone: str, images: Any, output: PathLike, engine: str =
     (``.csv`` is refused: features go to Parquet). Load the result into the feature cache with
     :func:`cvkit.features._tables.cache_features`.
     """
-    verbose = renamed_argument("featurize_images", "progress", progress, "verbose", verbose, True)
+    verbose = renamed_keyword("featurize_images", "progress", progress, "verbose", verbose, True)
     check_job_params("featurize_images", engine=engine, address=address, workers=workers,
                      cpus_per_worker=cpus_per_worker, batch_size=batch_size, chunk_size=chunk_size,
                      decode_threads=decode_threads, verbose=verbose, overwrite=overwrite)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cvkit._io import atomic_write
-from cvkit._validation import DEPRECATED, renamed_argument
+from cvkit._validation import DEPRECATED, renamed_keyword
 from cvkit.data._images import PathLike
 from cvkit.models._batch import BatchSummary, check_output, csv_cells, output_columns, score_chunks
 from cvkit.models._folder import read_checked, read_metadata, sha256_bytes
@@ -135,7 +135,7 @@ def score_images(model: PathLike, images: Any, output: PathLike, engine: str = "
     A job stopped half-way and started again with the same ``output`` skips the parts already
     written (``summary.n_reused``); other inputs or another model raise ``ValueError``.
     """
-    verbose = renamed_argument("score_images", "progress", progress, "verbose", verbose, True)
+    verbose = renamed_keyword("score_images", "progress", progress, "verbose", verbose, True)
     check_job_params("score_images", engine=engine, address=address, workers=workers, cpus_per_worker=cpus_per_worker,
                      batch_size=batch_size, chunk_size=chunk_size, decode_threads=decode_threads, verbose=verbose,
                      overwrite=overwrite, max_pixels=max_pixels)
