@@ -30,12 +30,9 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from cvkit._validation import Interval, InvalidParameterError, Options, check_param
-
-if TYPE_CHECKING:  # pragma: no cover - library modules never import argparse; the CLI hands a parser in
-    import argparse
 
 __all__ = ["RunOptions", "RUNTIMES", "PRECISIONS", "ENVIRONMENT", "INSTALL_HINT", "litert_available",
            "resolve_runtime", "check_precision", "default_threads", "decode_threads", "describe_runtime"]
@@ -199,8 +196,10 @@ class RunOptions:
                 if value is not None}
 
     @staticmethod
-    def add_arguments(parser: "argparse.ArgumentParser", threads: bool = True) -> "argparse.ArgumentParser":
-        """Add ``--runtime``, ``--precision`` (and ``--num-threads``) to a command's parser.
+    def add_arguments(parser: Any, threads: bool = True) -> Any:
+        """Add ``--runtime``, ``--precision`` (and ``--num-threads``) to a command's ``argparse`` parser.
+
+        (Library modules never import argparse: the command hands its parser in.)
 
         Their defaults are None, so an option not given on the command line leaves the environment
         (``CVKIT_RUNTIME`` ...) in charge: read them back with :meth:`from_args`.
@@ -225,7 +224,7 @@ class RunOptions:
         return parser
 
     @classmethod
-    def from_args(cls, args: "argparse.Namespace", environ: Optional[Mapping[str, str]] = None) -> "RunOptions":
+    def from_args(cls, args: Any, environ: Optional[Mapping[str, str]] = None) -> "RunOptions":
         """The options of parsed command-line arguments (see :meth:`add_arguments`), over the environment."""
         return cls.from_env(environ, **{name: getattr(args, name, None) for name in ENVIRONMENT})
 
