@@ -8,9 +8,11 @@ scores features; higher means more novel. Methods (``bench/unknown.py`` compares
 - ``"knn"``: cosine distance to the ``k``-th nearest training photo (features L2-normalised; the
   reference set is a class-stratified subsample of at most ``max_reference`` photos, so the cost
   per image stays bounded however many photos trained the model);
-- ``"mahalanobis"``: the smallest Mahalanobis distance to a class mean, with one shared covariance
-  (Ledoit-Wolf shrinkage) in a PCA space of at most ``n_components`` dimensions of the L2-normalised
-  features (Lee et al., 2018);
+- ``"mahalanobis"``: the smallest Mahalanobis distance to a class mean of the L2-normalised
+  features, with one covariance shared by the classes, shrunk by Ledoit-Wolf (Lee et al., 2018).
+  In the full feature space: projecting on the training photos' main directions first (PCA)
+  throws away the directions in which unknown images differ, and scored no better than chance
+  (``bench/unknown.py``);
 - ``"combined"``: the mean of the two, each first turned into its rank among the training photos'
   out-of-fold scores (so neither scale dominates).
 
@@ -68,15 +70,15 @@ class NoveltyScorer:
     """Novelty of features: ``fit(features, classes)`` then ``score(features)`` (higher = more novel).
 
     Parameters: ``method`` (see :data:`METHODS`), ``k`` (neighbour for ``"knn"``),
-    ``n_components`` (PCA dimensions for ``"mahalanobis"``), ``max_reference``, ``random_state``.
+    ``max_reference``, ``random_state``.
     Fitted state is a dict of float arrays (``arrays_``), stored as ``novelty.npz`` in a model folder.
     """
 
-    def __init__(self, method: str = "knn", k: int = 5, n_components: int = 128, max_reference: int = MAX_REFERENCE,
+    def __init__(self, method: str = "mahalanobis", k: int = 5, max_reference: int = MAX_REFERENCE,
                  random_state: int = 0):
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
-        self.method, self.k, self.n_components = method, int(k), int(n_components)
+        self.method, self.k = method, int(k)
         self.max_reference, self.random_state = int(max_reference), int(random_state)
 
     # ------------------------------------------------------------------ fitting
@@ -88,7 +90,7 @@ class NoveltyScorer:
         if self.method in ("knn", "combined"):
             arrays["reference"] = X[_subsample(y, self.max_reference, self.random_state)].astype(np.float16)
         if self.method in ("mahalanobis", "combined"):
-            arrays.update(_mahalanobis_arrays(X, y, self.n_components))
+            arrays.update(_mahalanobis_arrays(X, y))
         self.arrays_ = arrays
         if self.method == "combined":  # the rank scale of each part, from the training photos' own scores
             parts = _part_scores(self, X, exclude_self=True)
@@ -119,7 +121,7 @@ class NoveltyScorer:
         """A fitted scorer from ``.npz`` bytes: only finite float arrays of the expected names and
         shapes are accepted (``ValueError`` naming ``where`` and the array)."""
         scorer = cls(method, k=k)
-        expected = {"knn": ["reference"], "mahalanobis": ["components", "mean", "means", "precision"]}
+        expected = {"knn": ["reference"], "mahalanobis": ["means", "precision"]}
         names = expected.get(method, expected["knn"] + expected["mahalanobis"] + ["knn_sorted", "mahalanobis_sorted"])
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
@@ -145,43 +147,41 @@ def _check_shapes(where: str, arrays: dict, d: int, k: int) -> None:
     ref = arrays.get("reference")
     if ref is not None and (ref.ndim != 2 or ref.shape[1] != d or not (1 <= len(ref) <= _MAX_ROWS) or k > len(ref)):
         raise ValueError(f"{where}: 'reference' must be (rows, {d}) with at least k={k} rows, got {ref.shape}")
-    if "components" in arrays:
-        comp, mean, means, prec = (arrays[n] for n in ("components", "mean", "means", "precision"))
-        m = comp.shape[0] if comp.ndim == 2 else -1
-        if comp.ndim != 2 or comp.shape[1] != d or mean.shape != (d,) or means.ndim != 2 or \
-                means.shape[1] != m or prec.shape != (m, m):
-            raise ValueError(f"{where}: Mahalanobis arrays do not fit together for {d} features: components "
-                             f"{comp.shape}, mean {mean.shape}, means {means.shape}, precision {prec.shape}")
+    if "means" in arrays:
+        means, prec = arrays["means"], arrays["precision"]
+        if means.ndim != 2 or means.shape[1] != d or not (1 <= len(means) <= 10_000) or prec.shape != (d, d):
+            raise ValueError(f"{where}: Mahalanobis arrays do not fit {d} features: means {means.shape}, "
+                             f"precision {prec.shape}")
     for name in ("knn_sorted", "mahalanobis_sorted"):
         if name in arrays and arrays[name].ndim != 1:
             raise ValueError(f"{where}: {name!r} must be one row of scores, got {arrays[name].shape}")
 
 
-def _mahalanobis_arrays(X: np.ndarray, y: np.ndarray, n_components: int) -> dict[str, np.ndarray]:
+def _mahalanobis_arrays(X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     from sklearn.covariance import LedoitWolf
 
-    mean = X.mean(axis=0)
-    centred = X - mean
-    m = int(max(1, min(n_components, len(X) - 1, X.shape[1])))
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    components = vt[:m].astype(np.float32)
-    Z = centred @ components.T
     classes = np.unique(y)
-    means = np.stack([Z[y == c].mean(axis=0) for c in classes])
-    within = Z - means[np.searchsorted(classes, y)]
-    precision = LedoitWolf().fit(within).precision_
-    return {"components": components, "mean": mean.astype(np.float32), "means": means.astype(np.float32),
-            "precision": precision.astype(np.float32)}
+    means = np.stack([X[y == c].mean(axis=0) for c in classes])
+    within = X - means[np.searchsorted(classes, y)]
+    precision = LedoitWolf(assume_centered=True).fit(within).precision_
+    return {"means": means.astype(np.float32), "precision": precision.astype(np.float32)}
+
+
+def _mahalanobis(X: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Smallest squared Mahalanobis distance of each row to a class mean: one matrix product per class."""
+    best = np.full(len(X), np.inf, np.float32)
+    for mean in means:
+        diff = X - mean
+        best = np.minimum(best, np.einsum("nd,nd->n", diff @ precision, diff))
+    return best
 
 
 def _part_scores(scorer: NoveltyScorer, X: np.ndarray, exclude_self: bool) -> dict[str, np.ndarray]:
     arrays, out = scorer.arrays_, {}
     if "reference" in arrays:
         out["knn"] = _knn_distance(X, arrays["reference"].astype(np.float32), scorer.k, exclude_self)
-    if "components" in arrays:
-        Z = (X - arrays["mean"]) @ arrays["components"].T
-        diff = Z[:, None, :] - arrays["means"][None, :, :]
-        out["mahalanobis"] = np.einsum("ncd,de,nce->nc", diff, arrays["precision"], diff).min(axis=1)
+    if "means" in arrays:
+        out["mahalanobis"] = _mahalanobis(X, arrays["means"], arrays["precision"])
     return out
 
 
@@ -212,8 +212,8 @@ def out_of_fold_scores(scorer: NoveltyScorer, features: np.ndarray, y: np.ndarra
     smallest = int(np.bincount(np.unique(y, return_inverse=True)[1]).min())
     n_folds = max(2, min(int(folds), smallest))
     scores = np.empty(len(y), np.float32)
-    template: dict[str, Any] = {"method": scorer.method, "k": scorer.k, "n_components": scorer.n_components,
-                                "max_reference": scorer.max_reference, "random_state": scorer.random_state}
+    template: dict[str, Any] = {"method": scorer.method, "k": scorer.k, "max_reference": scorer.max_reference,
+                                "random_state": scorer.random_state}
     splitter = StratifiedKFold(n_folds, shuffle=True, random_state=random_state) if smallest >= 2 else None
     if splitter is None:  # a class of one photo: leave-one-out by excluding each photo's own match
         return NoveltyScorer(**template).fit(features, y).score(features, exclude_self=True)
