@@ -35,7 +35,8 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 __all__ = ["InvalidParameterError", "Interval", "Options", "Custom", "validate_params", "describe",
-           "check_param", "DEPRECATED", "is_deprecated_default", "param_value", "renamed_param", "DEPRECATION_RULE"]
+           "check_param", "DEPRECATED", "is_deprecated_default", "param_value", "renamed_param", "renamed_argument",
+           "DEPRECATION_RULE"]
 
 #: cvkit's deprecation rule: a renamed or removed name keeps working, with a ``FutureWarning`` naming
 #: its replacement, for one minor version (it goes in the next one); the CHANGELOG lists each.
@@ -252,3 +253,33 @@ def renamed_param(estimator: Any, old: str, new: str, default: Any) -> Any:
     warnings.warn(f"{type(estimator).__name__}: the parameter {old!r} was renamed {new!r}; {old!r} is deprecated "
                   f"and will be removed in a future version. Use {new}={value!r}", FutureWarning, stacklevel=3)
     return value
+
+
+def renamed_argument(owner: str, old: str, old_value: Any, new: str, new_value: Any, default: Any = None,
+                     stacklevel: int = 3) -> Any:
+    """The value of a *function's* keyword ``new``, honouring its deprecated former name ``old`` (a ``FutureWarning``).
+
+    What :func:`renamed_param` is for estimators, for a plain function or method argument: the old
+    keyword stays in the signature with the default :data:`DEPRECATED`; giving both is an error.
+    ``stacklevel`` 3 points the warning at the caller of the function that calls this.
+
+    Example:
+        >>> import warnings
+        >>> def transform(X, verbose=None, progress=DEPRECATED):
+        ...     return renamed_argument("transform", "progress", progress, "verbose", verbose)
+        >>> transform([], verbose=False)
+        False
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     transform([], progress=True)
+        True
+        >>> str(caught[0].message)
+        "transform: the argument 'progress' was renamed 'verbose'; 'progress' is deprecated and will be removed in a future version. Use verbose=True"
+    """
+    if is_deprecated_default(old_value):
+        return new_value
+    if not (new_value is default or (isinstance(new_value, (str, bool, int, type(None))) and new_value == default)):
+        raise ValueError(f"{owner}: give {new}= only ({old}= is its deprecated former name)")
+    warnings.warn(f"{owner}: the argument {old!r} was renamed {new!r}; {old!r} is deprecated and will be removed "
+                  f"in a future version. Use {new}={old_value!r}", FutureWarning, stacklevel=stacklevel)
+    return old_value
