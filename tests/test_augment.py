@@ -100,7 +100,7 @@ def test_augment_dataset_writes_new_folder_only_and_never_touches_sources(small_
     out = tmp_path / "aug"
     with pytest.warns(BadImageWarning, match="broken.jpg"):
         result = augment.augment_dataset(ds, [augment.default_pipeline(), augment.default_pipeline(flip=False)],
-                                         out, copies=2, random_state=0, progress=False)
+                                         out, copies=2, random_state=0, verbose=False)
     assert _digest(small_tree) == before  # sources byte-identical, same mtimes, nothing added
     # 6 originals + 6 images * 2 pipelines * 2 copies
     assert len(result) == 6 + 24
@@ -120,8 +120,8 @@ def test_augment_dataset_is_repeatable(small_tree, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BadImageWarning)
         ds = ImageDataset.from_directory(small_tree)
-        a = augment.augment_dataset(ds, augment.default_pipeline(), tmp_path / "a", random_state=3, progress=False)
-        b = augment.augment_dataset(ds, augment.default_pipeline(), tmp_path / "b", random_state=3, progress=False)
+        a = augment.augment_dataset(ds, augment.default_pipeline(), tmp_path / "a", random_state=3, verbose=False)
+        b = augment.augment_dataset(ds, augment.default_pipeline(), tmp_path / "b", random_state=3, verbose=False)
     assert [read_image(p).tobytes() for p in a.paths[6:]] == [read_image(p).tobytes() for p in b.paths[6:]]
 
 
@@ -134,7 +134,7 @@ def test_augment_dataset_refuses_unsafe_output_folders(small_tree, tmp_path, whe
     out = {"root": small_tree / "augmented", "class_folder": small_tree / "bird",
            "nonempty": tmp_path}[where]
     with pytest.raises(ValueError, match="out_dir"):
-        augment.augment_dataset(ds, "default", out, progress=False)
+        augment.augment_dataset(ds, "default", out, verbose=False)
     assert _digest(small_tree) == before
     assert not (small_tree / "augmented").exists()
 

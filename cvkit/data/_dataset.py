@@ -233,6 +233,7 @@ class ImageDataset:
         together, when there were any.
 
         Example:
+            >>> ds = ImageDataset.from_directory("sample_data")
             >>> train, test = ds.split(test_size=0.34, random_state=0)
             >>> len(train), len(test)
             (68, 36)

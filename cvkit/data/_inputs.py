@@ -122,7 +122,7 @@ def warn_unreadable(skipped: Sequence[tuple[str, str]], n: int, what: str, stack
         ...     warnings.simplefilter("always")
         ...     warn_unreadable([("a.jpg", "file not found")], 3, "predict")
         >>> str(caught[0].message).splitlines()[0]
-        'predict: 1 of 3 image(s) could not be read and have no prediction (NaN probabilities, label None)'
+        'predict: 1 of 3 image(s) could not be read and have no prediction (NaN probabilities, label None):'
     """
     warn_skipped(skipped, what, stacklevel=stacklevel + 2,
                  summary=f"{len(skipped)} of {n} image(s) could not be read and have no prediction "

@@ -5,12 +5,12 @@ manifest's own folder where possible) with their labels, so ``02_evaluate`` scor
 images ``01_train`` held out.
 
 Example:
-    >>> import tempfile
+    >>> import os, tempfile
     >>> from cvkit.data import ImageDataset
     >>> train, test = ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
     >>> path = save_split(f"{tempfile.mkdtemp()}/split.json", train, test, random_state=0)
     >>> again, held_out = load_split(path)
-    >>> held_out.paths == test.paths
+    >>> held_out.paths == [os.path.abspath(p) for p in test.paths]  # paths come back absolute
     True
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ def save_split(path: PathLike, train: ImageDataset, test: ImageDataset, **info: 
         >>> folder = tempfile.mkdtemp()
         >>> manifest = json.load(open(save_split(f"{folder}/split.json", few.subset([0]), few.subset([1]))))
         >>> manifest["format"], manifest["labels"], manifest["test"][0][1]
-        ('cvkit-split', ['bird', 'flower'], 'flower')
+        ('cvkit-split', ['bird', 'flower', 'fruit', 'vegetable'], 'flower')
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -307,14 +307,14 @@ def clear_cache(cache_dir: Union[str, os.PathLike, None] = None,
 
     Example:
         >>> import tempfile
-        >>> from cvkit._validation import Interval, check_param
-from cvkit.features._store import FeatureCache, cache_file_path
-        >>> tmp = tempfile.mkdtemp()
-        >>> with FeatureCache(cache_file_path(tmp, "demo", 224, "0" * 16), dim=2) as cache:
+        >>> import numpy as np
+        >>> from cvkit.features._store import FeatureCache, cache_file_path
+        >>> folder = tempfile.mkdtemp()
+        >>> with FeatureCache(cache_file_path(folder, "demo", 224, "0" * 16), dim=2) as cache:
         ...     cache.put({"k": np.zeros(2, np.float32)})
-        >>> clear_cache(tmp, older_than_days=30)  # used just now: kept
+        >>> clear_cache(folder, older_than_days=30)  # used just now: kept
         0
-        >>> clear_cache(tmp) > 0  # everything
+        >>> clear_cache(folder) > 0  # everything
         True
     """
     check_param("older_than_days", older_than_days, [Interval(float, 0, None), None])
