@@ -143,10 +143,43 @@ def test_augment_dataset_bad_arguments(small_tree, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BadImageWarning)
         ds = ImageDataset.from_directory(small_tree)
-    with pytest.raises(ValueError, match="copies"):
+    with pytest.raises(ValueError, match="copies must be a positive int, got 0"):
         augment.augment_dataset(ds, "default", tmp_path / "x", copies=0)
     with pytest.raises(ValueError, match="pipelines"):
         augment.augment_dataset(ds, [], tmp_path / "y")
+
+
+def test_augmented_copies_are_written_atomically_and_never_overwrite(small_tree, tmp_path, monkeypatch):
+    """Each copy goes through cvkit._io.atomic_write (a killed run leaves no half JPEG); an existing
+    file is an error naming it, never replaced; the former progress= still works with a FutureWarning."""
+    from cvkit._io import _atomic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BadImageWarning)
+        ds = ImageDataset.from_directory(small_tree).subset([0, 1])
+    written = []
+    real = _atomic.atomic_write
+    monkeypatch.setattr(augment, "atomic_write", lambda path, data: written.append(Path(path).name) or real(path, data))
+    with pytest.warns(FutureWarning, match="'progress' was renamed 'verbose'"):
+        out = augment.augment_dataset(ds, "default", tmp_path / "aug", copies=2, progress=False)
+    new = sorted(Path(p).name for p in out.paths[2:])
+    assert sorted(written) == new and len(new) == 4
+    assert not [p for p in (tmp_path / "aug").rglob("*") if p.name.startswith(".")]  # no temporary left
+    target = Path(out.paths[2])
+    before = target.read_bytes()
+    with pytest.raises(FileExistsError, match=target.name):
+        augment._write_new_jpeg(target, np.zeros((8, 8, 3), np.uint8), 95)
+    assert target.read_bytes() == before
+    with pytest.raises(ValueError, match="give verbose= only"):
+        augment.augment_dataset(ds, "default", tmp_path / "aug2", verbose=False, progress=False)
+
+
+def test_pipeline_amounts_are_declared_checks():
+    with pytest.raises(ValueError, match=r"rotate must be a number in \[0, 180\], got 200"):
+        augment.default_pipeline(rotate=200)
+    with pytest.raises(ValueError, match=r"color must be a number in \[0, 1\), got -0.1"):
+        augment.default_pipeline(color=-0.1)
+    assert [a.name for a in augment.default_pipeline(crop=False, rotate=0, scale=0, translate=0, color=0)] == ["flip"]
 
 
 def test_preview_returns_figure_with_originals_beside_copies(small_tree):
