@@ -100,7 +100,7 @@ def test_augment_dataset_writes_new_folder_only_and_never_touches_sources(small_
     out = tmp_path / "aug"
     with pytest.warns(BadImageWarning, match="broken.jpg"):
         result = augment.augment_dataset(ds, [augment.default_pipeline(), augment.default_pipeline(flip=False)],
-                                         out, copies=2, random_state=0, progress=False)
+                                         out, copies=2, random_state=0, verbose=False)
     assert _digest(small_tree) == before  # sources byte-identical, same mtimes, nothing added
     # 6 originals + 6 images * 2 pipelines * 2 copies
     assert len(result) == 6 + 24
@@ -120,8 +120,8 @@ def test_augment_dataset_is_repeatable(small_tree, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BadImageWarning)
         ds = ImageDataset.from_directory(small_tree)
-        a = augment.augment_dataset(ds, augment.default_pipeline(), tmp_path / "a", random_state=3, progress=False)
-        b = augment.augment_dataset(ds, augment.default_pipeline(), tmp_path / "b", random_state=3, progress=False)
+        a = augment.augment_dataset(ds, augment.default_pipeline(), tmp_path / "a", random_state=3, verbose=False)
+        b = augment.augment_dataset(ds, augment.default_pipeline(), tmp_path / "b", random_state=3, verbose=False)
     assert [read_image(p).tobytes() for p in a.paths[6:]] == [read_image(p).tobytes() for p in b.paths[6:]]
 
 
@@ -134,7 +134,7 @@ def test_augment_dataset_refuses_unsafe_output_folders(small_tree, tmp_path, whe
     out = {"root": small_tree / "augmented", "class_folder": small_tree / "bird",
            "nonempty": tmp_path}[where]
     with pytest.raises(ValueError, match="out_dir"):
-        augment.augment_dataset(ds, "default", out, progress=False)
+        augment.augment_dataset(ds, "default", out, verbose=False)
     assert _digest(small_tree) == before
     assert not (small_tree / "augmented").exists()
 
@@ -143,10 +143,43 @@ def test_augment_dataset_bad_arguments(small_tree, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BadImageWarning)
         ds = ImageDataset.from_directory(small_tree)
-    with pytest.raises(ValueError, match="copies"):
+    with pytest.raises(ValueError, match="copies must be a positive int, got 0"):
         augment.augment_dataset(ds, "default", tmp_path / "x", copies=0)
     with pytest.raises(ValueError, match="pipelines"):
         augment.augment_dataset(ds, [], tmp_path / "y")
+
+
+def test_augmented_copies_are_written_atomically_and_never_overwrite(small_tree, tmp_path, monkeypatch):
+    """Each copy goes through cvkit._io.atomic_write (a killed run leaves no half JPEG); an existing
+    file is an error naming it, never replaced; the former progress= still works with a FutureWarning."""
+    from cvkit._io import _atomic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BadImageWarning)
+        ds = ImageDataset.from_directory(small_tree).subset([0, 1])
+    written = []
+    real = _atomic.atomic_write
+    monkeypatch.setattr(augment, "atomic_write", lambda path, data: written.append(Path(path).name) or real(path, data))
+    with pytest.warns(FutureWarning, match="'progress' was renamed 'verbose'"):
+        out = augment.augment_dataset(ds, "default", tmp_path / "aug", copies=2, progress=False)
+    new = sorted(Path(p).name for p in out.paths[2:])
+    assert sorted(written) == new and len(new) == 4
+    assert not [p for p in (tmp_path / "aug").rglob("*") if p.name.startswith(".")]  # no temporary left
+    target = Path(out.paths[2])
+    before = target.read_bytes()
+    with pytest.raises(FileExistsError, match=target.name):
+        augment._write_new_jpeg(target, np.zeros((8, 8, 3), np.uint8), 95)
+    assert target.read_bytes() == before
+    with pytest.raises(ValueError, match="give verbose= only"):
+        augment.augment_dataset(ds, "default", tmp_path / "aug2", verbose=False, progress=False)
+
+
+def test_pipeline_amounts_are_declared_checks():
+    with pytest.raises(ValueError, match=r"rotate must be a number in \[0, 180\], got 200"):
+        augment.default_pipeline(rotate=200)
+    with pytest.raises(ValueError, match=r"color must be a number in \[0, 1\), got -0.1"):
+        augment.default_pipeline(color=-0.1)
+    assert [a.name for a in augment.default_pipeline(crop=False, rotate=0, scale=0, translate=0, color=0)] == ["flip"]
 
 
 def test_preview_returns_figure_with_originals_beside_copies(small_tree):

@@ -379,7 +379,7 @@ def test_blocks_of_keras_apps():
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "mobilenet_v2"])
 def test_bad_pooling_and_input_shape_are_refused_by_every_builder(name):
     from cvkit import backbones
-    with pytest.raises(ValueError, match="pooling must be 'avg', 'max' or None"):
+    with pytest.raises(ValueError, match="pooling must be one of 'avg', 'max' or None, got 'mean'"):
         backbones.get(name, weights=None, pooling="mean")
-    with pytest.raises(ValueError, match=r"input_shape must be \(height, width, 3\)"):
+    with pytest.raises(ValueError, match=r"input_shape must be \(height, width, 3\) or None, got \(224, 224\)"):
         backbones.get(name, weights=None, input_shape=(224, 224))

@@ -116,9 +116,9 @@ class CountingPredict:
 # ---------------------------------------------------------------------- info
 def test_info_counts_what_was_featurized_and_changes_nothing(tiny_backbone, photos, tmp_path):
     folder = tmp_path / "cache"
-    a = ImageFeaturizer(tiny_backbone(64), cache_dir=folder, progress=False)
+    a = ImageFeaturizer(tiny_backbone(64), cache_dir=folder, verbose=False)
     a.transform(photos[:5])
-    b = ImageFeaturizer(tiny_backbone(96), cache_dir=folder, progress=False)
+    b = ImageFeaturizer(tiny_backbone(96), cache_dir=folder, verbose=False)
     b.transform(photos)
     assert is_cache_file_name(a.cache_path_.name) and CACHE_FILE_NAME.fullmatch(b.cache_path_.name)
 
@@ -225,7 +225,7 @@ def test_clear_older_than_removes_only_entries_unused_that_long(tmp_path, monkey
     # That lookup just marked them used: none is older than 5 days now.
     assert clear_cache(tmp_path, older_than_days=5) == 0
     assert cache_info(tmp_path).total_entries == 40
-    with pytest.raises(ValueError, match="older_than_days must be a number of days >= 0"):
+    with pytest.raises(ValueError, match="older_than_days must be a number >= 0 or None, got -1"):
         clear_cache(tmp_path, older_than_days=-1)
 
 
@@ -267,7 +267,7 @@ def test_lru_eviction_keeps_the_size_under_the_limit_and_the_recent_keys(tmp_pat
 def test_featurizer_honours_the_size_limit_from_env_or_parameter(tiny_backbone, photos, tmp_path, monkeypatch):
     model = tiny_backbone(4096)  # 16 KB per vector: a few photos fill a 0.1 MB cache
     monkeypatch.setenv("CVKIT_CACHE_MAX_MB", "0.1")
-    fz = ImageFeaturizer(model, batch_size=2, cache_dir=tmp_path / "env", progress=False)
+    fz = ImageFeaturizer(model, batch_size=2, cache_dir=tmp_path / "env", verbose=False)
     X = fz.transform(photos)
     assert fz.cache_max_bytes_ == int(0.1 * 2**20)
     with FeatureCache(fz.cache_path_, 4096) as cache:
@@ -277,7 +277,7 @@ def test_featurizer_honours_the_size_limit_from_env_or_parameter(tiny_backbone, 
     assert np.isfinite(X).all()
 
     # The parameter wins over the environment; 0 means no limit.
-    unlimited = ImageFeaturizer(model, cache_dir=tmp_path / "param", progress=False, cache_max_mb=0)
+    unlimited = ImageFeaturizer(model, cache_dir=tmp_path / "param", verbose=False, cache_max_mb=0)
     assert np.allclose(unlimited.transform(photos), X, atol=1e-6)
     assert unlimited.cache_max_bytes_ is None
     assert cache_info(tmp_path / "param").total_entries == len(photos)
@@ -285,10 +285,10 @@ def test_featurizer_honours_the_size_limit_from_env_or_parameter(tiny_backbone, 
     monkeypatch.delenv("CVKIT_CACHE_MAX_MB")
     assert cache_max_bytes() == store.DEFAULT_CACHE_MAX_MB * 2**20
     monkeypatch.setenv("CVKIT_CACHE_MAX_MB", "lots")
-    with pytest.raises(ValueError, match="CVKIT_CACHE_MAX_MB must be a number of MB"):
-        ImageFeaturizer(model, cache_dir=tmp_path, progress=False).fit()
-    with pytest.raises(ValueError, match="cache_max_mb must be a number of MB >= 0"):
-        ImageFeaturizer(model, cache_dir=tmp_path, progress=False, cache_max_mb=-5).fit()
+    with pytest.raises(ValueError, match="CVKIT_CACHE_MAX_MB must be a number >= 0, got 'lots'"):
+        ImageFeaturizer(model, cache_dir=tmp_path, verbose=False).fit()
+    with pytest.raises(ValueError, match="cache_max_mb must be a number >= 0 or None, got -5"):
+        ImageFeaturizer(model, cache_dir=tmp_path, verbose=False, cache_max_mb=-5).fit()
 
 
 # ---------------------------------------------------------------------- damaged files
@@ -325,17 +325,17 @@ def test_damaged_files_are_reported_and_never_crash(tiny_backbone, photos, tmp_p
     assert cache_info(folder).total_entries == 7
 
     # A featurizer whose cache file is damaged still returns every feature, with one clear warning.
-    fz = ImageFeaturizer(tiny_backbone(64), cache_dir=folder, progress=False).fit()
+    fz = ImageFeaturizer(tiny_backbone(64), cache_dir=folder, verbose=False).fit()
     fz.cache_path_.write_bytes(b"junk" * 100)
     with pytest.warns(RuntimeWarning, match="feature cache disabled.*file is not a database.*cvkit cache clear"):
         X = fz.transform(photos[:4])
-    reference = ImageFeaturizer(tiny_backbone(64), cache=False, progress=False).transform(photos[:4])
+    reference = ImageFeaturizer(tiny_backbone(64), cache=False, verbose=False).transform(photos[:4])
     assert np.array_equal(X, reference)
     assert "not a SQLite database" in str(cache_info(folder))
 
 
 def test_a_cache_failing_mid_run_warns_and_the_run_completes(tiny_backbone, photos, tmp_path, monkeypatch):
-    fz = ImageFeaturizer(tiny_backbone(64), batch_size=2, cache_dir=tmp_path, progress=False)
+    fz = ImageFeaturizer(tiny_backbone(64), batch_size=2, cache_dir=tmp_path, verbose=False)
     expected = fz.transform(photos[:4])
 
     def broken(self, *args):
@@ -364,8 +364,8 @@ def _old_format(path: Path, items: dict[str, np.ndarray]) -> None:
 
 def test_old_format_files_are_migrated_in_place_and_keep_their_features(tiny_backbone, photos, tmp_path):
     model = tiny_backbone(64)
-    reference = ImageFeaturizer(model, cache=False, progress=False).transform(photos)
-    fz = ImageFeaturizer(model, cache_dir=tmp_path, progress=False).fit()
+    reference = ImageFeaturizer(model, cache=False, verbose=False).transform(photos)
+    fz = ImageFeaturizer(model, cache_dir=tmp_path, verbose=False).fit()
     keys = [hashlib.sha1(open(p, "rb").read()).hexdigest() for p in photos]
     _old_format(fz.cache_path_, dict(zip(keys[:8], reference[:8])))
     # A second old file nobody opens again, last written 60 days ago.

@@ -141,7 +141,7 @@ def test_split_refuses_a_class_with_one_image():
     ds = ImageDataset.from_paths(["a.jpg", "b.jpg", "c.jpg"], ["x", "x", "lonely"], check=False)
     with pytest.raises(ValueError, match="'lonely' have only 1 image"):
         ds.split()
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(ValueError, match=r"test_size must be a number in \(0, 1\) or a positive int, got 1.5"):
         ImageDataset.from_paths(["a", "b", "c", "d"], ["x", "x", "y", "y"], check=False).split(test_size=1.5)
 
 
@@ -156,6 +156,28 @@ def test_split_manifest_round_trip(sample_dataset, tmp_path):
     import os
     assert [os.path.realpath(p) for p in test2.paths] == [os.path.realpath(p) for p in test.paths]
     assert test2.image_labels == test.image_labels and test2.labels == test.labels
+
+
+def test_split_manifest_is_written_through_cvkit_io(sample_dataset, tmp_path, monkeypatch):
+    """One writer for every file (cvkit._io.write_json: atomic, strict JSON, numpy values welcome);
+    paths relative to the manifest (cvkit._io.portable_path) come back absolute (cvkit._io.from_portable)."""
+    import numpy as np
+
+    from cvkit._io import portable_path
+    from cvkit.data import _manifest
+    written = []
+    real = _manifest.write_json
+    monkeypatch.setattr(_manifest, "write_json", lambda path, doc, indent: written.append(path) or real(path, doc, indent))
+    train, test = sample_dataset.split(random_state=0)
+    path = save_split(tmp_path / "split.json", train, test, random_state=np.int64(0), score=float("nan"))
+    assert written == [path]
+    doc = json.loads(path.read_text())
+    assert doc["info"] == {"random_state": 0, "score": None}
+    assert doc["test"][0][0] == portable_path(test.paths[0], tmp_path.resolve())
+    assert load_split(path)[1].paths[0] == os.path.normpath(os.path.join(tmp_path, doc["test"][0][0]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["split.json"]  # no temporary file left
+    from cvkit._io import read_json
+    assert _manifest.read_json_file is read_json  # kept for cvkit.evaluation._report
 
 
 def test_load_split_reports_missing_images_and_bad_manifests(tmp_path, corpus):
@@ -214,3 +236,44 @@ def test_split_of_sample_data_is_unchanged_by_grouping(sample_dataset):
 def test_split_refuses_an_unknown_groups_value(sample_dataset):
     with pytest.raises(ValueError, match="groups must be"):
         sample_dataset.split(groups="near")
+
+
+def test_classifier_inputs_are_thin_uses_of_image_source(sample_dir, tmp_path):
+    """data._inputs keeps its names for classifiers and models, but every input goes through ImageSource."""
+    import numpy as np
+
+    from cvkit.data._inputs import image_items, labels_for, load_pixels, n_images
+    photo = str(sample_dir / "bird" / "owl.jpg")
+    assert image_items(photo) == [photo] and n_images(photo) == 1  # one image file: a one-image input
+    assert n_images(sample_dir) == 104 and labels_for(sample_dir / "tags.tsv", None)[:1] == ["bird"]
+    assert labels_for(sample_dir, None) == ImageDataset.from_directory(sample_dir).image_labels
+    with pytest.raises(TypeError, match="cannot read images from a int"):
+        image_items(42)
+    with pytest.raises(TypeError, match="item 1"):
+        image_items([photo, 42])
+    with pytest.raises(ValueError, match="labels are missing"):
+        labels_for([photo], None)
+    with pytest.raises(ValueError, match="the dataset is unlabelled"):
+        labels_for(ImageDataset([photo]), None)
+    with pytest.raises(ValueError, match="fit: 1 images but 2 labels in y"):
+        labels_for([photo], ["a", "b"])
+    with pytest.raises(ValueError, match=r"y has empty labels at positions \[0\]"):
+        labels_for([photo], [""])
+    gone = str(tmp_path / "gone.jpg")
+    for progress in (False, True):
+        pixels, ok, skipped = load_pixels([photo, gone], (32, 24), progress=progress)
+        assert pixels.shape == (2, 24, 32, 3) and ok.tolist() == [True, False]
+        assert skipped == [(gone, "file not found")] and pixels[1].max() == 0 and pixels[0].max() > 0
+    array = np.zeros((2, 24, 32, 3), np.uint8)
+    assert load_pixels(array, (32, 24))[0] is array  # already at size: no copy
+    assert load_pixels(array, (16, 12))[0].shape == (2, 12, 16, 3)
+
+
+def test_image_keys_have_one_definition(sample_dir):
+    from cvkit import _io
+    from cvkit.data import _checks, _corrections
+    assert _corrections.image_key is _io.image_key  # kept importable where the cleaner widget imports it
+    owl = sample_dir / "bird" / "owl.jpg"
+    groups = _checks.same_image_groups([str(owl), f"{sample_dir}/./bird/owl.jpg",
+                                        os.path.relpath(owl), str(sample_dir / "bird" / "crow.jpg")])
+    assert groups.tolist() == [0, 0, 0, 1]

@@ -187,16 +187,16 @@ def test_featurizer_runtimes_agree_and_keep_separate_feature_caches(tmp_path):
     from cvkit.features._featurizer import ImageFeaturizer
 
     photos = _sample_photos()
-    lite = ImageFeaturizer(cache_dir=tmp_path, progress=False)
+    lite = ImageFeaturizer(cache_dir=tmp_path, verbose=False)
     features = lite.fit_transform(photos)
     assert lite.runtime_ == "litert" and lite.graph_ is not None and "runtime_='litert', float32" in repr(lite)
-    keras = ImageFeaturizer(cache_dir=tmp_path, progress=False, runtime="keras")
+    keras = ImageFeaturizer(cache_dir=tmp_path, verbose=False, runtime="keras")
     reference = keras.fit_transform(photos)
     assert keras.runtime_ == "keras" and keras.graph_ is None and "runtime_='keras'" in repr(keras)
     assert np.abs(features - reference).max() < 1e-4
     assert lite.cache_path_ != keras.cache_path_  # each runtime its own features
     # A named backbone and the same backbone as a Keras model share the converted graph and features.
-    same = ImageFeaturizer(keras.model_, cache_dir=tmp_path, progress=False).fit()
+    same = ImageFeaturizer(keras.model_, cache_dir=tmp_path, verbose=False).fit()
     assert same.cache_path_ == lite.cache_path_ and same.graph_ == lite.graph_
     assert [p.suffix for p in sorted((tmp_path / "backbones").iterdir())] == [".json", ".tflite"]
     with pytest.raises(ValueError, match="runtime must be one of"):
@@ -210,17 +210,17 @@ def test_a_cached_graph_is_not_converted_again_and_a_damaged_one_is(tmp_path, mo
     from cvkit.features._featurizer import ImageFeaturizer
 
     photos = _sample_photos(3)
-    first = ImageFeaturizer(cache_dir=tmp_path, progress=False).fit()
+    first = ImageFeaturizer(cache_dir=tmp_path, verbose=False).fit()
     graph = next((tmp_path / "backbones").glob("*.tflite"))
     monkeypatch.setattr(compiled, "_graphs", compiled.OrderedDict())  # as a new process: nothing in memory
     monkeypatch.setattr(litert, "convert_keras", lambda *a, **k: pytest.fail("converted again"))
-    again = ImageFeaturizer(cache_dir=tmp_path, progress=False, cache_max_mb=0)
+    again = ImageFeaturizer(cache_dir=tmp_path, verbose=False, cache_max_mb=0)
     np.testing.assert_array_equal(again.fit_transform(photos), first.transform(photos))
     graph.write_bytes(b"damaged")
     monkeypatch.setattr(compiled, "_graphs", compiled.OrderedDict())
     calls = []
     monkeypatch.setattr(litert, "convert_keras", lambda *a, **k: calls.append(1) or first.graph_)
-    ImageFeaturizer(cache_dir=tmp_path, progress=False).fit()
+    ImageFeaturizer(cache_dir=tmp_path, verbose=False).fit()
     assert calls == [1] and graph.read_bytes() == first.graph_
 
 
@@ -229,10 +229,10 @@ def test_featurizing_with_a_cached_graph_never_imports_tensorflow():
     from cvkit.features._featurizer import ImageFeaturizer
 
     photos = _sample_photos(4)
-    expected = ImageFeaturizer(progress=False, cache=True).fit()  # converts once if not cached yet
+    expected = ImageFeaturizer(verbose=False, cache=True).fit()  # converts once if not cached yet
     code = ("import sys, json\n"
             "from cvkit.features._featurizer import ImageFeaturizer\n"
-            f"fz = ImageFeaturizer(progress=False, cache_max_mb=0)\n"
+            f"fz = ImageFeaturizer(verbose=False, cache_max_mb=0)\n"
             f"X = fz.fit_transform({photos!r})\n"
             "print(json.dumps([fz.runtime_, 'tensorflow' in sys.modules, 'keras' in sys.modules, X.tolist()]))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
@@ -251,14 +251,14 @@ def test_int8_featurizer_is_calibrated_on_fit_images_and_reports_agreement(tmp_p
     photos = _sample_photos(12)
     small = backbones.get("efficientnet_lite0", input_shape=(96, 96, 3))  # ImageNet weights, small images
     with pytest.raises(ValueError, match=r"calibrated on the images passed to fit: call fit\(images\)"):
-        ImageFeaturizer(small, precision="int8", progress=False).transform(photos)
-    fz = ImageFeaturizer(small, precision="int8", cache_dir=tmp_path, progress=False).fit(photos)
+        ImageFeaturizer(small, precision="int8", verbose=False).transform(photos)
+    fz = ImageFeaturizer(small, precision="int8", cache_dir=tmp_path, verbose=False).fit(photos)
     assert fz.runtime_ == "litert" and litert.LiteRTModel(fz.graph_).precision == "int8"
     found = fz.agreement_
     assert found["n"] == len(photos) and 0.9 < found["cosine_mean"] <= 1.0 and found["max_abs_diff"] > 0
     names = sorted(p.name for p in (tmp_path / "backbones").glob("*.tflite"))
     assert len(names) == 2 and "-int8-" in names[1] and "-float32-" in names[0]
-    float32 = ImageFeaturizer(small, cache_dir=tmp_path, progress=False)
+    float32 = ImageFeaturizer(small, cache_dir=tmp_path, verbose=False)
     X8, X32 = fz.transform(photos), float32.fit_transform(photos)
     assert fz.cache_path_ != float32.cache_path_
     assert litert.agreement(X32, X8)["cosine_mean"] > 0.9 and not np.allclose(X8, X32, atol=1e-4)

@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Union
 
+from cvkit._validation import check_param
 from cvkit.backbones._blocks import blocks, top_layers
 from cvkit.backbones._efficientnet_lite import LITE_VARIANTS
 from cvkit.backbones._errors import MissingWeightsPackageError, WeightsUnavailableError
@@ -92,8 +93,7 @@ def canonical_name(name: str) -> str:
         >>> canonical_name("EfficientNet-Lite0"), canonical_name("MobileNetV3Small")
         ('efficientnet_lite0', 'mobilenet_v3_small')
     """
-    if not isinstance(name, str):
-        raise TypeError(f"backbone name must be a string, got {type(name).__name__}")
+    check_param("backbone name", name, [str])
     key = re.sub(r"[^a-z0-9]", "", name.lower())
     for registered in available():
         if re.sub(r"[^a-z0-9]", "", registered) == key:
@@ -163,6 +163,7 @@ def get(name: str = "efficientnet_lite0", weights: Union[str, os.PathLike, None]
     names the pip package to install or the backbones that work offline.
 
     Example:
+        >>> import numpy as np
         >>> features = get("efficientnet_lite0", weights=None, input_shape=(128, 128, 3))  # random weights
         >>> images = np.zeros((2, 128, 128, 3), np.float32)  # RGB 0..255
         >>> features.predict_on_batch(images).shape

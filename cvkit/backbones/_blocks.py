@@ -26,8 +26,11 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from typing import Union
+
+from cvkit._validation import Interval, check_param
 
 __all__ = ["blocks", "flat_layers", "top_layers"]
 
@@ -54,7 +57,8 @@ def flat_layers(model) -> list:
     architecture id need the backbone's own layers.
 
     Example:
-        >>> len(flat_layers(clf.featurizer_.model_)) > 100  # Lite0's layers
+        >>> from cvkit.backbones import get
+        >>> len(flat_layers(get("efficientnet_lite0", weights=None))) > 100  # Lite0's layers
         True
     """
     out = []
@@ -73,7 +77,8 @@ def blocks(model) -> list[tuple[str, list]]:
     everything after the last named block is ``top``. Nested models are looked into.
 
     Example:
-        >>> [name for name, _ in blocks(clf.featurizer_.model_)][-3:]  # Lite0
+        >>> from cvkit.backbones import get
+        >>> [name for name, _ in blocks(get("efficientnet_lite0", weights=None))][-3:]  # Lite0
         ['block6d', 'block7a', 'top']
     """
     layers = flat_layers(model)
@@ -98,19 +103,22 @@ def top_layers(model, n: Union[int, float] = 1, include_batchnorm: bool = False)
     ``include_batchnorm=True``: with little data, keep them frozen (in inference mode).
 
     Example:
-        >>> quarter = top_layers(clf.featurizer_.model_, 0.25)  # the top quarter of Lite0's blocks
+        >>> from cvkit.backbones import get
+        >>> model = get("efficientnet_lite0", weights=None)  # random weights: quick to build
+        >>> quarter = top_layers(model, 0.25)  # the top quarter of Lite0's blocks
         >>> quarter[0].name, quarter[-1].name
         ('block6b_expand_conv', 'avg_pool')
+        >>> top_layers(model, 0)
+        Traceback (most recent call last):
+        ...
+        cvkit._validation.InvalidParameterError: n must be a positive int or a number in (0, 1], got 0
     """
+    check_param("n", n, [Interval(int, 1, None), Interval(float, 0, 1, closed="right")])
     groups = [(name, members) for name, members in blocks(model) if any(m.weights for m in members)]
-    if isinstance(n, bool) or not isinstance(n, (int, float)):
-        raise TypeError(f"n must be an int count or a float fraction, got {n!r}")
-    if isinstance(n, float):
-        if not 0.0 < n <= 1.0:
-            raise ValueError(f"a fraction n must be in (0, 1], got {n}")
-        n = max(1, math.ceil(n * len(groups)))
-    elif n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+    if isinstance(n, numbers.Integral):
+        n = int(n)
+    else:
+        n = max(1, math.ceil(float(n) * len(groups)))
     chosen = [layer for _, members in groups[-n:] for layer in members]
     if not include_batchnorm:
         chosen = [layer for layer in chosen if layer.__class__.__name__ != "BatchNormalization"]

@@ -111,6 +111,7 @@ def build_efficientnet_lite(name: str = "efficientnet_lite0", weights: Union[str
     ``drop_connect_rate`` is the stochastic-depth rate used only while training (fine-tuning).
 
     Example:
+        >>> import numpy as np
         >>> model = build_efficientnet_lite("efficientnet_lite0", include_top=True, classifier_activation=None)
         >>> model.predict_on_batch(np.zeros((1, 224, 224, 3), "float32")).shape  # ImageNet logits
         (1, 1000)

@@ -11,7 +11,8 @@ module's tensors into the arrays Keras expects (PyTorch's ``(out, in, kh, kw)`` 
 tensor is used exactly once and every shape matches.
 
 Example:
-    >>> mapping = torch_names(clf.featurizer_.model_)  # Lite0 built by cvkit
+    >>> from cvkit.backbones import get
+    >>> mapping = torch_names(get("efficientnet_lite0", weights=None))  # Lite0 built by cvkit
     >>> mapping["stem_conv"], mapping["block6d_project_conv"], mapping["top_bn"]
     ('_conv_stem', '_blocks.14._project_conv', '_bn1')
 """
@@ -105,9 +106,11 @@ def load_torch_weights(model, path: Union[str, os.PathLike]) -> None:
 
     Example:
         >>> from cvkit.backbones._efficientnet_lite import build_efficientnet_lite, lite_weights_path
+        >>> from cvkit.backbones._torch_weights import load_legacy_state_dict
         >>> model = build_efficientnet_lite("efficientnet_lite0", weights=None)
         >>> load_torch_weights(model, lite_weights_path("efficientnet_lite0"))  # ImageNet weights, offline
-        >>> bool(np.allclose(model.get_weights()[0], clf.featurizer_.model_.get_weights()[0]))
+        >>> stem = load_legacy_state_dict(lite_weights_path("efficientnet_lite0"))["_conv_stem.weight"]
+        >>> bool(np.allclose(model.get_layer("stem_conv").kernel.numpy(), stem.transpose(2, 3, 1, 0)))
         True
     """
     source = os.fspath(path)

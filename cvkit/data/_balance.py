@@ -9,7 +9,8 @@ them next to the per-class precision and recall.
 Example:
     >>> check_class_balance({"cat": 60, "dog": 12})[0].split(":")[0]
     'classes differ in size by 5.0x (cat 60, dog 12)'
-    >>> check_class_balance(train)        # the sample data is balanced enough
+    >>> from cvkit.data import ImageDataset
+    >>> check_class_balance(ImageDataset.from_directory("sample_data"))  # the sample data is balanced enough
     []
 """
 from __future__ import annotations

@@ -25,7 +25,9 @@ from typing import Sequence
 import numpy as np
 
 from cvkit._console import user_stacklevel
+from cvkit._io import image_key
 from cvkit.data._images import check_image
+from cvkit.options import decode_threads
 
 __all__ = ["BadImageWarning", "DuplicateImageWarning", "same_image_groups", "warn_skipped", "list_skipped", "check_all",
            "find_conflicts", "warn_conflicts", "file_sha256"]
@@ -71,29 +73,35 @@ def warn_skipped(skipped: Sequence[tuple[str, str]], what: str, stacklevel: int 
                   stacklevel=max(stacklevel, user_stacklevel()))
 
 
-def check_all(paths: Sequence[str], progress: bool | None = None) -> list[str | None]:
-    """Check every image (decoding at a tiny draft scale) on a thread pool; returns reasons (None = ok).
+def check_all(paths: Sequence[str], verbose: bool | None = None) -> list[str | None]:
+    """Check every image (its header, decoded at a tiny draft scale) on a thread pool; returns reasons (None = ok).
 
-    ``progress=None`` shows a bar from 500 images on.
+    Why a pool of its own: this checks files while a dataset is built, it decodes no pixels for a
+    model (that is :meth:`cvkit.data.ImageSource.batches`); its size is the one rule,
+    :func:`cvkit.options.decode_threads`. ``verbose=None`` shows a bar from 500 images on.
+
+    Example:
+        >>> check_all(["sample_data/bird/owl.jpg", "no-such.jpg"])
+        [None, 'file not found']
     """
     if not paths:
         return []
-    workers = min(8, (os.cpu_count() or 1) * 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=decode_threads(), thread_name_prefix="cvkit-check") as pool:
         results = pool.map(check_image, paths)
-        if progress is None:
-            progress = len(paths) >= 500
-        if progress:
+        if verbose is None:
+            verbose = len(paths) >= 500
+        if verbose:
             from cvkit._console import progress_bar as tqdm  # tqdm.auto, ending at 100% in saved notebooks
             results = tqdm(results, total=len(paths), desc="Checking images", unit="img")
         return list(results)
 
 
 def _same_file_groups(paths: Sequence[str]) -> dict[str, list[int]]:
-    """Indices of ``paths`` grouped by the file they name (normalised absolute path)."""
+    """Indices of ``paths`` grouped by the file they name (:func:`cvkit._io.image_key`, case-folded
+    where the file system ignores case)."""
     groups: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(paths):
-        groups[os.path.normcase(os.path.normpath(os.path.abspath(p)))].append(i)
+        groups[os.path.normcase(image_key(p))].append(i)
     return groups
 
 

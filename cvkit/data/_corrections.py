@@ -16,10 +16,13 @@ Decisions are ``relabel`` (the image gets ``label``), ``exclude`` (the image is 
 two share nothing but the file-system root). Lines starting with ``#`` are comments.
 
 Example:
-    >>> decisions = {image_key(train.paths[0]): Decision("relabel", "vegetable")}
-    >>> save = f"{tmp}/corrections.tsv"
+    >>> import tempfile
+    >>> from cvkit.data import ImageDataset
+    >>> ds = ImageDataset.from_directory("sample_data")
+    >>> decisions = {image_key(ds.paths[0]): Decision("relabel", "vegetable")}
+    >>> save = f"{tempfile.mkdtemp()}/corrections.tsv"
     >>> _ = open(save, "w").write(corrections_text(decisions, save))
-    >>> train.with_corrections(save).image_labels[0], train.image_labels[0]
+    >>> ds.with_corrections(save).image_labels[0], ds.image_labels[0]
     ('vegetable', 'bird')
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from cvkit._io import image_key
 from cvkit.data._images import PathLike
 from cvkit.data._sources import TableFormatError, format_row, iter_records
 
@@ -41,19 +45,16 @@ CORRECTIONS_HEADER = ["path", "decision", "label"]
 _BANNER = "# cvkit corrections: apply with cvkit.ImageDataset.with_corrections({name!r})\n"
 
 
+# ``image_key`` (imported above from :mod:`cvkit._io`, the one definition) is the normalised absolute
+# path that identifies an image in a corrections file; it stays importable from here (the cleaner
+# widget imports it from this module).
+
+
 class Decision(NamedTuple):
     """One reviewed image: ``decision`` in :data:`DECISIONS`, ``label`` set only for ``relabel``."""
 
     decision: str
     label: str = ""
-
-
-def image_key(path: PathLike) -> str:
-    """The normalised absolute path that identifies an image in a corrections file.
-
-    Example: ``image_key("sample_data/../sample_data/bird/owl.jpg")`` ends in ``sample_data/bird/owl.jpg``.
-    """
-    return os.path.normpath(os.path.abspath(os.fspath(path)))
 
 
 def _check(decision: str, label: str, where: str) -> Decision:
@@ -73,7 +74,7 @@ def read_corrections(path: PathLike) -> dict[str, Decision]:
     A malformed line raises :class:`~cvkit.data.TableFormatError` naming the file and line.
 
     Example:
-        >>> read_corrections(f"{tmp}/none.tsv")
+        >>> read_corrections("no/such/corrections.tsv")
         {}
     """
     path = Path(path)
@@ -119,7 +120,7 @@ def corrections_text(decisions: dict[str, Decision], path: PathLike) -> str:
     """The content of the corrections file ``path`` holding ``decisions`` (keys: image keys).
 
     Example:
-        >>> corrections_text({image_key(f"{tmp}/a.jpg"): Decision("exclude")}, f"{tmp}/c.tsv").splitlines()[1:]
+        >>> corrections_text({image_key("photos/a.jpg"): Decision("exclude")}, "photos/c.tsv").splitlines()[1:]
         ['path\\tdecision\\tlabel', 'a.jpg\\texclude']
     """
     path = Path(os.path.abspath(os.fspath(path)))
@@ -140,12 +141,16 @@ def apply_corrections(dataset: Any, path: PathLike) -> Any:
     dropped, kept images and images without a decision are unchanged. Nothing on disk changes.
 
     Example:
+        >>> import tempfile
+        >>> from cvkit.data import ImageDataset
         >>> from cvkit.data._corrections import Decision, corrections_text, image_key
-        >>> decisions = {image_key(train.paths[0]): Decision("relabel", "vegetable"),
-        ...              image_key(train.paths[1]): Decision("exclude")}
-        >>> _ = open(f"{tmp}/corrections.tsv", "w").write(corrections_text(decisions, f"{tmp}/corrections.tsv"))
-        >>> fixed = apply_corrections(train, f"{tmp}/corrections.tsv")
-        >>> len(train) - len(fixed), fixed.image_labels[0]
+        >>> ds = ImageDataset.from_directory("sample_data")
+        >>> decisions = {image_key(ds.paths[0]): Decision("relabel", "vegetable"),
+        ...              image_key(ds.paths[1]): Decision("exclude")}
+        >>> path = f"{tempfile.mkdtemp()}/corrections.tsv"
+        >>> _ = open(path, "w").write(corrections_text(decisions, path))
+        >>> fixed = apply_corrections(ds, path)
+        >>> len(ds) - len(fixed), fixed.image_labels[0]
         (1, 'vegetable')
     """
     if not dataset.is_labelled:

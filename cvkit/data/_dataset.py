@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
+from cvkit._validation import Options, check_param
 from cvkit.data._checks import (
     BadImageWarning,
     check_all,
@@ -232,6 +233,7 @@ class ImageDataset:
         together, when there were any.
 
         Example:
+            >>> ds = ImageDataset.from_directory("sample_data")
             >>> train, test = ds.split(test_size=0.34, random_state=0)
             >>> len(train), len(test)
             (68, 36)
@@ -239,9 +241,8 @@ class ImageDataset:
         if self.targets is None and stratify:
             raise ValueError("cannot stratify an unlabelled dataset; use stratify=False")
         targets = self.targets if self.targets is not None else np.zeros(len(self), np.int64)
+        check_param("groups", groups, [Options(["exact"]), "array-like", None])
         if isinstance(groups, str):
-            if groups != "exact":
-                raise ValueError(f"groups must be 'exact', None or an array of group ids, not {groups!r}")
             groups = same_image_groups(self.paths)
         if groups is None:
             groups = np.arange(len(self))

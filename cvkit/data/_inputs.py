@@ -1,94 +1,97 @@
-"""What classifiers accept as images and labels, checked in one place with clear errors.
+"""What classifiers and models accept as images and labels: thin uses of :class:`~cvkit.data.ImageSource`.
 
-Images (``X``) are an :class:`~cvkit.data.ImageDataset`, a list of image paths, or a uint8 array
-``(n, H, W, 3)``. Labels come from the dataset, or from ``y`` (class-name strings) for paths and
-arrays. Pixels are read through :func:`cvkit.data.read_image` only.
+Why these remain: classifiers and loaded models call them by these names. Every input goes
+through :meth:`ImageSource.resolve`, so each accepts what it accepts (a dataset, a folder, a
+table, a manifest, a glob, one image file, a list of paths/arrays/bytes, a uint8 array), with the
+same errors, and pixels come from :meth:`ImageSource.batches`, the one decode loop.
+
+Example:
+    >>> from cvkit.data._inputs import labels_for, n_images
+    >>> n_images("sample_data"), labels_for("sample_data/tags.tsv", None)[:2]
+    (104, ['bird', 'bird'])
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from cvkit.data._checks import warn_skipped
-from cvkit.data._images import ImageReadError, check_image_batch, read_image, resize
+from cvkit.data._dataset import ImageDataset
+from cvkit.data._images import check_image_batch, resize
+from cvkit.data._source import ImageSource
 
-__all__ = ["labels_for", "load_pixels", "warn_unreadable", "n_images", "image_items"]
+__all__ = ["labels_for", "load_pixels", "warn_unreadable", "n_images", "image_items", "encode_labels"]
 
 
-def _is_dataset(X: Any) -> bool:
-    return hasattr(X, "paths") and hasattr(X, "image_labels") and not isinstance(X, np.ndarray)
+def _source(X: Any) -> ImageSource:
+    """``X`` resolved; an object with ``paths`` that is not an ImageDataset is read by its paths."""
+    if hasattr(X, "paths") and not isinstance(X, (ImageDataset, ImageSource, np.ndarray)):
+        return ImageSource.resolve(list(X.paths))
+    return ImageSource.resolve(X)
 
 
 def n_images(X: Any) -> int:
-    """How many images ``X`` holds (a dataset, a list of paths or an array)."""
-    if _is_dataset(X):
-        return len(X.paths)
-    if isinstance(X, (str, bytes, os.PathLike)):
-        raise TypeError(f"expected several images, not a single path ({X!r}); wrap it in a list: [path]")
-    return len(X)
+    """How many images ``X`` holds (anything :meth:`ImageSource.resolve` takes).
+
+    Example:
+        >>> n_images(["sample_data/bird/owl.jpg"]), n_images("sample_data/bird/owl.jpg")
+        (1, 1)
+    """
+    return len(_source(X))
 
 
 def image_items(X: Any) -> list:
-    """The images of ``X`` as a list: path strings and uint8 ``(H, W, 3)`` arrays, checked.
+    """The images of ``X`` as a list: path strings, uint8 ``(H, W, 3)`` arrays and image bytes, checked.
 
-    ``X`` is an :class:`~cvkit.data.ImageDataset`, a list of paths and/or arrays, or an image array
-    ``(n, H, W, 3)``. A single path, a wrong type or a bad array is an error naming the item.
-    Used by everything that streams images through a model (the featurizer, loaded models).
+    ``X`` is anything :meth:`ImageSource.resolve` takes; a single image file is a one-image input.
+    A wrong type or a bad array is an error naming the item.
 
     Example:
         >>> items = image_items(["a.jpg", np.zeros((4, 4, 3), np.uint8)])
         >>> items[0], items[1].shape
         ('a.jpg', (4, 4, 3))
-        >>> image_items("a.jpg")
+        >>> image_items("sample_data/bird/owl.jpg")
+        ['sample_data/bird/owl.jpg']
+        >>> image_items(42)
         Traceback (most recent call last):
         ...
-        TypeError: expected several images, not a single path ('a.jpg'); wrap it in a list: [path]
+        TypeError: cannot read images from a int: pass an ImageDataset, a folder, a table, a glob, a list of paths or a uint8 array (n, H, W, 3)
     """
-    if isinstance(X, (str, bytes, os.PathLike)):
-        raise TypeError(f"expected several images, not a single path ({X!r}); wrap it in a list: [path]")
-    if _is_dataset(X) or (hasattr(X, "paths") and not isinstance(X, np.ndarray)):
-        return [os.fspath(p) for p in X.paths]
-    if isinstance(X, np.ndarray) and X.dtype.kind in "iufb":
-        check_image_batch(X)
-        return list(X)
-    if not isinstance(X, Iterable):
-        raise TypeError(f"cannot read images from a {type(X).__name__}: pass an ImageDataset, a list of paths "
-                        "or a uint8 array (n, H, W, 3)")
-    items: list = []
-    for i, item in enumerate(X):
-        if isinstance(item, (str, os.PathLike)):
-            items.append(str(os.fspath(item)))
-        elif isinstance(item, np.ndarray):
-            if item.ndim != 3 or item.shape[-1] != 3 or item.dtype != np.uint8:
-                raise ValueError(f"item {i}: an image array must be uint8 (height, width, 3), got "
-                                 f"{item.dtype} {item.shape}")
-            items.append(item)
-        else:
-            raise TypeError(f"item {i}: expected an image path or a uint8 (H, W, 3) array, got {type(item).__name__}")
-    return items
+    return _source(X).items
 
 
 def labels_for(X: Any, y: Sequence[Any] | None, what: str = "fit") -> list[str]:
-    """The class name of each image in ``X``: from ``y`` if given, else from the dataset.
+    """The class name of each image in ``X``: from ``y`` if given, else from ``X`` itself.
 
-    Raises ``ValueError`` naming the problem: an unlabelled dataset without ``y``, a length mismatch,
-    or empty labels.
+    ``X`` carries labels when it is a labelled dataset, a folder of class folders or a table with a
+    label column. Raises ``ValueError`` naming the problem: an unlabelled input without ``y``, a
+    length mismatch, or empty labels.
+
+    Example:
+        >>> labels_for(["a.jpg", "b.jpg"], ["cat", "dog"])
+        ['cat', 'dog']
+        >>> labels_for(["a.jpg"], None)
+        Traceback (most recent call last):
+        ...
+        ValueError: fit: labels are missing; pass an ImageDataset with labels, or y= (one class name per image) with a list of paths or an image array
     """
-    n = n_images(X)
+    source = _source(X)
     if y is None:
-        if not _is_dataset(X):
-            raise ValueError(f"{what}: labels are missing; pass an ImageDataset with labels, or y= "
-                             "(one class name per image) with a list of paths or an image array")
-        if X.targets is None:
+        if isinstance(X, ImageDataset) and X.targets is None:
             raise ValueError(f"{what}: the dataset is unlabelled (no class per image); label it first, "
                              "e.g. with cvkit.widgets.AnnotationWidget or a path<TAB>label table")
-        return [str(v) for v in X.image_labels]
+        if not source.has_labels:
+            raise ValueError(f"{what}: labels are missing; pass an ImageDataset with labels, or y= "
+                             "(one class name per image) with a list of paths or an image array")
+        labels = source.labels or []
+        missing = [i for i, v in enumerate(labels) if v is None]
+        if missing:
+            raise ValueError(f"{what}: {len(missing)} image(s) have no label, e.g. {source.name(missing[0])}")
+        return list(labels)  # type: ignore[arg-type]
     labels = [None if v is None else str(v) for v in (y.tolist() if isinstance(y, np.ndarray) else y)]
-    if len(labels) != n:
-        raise ValueError(f"{what}: {n} images but {len(labels)} labels in y")
+    if len(labels) != len(source):
+        raise ValueError(f"{what}: {len(source)} images but {len(labels)} labels in y")
     empty = [i for i, v in enumerate(labels) if v is None or v == ""]
     if empty:
         raise ValueError(f"{what}: y has empty labels at positions {empty[:10]}")
@@ -96,7 +99,12 @@ def labels_for(X: Any, y: Sequence[Any] | None, what: str = "fit") -> list[str]:
 
 
 def encode_labels(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """Sorted class names and the class index of each label; at least 2 classes are required."""
+    """Sorted class names and the class index of each label; at least 2 classes are required.
+
+    Example:
+        >>> encode_labels(["dog", "cat", "dog"])
+        (['cat', 'dog'], array([1, 0, 1]))
+    """
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise ValueError(f"fit needs images of at least 2 classes, got {len(classes)} "
@@ -106,7 +114,16 @@ def encode_labels(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
 
 
 def warn_unreadable(skipped: Sequence[tuple[str, str]], n: int, what: str, stacklevel: int = 3) -> None:
-    """One :class:`~cvkit.data.BadImageWarning` listing the images that could not be read."""
+    """One :class:`~cvkit.data.BadImageWarning` listing the images that could not be read.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     warn_unreadable([("a.jpg", "file not found")], 3, "predict")
+        >>> str(caught[0].message).splitlines()[0]
+        'predict: 1 of 3 image(s) could not be read and have no prediction (NaN probabilities, label None):'
+    """
     warn_skipped(skipped, what, stacklevel=stacklevel + 2,
                  summary=f"{len(skipped)} of {n} image(s) could not be read and have no prediction "
                          "(NaN probabilities, label None)")
@@ -117,7 +134,8 @@ def load_pixels(X: Any, size: tuple[int, int], progress: bool = False
     """Images of ``X`` as uint8 ``(n, height, width, 3)`` at ``size`` = ``(width, height)``.
 
     Returns ``(pixels, ok, skipped)``: rows of unreadable images are zeros with ``ok`` False, and
-    ``skipped`` lists ``(path, reason)``. Files are decoded on a thread pool.
+    ``skipped`` lists ``(name, reason)``. Decoded by :meth:`ImageSource.batches`; an image array
+    already at ``size`` is returned as it is (no copy). ``progress`` shows a bar.
 
     Example:
         >>> pixels, ok, skipped = load_pixels(["sample_data/bird/owl.jpg", "missing.jpg"], (32, 24))
@@ -131,31 +149,17 @@ def load_pixels(X: Any, size: tuple[int, int], progress: bool = False
             return X, np.ones(len(X), bool), []
         return np.stack([resize(x, (width, height)) for x in X]) if len(X) else \
             np.zeros((0, height, width, 3), np.uint8), np.ones(len(X), bool), []
-    if isinstance(X, (str, bytes, os.PathLike)):
-        raise TypeError(f"expected several images, not a single path ({X!r}); wrap it in a list: [path]")
-    paths = [os.fspath(p) for p in (X.paths if _is_dataset(X) else X)]
-    bad = [i for i, p in enumerate(paths) if not isinstance(p, str)]
-    if bad:
-        raise TypeError(f"item {bad[0]}: expected an image path, got {type(paths[bad[0]]).__name__}")
-    pixels = np.zeros((len(paths), height, width, 3), np.uint8)
-    ok = np.zeros(len(paths), bool)
+    source = _source(X)
+    if not progress:
+        return source.read_all((width, height))
+    from cvkit._console import progress_bar as tqdm  # tqdm.auto, ending at 100% in saved notebooks
+
+    pixels = np.zeros((len(source), height, width, 3), np.uint8)
+    ok = np.zeros(len(source), bool)
     skipped: list[tuple[str, str]] = []
-
-    def one(i: int) -> tuple[int, str | None]:
-        try:
-            pixels[i] = read_image(paths[i], size=(width, height))
-            return i, None
-        except ImageReadError as exc:
-            return i, exc.reason
-
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        results: Any = pool.map(one, range(len(paths)))
-        if progress:
-            from cvkit._console import progress_bar as tqdm  # tqdm.auto, ending at 100% in saved notebooks
-            results = tqdm(results, total=len(paths), desc="Reading images", unit="img")
-        for i, reason in results:
-            if reason is None:
-                ok[i] = True
-            else:
-                skipped.append((paths[i], reason))
+    with tqdm(total=len(source), desc="Reading images", unit="img") as bar:
+        for batch in source.batches((width, height), batch_size=64):
+            pixels[batch.index], ok[batch.index] = batch.pixels, batch.ok
+            skipped += [(source.name(int(i)), r) for i, r in zip(batch.index, batch.reasons) if r is not None]
+            bar.update(len(batch))
     return pixels, ok, skipped

@@ -5,19 +5,20 @@ manifest's own folder where possible) with their labels, so ``02_evaluate`` scor
 images ``01_train`` held out.
 
 Example:
-    >>> train, test = ds.split(test_size=0.34, random_state=0)
-    >>> path = save_split(f"{tmp}/split.json", train, test, random_state=0)
+    >>> import os, tempfile
+    >>> from cvkit.data import ImageDataset
+    >>> train, test = ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+    >>> path = save_split(f"{tempfile.mkdtemp()}/split.json", train, test, random_state=0)
     >>> again, held_out = load_split(path)
-    >>> held_out.paths == test.paths
+    >>> held_out.paths == [os.path.abspath(p) for p in test.paths]  # paths come back absolute
     True
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
+from cvkit._io import from_portable, portable_path, read_json, write_json
 from cvkit.data._checks import check_all, warn_skipped
 from cvkit.data._dataset import ImageDataset
 from cvkit.data._images import PathLike
@@ -26,55 +27,39 @@ __all__ = ["save_split", "load_split", "read_json_file", "SPLIT_FORMAT"]
 
 SPLIT_FORMAT = "cvkit-split"
 
-
-def _portable(path: str, base: Path) -> str:
-    try:
-        return Path(os.path.relpath(path, base)).as_posix()
-    except ValueError:
-        return path
+#: The JSON reader whose errors name the file: :func:`cvkit._io.read_json`, under the name
+#: :mod:`cvkit.evaluation._report` imports (kept for it; new code imports ``cvkit._io.read_json``).
+read_json_file = read_json
 
 
 def save_split(path: PathLike, train: ImageDataset, test: ImageDataset, **info: object) -> Path:
     """Write a split manifest (JSON) listing ``train`` and ``test`` images with their labels.
 
-    Paths are stored relative to the manifest's folder so the project folder can move. Extra
-    keyword arguments (``random_state=0``...) are stored under ``"info"``. Written atomically.
+    Paths are stored relative to the manifest's folder (:func:`cvkit._io.portable_path`) so the
+    project folder can move. Extra keyword arguments (``random_state=0``...) are stored under
+    ``"info"``. Written atomically (:func:`cvkit._io.write_json`): a reader never sees half a file.
+
+    Example:
+        >>> import json, tempfile
+        >>> from cvkit.data import ImageDataset
+        >>> few = ImageDataset.from_directory("sample_data").subset([0, 40])
+        >>> folder = tempfile.mkdtemp()
+        >>> manifest = json.load(open(save_split(f"{folder}/split.json", few.subset([0]), few.subset([1]))))
+        >>> manifest["format"], manifest["labels"], manifest["test"][0][1]
+        ('cvkit-split', ['bird', 'flower', 'fruit', 'vegetable'], 'flower')
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     base = path.parent.resolve()
 
     def rows(ds: ImageDataset) -> list[list[str]]:
-        return [[_portable(os.path.abspath(p), base), label] for p, label in zip(ds.paths, ds.image_labels)]
+        return [[portable_path(p, base), label] for p, label in zip(ds.paths, ds.image_labels)]
 
     root = train.root or test.root
     doc = {"format": SPLIT_FORMAT, "version": 1, "labels": sorted(set(train.labels) | set(test.labels)),
-           "root": _portable(os.path.abspath(root), base) if root else None, "info": info, "train": rows(train), "test": rows(test)}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+           "root": portable_path(root, base) if root else None, "info": info, "train": rows(train), "test": rows(test)}
+    write_json(path, doc, indent=1)
     return path
-
-
-def read_json_file(path: PathLike, what: str) -> Any:
-    """The JSON document in ``path``; errors say it is not a ``what`` and why (file named).
-
-    ``FileNotFoundError`` when missing; ``ValueError`` for invalid JSON or text that is not UTF-8.
-
-    Example:
-        >>> read_json_file(f"{tmp}/none.json", "split manifest")
-        Traceback (most recent call last):
-        ...
-        FileNotFoundError: .../none.json: split manifest not found
-    """
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: {what} not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        article = "an" if what[:1].lower() in "aeiou" else "a"
-        raise ValueError(f"{path}: not {article} {what} (invalid JSON: {exc})") from None
 
 
 def load_split(path: PathLike, check: bool = True) -> tuple[ImageDataset, ImageDataset]:
@@ -82,18 +67,24 @@ def load_split(path: PathLike, check: bool = True) -> tuple[ImageDataset, ImageD
 
     Both datasets share the manifest's full class list, so class indices agree across them.
     Images that have since gone missing or become unreadable are skipped and reported.
-    """
+    A file that is not a manifest is an error naming it.
 
+    Example:
+        >>> load_split("no/such/split.json")
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: no/such/split.json: split manifest not found
+    """
     path = Path(path)
-    doc = read_json_file(path, "split manifest")
+    doc = read_json(path, "split manifest")
     if not isinstance(doc, dict) or doc.get("format") != SPLIT_FORMAT:
         raise ValueError(f"{path}: not a cvkit split manifest (missing \"format\": \"{SPLIT_FORMAT}\")")
     labels = [str(v) for v in doc.get("labels", [])]
     index = {label: i for i, label in enumerate(labels)}
     base = path.parent
     root = doc.get("root")
-    if root is not None and not os.path.isabs(root):
-        root = str(base / root)
+    if root is not None:
+        root = from_portable(root, base)
     out = []
     for side in ("train", "test"):
         rows = doc.get(side)
@@ -103,8 +94,7 @@ def load_split(path: PathLike, check: bool = True) -> tuple[ImageDataset, ImageD
         for k, row in enumerate(rows):
             if not (isinstance(row, list) and len(row) == 2 and row[1] in index):
                 raise ValueError(f"{path}: {side}[{k}] must be [path, label] with a label from \"labels\"")
-            full = row[0] if os.path.isabs(row[0]) else os.path.normpath(base / row[0])
-            paths.append(full)
+            paths.append(from_portable(row[0], base))
             targets.append(index[row[1]])
         if check:
             reasons = check_all(paths, None)

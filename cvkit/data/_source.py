@@ -35,6 +35,7 @@ from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from cvkit._validation import Interval, Options, check_param
 from cvkit.data._dataset import TABLE_SUFFIXES, ImageDataset
 from cvkit.data._images import (
     MAX_IMAGE_PIXELS,
@@ -49,7 +50,7 @@ from cvkit.data._images import (
 from cvkit.data._sources import iter_images, read_image_table, scan_directory
 from cvkit.options import decode_threads
 
-__all__ = ["ImageSource", "Batch", "decode_item", "class_folder_labels", "Item"]
+__all__ = ["ImageSource", "Batch", "decode_item", "content_key", "as_size", "class_folder_labels", "Item"]
 
 #: One image as cvkit takes it: a file path, an RGB uint8 array ``(H, W, 3)``, or encoded image bytes.
 Item = Union[str, np.ndarray, bytes]
@@ -58,7 +59,13 @@ Item = Union[str, np.ndarray, bytes]
 LOOKAHEAD_BATCHES = 3
 
 
-def _as_size(size: Union[int, Sequence[int]]) -> tuple[int, int]:
+def as_size(size: Union[int, Sequence[int]]) -> tuple[int, int]:
+    """An image size as cvkit uses it everywhere: ``(width, height)``; an int is a square side.
+
+    Example:
+        >>> as_size(224), as_size((320, 240))
+        ((224, 224), (320, 240))
+    """
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         return int(size), int(size)
     width, height = (int(v) for v in size)
@@ -80,7 +87,7 @@ def decode_item(item: Item, size: Union[int, Sequence[int]], max_pixels: Optiona
         >>> decode_item(b"not an image", 224)
         (None, 'not an image file, or a format Pillow cannot read', None)
     """
-    size = _as_size(size)
+    size = as_size(size)
     try:
         if isinstance(item, np.ndarray):
             return resize(item, size), None, None
@@ -91,6 +98,26 @@ def decode_item(item: Item, size: Union[int, Sequence[int]], max_pixels: Optiona
         return None, exc.reason, None
     except Exception as exc:  # noqa: BLE001 - a reader bug must not stop a run of thousands either
         return None, f"cannot read image ({type(exc).__name__}: {exc})", None
+
+
+def content_key(path: PathLike) -> tuple[Optional[str], Optional[str]]:
+    """``(SHA-1 of the file's bytes, None)``, or ``(None, reason)``: the feature cache's key of an image file.
+
+    The file is read as :func:`decode_item` reads it (regular files only, bounded size), so the
+    key of a file is the one :meth:`ImageSource.batches` gives with ``keys=True``; never raises.
+    Why the bytes and not the path: an edited photo gets a new key, a copy under another name the same.
+
+    Example:
+        >>> key, reason = content_key("sample_data/bird/owl.jpg")
+        >>> len(key), reason, content_key("no-such.jpg")
+        (40, None, (None, 'file not found'))
+        >>> decode_item("sample_data/bird/owl.jpg", 8, key=True)[2] == key
+        True
+    """
+    try:
+        return hashlib.sha1(read_file(path)).hexdigest(), None
+    except ImageReadError as exc:
+        return None, exc.reason
 
 
 @dataclass
@@ -213,8 +240,7 @@ class ImageSource:
             if suffix == ".json":
                 from cvkit.data._manifest import load_split  # reads datasets, which read sources
 
-                if side not in ("train", "test"):
-                    raise ValueError(f"side must be 'train' or 'test', not {side!r}")
+                check_param("side", side, [Options(["train", "test"])])
                 train, test = load_split(path)
                 return cls.from_dataset(test if side == "test" else train, "manifest")
             if suffix in TABLE_SUFFIXES:
@@ -291,10 +317,9 @@ class ImageSource:
             >>> [len(b) for b in ImageSource.resolve("sample_data/bird").batches(64, batch_size=16)]
             [16, 16, 3]
         """
-        width, height = _as_size(size)
+        width, height = as_size(size)
         order = list(range(len(self))) if indices is None else [int(i) for i in indices]
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_param("batch_size", batch_size, [Interval(int, 1, None)])
         if not order:
             return
         with ThreadPoolExecutor(max_workers=decode_threads(threads), thread_name_prefix="cvkit-decode") as pool:
@@ -326,6 +351,26 @@ class ImageSource:
                         pixels[j], ok[j], found[j] = image, True, key
                 yield Batch(index, pixels, ok, reasons, found if keys else None)
 
+    def content_keys(self, indices: Optional[Sequence[int]] = None, threads: Optional[int] = None
+                     ) -> list[tuple[Optional[str], Optional[str]]]:
+        """:func:`content_key` of the files at ``indices`` (default: every item, which must be paths), in order.
+
+        The feature cache's lookup pass: files are read and hashed on ``threads`` threads (default
+        :func:`cvkit.options.decode_threads`; hashing releases the GIL), nothing is decoded.
+
+        Example:
+            >>> [len(key) for key, _ in ImageSource.resolve("sample_data/bird/*.jpg").content_keys()][:2]
+            [40, 40]
+        """
+        order = list(range(len(self))) if indices is None else [int(i) for i in indices]
+        paths = [self.items[i] for i in order]
+        if not all(isinstance(p, str) for p in paths):
+            raise TypeError("content_keys: only image files have content keys; pass the indices of paths")
+        if len(paths) < 2:
+            return [content_key(p) for p in paths]
+        with ThreadPoolExecutor(max_workers=decode_threads(threads), thread_name_prefix="cvkit-keys") as pool:
+            return list(pool.map(content_key, paths, chunksize=16))
+
     def read_all(self, size: Union[int, Sequence[int]], threads: Optional[int] = None
                  ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
         """Every image at ``size`` in one array: ``(pixels (n, H, W, 3), ok, skipped [(name, reason)])``.
@@ -337,7 +382,7 @@ class ImageSource:
             >>> pixels.shape, ok.tolist(), skipped
             ((2, 24, 32, 3), [True, False], [('missing.jpg', 'file not found')])
         """
-        width, height = _as_size(size)
+        width, height = as_size(size)
         pixels = np.zeros((len(self), height, width, 3), np.uint8)
         ok = np.zeros(len(self), bool)
         skipped: list[tuple[str, str]] = []

@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
+from cvkit._validation import Options, check_param
 from cvkit.data._images import ImageReadError, PathLike, check_regular_file, is_image_path
 
 __all__ = ["PATH_COLUMNS", "LABEL_COLUMNS", "MAX_FIELD_CHARS", "TableFormatError", "Record",
@@ -276,8 +277,7 @@ def read_table(table: PathLike, root: PathLike | None = None, errors: str = "rai
         >>> len(paths), labels[0], problems
         (104, 'bird', [])
     """
-    if errors not in ("raise", "skip"):
-        raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
+    check_param("errors", errors, [Options(["raise", "skip"])])
     table = Path(table)
     text = read_table_text(table)
     first = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")

@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from cvkit._validation import Interval, check_param
+
 __all__ = ["stratified_split_indices", "grouped_split_indices"]
 
 
@@ -27,8 +29,7 @@ def stratified_split_indices(targets: np.ndarray, labels: Sequence[str], test_si
 
     targets = np.asarray(targets)
     n = len(targets)
-    if isinstance(test_size, float) and not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size must be between 0 and 1 (a fraction) or a count, not {test_size}")
+    check_param("test_size", test_size, [Interval(float, 0, 1, closed="neither"), Interval(int, 1, None)])
     if n < 2:
         raise ValueError(f"cannot split {n} image(s): need at least 2")
     idx = np.arange(n)

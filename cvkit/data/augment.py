@@ -9,17 +9,20 @@ Any imgaug augmenter works wherever a pipeline is asked for; a list of augmenter
 order (as ``imgaug.augmenters.Sequential``).
 
 Example:
-    >>> from cvkit import augment
+    >>> import tempfile
+    >>> from cvkit.data import ImageDataset, augment
+    >>> ds = ImageDataset.from_directory("sample_data")
     >>> pipe = augment.default_pipeline()
-    >>> fig = augment.preview(train, pipe, n=2)  # look before you train
-    >>> few = train.subset([0, 1, 2])
-    >>> bigger = augment.augment_dataset(few, [pipe], f"{tmp}/aug", copies=2, progress=False)
+    >>> fig = augment.preview(ds, pipe, n=2)  # look before you train
+    >>> few = ds.subset([0, 1, 2])
+    >>> bigger = augment.augment_dataset(few, [pipe], f"{tempfile.mkdtemp()}/aug", copies=2, verbose=False)
     >>> len(bigger)  # 3 originals + 2 copies of each
     9
 """
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import warnings
 from pathlib import Path
@@ -27,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
+from cvkit._io import atomic_write
+from cvkit._validation import DEPRECATED, Interval, check_param, renamed_keyword
 from cvkit.data._checks import warn_skipped
 from cvkit.data._dataset import ImageDataset
 from cvkit.data._grid import image_grid
@@ -97,12 +102,11 @@ def default_pipeline(flip: bool = True, crop: float = 0.1, rotate: float = 10.0,
         >>> describe(pipe)
         'crop 0-10% per side; rotate +/-10 deg, scale 90-110%, shift +/-5%; brightness x0.9-1.1; contrast x0.9-1.1; fade to grey 0-10%'
     """
+    for name, value in (("crop", crop), ("scale", scale), ("translate", translate), ("color", color),
+                        ("rotate", rotate)):  # False is 0 (the step left out), as it always was
+        check_param(name, 0 if value is False else value,
+                    [Interval(float, 0, 180) if name == "rotate" else Interval(float, 0, 1, closed="left")])
     iaa = _iaa()
-    for name, value in (("crop", crop), ("scale", scale), ("translate", translate), ("color", color)):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"{name} must be a fraction in [0, 1), not {value!r}")
-    if not 0.0 <= rotate <= 180.0:
-        raise ValueError(f"rotate must be an angle in degrees between 0 and 180, not {rotate!r}")
     steps: list[Any] = []
     if flip:
         steps.append(iaa.Fliplr(0.5, name="flip"))
@@ -305,9 +309,20 @@ def _safe_name(text: str) -> str:
     return keep.strip("._") or "image"
 
 
+def _write_new_jpeg(dest: Path, pixels: np.ndarray, quality: int) -> None:
+    """Write ``pixels`` as a JPEG at ``dest`` atomically; an existing ``dest`` is never replaced."""
+    from PIL import Image
+
+    if dest.exists() or dest.is_symlink():
+        raise FileExistsError(f"{dest}: already exists; augmented copies never overwrite a file")
+    data = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(data, format="JPEG", quality=quality)
+    atomic_write(dest, data.getvalue())
+
+
 def augment_dataset(dataset: ImageDataset, pipelines: Any, out_dir: PathLike, copies: int = 1,
                     random_state: int | None = 0, quality: int = 95,
-                    progress: bool = True) -> ImageDataset:
+                    verbose: bool = True, *, progress: Any = DEPRECATED) -> ImageDataset:
     """Write augmented copies of every image into ``out_dir`` and return originals plus copies.
 
     ``pipelines`` is one augmenter or a list of augmenters; as in cvtk, *each* pipeline makes
@@ -315,28 +330,31 @@ def augment_dataset(dataset: ImageDataset, pipelines: Any, out_dir: PathLike, co
     alternative pipelines here, not a sequence; wrap them in ``iaa.Sequential`` to chain them).
     Copies go to ``out_dir/<class>/<name>_aug<pipeline>-<copy>.jpg``.
 
-    Safety: ``out_dir`` must be a new or empty folder outside every source folder, each file is
-    created exclusively (nothing is ever overwritten) and source images are only read. Unreadable
-    images are reported in one warning, left out of the result and listed in ``result.skipped``.
+    Safety: ``out_dir`` must be a new or empty folder outside every source folder, no file is
+    ever overwritten (an existing one is an error naming it), each copy is written atomically
+    (:func:`cvkit._io.atomic_write`: a killed run leaves no half image) and source images are only
+    read. Unreadable images are reported in one warning, left out of the result and listed in
+    ``result.skipped``. ``verbose`` shows a progress bar (``progress=`` is its deprecated former name).
 
     Use augmented copies for training only; a test split must hold original photos.
 
     Example:
-        >>> few = train.subset([0, 1])
-        >>> more = augment_dataset(few, [default_pipeline()], f"{tmp}/aug", copies=2, progress=False)
-        >>> len(more) == 3 * len(few), more.paths[2].startswith(tmp)
+        >>> import tempfile
+        >>> from cvkit.data import ImageDataset
+        >>> few = ImageDataset.from_directory("sample_data").subset([0, 1])
+        >>> out = tempfile.mkdtemp()
+        >>> more = augment_dataset(few, [default_pipeline()], f"{out}/aug", copies=2, verbose=False)
+        >>> len(more) == 3 * len(few), more.paths[2].startswith(out)
         (True, True)
     """
-    from PIL import Image
-
+    verbose = renamed_keyword("augment_dataset", "progress", progress, "verbose", verbose, default=True)
     if isinstance(pipelines, (list, tuple)):
         pipes = [as_pipeline(p) for p in pipelines]
     else:
         pipes = [as_pipeline(pipelines)]
     if not pipes or any(p is None for p in pipes):
         raise ValueError("pipelines must be one imgaug augmenter or a non-empty list of them")
-    if not isinstance(copies, (int, np.integer)) or copies < 1:
-        raise ValueError(f"copies must be a positive integer, not {copies!r}")
+    check_param("copies", copies, [Interval(int, 1, None)])
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, dataset)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -350,7 +368,7 @@ def augment_dataset(dataset: ImageDataset, pipelines: Any, out_dir: PathLike, co
     skipped: list[tuple[str, str]] = list(dataset.skipped)
     used: set[str] = set()
     items: Any = range(len(dataset))
-    if progress:
+    if verbose:
         from cvkit._console import progress_bar as tqdm  # tqdm.auto, ending at 100% in saved notebooks
         items = tqdm(items, desc="Augmenting", unit="img")
     for i in items:
@@ -376,8 +394,7 @@ def augment_dataset(dataset: ImageDataset, pipelines: Any, out_dir: PathLike, co
                 batch = pipe(images=[image] * copies)
             for c, aug in enumerate(batch):
                 dest = folder / f"{base}_aug{k}-{c}.jpg"
-                with open(dest, "xb") as fh:  # exclusive create: never overwrites anything
-                    Image.fromarray(np.ascontiguousarray(aug)).save(fh, format="JPEG", quality=quality)
+                _write_new_jpeg(dest, aug, quality)
                 new_paths.append(str(dest))
                 new_targets.append(target)
     warn_skipped(skipped[len(dataset.skipped):], "augment_dataset", stacklevel=3)
@@ -395,7 +412,8 @@ def preview(dataset: ImageDataset, pipeline: Any = "default", n: int = 4, copies
     pipeline is too strong for your task. Returns the matplotlib Figure.
 
     Example:
-        >>> fig = preview(train, default_pipeline(), n=3)
+        >>> from cvkit.data import ImageDataset
+        >>> fig = preview(ImageDataset.from_directory("sample_data"), default_pipeline(), n=3)
         >>> len(fig.axes) >= 3 * 4  # 3 rows: the original and 3 augmented versions
         True
     """

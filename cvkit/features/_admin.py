@@ -13,23 +13,24 @@ limit; or ``ImageFeaturizer(cache_max_mb=...)``): beyond it the least recently u
 evicted as new ones are stored.
 
 Example:
-    >>> from cvkit.features._admin import cache_info, clear_cache
-    >>> from cvkit.features._featurizer import ImageFeaturizer
-    >>> fz = ImageFeaturizer(clf.featurizer_.model_, cache_dir=tmp, progress=False)
-    >>> _ = fz.transform(train.paths[:5])  # 5 images featurized, their features cached in tmp
-    >>> print(cache_info(tmp))  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+    >>> import tempfile
+    >>> from cvkit.data import list_images
+    >>> from cvkit.features import ImageFeaturizer, cache_info, clear_cache
+    >>> folder = tempfile.mkdtemp()
+    >>> fz = ImageFeaturizer(cache_dir=folder, verbose=False)
+    >>> _ = fz.transform(list_images("sample_data/bird")[:5])  # 5 images featurized, their features cached in folder
+    >>> print(cache_info(folder))  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
     cvkit feature cache in ... (limit 1024 MB per file)
       images     size  last used         file
            5  ...  features-v1-efficientnet_lite0-224px-...sqlite
       total: 5 images, ... in 1 file
-    >>> clear_cache(tmp, older_than_days=30)  # all were used just now: nothing to remove
+    >>> clear_cache(folder, older_than_days=30)  # all were used just now: nothing to remove
     0
-    >>> clear_cache(tmp) > 0, cache_info(tmp).files
+    >>> clear_cache(folder) > 0, cache_info(folder).files
     (True, [])
 """
 from __future__ import annotations
 
-import numbers
 import os
 import re
 import sqlite3
@@ -40,13 +41,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional, Union
 
+from cvkit._validation import Interval, check_param
 from cvkit.features._store import FeatureCache, cache_max_bytes, default_cache_dir
 
 __all__ = ["cache_info", "clear_cache", "CacheInfo", "CacheFile", "CacheProblem", "is_cache_file_name",
            "human_size"]
 
 #: Names of the SQLite files :class:`~cvkit.features._featurizer.ImageFeaturizer` creates.
-CACHE_FILE_NAME = re.compile(r"features-v\d+-[^/\\]+-\d+px-[0-9a-f]{16}\.sqlite")
+CACHE_FILE_NAME = re.compile(r"features-v\d+-[^/\\]+-\d+(?:x\d+)?px-[0-9a-f]{16}\.sqlite")
 #: Files SQLite keeps next to a database (write-ahead log, shared memory, rollback journal).
 COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -58,6 +60,8 @@ def is_cache_file_name(name: str) -> bool:
 
     Example:
         >>> is_cache_file_name("features-v1-efficientnet_lite0-224px-0123456789abcdef.sqlite-wal")
+        True
+        >>> is_cache_file_name("features-v1-mobilenet_v2-320x240px-0123456789abcdef.sqlite")  # (width, height)
         True
         >>> is_cache_file_name("holiday.sqlite")
         False
@@ -264,7 +268,8 @@ def cache_info(cache_dir: Union[str, os.PathLike, None] = None) -> CacheInfo:
     ``problems`` with the reason, never raised.
 
     Example:
-        >>> info = cache_info(tmp)  # a folder with no cache files yet
+        >>> import tempfile
+        >>> info = cache_info(tempfile.mkdtemp())  # a folder with no cache files yet
         >>> info.exists, info.total_entries, info.total_bytes, info.files
         (True, 0, 0, [])
     """
@@ -301,18 +306,18 @@ def clear_cache(cache_dir: Union[str, os.PathLike, None] = None,
     transactions, and a removed file only costs that process its cache writes, never a result.
 
     Example:
+        >>> import tempfile
+        >>> import numpy as np
         >>> from cvkit.features._store import FeatureCache, cache_file_path
-        >>> with FeatureCache(cache_file_path(tmp, "demo", 224, "0" * 16), dim=2) as cache:
+        >>> folder = tempfile.mkdtemp()
+        >>> with FeatureCache(cache_file_path(folder, "demo", 224, "0" * 16), dim=2) as cache:
         ...     cache.put({"k": np.zeros(2, np.float32)})
-        >>> clear_cache(tmp, older_than_days=30)  # used just now: kept
+        >>> clear_cache(folder, older_than_days=30)  # used just now: kept
         0
-        >>> clear_cache(tmp) > 0  # everything
+        >>> clear_cache(folder) > 0  # everything
         True
     """
-    if older_than_days is not None:
-        if isinstance(older_than_days, bool) or not isinstance(older_than_days, numbers.Real) \
-                or not 0 <= older_than_days < float("inf"):
-            raise ValueError(f"older_than_days must be a number of days >= 0, got {older_than_days!r}")
+    check_param("older_than_days", older_than_days, [Interval(float, 0, None), None])
     folder, exists = _folder(cache_dir)
     if not exists:
         return 0

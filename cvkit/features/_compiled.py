@@ -14,10 +14,12 @@ kept in memory.
 - :func:`graph_file` names a cached graph; :func:`cached_graph` reads it, or converts and writes it.
 - :func:`keras_predict` is the Keras runtime: the model as a traced ``tf.function`` on uint8 batches.
 
+- :func:`calibration_images` picks and decodes the images an int8 graph is calibrated on.
+
 Example:
     >>> weights_identity("efficientnet_lite0", "imagenet")  # the SHA-256 of its .pth file, 16 digits
     '579344248a93e230'
-    >>> graph_file(tmp, "efficientnet_lite0", 224, None, "0123456789abcdef", "float32").name
+    >>> graph_file("cache", "efficientnet_lite0", 224, None, "0123456789abcdef", "float32").name
     'efficientnet_lite0-224px-0123456789abcdef-float32-v1.tflite'
 """
 from __future__ import annotations
@@ -26,21 +28,25 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import tempfile
 import warnings
 import weakref
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from cvkit._io import atomic_write, read_json
 from cvkit.backbones._blocks import flat_layers
 from cvkit.backbones._efficientnet_lite import LITE_VARIANTS, lite_weights_path
 from cvkit.data._images import PathLike
+from cvkit.data._source import ImageSource, content_key
+from cvkit.features._store import as_size, size_text
 
 __all__ = ["CONVERSION_VERSION", "GRAPH_FOLDER", "weights_identity", "keras_model_digest", "named_digest",
-           "graph_file", "cached_graph", "keras_predict"]
+           "graph_file", "cached_graph", "keras_predict", "calibration_images"]
+
+Size = Union[int, Sequence[int]]
 
 #: Part of every cached graph's name: bump it when the conversion changes (converter settings, a
 #: new cvkit preprocessing), so graphs converted the old way are not used.
@@ -54,7 +60,7 @@ _file_hashes: dict[tuple, str] = {}
 _named_digests: dict[str, str] = {}
 # Traced predict functions per Keras model and input size: tracing takes seconds, so featurizers
 # that share a backbone model share the trace. Weak keys: a discarded model frees its function.
-_traced: "weakref.WeakKeyDictionary[Any, dict[int, Any]]" = weakref.WeakKeyDictionary()
+_traced: "weakref.WeakKeyDictionary[Any, dict[tuple[int, int], Any]]" = weakref.WeakKeyDictionary()
 
 
 def _file_sha256(path: Path) -> str:
@@ -120,8 +126,11 @@ def keras_model_digest(model: Any) -> str:
     layers such as pooling.
 
     Example:
-        >>> keras_model_digest(clf.featurizer_.model_) == keras_model_digest(clf.featurizer_.model_)
-        True
+        >>> from cvkit import backbones
+        >>> model = backbones.get("efficientnet_lite0", weights=None, input_shape=(32, 32, 3))  # random weights
+        >>> digest = keras_model_digest(model)
+        >>> len(digest), digest == keras_model_digest(model)
+        (16, True)
     """
     digest = hashlib.sha1()
     digest.update(_architecture_id(model).encode())
@@ -132,7 +141,7 @@ def keras_model_digest(model: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def named_digest(folder: Optional[PathLike], name: str, input_size: int, pooling: str, weights_id: str,
+def named_digest(folder: Optional[PathLike], name: str, input_size: Size, pooling: str, weights_id: str,
                  build: Callable[[], Any]) -> str:
     """:func:`keras_model_digest` of a named backbone, without building it when it is on record.
 
@@ -142,15 +151,20 @@ def named_digest(folder: Optional[PathLike], name: str, input_size: int, pooling
     ``FeatureClassifier`` does) shares one converted graph and one feature cache file.
 
     Example:
-        >>> named_digest(None, "efficientnet_lite0", 224, "avg", "579344248a93e230",
-        ...              lambda: clf.featurizer_.model_) == keras_model_digest(clf.featurizer_.model_)
+        >>> import tempfile
+        >>> from cvkit import backbones
+        >>> model = backbones.get("efficientnet_lite0", weights=None, input_shape=(32, 32, 3))  # random weights
+        >>> folder = tempfile.mkdtemp()
+        >>> named_digest(folder, "demo", 32, "avg", "0" * 16, lambda: model) == keras_model_digest(model)
         True
+        >>> sorted(p.name for p in Path(folder, "backbones").iterdir())
+        ['demo-32px-avg-0000000000000000-v1.json']
     """
-    stem = f"{name}-{int(input_size)}px-{pooling}-{weights_id}-v{CONVERSION_VERSION}"
+    stem = f"{name}-{size_text(input_size)}px-{pooling}-{weights_id}-v{CONVERSION_VERSION}"
     record = None if folder is None else Path(folder) / GRAPH_FOLDER / f"{stem}.json"
     if stem not in _named_digests and record is not None and record.is_file():
         try:
-            digest = json.loads(record.read_text()).get("keras_digest")
+            digest = read_json(record, "backbone digest record").get("keras_digest")
         except (OSError, ValueError, AttributeError):
             digest = None
         if isinstance(digest, str) and len(digest) == 16 and all(c in "0123456789abcdef" for c in digest):
@@ -159,25 +173,27 @@ def named_digest(folder: Optional[PathLike], name: str, input_size: int, pooling
         _named_digests[stem] = keras_model_digest(build())
     if record is not None and not record.is_file():
         try:
-            _write_atomically(record, json.dumps({"keras_digest": _named_digests[stem]}).encode())
+            record.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(record, json.dumps({"keras_digest": _named_digests[stem]}))
         except OSError:  # only costs the next process a build
             pass
     return _named_digests[stem]
 
 
-def graph_file(folder: PathLike, name: str, input_size: int, pooling: Optional[str], weights_id: str,
+def graph_file(folder: PathLike, name: str, input_size: Size, pooling: Optional[str], weights_id: str,
                precision: str, calibration_id: Optional[str] = None) -> Path:
     """Where the converted graph of one backbone configuration is cached under the cache ``folder``.
 
     Characters other than letters, digits, ``-`` and ``_`` in ``name`` become ``_``; ``pooling``
-    None (a Keras model, whose digest covers its pooling) is left out of the name.
+    None (a Keras model, whose digest covers its pooling) is left out of the name; ``input_size`` is
+    an int or ``(width, height)`` (see :func:`cvkit.features._store.size_text`).
 
     Example:
         >>> graph_file("cache", "my model", 192, None, "0123456789abcdef", "int8", "fedcba9876543210").name
         'my_model-192px-0123456789abcdef-int8-fedcba9876543210-v1.tflite'
     """
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-    parts = [safe, f"{int(input_size)}px", *([pooling] if pooling else []), weights_id, precision,
+    parts = [safe, f"{size_text(input_size)}px", *([pooling] if pooling else []), weights_id, precision,
              *([calibration_id] if calibration_id else []), f"v{CONVERSION_VERSION}"]
     return Path(folder) / GRAPH_FOLDER / ("-".join(parts) + ".tflite")
 
@@ -190,19 +206,6 @@ def _remember(key: str, content: bytes) -> bytes:
     return content
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` through a temporary file in the same folder (never half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
-
-
 def cached_graph(key: str, path: Optional[Path], convert: Callable[[], bytes],
                  valid: Callable[[bytes], bool] = lambda content: True) -> bytes:
     """The graph known as ``key``: from memory, else from the file ``path``, else ``convert()``-ed.
@@ -212,11 +215,13 @@ def cached_graph(key: str, path: Optional[Path], convert: Callable[[], bytes],
     the next process a conversion (one ``RuntimeWarning``).
 
     Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp(), "backbones", "g.tflite")
         >>> calls = []
         >>> make = lambda: calls.append(1) or b"graph bytes"
-        >>> first = cached_graph("doc-example", Path(tmp, "g.tflite"), make)
-        >>> cached_graph("doc-example", Path(tmp, "g.tflite"), make) == first, len(calls)
-        (True, 1)
+        >>> first = cached_graph("doc-example", path, make)
+        >>> cached_graph("doc-example", path, make) == first, len(calls), path.read_bytes()
+        (True, 1, b'graph bytes')
     """
     on_disk = path is not None and path.is_file()
     if key in _graphs and (path is None or on_disk):
@@ -231,34 +236,64 @@ def cached_graph(key: str, path: Optional[Path], convert: Callable[[], bytes],
     content = _graphs[key] if key in _graphs else bytes(convert())  # converted here before, for another folder
     if path is not None:
         try:
-            _write_atomically(path, content)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, content)
         except OSError as exc:
             warnings.warn(f"ImageFeaturizer: cannot cache the converted backbone at {path} ({exc}); "
                           "the next process converts it again", RuntimeWarning, stacklevel=4)
     return _remember(key, content)
 
 
-def keras_predict(model: Any, size: int) -> Callable[[np.ndarray], np.ndarray]:
-    """The Keras runtime: ``model`` as a traced ``tf.function`` on uint8 ``(batch, size, size, 3)``
-    returning NumPy; any batch size, one trace, shared by featurizers of the same model.
+def keras_predict(model: Any, size: Size) -> Callable[[np.ndarray], np.ndarray]:
+    """The Keras runtime: ``model`` as a traced ``tf.function`` on uint8 ``(batch, height, width, 3)``
+    at ``size`` = ``(width, height)`` (an int: a square) returning NumPy; any batch size, one trace,
+    shared by featurizers of the same model.
 
     A plain traced call is about twice as fast per batch as ``model.predict`` on NumPy arrays.
 
     Example:
-        >>> predict = keras_predict(clf.featurizer_.model_, 224)
-        >>> predict(np.zeros((2, 224, 224, 3), np.uint8)).shape
+        >>> from cvkit import backbones
+        >>> model = backbones.get("efficientnet_lite0", weights=None, input_shape=(24, 32, 3))  # random weights
+        >>> predict = keras_predict(model, (32, 24))
+        >>> predict(np.zeros((2, 24, 32, 3), np.uint8)).shape
         (2, 1280)
     """
+    size = as_size(size)
     per_model = _traced.setdefault(model, {})
     if size not in per_model:
         from cvkit._console import import_tensorflow
 
         tf = import_tensorflow()
+        width, height = size
 
-        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)])
+        @tf.function(input_signature=[tf.TensorSpec([None, height, width, 3], tf.uint8)])
         def traced(x):
             return model(tf.cast(x, tf.float32), training=False)
 
         per_model[size] = traced
     traced = per_model[size]
     return lambda batch: traced(batch).numpy()
+
+
+def calibration_images(X: Any, size: Size, limit: int, threads: Optional[int] = None) -> tuple[np.ndarray, str]:
+    """What an int8 graph is calibrated on: pixels of (up to ``limit`` of, evenly spaced) the images
+    ``X`` at ``size`` = ``(width, height)``, and a 16-digit id of which they are (the content keys of
+    files, the SHA-1 of the resized pixels of arrays), part of the int8 graph's cached name.
+
+    Unreadable images are left out; none readable is a ``ValueError``.
+
+    Example:
+        >>> pixels, ident = calibration_images(["sample_data/bird/owl.jpg", "missing.jpg"], (32, 24), limit=200)
+        >>> pixels.shape, len(ident)
+        ((1, 24, 32, 3), 16)
+    """
+    source = ImageSource.resolve(X)
+    if len(source) > limit:
+        source = source.subset([int(i) for i in np.linspace(0, len(source) - 1, limit)])
+    pixels, ok, _ = source.read_all(size, threads=threads)
+    if not ok.any():
+        raise ValueError(f"precision='int8': none of the {len(source)} image(s) passed to fit could be read "
+                         "to calibrate on")
+    keys = [(content_key(item)[0] if isinstance(item, str) else None) or hashlib.sha1(pixels[i].tobytes()).hexdigest()
+            for i, item in enumerate(source.items) if ok[i]]
+    return pixels[ok], hashlib.sha1("\n".join(keys).encode()).hexdigest()[:16]

@@ -10,8 +10,8 @@ files live, how big they may grow and what they are called; :mod:`cvkit.features
 them and clears them.
 
 Example:
-    >>> import os
-    >>> path = cache_file_path(tmp, "efficientnet_lite0", 224, "0123456789abcdef")
+    >>> import tempfile
+    >>> path = cache_file_path(tempfile.mkdtemp(), "efficientnet_lite0", 224, "0123456789abcdef")
     >>> path.name
     'features-v1-efficientnet_lite0-224px-0123456789abcdef.sqlite'
     >>> with FeatureCache(path, dim=3) as cache:
@@ -28,14 +28,16 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from cvkit._validation import Interval, check_param
 from cvkit.data._images import PathLike
+from cvkit.data._source import as_size
 
 __all__ = ["FeatureCache", "GuardedCache", "warn_cache_disabled", "default_cache_dir", "cache_max_bytes", "cache_file_path",
-           "DEFAULT_CACHE_MAX_MB", "CACHE_FORMAT", "SCHEMA_VERSION"]
+           "size_text", "as_size", "DEFAULT_CACHE_MAX_MB", "CACHE_MAX_MB_CONSTRAINTS", "CACHE_FORMAT", "SCHEMA_VERSION"]
 
 #: Version of the features themselves, part of every file name: bump it when anything that changes
 #: the features of the same bytes changes (resizing, preprocessing), so old files are not read.
@@ -49,6 +51,8 @@ _SQL_CHUNK = 500  # keys per SELECT ... IN (...)
 #: 1024 MB hold ~180,000 EfficientNet-Lite0 feature vectors (1280 floats, ~5.8 KB each on disk),
 #: hours of CPU featurizing: far beyond a typical project, yet the disk use is bounded.
 DEFAULT_CACHE_MAX_MB = 1024.0
+#: What ``cache_max_mb`` may be: MB (0 = no limit), or None for ``$CVKIT_CACHE_MAX_MB`` / the default.
+CACHE_MAX_MB_CONSTRAINTS = [Interval(float, 0, None), None]
 _EVICT_TO = 0.9  # evict down to 90% of the limit, so eviction runs once per 10% of new data
 
 
@@ -78,25 +82,33 @@ def cache_max_bytes(max_mb: Optional[float] = None) -> Optional[int]:
         >>> cache_max_bytes(0) is None
         True
     """
-    source = "cache_max_mb"
+    check_param("cache_max_mb", max_mb, CACHE_MAX_MB_CONSTRAINTS)
     if max_mb is None:
         env = os.environ.get("CVKIT_CACHE_MAX_MB", "").strip()
         if not env:
             max_mb = DEFAULT_CACHE_MAX_MB
         else:
-            source = "CVKIT_CACHE_MAX_MB"
             try:
                 max_mb = float(env)
             except ValueError:
-                raise ValueError(f"CVKIT_CACHE_MAX_MB must be a number of MB (0 = no limit), got {env!r}") from None
-    if isinstance(max_mb, bool) or not isinstance(max_mb, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(max_mb) or max_mb < 0:
-        raise ValueError(f"{source} must be a number of MB >= 0 (0 = no limit), got {max_mb!r}")
+                max_mb = env  # type: ignore[assignment] - refused below, naming the variable
+            check_param("CVKIT_CACHE_MAX_MB", max_mb, CACHE_MAX_MB_CONSTRAINTS[:1])
     return None if max_mb == 0 else int(max_mb * 1024 * 1024)
 
 
-def cache_file_path(folder: PathLike, backbone: str, input_size: int, weights_id: str) -> Path:
-    """The cache file of one backbone (its name), input size and weights (an id of their bytes).
+def size_text(size: Union[int, Sequence[int]]) -> str:
+    """How file names show an input size: ``"224"`` for a square, ``"320x240"`` for ``(width, height)``.
+
+    Example:
+        >>> size_text(224), size_text((224, 224)), size_text((320, 240))
+        ('224', '224', '320x240')
+    """
+    width, height = as_size(size)
+    return str(width) if width == height else f"{width}x{height}"
+
+
+def cache_file_path(folder: PathLike, backbone: str, input_size: Union[int, Sequence[int]], weights_id: str) -> Path:
+    """The cache file of one backbone (its name), input size (see :func:`size_text`) and weights (an id of their bytes).
 
     The name carries :data:`CACHE_FORMAT`, so features computed differently never mix; characters
     other than letters, digits, ``-`` and ``_`` in ``backbone`` become ``_``.
@@ -107,7 +119,7 @@ def cache_file_path(folder: PathLike, backbone: str, input_size: int, weights_id
         'features-v1-my_model-192px-0123456789abcdef.sqlite'
     """
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in backbone)
-    return Path(folder) / f"features-v{CACHE_FORMAT}-{safe}-{int(input_size)}px-{weights_id}.sqlite"
+    return Path(folder) / f"features-v{CACHE_FORMAT}-{safe}-{size_text(input_size)}px-{weights_id}.sqlite"
 
 
 class FeatureCache:
@@ -134,7 +146,8 @@ class FeatureCache:
     (for maintenance). ``readonly=True`` never writes: no migration, no last-used times (for reports).
 
     Example:
-        >>> cache = FeatureCache(f"{tmp}/features.sqlite", dim=4, max_bytes=2**30)
+        >>> import tempfile
+        >>> cache = FeatureCache(f"{tempfile.mkdtemp()}/features.sqlite", dim=4, max_bytes=2**30)
         >>> cache.put({"ab12": np.ones(4, np.float32)})
         >>> cache.get(["ab12", "cd34"])
         {'ab12': array([1., 1., 1., 1.], dtype=float32)}
@@ -312,7 +325,8 @@ class FeatureCache:
         """Evict least recently used entries until they take at most ``max_bytes``; returns how many.
 
         Example:
-            >>> with FeatureCache(f"{tmp}/features.sqlite", dim=1280) as cache:
+            >>> import tempfile
+            >>> with FeatureCache(f"{tempfile.mkdtemp()}/features.sqlite", dim=1280) as cache:
             ...     cache.put({f"key{i}": np.zeros(1280, np.float32) for i in range(200)})
             ...     removed = cache.shrink_to(500_000)
             ...     (removed > 0, cache.size_bytes() <= 500_000)
@@ -353,9 +367,9 @@ class FeatureCache:
         """Delete entries last used before the UNIX time ``since``; returns how many.
 
         Example:
-            >>> import time
+            >>> import tempfile, time
             >>> week_ago = time.time() - 7 * 86400
-            >>> with FeatureCache(f"{tmp}/features.sqlite", dim=2) as cache:
+            >>> with FeatureCache(f"{tempfile.mkdtemp()}/features.sqlite", dim=2) as cache:
             ...     cache.put({"fresh": np.zeros(2, np.float32)})
             ...     cache.remove_unused(week_ago)
             0
@@ -426,7 +440,8 @@ class GuardedCache:
     Why: the cache only saves time; a problem with it must never cost a result.
 
     Example:
-        >>> cache = GuardedCache.open(f"{tmp}/features.sqlite", dim=2)
+        >>> import tempfile
+        >>> cache = GuardedCache.open(f"{tempfile.mkdtemp()}/features.sqlite", dim=2)
         >>> cache.put({"k": np.zeros(2, np.float32)})
         >>> list(cache.get(["k"]))
         ['k']

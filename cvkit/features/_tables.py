@@ -17,7 +17,6 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -25,8 +24,9 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
-from cvkit.data._images import ImageReadError, PathLike, read_file
-from cvkit.features._store import FeatureCache
+from cvkit.data._images import PathLike
+from cvkit.data._source import content_key
+from cvkit.features._store import FeatureCache, as_size
 
 __all__ = ["features_table", "read_features", "cache_features", "backbone_identity", "file_key", "METADATA_KEY"]
 
@@ -34,28 +34,33 @@ __all__ = ["features_table", "read_features", "cache_features", "backbone_identi
 METADATA_KEY = b"cvkit.features"
 
 
-def file_key(path: PathLike) -> tuple[Optional[str], Optional[str]]:
-    """``(SHA-1 of the file's bytes, None)`` (the feature cache's key), or ``(None, reason)``.
+#: The feature cache's key of an image file: :func:`cvkit.data._source.content_key` (the one
+#: content-key function), under the name :mod:`cvkit.scale` imports.
+file_key = content_key
 
-    Example:
-        >>> key, reason = file_key("sample_data/bird/crow.jpg")
-        >>> len(key), reason, file_key("no-such.jpg")
-        (40, None, (None, 'file not found'))
-    """
-    try:
-        return hashlib.sha1(read_file(path)).hexdigest(), None
-    except ImageReadError as exc:
-        return None, exc.reason
+
+def _recorded_size(size: Any) -> Any:
+    """An input size as a table records it: an int for a square (as before sizes were pairs), else ``[width, height]``."""
+    width, height = as_size(size)
+    return width if width == height else [width, height]
 
 
 def backbone_identity(featurizer: Any) -> dict:
     """What a features table records about the fitted ``featurizer`` that computed it: backbone
-    name, weights, input size, pooling, feature width and the name of its cache file (which
-    identifies the weights' bytes), so features are never loaded into another backbone's cache."""
+    name, weights, input size (an int for a square, else ``[width, height]``), pooling, feature width
+    and the name of its cache file (which identifies the weights' bytes), so features are never
+    loaded into another backbone's cache.
+
+    Example:
+        >>> from cvkit.features import ImageFeaturizer
+        >>> identity = backbone_identity(ImageFeaturizer(verbose=False).fit())
+        >>> identity["backbone"], identity["input_size"], identity["dim"]
+        ('efficientnet_lite0', 224, 1280)
+    """
     cache = getattr(featurizer, "cache_path_", None)
     return {"backbone": str(featurizer.backbone) if isinstance(featurizer.backbone, str) else featurizer.model_.name,
             "weights": None if featurizer.weights is None else str(featurizer.weights),
-            "input_size": int(featurizer.input_size_), "pooling": featurizer.pooling,
+            "input_size": _recorded_size(featurizer.input_size_), "pooling": featurizer.pooling,
             "dim": int(featurizer.n_features_out_), "cache_file": None if cache is None else Path(cache).name}
 
 
@@ -92,9 +97,11 @@ def read_features(table: PathLike) -> dict[str, Any]:
     """A features table in memory: ``{"paths", "keys", "features" (n, d), "errors", "identity"}``.
 
     Example:
+        >>> import tempfile
         >>> import pyarrow.parquet as pq
-        >>> pq.write_table(features_table(["a.jpg"], ["ab12"], np.ones((1, 2)), [""], {"dim": 2}), f"{tmp}/f.parquet")
-        >>> found = read_features(f"{tmp}/f.parquet")
+        >>> path = f"{tempfile.mkdtemp()}/f.parquet"
+        >>> pq.write_table(features_table(["a.jpg"], ["ab12"], np.ones((1, 2)), [""], {"dim": 2}), path)
+        >>> found = read_features(path)
         >>> found["keys"], found["features"].shape
         (['ab12'], (1, 2))
     """
@@ -128,7 +135,7 @@ def cache_features(table: PathLike, featurizer: Any = None, cache_dir: PathLike 
         from cvkit.features._featurizer import ImageFeaturizer
         featurizer = ImageFeaturizer(identity["backbone"], weights=identity.get("weights"),
                                      input_size=identity.get("input_size"), pooling=identity.get("pooling", "avg"),
-                                     cache_dir=cache_dir, progress=False)
+                                     cache_dir=cache_dir, verbose=False)
     if not hasattr(featurizer, "n_features_out_"):
         featurizer.fit()
     mine = backbone_identity(featurizer)
