@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seeds must be at least 1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", category=UserWarning)
-    dataset = ImageDataset.from_directory(args.data, progress=False)
+    dataset = ImageDataset.from_directory(args.data, verbose=False)
     with tempfile.TemporaryDirectory(prefix="cvkit-bench-audit-") as tmp:
         (Path(tmp) / "copies").mkdir()
         (Path(tmp) / "thousand").mkdir()

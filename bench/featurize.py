@@ -46,7 +46,7 @@ GFLOP_PER_IMAGE = 0.768  # EfficientNet-Lite0 at 224 px (multiply-adds x 2)
 
 def make_images(out: Path, n: int, seed: int = 0) -> list[str]:
     """Write ``n`` augmented copies of sample_data's photos into class folders under ``out``."""
-    source = ImageDataset.from_directory(REPO / "sample_data", progress=False)
+    source = ImageDataset.from_directory(REPO / "sample_data", verbose=False)
     rng = np.random.default_rng(seed)
     paths = []
     for k in range(n):

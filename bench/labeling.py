@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seeds and --step must be at least 1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore")
-    train, test = ImageDataset.from_directory(args.data, progress=False).split(test_size=0.34, random_state=0)
+    train, test = ImageDataset.from_directory(args.data, verbose=False).split(test_size=0.34, random_state=0)
     train_f, _ = image_features(train)
     test_f, _ = image_features(test)
     all_acc, _ = test_accuracy(train_f, train.targets, test_f, test.targets)

@@ -136,7 +136,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cvkit-bench-scale-"))
     try:
         paths = make_images(work / "images", args.images)
-        ds = ImageDataset.from_directory(REPO / "sample_data", progress=False)
+        ds = ImageDataset.from_directory(REPO / "sample_data", verbose=False)
         FeatureClassifier(verbose=False).fit(ds).save(work / "model")
         costs = one_core_costs(work / "model", paths)
         rounds: dict[str, list] = {"local": [], "ray_1": [], "ray_2": []}

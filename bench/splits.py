@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         backbones.info(args.backbone)
     except ValueError as exc:
         parser.error(f"--backbone: {exc}")
-    dataset = ImageDataset.from_directory(args.data, progress=False)
+    dataset = ImageDataset.from_directory(args.data, verbose=False)
     methods = {"features": lambda: FeatureClassifier(backbone=args.backbone, verbose=False),
                "finetune": lambda: FineTuneClassifier(backbone=args.backbone, verbose=0)}
     right: dict[str, list[int]] = {m: [] for m in methods}

@@ -38,7 +38,7 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 warnings.simplefilter("ignore")
 start = time.perf_counter()
 from cvkit.data import ImageDataset
-train, test = ImageDataset.from_directory({data!r}, progress=False).split(test_size=0.34, random_state=0)
+train, test = ImageDataset.from_directory({data!r}, verbose=False).split(test_size=0.34, random_state=0)
 """
 
 _STEPS = {
@@ -74,7 +74,7 @@ print(json.dumps({{"fit_seconds": fit, "test_accuracy": clf.score(test), "C": cl
 """,
     "cv5": """
 from cvkit.classifiers import FeatureClassifier, cross_validate
-cv = cross_validate(FeatureClassifier(verbose=False), ImageDataset.from_directory({data!r}, progress=False), cv=5)
+cv = cross_validate(FeatureClassifier(verbose=False), ImageDataset.from_directory({data!r}, verbose=False), cv=5)
 print(json.dumps({{"cv5_mean": cv["mean"], "cv5_std": cv["std"], "cv5_scores": cv["scores"]}}))
 """,
     "finetune": """

@@ -99,7 +99,7 @@ def test_arrays_dataset_and_mixed_lists(lite0, photos, tmp_path):
     for img, path in zip(big, pngs):
         Image.fromarray(img).save(path)
     assert np.abs(fz.transform(big) - fz.transform(pngs)).max() < 1e-4
-    ds = ImageDataset.from_paths(photos, progress=False)
+    ds = ImageDataset.from_paths(photos, verbose=False)
     assert np.array_equal(fz.transform(ds), from_files)
     mixed = fz.transform([photos[0], pixels[1], photos[2]])
     assert np.abs(mixed - from_files[:3]).max() < 1e-4

@@ -15,10 +15,9 @@ Example:
 """
 from __future__ import annotations
 
-import inspect
 import os
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from sklearn.base import clone
@@ -46,7 +45,7 @@ from cvkit.data import BadImageWarning
 from cvkit.data._inputs import encode_labels, warn_unreadable
 from cvkit.options import RUNTIMES, resolve_runtime
 
-__all__ = ["FeatureClassifier", "featurize", "show_kwarg", "HEAD"]
+__all__ = ["FeatureClassifier", "featurize", "HEAD"]
 
 # Backbones built in this process, by canonical name: building one (and converting its ImageNet
 # weights) takes seconds, and a FeatureClassifier never changes its backbone, so refits share it.
@@ -59,21 +58,6 @@ def _shared_backbone(name: str, size: tuple[int, int]) -> Any:
         width, height = size
         _BACKBONES[name] = backbones.get(name, input_shape=(height, width, 3))
     return _BACKBONES[name]
-
-
-def show_kwarg(function: Callable[..., Any], show: bool) -> dict[str, bool]:
-    """The keyword that switches a featurizer's progress bar: ``verbose=`` (or ``progress=``, its former name).
-
-    Why: :class:`~cvkit.features.ImageFeaturizer` renames ``progress`` to ``verbose`` (keeping the old
-    name with a ``FutureWarning``); asking its signature passes the name it has, so no call here warns.
-
-    Example:
-        >>> def transform(X, verbose=None): ...
-        >>> show_kwarg(transform, False)
-        {'verbose': False}
-    """
-    name = "verbose" if "verbose" in inspect.signature(function).parameters else "progress"
-    return {name: bool(show)}
 
 
 def featurize(featurizer: Any, X: Any, what: str, verbose: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +78,7 @@ def featurize(featurizer: Any, X: Any, what: str, verbose: bool) -> tuple[np.nda
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=BadImageWarning, message="ImageFeaturizer")
-        feats, ok = featurizer.transform(X, return_mask=True, **show_kwarg(featurizer.transform, verbose))
+        feats, ok = featurizer.transform(X, return_mask=True, verbose=bool(verbose))
     warn_unreadable(featurizer.skipped_, len(ok), what, stacklevel=4)
     return feats, ok
 
@@ -214,8 +198,7 @@ class FeatureClassifier(ImageClassifier):
         backbone = spec.name if runtime == "litert" else _shared_backbone(spec.name, size_wh(spec.input_size))
         show = bool(param_value(self, "progress", "verbose") if verbose is None else verbose)
         return ImageFeaturizer(backbone=backbone, cache=self.cache, cache_dir=self.cache_dir,
-                               batch_size=self.batch_size, runtime=runtime,
-                               **show_kwarg(ImageFeaturizer, show)).fit()
+                               batch_size=self.batch_size, runtime=runtime, verbose=show).fit()
 
     def make_head(self, targets: np.ndarray) -> Any:
         """An unfitted head for class indices ``targets``: a clone of ``head`` or the default.

@@ -37,7 +37,6 @@ import numpy as np
 from cvkit._console import import_keras
 from cvkit._validation import Custom, Interval, Options
 from cvkit.classifiers._base import BACKBONE, CACHE_DIR, CLASS_WEIGHT, RANDOM_STATE, VERBOSE, ImageClassifier
-from cvkit.classifiers._features import show_kwarg
 from cvkit.classifiers._history import (
     append_epochs,
     new_history,
@@ -327,7 +326,7 @@ class FineTuneClassifier(ImageClassifier):
         from cvkit.features._featurizer import ImageFeaturizer
 
         featurizer = ImageFeaturizer(backbone=net.backbone, cache=self.cache, cache_dir=self.cache_dir,
-                                     batch_size=int(self.batch_size), **show_kwarg(ImageFeaturizer, verbose != 0)).fit()
+                                     batch_size=int(self.batch_size), verbose=verbose != 0).fit()
         feats = featurizer.transform(data.feature_source)
         vfeats = featurizer.transform(data.val[0]) if data.val is not None else None
         vtargets = data.val[1] if data.val is not None else None
@@ -377,7 +376,7 @@ class FineTuneClassifier(ImageClassifier):
     # ------------------------------------------------------------------ predicting and saving
     def _predict_proba(self, X: Any) -> np.ndarray:
         items = image_source(X, classes=self.classes_).items
-        out, _ = run_graph(self.model_, items, batch_size=32, progress=self.verbose != 0 and len(items) >= 200)
+        out, _ = run_graph(self.model_, items, batch_size=32, verbose=self.verbose != 0 and len(items) >= 200)
         return out
 
     def _export(self) -> dict[str, Any]:

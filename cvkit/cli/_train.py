@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.test_size < 1.0:
         raise ValueError(f"--test-size must be in [0, 1), got {args.test_size}")
     check_overwrite(out, None, True if args.overwrite else "same_classes")  # a non-model folder: fail now
-    dataset = ImageDataset.from_path(args.data, progress=args.verbose)  # class folders or a table
+    dataset = ImageDataset.from_path(args.data, verbose=args.verbose)  # class folders or a table
     if dataset.targets is None or len(dataset) == 0:
         raise ValueError(f"{args.data}: no labelled images found")
     check_overwrite(out, dataset.labels, args.overwrite)  # before training, not after

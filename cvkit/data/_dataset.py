@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from cvkit._validation import Options, check_param
+from cvkit._validation import DEPRECATED, Options, check_param, renamed_keyword
 from cvkit.data._checks import (
     BadImageWarning,
     check_all,
@@ -80,7 +80,7 @@ class ImageDataset:
     @classmethod
     def from_paths(cls, paths: Sequence[PathLike], image_labels: Sequence[str] | None = None,
                    root: PathLike | None = None, check: bool = True,
-                   progress: bool | None = None) -> "ImageDataset":
+                   verbose: bool | None = None, *, progress: Any = DEPRECATED) -> "ImageDataset":
         """Build a dataset from paths and (optionally) one label string per image.
 
         With ``check=True`` every image is decoded once (cheaply) and unreadable ones are skipped,
@@ -91,14 +91,15 @@ class ImageDataset:
             image_labels = [str(v) for v in image_labels]
             if len(image_labels) != len(paths):
                 raise ValueError(f"{len(paths)} paths but {len(image_labels)} labels")
-        return cls._build(paths, image_labels, [], root, check, progress, "ImageDataset.from_paths")
+        verbose = renamed_keyword("ImageDataset.from_paths", "progress", progress, "verbose", verbose, None)
+        return cls._build(paths, image_labels, [], root, check, verbose, "ImageDataset.from_paths")
 
     @classmethod
     def from_path(cls, path: PathLike, **kwargs) -> "ImageDataset":
         """A dataset from a folder of class folders or from a path/label table, whichever ``path`` is.
 
         A folder goes to :meth:`from_directory`, a file to :meth:`from_table`; keyword arguments
-        (``check``, ``progress``, and for tables ``root`` and ``errors``) are passed on.
+        (``check``, ``verbose``, and for tables ``root`` and ``errors``) are passed on.
 
         Example:
             >>> len(ImageDataset.from_path("sample_data")), len(ImageDataset.from_path("sample_data/tags.tsv"))
@@ -115,19 +116,21 @@ class ImageDataset:
 
     @classmethod
     def from_directory(cls, root: PathLike, check: bool = True,
-                       progress: bool | None = None) -> "ImageDataset":
+                       verbose: bool | None = None, *, progress: Any = DEPRECATED) -> "ImageDataset":
         """One class per sub-folder of ``root``; images in deeper folders take their top folder's class.
 
         Extensions jpg/jpeg/png/bmp/gif/webp/tif/tiff (any case) are read; hidden files and other
         files are ignored. Example: ``ImageDataset.from_directory("sample_data")``.
         """
         paths, image_labels, problems = scan_directory(root)
-        return cls._build(paths, image_labels, problems, root, check, progress,
+        verbose = renamed_keyword("ImageDataset.from_directory", "progress", progress, "verbose", verbose, None)
+        return cls._build(paths, image_labels, problems, root, check, verbose,
                           f"ImageDataset.from_directory({os.fspath(root)!r})")
 
     @classmethod
     def from_table(cls, path: PathLike, root: PathLike | None = None, errors: str = "raise",
-                   check: bool = True, progress: bool | None = None) -> "ImageDataset":
+                   check: bool = True, verbose: bool | None = None, *, progress: Any = DEPRECATED
+                   ) -> "ImageDataset":
         """Read a TSV/CSV of ``path, label`` (header optional; ML.NET's headerless TSV works).
 
         Relative paths are resolved against ``root`` or, by default, the table's folder. Malformed
@@ -137,16 +140,17 @@ class ImageDataset:
         """
         paths, image_labels, problems = read_table(path, root=root, errors=errors)
         base = root if root is not None else Path(path).parent
-        return cls._build(paths, image_labels, problems, base, check, progress,
+        verbose = renamed_keyword("ImageDataset.from_table", "progress", progress, "verbose", verbose, None)
+        return cls._build(paths, image_labels, problems, base, check, verbose,
                           f"ImageDataset.from_table({os.fspath(path)!r})")
 
     @classmethod
     def _build(cls, paths: list[str], image_labels: list[str] | None,
                problems: list[tuple[str, str]], root: PathLike | None, check: bool,
-               progress: bool | None, what: str) -> "ImageDataset":
+               verbose: bool | None, what: str) -> "ImageDataset":
         skipped = list(problems)
         if check:
-            reasons = check_all(paths, progress)
+            reasons = check_all(paths, verbose)
             keep = [i for i, r in enumerate(reasons) if r is None]
             skipped += [(paths[i], r) for i, r in enumerate(reasons) if r is not None]
             paths = [paths[i] for i in keep]

@@ -395,7 +395,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
             >>> X.shape, ok.tolist()
             ((3, 1280), [True, True, True])
         """
-        verbose = renamed_keyword("ImageFeaturizer.transform", "progress", progress, "verbose", verbose,
+        verbose = renamed_keyword("ImageFeaturizer.transform", "progress", progress, "verbose", verbose, None,
                                    stacklevel=4)  # the caller of scikit-learn's set_output wrapper
         source = ImageSource.resolve(X)
         if not self._ready():

@@ -25,18 +25,14 @@ from typing import Any, Iterator, Optional, Sequence
 import numpy as np
 
 from cvkit.data._images import PathLike
-from cvkit.data._source import content_key
 from cvkit.features._store import FeatureCache, as_size
 
-__all__ = ["features_table", "read_features", "cache_features", "backbone_identity", "file_key", "METADATA_KEY"]
+__all__ = ["features_table", "read_features", "cache_features", "backbone_identity", "METADATA_KEY"]
 
 #: The Parquet metadata key holding the backbone's identity (JSON).
 METADATA_KEY = b"cvkit.features"
 
 
-#: The feature cache's key of an image file: :func:`cvkit.data._source.content_key` (the one
-#: content-key function), under the name :mod:`cvkit.scale` imports.
-file_key = content_key
 
 
 def _recorded_size(size: Any) -> Any:

@@ -89,7 +89,7 @@ class LoadedModel(PredictorMixin):
     def _predict_proba(self, X: Any) -> np.ndarray:
         source = ImageSource.resolve(X)
         verbose = self.verbose if self.verbose is not None else len(source) >= 200
-        out, ok = run_graph(self.graph_, source, batch_size=self.batch_size, progress=verbose)
+        out, ok = run_graph(self.graph_, source, batch_size=self.batch_size, verbose=verbose)
         if self.head_ is None:
             return out.astype(np.float32)
         proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)

@@ -66,7 +66,7 @@ a label column, or y= (one class name per image) with a list of paths or an imag
     return source, [str(v) for v in source.labels or []]
 
 
-def run_graph(graph: Any, X: Any, batch_size: int = 32, progress: bool = False,
+def run_graph(graph: Any, X: Any, batch_size: int = 32, verbose: bool = False,
               what: str = "predict_proba") -> tuple[np.ndarray, np.ndarray]:
     """Run a pixel graph over images ``X``; returns ``(out, ok)``.
 
@@ -87,7 +87,7 @@ def run_graph(graph: Any, X: Any, batch_size: int = 32, progress: bool = False,
         >>> out.shape, ok.tolist(), caught[0].category.__name__
         ((2, 3), [True, False], 'BadImageWarning')
     """
-    out, ok, skipped = run_pixels(as_graph(graph), X, batch_size=batch_size, verbose=progress)
+    out, ok, skipped = run_pixels(as_graph(graph), X, batch_size=batch_size, verbose=verbose)
     warn_unreadable(skipped, len(ok), what, stacklevel=3)
     return out, ok
 

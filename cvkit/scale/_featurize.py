@@ -17,7 +17,6 @@ Example:
 """
 from __future__ import annotations
 
-import inspect
 import os
 import warnings
 from pathlib import Path
@@ -27,7 +26,8 @@ import numpy as np
 
 from cvkit._validation import DEPRECATED, Custom, check_param, renamed_keyword
 from cvkit.data._images import PathLike
-from cvkit.features._tables import backbone_identity, features_table, file_key
+from cvkit.data._source import content_key
+from cvkit.features._tables import backbone_identity, features_table
 from cvkit.models._batch import BatchSummary
 from cvkit.scale._jobs import DEFAULT_CHUNK_SIZE, Job, job_pairs, plan_output
 from cvkit.scale._runner import ChunkWorker, ScaleSummary, check_job_params, run_job
@@ -36,19 +36,10 @@ __all__ = ["featurize_images", "FeaturizingWorker"]
 
 
 def _quiet_featurizer(**params: Any) -> Any:
-    """An ``ImageFeaturizer`` without a progress bar, decoding on ``decode_threads`` threads.
-
-    Written against both spellings of its parameters (``verbose``/``decode_threads``, formerly
-    ``progress``/``n_workers``), so a job never triggers the featurizer's deprecation warnings.
-    """
+    """An ``ImageFeaturizer`` without a progress bar (a job shows one bar of its own)."""
     from cvkit.features._featurizer import ImageFeaturizer
 
-    accepted = inspect.signature(ImageFeaturizer).parameters
-    threads = params.pop("decode_threads", None)
-    quiet = {"verbose": False} if "verbose" in accepted else {"progress": False}
-    if threads is not None:
-        quiet["decode_threads" if "decode_threads" in accepted else "n_workers"] = threads
-    return ImageFeaturizer(**params, **quiet)
+    return ImageFeaturizer(**params, verbose=False)
 
 
 class FeaturizingWorker(ChunkWorker):
@@ -64,7 +55,7 @@ class FeaturizingWorker(ChunkWorker):
 
     def table(self, pairs: list[tuple[str, str | None]]) -> tuple[Any, BatchSummary]:
         paths = [p for p, _ in pairs]
-        keys, reasons = zip(*(file_key(p) for p in paths)) if paths else ((), ())
+        keys, reasons = zip(*(content_key(p) for p in paths)) if paths else ((), ())
         with warnings.catch_warnings():  # the unreadable ones are the rows with an error
             warnings.simplefilter("ignore")
             features, ok = self.featurizer.transform(paths, return_mask=True)
