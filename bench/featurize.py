@@ -87,7 +87,7 @@ _RSS_CODE = """
 import json, sys
 from cvkit.features._featurizer import ImageFeaturizer
 paths = json.loads(sys.argv[1])
-fz = ImageFeaturizer(progress=False, runtime=sys.argv[2], cache_dir=sys.argv[3])
+fz = ImageFeaturizer(verbose=False, runtime=sys.argv[2], cache_dir=sys.argv[3])
 fz.fit_transform(paths)
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork + exec
 hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
@@ -124,12 +124,12 @@ def main() -> None:
     graphs = work / "graphs"  # converted backbones, shared by the cold runs (conversion is not featurizing)
 
     start = time.perf_counter()
-    lite = ImageFeaturizer(progress=False, cache_dir=graphs, batch_size=BATCH).fit()
+    lite = ImageFeaturizer(verbose=False, cache_dir=graphs, batch_size=BATCH).fit()
     convert_s = time.perf_counter() - start
     start = time.perf_counter()
-    int8 = ImageFeaturizer(progress=False, cache_dir=graphs, batch_size=BATCH, precision="int8").fit(paths[:100])
+    int8 = ImageFeaturizer(verbose=False, cache_dir=graphs, batch_size=BATCH, precision="int8").fit(paths[:100])
     convert_int8_s = time.perf_counter() - start
-    keras_fz = ImageFeaturizer(progress=False, cache_dir=graphs, batch_size=BATCH, runtime="keras").fit()
+    keras_fz = ImageFeaturizer(verbose=False, cache_dir=graphs, batch_size=BATCH, runtime="keras").fit()
     model = keras_fz.model_
 
     pixels = np.stack([read_image(p, size=224) for p in paths])
@@ -157,12 +157,12 @@ def main() -> None:
             folder.mkdir()
             os.symlink(graphs / "backbones", folder / "backbones")  # graphs cached, features not
             fz = ImageFeaturizer(model if params.get("runtime") == "keras" else "efficientnet_lite0",
-                                 progress=False, cache_dir=folder, batch_size=BATCH, **params)
+                                 verbose=False, cache_dir=folder, batch_size=BATCH, **params)
             fz.fit(paths[:100])  # int8: calibration (its graph is cached); float32: nothing learned
             return lambda: fz.transform(paths)
         return prepare
 
-    warm = ImageFeaturizer(progress=False, cache_dir=graphs, batch_size=BATCH)
+    warm = ImageFeaturizer(verbose=False, cache_dir=graphs, batch_size=BATCH)
     def ready(fn):
         return lambda: fn
 

@@ -150,7 +150,7 @@ def test_cluster_features_load_into_the_cache(cluster, photos, tmp_path):
     assert np.isnan(table["features"][-1]).all() and not np.isnan(table["features"][:-1]).any()
 
     # computed on the cluster = computed here (a private cache, so nothing is looked up)
-    here = ImageFeaturizer(cache_dir=tmp_path / "fresh", progress=False).transform([str(p) for p in subset[:-1]])
+    here = ImageFeaturizer(cache_dir=tmp_path / "fresh", verbose=False).transform([str(p) for p in subset[:-1]])
     np.testing.assert_allclose(table["features"][:-1], here, atol=1e-5)
 
     # a copy with one vector marked: after loading it, featurizing is a lookup that returns the mark
@@ -160,7 +160,7 @@ def test_cluster_features_load_into_the_cache(cluster, photos, tmp_path):
                    tmp_path / "marked.parquet")
     cache_dir = tmp_path / "cache"
     assert cache_features(tmp_path / "marked.parquet", cache_dir=cache_dir) == 12
-    found = ImageFeaturizer(cache_dir=cache_dir, progress=False).transform([str(p) for p in subset[:3]])
+    found = ImageFeaturizer(cache_dir=cache_dir, verbose=False).transform([str(p) for p in subset[:3]])
     assert (found[0] == 7.0).all(), "the first image's features came from the loaded table"
     np.testing.assert_allclose(found[1:], table["features"][1:3], atol=1e-5)
 
