@@ -75,7 +75,8 @@ def label_mistakes(dataset: ImageDataset, seeds: int) -> dict:
                      "outliers": int(issues.is_outlier.sum()),
                      "train_labels_wrong_noisy": int(sum(a != b for a, b in zip(train_noisy, train.image_labels))),
                      "train_labels_wrong_fixed": int(sum(a != b for a, b in zip(fixed, train.image_labels))),
-                     "test_accuracy_noisy": accuracy(ImageDataset.from_paths(train.paths, train_noisy, check=False), test),
+                     "test_accuracy_noisy": accuracy(ImageDataset.from_paths(train.paths, train_noisy, check=False),
+                                                     test),
                      "test_accuracy_fixed": accuracy(ImageDataset.from_paths(train.paths, fixed, check=False), test)})
     mean = {k: float(np.mean([r[k] for r in runs])) for k in
             ("recall", "precision", "test_accuracy_noisy", "test_accuracy_fixed")}
@@ -105,7 +106,7 @@ def make_copies(dataset: ImageDataset, folder: Path, n: int, seed: int = 0) -> l
 
 def duplicates(dataset: ImageDataset, folder: Path) -> dict:
     train, test = dataset.split(test_size=0.34, random_state=0)
-    side = {p: "train" for p in train.paths} | {p: "test" for p in test.paths}
+    side = dict.fromkeys(train.paths, "train") | dict.fromkeys(test.paths, "test")
     copies = make_copies(dataset, folder, 20)
     origin = {p: p for p in dataset.paths} | {path: dataset.paths[i] for i, _, path in copies}
     sides = {"train": (list(train.paths), train.image_labels), "test": (list(test.paths), test.image_labels)}

@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _scores(report, minority: str) -> dict:
     recall = dict(zip(report.classes, report.recall))
-    return {"balanced_accuracy": round(float(report.balanced_accuracy), 4), "accuracy": round(float(report.accuracy), 4),
+    return {"balanced_accuracy": round(float(report.balanced_accuracy), 4),
+            "accuracy": round(float(report.accuracy), 4),
             "minority_recall": round(float(recall[minority]), 4)}
 
 

@@ -156,8 +156,8 @@ def main() -> None:
         result = {
             "images": args.images, "repeats": args.repeats, "cpus": os.cpu_count(),
             "images_per_s": {k: round(max(v), 2) for k, v in rounds.items()},
-            "ratio_ray_1_vs_local": round(statistics.median(r / lo for r, lo in zip(rounds["ray_1"], rounds["local"])), 3),
-            "ratio_ray_2_vs_local": round(statistics.median(r / lo for r, lo in zip(rounds["ray_2"], rounds["local"])), 3),
+            **{f"ratio_{name}_vs_local": round(statistics.median(
+                r / lo for r, lo in zip(rounds[name], rounds["local"])), 3) for name in ("ray_1", "ray_2")},
             "steady_images_per_s_per_worker": {k: round(d["steady_per_worker"], 2) for k, d in details.items()},
             "ray_startup_s": round(startup_s, 2),
             "worker_model_load_s": [w["load_seconds"] for w in workers],

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr, flush=True)
 
     out: dict = {"data": os.path.relpath(args.data, REPO) if args.data.startswith(str(REPO)) else args.data,
-                 "backbone": args.backbone, "test_images": n_test, "splits": args.splits, "one_image": round(1 / n_test, 4)}
+                 "backbone": args.backbone, "test_images": n_test, "splits": args.splits,
+                 "one_image": round(1 / n_test, 4)}
     for name in methods:
         acc = np.array(right[name]) / n_test
         out[name] = {"right_per_split": right[name], "mean_accuracy": round(float(acc.mean()), 4),

@@ -38,9 +38,9 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
 
 __all__ = ["quiet_tensorflow_env", "import_tensorflow", "import_keras", "quiet_stderr", "user_stacklevel",
            "progress_bar", "CPP_LOG_LEVEL"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 
 def lazy_exports(module: str, exports: dict[str, str], submodules: Mapping[str, str] | Iterable[str] = ()
@@ -20,7 +21,8 @@ def lazy_exports(module: str, exports: dict[str, str], submodules: Mapping[str, 
     """Return ``(__getattr__, __dir__, __all__)`` for ``module``.
 
     ``exports`` maps a public name to the module defining it; ``submodules`` are sub-module names
-    reachable as attributes (``cvkit.backbones``), or a mapping of attribute name to module. A resolved name is cached in the module.
+    reachable as attributes (``cvkit.backbones``), or a mapping of attribute name to module. A resolved
+    name is cached in the module.
     """
     subs = dict(submodules) if isinstance(submodules, Mapping) else {s: f"{module}.{s}" for s in submodules}
 

@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 import warnings
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +71,7 @@ class LiteRTModel:
         (3, 8)
     """
 
-    def __init__(self, model: Union[bytes, str, os.PathLike], num_threads: Optional[int] = None):
+    def __init__(self, model: bytes | str | os.PathLike, num_threads: int | None = None):
         if isinstance(model, (bytes, bytearray, memoryview)):
             self.source = "<tflite bytes>"
             content = bytes(model)
@@ -106,7 +106,7 @@ class LiteRTModel:
             except (ValueError, RuntimeError) as exc:
                 raise ValueError(f"{self.source}: not a valid .tflite graph ({exc})") from None
 
-    def _interpreter(self, batch: Optional[int]) -> Any:
+    def _interpreter(self, batch: int | None) -> Any:
         """This thread's interpreter, sized for ``batch`` images (None: as it is, to read the graph's shapes).
 
         One per thread, resized when the batch size changes: after the first allocation (which packs
@@ -222,7 +222,7 @@ def _calibration_pixels(calibration: Any, input_shape: tuple) -> np.ndarray:
     return pixels
 
 
-def convert_keras(model: Any, precision: str = "float32", calibration: Optional[np.ndarray] = None) -> bytes:
+def convert_keras(model: Any, precision: str = "float32", calibration: np.ndarray | None = None) -> bytes:
     """A Keras model taking float32 pixels ``(n, H, W, 3)`` as ``.tflite`` bytes (batch dimension dynamic).
 
     ``precision="int8"`` quantizes weights and activations after training (inputs and outputs stay
@@ -275,7 +275,8 @@ def agreement(reference: np.ndarray, other: np.ndarray) -> dict:
     ref = np.asarray(reference, dtype=np.float64)
     oth = np.asarray(other, dtype=np.float64)
     if ref.ndim != 2 or ref.shape != oth.shape:
-        raise ValueError(f"reference and other must be arrays of the same shape (n, d), got {ref.shape} and {oth.shape}")
+        raise ValueError(f"reference and other must be arrays of the same shape (n, d), got {ref.shape} and "
+                         f"{oth.shape}")
     keep = np.isfinite(ref).all(axis=1) & np.isfinite(oth).all(axis=1)
     ref, oth = ref[keep], oth[keep]
     if not len(ref):

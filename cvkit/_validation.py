@@ -30,7 +30,8 @@ from __future__ import annotations
 import numbers
 import os
 import warnings
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -213,7 +214,9 @@ def is_deprecated_default(value: Any) -> bool:
 
 
 def param_value(estimator: Any, old: str, new: str) -> Any:
-    """The value in effect for parameter ``new``: the deprecated ``old`` one if given, silently (see :func:`renamed_param`).
+    """The value in effect for parameter ``new``: the deprecated ``old`` one if given, silently.
+
+    (:func:`renamed_param` is the same with its warning.)
 
     Example:
         >>> class Estimator:

@@ -30,7 +30,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from cvkit._validation import Interval, InvalidParameterError, Options, check_param
 
@@ -93,7 +94,7 @@ def check_precision(precision: Any) -> str:
     return check_param("precision", precision, _CONSTRAINTS["precision"])
 
 
-def default_threads(environ: Optional[Mapping[str, str]] = None) -> int:
+def default_threads(environ: Mapping[str, str] | None = None) -> int:
     """``$CVKIT_NUM_THREADS`` when set to a positive number, else the cores this process may use
     (its CPU affinity where the OS reports it, else the CPU count).
 
@@ -116,7 +117,7 @@ def default_threads(environ: Optional[Mapping[str, str]] = None) -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def decode_threads(requested: Optional[int] = None) -> int:
+def decode_threads(requested: int | None = None) -> int:
     """Threads that decode images beside a model: ``requested``, else the cores this process may use,
     at least 2 (one decodes while the other hands over) and at most 8 (JPEG decoding scales no further
     beside one model). The one rule for every decode pool in cvkit.
@@ -148,7 +149,7 @@ class RunOptions:
 
     runtime: str = "auto"
     precision: str = "float32"
-    num_threads: Optional[int] = None
+    num_threads: int | None = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -160,7 +161,7 @@ class RunOptions:
 
     # ------------------------------------------------------------------ where values come from
     @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **given: Any) -> "RunOptions":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **given: Any) -> RunOptions:
         """Options from keyword values (those not None), else the environment's ``CVKIT_*``, else the defaults.
 
         A bad environment value is an error naming the variable.
@@ -224,12 +225,12 @@ class RunOptions:
         return parser
 
     @classmethod
-    def from_args(cls, args: Any, environ: Optional[Mapping[str, str]] = None) -> "RunOptions":
+    def from_args(cls, args: Any, environ: Mapping[str, str] | None = None) -> RunOptions:
         """The options of parsed command-line arguments (see :meth:`add_arguments`), over the environment."""
         return cls.from_env(environ, **{name: getattr(args, name, None) for name in ENVIRONMENT})
 
     # ------------------------------------------------------------------ what runs
-    def resolve(self) -> "RunOptions":
+    def resolve(self) -> RunOptions:
         """These options with ``runtime`` resolved to what will run (``"litert"`` or ``"keras"``).
 
         Raises ``ImportError`` for ``runtime="litert"`` without LiteRT, and refuses int8 when

@@ -196,7 +196,7 @@ class LabSession:
             }""")
 
     # ------------------------------------------------------------------ context manager
-    def __enter__(self) -> "LabSession":
+    def __enter__(self) -> LabSession:
         try:
             self.start_server()
             self.start_browser()

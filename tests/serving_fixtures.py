@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = REPO / "sample_data"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained_run_dir() -> Path:
     """A folder laid out like notebook 01's output: ``model/`` (the saved model) and ``split.json``."""
     from cvkit.classifiers import FeatureClassifier
@@ -74,7 +74,7 @@ class CountingHTTPServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "CountingHTTPServer":
+    def __enter__(self) -> CountingHTTPServer:
         self.thread.start()
         return self
 

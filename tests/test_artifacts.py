@@ -92,7 +92,7 @@ def test_loaded_model_api_and_metadata(saved, clf):
     assert meta["metrics"]["test_accuracy"] == 0.5 and meta["metrics"]["n_train"] == 68
     assert meta["versions"]["keras"] == __import__("keras").__version__ and "scikit-learn" in meta["versions"]
     created = dt.datetime.fromisoformat(meta["created"])
-    assert abs((dt.datetime.now(dt.timezone.utc) - created).total_seconds()) < 3600
+    assert abs((dt.datetime.now(dt.UTC) - created).total_seconds()) < 3600
     assert isinstance(meta["model_version"], str) and meta["model_version"]
     assert meta["files"]["model.keras"] == hashlib.sha256((saved / "model.keras").read_bytes()).hexdigest()
     assert json.loads((saved / "metadata.json").read_text()) == meta

@@ -28,7 +28,7 @@ def test_flipped_labels_are_found_and_ranked_first(sample_dataset):
     issues = find_label_issues(noisy)
     assert list(issues.columns[:7]) == ["path", "given_label", "suggested_label", "label_quality", "is_issue",
                                         "ood_score", "is_outlier"]
-    assert [c for c in issues.columns[7:]] == [f"p_{c}" for c in noisy.labels]
+    assert list(issues.columns[7:]) == [f"p_{c}" for c in noisy.labels]
     assert len(issues) == len(noisy) and issues.label_quality.is_monotonic_increasing
     assert issues.label_quality.between(0, 1).all()
     assert np.allclose(issues.filter(like="p_").sum(axis=1), 1)
@@ -137,7 +137,8 @@ def test_exact_and_near_copies_are_found_and_grouped(sample_dataset, tmp_path):
     picks = [0, 30, 60, 90]
     copies = _copies(sample_dataset, tmp_path, picks)
     ds = cvkit.ImageDataset.from_paths(sample_dataset.paths + [p for _, p in copies],
-                                       sample_dataset.image_labels + [sample_dataset.image_labels[i] for i, _ in copies])
+                                       sample_dataset.image_labels
+                                       + [sample_dataset.image_labels[i] for i, _ in copies])
     pairs = find_duplicates(ds)
     found = {(a, b) for a, b in zip(pairs.index_a, pairs.index_b)} | {(b, a) for a, b in zip(pairs.index_a,
                                                                                                pairs.index_b)}

@@ -224,7 +224,7 @@ def test_default_colour_jitter_keeps_hue_and_flat_areas():
 def test_no_flip_pipelines_never_mirror():
     img = np.zeros((1, 32, 32, 3), np.uint8)
     img[:, :, :8] = 255  # a bright left edge: a mirror would move it to the right
-    only = dict(crop=0, rotate=0, scale=0, translate=0, color=0)
+    only = {"crop": 0, "rotate": 0, "scale": 0, "translate": 0, "color": 0}
     flipped = augment.augment_images(np.repeat(img, 16, 0), augment.default_pipeline(**only), random_state=0)
     assert any(o[:, -8:].mean() > 200 for o in flipped)
     for pipe in (augment.default_pipeline(flip=False), augment.as_pipeline("default-no-flip")):

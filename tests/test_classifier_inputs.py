@@ -164,7 +164,7 @@ def test_finetune_fit_on_a_table_equals_fit_on_the_dataset(sample_split, tmp_pat
     small = train.subset(sorted(idx))
     table = tmp_path / "small.tsv"
     table.write_text("".join(f"{os.path.abspath(p)}\t{label}\n" for p, label in zip(small.paths, small.image_labels)))
-    params = dict(epochs=0, validation_fraction=0, verbose=0)
+    params = {"epochs": 0, "validation_fraction": 0, "verbose": 0}
     by_table = FineTuneClassifier(**params).fit(str(table))
     by_dataset = FineTuneClassifier(**params).fit(small)
     assert by_table.metrics_["n_train"] == 16 and by_table.classes_ == by_dataset.classes_

@@ -167,7 +167,8 @@ def test_split_manifest_is_written_through_cvkit_io(sample_dataset, tmp_path, mo
     from cvkit.data import _manifest
     written = []
     real = _manifest.write_json
-    monkeypatch.setattr(_manifest, "write_json", lambda path, doc, indent: written.append(path) or real(path, doc, indent))
+    monkeypatch.setattr(_manifest, "write_json",
+                        lambda path, doc, indent: written.append(path) or real(path, doc, indent))
     train, test = sample_dataset.split(random_state=0)
     path = save_split(tmp_path / "split.json", train, test, random_state=np.int64(0), score=float("nan"))
     assert written == [path]

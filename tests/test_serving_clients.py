@@ -36,7 +36,7 @@ def score_image_list_with_http(images, service_endpoint_url, service_key=None, p
     for img in images:
         with open(img, "rb") as f:
             data = f.read()
-        test_samples.append({"image_in_base64": "{0}".format(base64.b64encode(data)),
+        test_samples.append({"image_in_base64": f"{base64.b64encode(data)}",
                              "parameters": parameters})
     test_samples = json.dumps(test_samples)
     headers = {"Content-Type": "application/json"}
@@ -152,7 +152,7 @@ def test_every_shape_gives_the_same_scores(http, paths):
     scores = [a["scores"] for a in cvkit_answer.json()["predictions"]]
     classes = http.get("/metadata").json()["classes"]
     bodies = {
-        "cvtk": [{"image_in_base64": "{0}".format(base64.b64encode(Path(p).read_bytes())),
+        "cvtk": [{"image_in_base64": f"{base64.b64encode(Path(p).read_bytes())}",
                   "parameters": {}} for p in paths[:3]],
         "azureml strings": {"data": [b64(p) for p in paths[:3]]},
         "azureml items": {"data": [{"image_in_base64": b64(p)} for p in paths[:3]]},
@@ -249,7 +249,7 @@ def test_azureml_entry_run_takes_every_shape(model, paths, monkeypatch):
     monkeypatch.setattr(azureml_entry, "model", model)
     cvkit_answer = azureml_entry.run(json.dumps({"images": [{"image_in_base64": b64(paths[0])}]}))
     label = cvkit_answer["predictions"][0]["label"]
-    for body in ([{"image_in_base64": "{0}".format(base64.b64encode(Path(paths[0]).read_bytes())),
+    for body in ([{"image_in_base64": f"{base64.b64encode(Path(paths[0]).read_bytes())}",
                    "parameters": {}}],
                  {"data": [b64(paths[0])]}, {"data": b64(paths[0])}):
         assert azureml_entry.run(json.dumps(body))["predictions"][0]["label"] == label

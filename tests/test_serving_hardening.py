@@ -205,7 +205,7 @@ def read_until_closed(sock: socket.socket, limit: float) -> tuple[bytes, float]:
     try:
         while chunk := sock.recv(4096):
             data += chunk
-    except socket.timeout:
+    except TimeoutError:
         pytest.fail(f"the server kept the connection open for over {limit}s (got {data[:80]!r})")
     except ConnectionResetError:
         pass

@@ -30,13 +30,14 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator, Union
+from typing import IO, Any
 
 __all__ = ["atomic_write", "atomic_open", "staged_folder", "folder_lock", "remove_stale_temporaries",
            "TEMP_SUFFIX"]
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 #: The suffix of every temporary file cvkit writes beside a target (``.<name>.<random>.tmp``).
 TEMP_SUFFIX = ".tmp"
@@ -101,7 +102,7 @@ def atomic_open(path: PathLike, mode: str = "w", encoding: str | None = "utf-8",
     _fsync_folder(path.parent)
 
 
-def atomic_write(path: PathLike, data: Union[str, bytes], encoding: str = "utf-8") -> None:
+def atomic_write(path: PathLike, data: str | bytes, encoding: str = "utf-8") -> None:
     """Write ``data`` (text or bytes) to ``path`` atomically: readers see the old file or the new one.
 
     Example:

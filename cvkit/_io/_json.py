@@ -19,7 +19,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from cvkit._io._atomic import atomic_write
 
 __all__ = ["to_jsonable", "read_json", "write_json"]
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
 def to_jsonable(value: Any) -> Any:

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Union
 
 __all__ = ["image_key", "portable_path", "from_portable"]
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
 def image_key(path: PathLike) -> str:

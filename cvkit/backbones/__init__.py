@@ -28,7 +28,6 @@ import importlib.util
 import os
 import re
 from dataclasses import dataclass
-from typing import Optional, Union
 
 from cvkit._validation import check_param
 from cvkit.backbones._blocks import blocks, top_layers
@@ -146,8 +145,8 @@ def info(name: str) -> BackboneInfo:
         finetune=_FINETUNE[name], family="keras.applications")
 
 
-def get(name: str = "efficientnet_lite0", weights: Union[str, os.PathLike, None] = "imagenet",
-        include_top: bool = False, pooling: Optional[str] = "avg", input_shape: Optional[tuple] = None,
+def get(name: str = "efficientnet_lite0", weights: str | os.PathLike | None = "imagenet",
+        include_top: bool = False, pooling: str | None = "avg", input_shape: tuple | None = None,
         **kwargs):
     """Build backbone ``name`` as a Keras model taking float32 RGB pixels in 0..255.
 

@@ -10,7 +10,8 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from cvkit._validation import Custom, Options, check_param
 
@@ -30,8 +31,8 @@ BUILD_CONSTRAINTS = {"pooling": [Options(["avg", "max"]), None],
                      "input_shape": [Custom(_is_image_shape, "(height, width, 3)"), None]}
 
 
-def check_build_args(input_size: int, pooling: Optional[str],
-                     input_shape: Optional[Sequence[int]]) -> tuple[int, ...]:
+def check_build_args(input_size: int, pooling: str | None,
+                     input_shape: Sequence[int] | None) -> tuple[int, ...]:
     """Check ``pooling`` and ``input_shape`` (errors name the argument); return ``input_shape`` as a
     tuple (default: a square at ``input_size``).
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from typing import Union
 
 from cvkit._validation import Interval, check_param
 
@@ -43,7 +42,7 @@ _BLOCK_RE = re.compile(
 )
 
 
-def _block_id(name: str) -> Union[str, None]:
+def _block_id(name: str) -> str | None:
     match = _BLOCK_RE.match(name)
     if match is None:
         return None
@@ -95,7 +94,7 @@ def blocks(model) -> list[tuple[str, list]]:
     return [(name, members) for name, members in groups if members]
 
 
-def top_layers(model, n: Union[int, float] = 1, include_batchnorm: bool = False) -> list:
+def top_layers(model, n: int | float = 1, include_batchnorm: bool = False) -> list:
     """The layers of the top ``n`` blocks of ``model`` (``top`` counts as one), to unfreeze for fine-tuning.
 
     ``n`` is a count of blocks (an int >= 1) or a fraction of them (a float in (0, 1], rounded up).

@@ -29,7 +29,6 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
 
 from cvkit._console import import_keras
 from cvkit.backbones._args import check_build_args
@@ -96,9 +95,9 @@ def _stage_plan(variant: LiteVariant) -> list[tuple[int, int, int, int, int]]:
     return plan
 
 
-def build_efficientnet_lite(name: str = "efficientnet_lite0", weights: Union[str, os.PathLike, None] = "imagenet",
-                            include_top: bool = False, pooling: Optional[str] = "avg",
-                            input_shape: Optional[tuple] = None, classifier_activation: Optional[str] = "softmax",
+def build_efficientnet_lite(name: str = "efficientnet_lite0", weights: str | os.PathLike | None = "imagenet",
+                            include_top: bool = False, pooling: str | None = "avg",
+                            input_shape: tuple | None = None, classifier_activation: str | None = "softmax",
                             drop_connect_rate: float = 0.2):
     """Build EfficientNet-Lite ``name`` as a Keras functional model taking RGB pixels in 0..255.
 

@@ -27,7 +27,6 @@ import os
 import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
 
 from cvkit._console import import_keras
 from cvkit.backbones._args import check_build_args
@@ -64,8 +63,8 @@ def _is_network_error(exc: BaseException) -> bool:
     return "URL fetch failure" in str(exc)
 
 
-def build_keras_app(name: str, weights: Union[str, os.PathLike, None] = "imagenet", include_top: bool = False,
-                    pooling: Optional[str] = "avg", input_shape: Optional[tuple] = None, **kwargs):
+def build_keras_app(name: str, weights: str | os.PathLike | None = "imagenet", include_top: bool = False,
+                    pooling: str | None = "avg", input_shape: tuple | None = None, **kwargs):
     """Build ``keras.applications`` backbone ``name`` taking float32 RGB pixels in 0..255.
 
     ``weights``: ``"imagenet"`` (downloaded by Keras; needs the network the first time), ``None``,
@@ -87,7 +86,7 @@ def build_keras_app(name: str, weights: Union[str, os.PathLike, None] = "imagene
     input_shape = check_build_args(spec.input_size, pooling, input_shape)
 
     keras_format_file = None  # a Keras-3 .weights.h5 of the whole cvkit model, loaded after building
-    app_weights: Union[str, None] = None  # what the Keras constructor loads itself
+    app_weights: str | None = None  # what the Keras constructor loads itself
     if weights == "imagenet":
         app_weights = "imagenet"
     elif weights is not None:

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Union
 
 import numpy as np
 
@@ -96,7 +95,7 @@ def convert_tensors(layer, tensors: dict[str, np.ndarray], module: str, source: 
     return [tensors["weight"].T, tensors["bias"]]  # Dense: (out, in) -> (in, out)
 
 
-def load_torch_weights(model, path: Union[str, os.PathLike]) -> None:
+def load_torch_weights(model, path: str | os.PathLike) -> None:
     """Copy an efficientnet-pytorch-style EfficientNet-Lite state dict into ``model``, strictly.
 
     Every tensor of the file must be used exactly once (the 1000-class ``_fc`` head may go unused

@@ -21,7 +21,7 @@ from __future__ import annotations
 import collections
 import os
 import pickle
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -155,7 +155,7 @@ class _HeaderUnpickler(pickle.Unpickler):
         raise UnsafeWeightsError(f"{self.source}: refusing to load: header asks for global {module}.{name}")
 
 
-def load_legacy_state_dict(path: Union[str, os.PathLike]) -> "collections.OrderedDict[str, np.ndarray]":
+def load_legacy_state_dict(path: str | os.PathLike) -> collections.OrderedDict[str, np.ndarray]:
     """Read a legacy-format PyTorch ``state_dict`` file into an ordered ``{name: numpy array}``.
 
     Only the legacy (non-zip) ``torch.save`` format is read: that is what the EfficientNet-Lite

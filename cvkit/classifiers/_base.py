@@ -16,7 +16,8 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from sklearn.base import BaseEstimator, ClassifierMixin
 
@@ -60,7 +61,8 @@ class ImageClassifier(PredictorMixin, ClassifierMixin, BaseEstimator):
 
     Example:
         >>> import cvkit
-        >>> issubclass(cvkit.FeatureClassifier, ImageClassifier), sorted(cvkit.FineTuneClassifier._parameter_constraints)[:3]
+        >>> constraints = cvkit.FineTuneClassifier._parameter_constraints
+        >>> issubclass(cvkit.FeatureClassifier, ImageClassifier), sorted(constraints)[:3]
         (True, ['augment', 'backbone', 'batch_size'])
     """
 
@@ -98,7 +100,7 @@ class ImageClassifier(PredictorMixin, ClassifierMixin, BaseEstimator):
 
     def save(self, path: str | os.PathLike, overwrite: bool = False, metrics: dict | None = None,
              model_version: str | None = None) -> str:
-        """Write the fitted classifier to a model folder (``model.keras``, ``model.tflite`` for LiteRT, ``metadata.json``).
+        """Write the fitted classifier to a model folder (``model.keras``, ``model.tflite``, ``metadata.json``).
 
         ``metrics`` (e.g. test accuracy) are stored with the training metrics; ``overwrite=True``
         replaces an existing *model folder* (any other folder is refused). Reload with

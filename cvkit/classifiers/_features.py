@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.base import clone
@@ -228,7 +229,7 @@ class FeatureClassifier(ImageClassifier):
         return fit_head(self.make_head(targets), features, targets, weights)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: Any, y: Sequence[str] | None = None) -> "FeatureClassifier":
+    def fit(self, X: Any, y: Sequence[str] | None = None) -> FeatureClassifier:
         """Featurize the training images and fit the head; returns ``self``.
 
         ``X`` is any labelled input of :meth:`cvkit.ImageSource.resolve`: a labelled

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -201,7 +202,7 @@ class FineTuneClassifier(ImageClassifier):
         return per_class[targets].astype(np.float32)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: Any, y: Sequence[str] | None = None, validation_data: Any = None) -> "FineTuneClassifier":
+    def fit(self, X: Any, y: Sequence[str] | None = None, validation_data: Any = None) -> FineTuneClassifier:
         """Train the head, then fine-tune the top of the backbone; returns ``self``.
 
         ``X``: any labelled input of :meth:`cvkit.ImageSource.resolve` (a labelled dataset, a folder of
@@ -267,7 +268,7 @@ class FineTuneClassifier(ImageClassifier):
         return source, None
 
     def _prepare(self, X: Any, y: Any, validation_data: Any, size: tuple[int, int], seed: int,
-                 verbose: bool) -> "TrainingData":
+                 verbose: bool) -> TrainingData:
         """Phase 0: labels, the validation split, and the readable images as pixels at ``size`` (width, height)."""
         train, val_source = self._split_validation(labelled_source(X, y, what="fit", side="train"),
                                                    validation_data, seed)
@@ -306,7 +307,7 @@ class FineTuneClassifier(ImageClassifier):
         return out + list(self.callbacks or [])
 
     # ------------------------------------------------------------------ what fit prints
-    def _phase_texts(self, data: "TrainingData", pipeline: Any) -> tuple[str, str]:
+    def _phase_texts(self, data: TrainingData, pipeline: Any) -> tuple[str, str]:
         """What each phase does, in one line each (printed before it runs, unless ``verbose`` is 0)."""
         note = validation_note(0 if data.val is None else len(data.val[1]))
         how = ("a logistic regression, its regularisation chosen by cross-validation" if self.head == "logistic"
@@ -319,7 +320,7 @@ class FineTuneClassifier(ImageClassifier):
         return (f"training the new head on the frozen backbone's features ({how}); {note}",
                 f"fine-tuning the top {part} of the backbone and the head on {images}, epochs 1..{int(self.epochs)}")
 
-    def _train_head(self, net: "Network", data: "TrainingData", history: dict, verbose: Any) -> int:
+    def _train_head(self, net: Network, data: TrainingData, history: dict, verbose: Any) -> int:
         """Phase 1: the new head on features of the frozen backbone, computed once; returns epochs run."""
         keras = import_keras()
 
@@ -346,7 +347,7 @@ class FineTuneClassifier(ImageClassifier):
         _say(verbose, phase_summary("head", history, run, int(self.head_epochs)))
         return run
 
-    def _fine_tune(self, net: "Network", data: "TrainingData", history: dict, head_run: int, pipeline: Any,
+    def _fine_tune(self, net: Network, data: TrainingData, history: dict, head_run: int, pipeline: Any,
                    verbose: Any) -> None:
         """Phase 2: unfreeze the top blocks (not BatchNorm) and train end to end on augmented images."""
         keras = import_keras()

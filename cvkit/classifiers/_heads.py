@@ -86,7 +86,7 @@ def check_class_weight(class_weight: Any) -> Any:
         >>> check_class_weight("heavy")
         Traceback (most recent call last):
         ...
-        cvkit._validation.InvalidParameterError: class_weight must be one of 'balanced' or a dict of class name -> positive weight or None, got 'heavy'
+        cvkit._validation.InvalidParameterError: class_weight must be one of 'balanced' or a dict of class name -> ...
     """
     return check_param("class_weight", class_weight, CLASS_WEIGHT)
 

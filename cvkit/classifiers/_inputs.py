@@ -14,11 +14,12 @@ Example:
     >>> labelled_source(["sample_data/bird/owl.jpg"], what="fit")
     Traceback (most recent call last):
     ...
-    ValueError: fit: labels are missing; pass a labelled ImageDataset, a folder of class folders, a table with a label column, or y= (one class name per image) with a list of paths or an image array
+    ValueError: fit: labels are missing; pass a labelled ImageDataset, a folder of class folders, ...
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from cvkit.data._dataset import ImageDataset
 from cvkit.data._source import ImageSource
@@ -26,7 +27,7 @@ from cvkit.data._source import ImageSource
 __all__ = ["labelled_source", "image_source", "image_dataset", "size_wh"]
 
 
-def image_source(X: Any, classes: Optional[Sequence[str]] = None, side: str = "test") -> ImageSource:
+def image_source(X: Any, classes: Sequence[str] | None = None, side: str = "test") -> ImageSource:
     """The images of any input ``X`` (see :meth:`cvkit.ImageSource.resolve`), labelled or not.
 
     ``classes`` (a fitted model's) decides whether a folder's sub-folders are labels; ``side``
@@ -39,8 +40,8 @@ def image_source(X: Any, classes: Optional[Sequence[str]] = None, side: str = "t
     return ImageSource.resolve(X, classes=classes, side=side)
 
 
-def labelled_source(X: Any, y: Optional[Sequence[Any]] = None, *, what: str = "fit", side: str = "train",
-                    classes: Optional[Sequence[str]] = None) -> ImageSource:
+def labelled_source(X: Any, y: Sequence[Any] | None = None, *, what: str = "fit", side: str = "train",
+                    classes: Sequence[str] | None = None) -> ImageSource:
     """The images of ``X`` with one label each (from ``y``, or from the input); else an error naming ``what``.
 
     Example:

@@ -171,14 +171,14 @@ def _image_rows(dataset: ImageDataset, cv: int | None, featurizer: Any = None) -
             for i, s, o in zip(keep, score, odd) if o]
 
 
-def _pair_rows(pairs: "pd.DataFrame", leak: np.ndarray) -> list[dict[str, Any]]:
+def _pair_rows(pairs: pd.DataFrame, leak: np.ndarray) -> list[dict[str, Any]]:
     return [{"problem": "leak" if is_leak else "duplicate", "path": row.path_a, "label": row.label_a,
              "other_path": row.path_b, "other_label": row.label_b, "similarity": float(row.similarity),
              "kind": row.kind} for row, is_leak in zip(pairs.itertuples(), leak)]
 
 
 def audit_table(dataset: ImageDataset, is_test: np.ndarray | None = None, other: ImageDataset | None = None,
-                cv: int | None = None, threshold: float = DEFAULT_THRESHOLD, featurizer: Any = None) -> "pd.DataFrame":
+                cv: int | None = None, threshold: float = DEFAULT_THRESHOLD, featurizer: Any = None) -> pd.DataFrame:
     """The audit as a table with :data:`TABLE_COLUMNS`: label issues, outliers, leaks, duplicates.
 
     ``is_test`` marks the images of ``dataset`` that are test images (pairs across the two sides
@@ -213,7 +213,7 @@ def audit_table(dataset: ImageDataset, is_test: np.ndarray | None = None, other:
     return order.reset_index(drop=True)
 
 
-def _summary(table: "pd.DataFrame", dataset: ImageDataset, against: str | None, show: int) -> list[str]:
+def _summary(table: pd.DataFrame, dataset: ImageDataset, against: str | None, show: int) -> list[str]:
     """The printed summary: one count line per problem and its first ``show`` rows."""
     labels = table[table.problem.str.startswith("label")]
     odd = table[table.problem.str.endswith("outlier")]
@@ -240,7 +240,7 @@ def _summary(table: "pd.DataFrame", dataset: ImageDataset, against: str | None, 
     return lines
 
 
-def write_table(table: "pd.DataFrame", path: str | os.PathLike, overwrite: bool = False) -> None:
+def write_table(table: pd.DataFrame, path: str | os.PathLike, overwrite: bool = False) -> None:
     """Write ``table`` to ``path`` (tabs for .tsv, else commas) atomically; refuse to replace a file.
 
     Example:

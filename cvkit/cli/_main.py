@@ -22,7 +22,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Callable, Iterable, NamedTuple, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 __all__ = ["COMMANDS", "Command", "USER_ERRORS", "build_parser", "main", "add_verbose_argument"]
 

@@ -21,7 +21,7 @@ Example (Python):
     >>> print(summary("models/sample", {"file": "model.int8.tflite", "calibration": "68 training-split images"
     ...     " and their mirror images", "seconds": 14.2, "agreement": {"n": 36, "top1_agreement": 1.0,
     ...     "cosine_min": 0.9871, "cosine_mean": 0.9987, "images": "test-split images"}}))
-    int8 graph written to models/sample/model.int8.tflite in 14.2 s (calibrated on 68 training-split images and their mirror images)
+    int8 graph written to models/sample/model.int8.tflite in 14.2 s (calibrated on 68 training-split images ...
     agreement with float32 on 36 test-split images: top-1 100.0% (36/36), cosine mean 0.9987, min 0.9871
     use it: cvkit score|serve|evaluate models/sample --precision int8
             cvkit.load_model('models/sample', precision="int8")

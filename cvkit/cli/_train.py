@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--backbone", default="efficientnet_lite0", help="backbone name (default efficientnet_lite0)")
     parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs (finetune only; default 10)")
     parser.add_argument("--no-augment", action="store_true", help="no on-the-fly augmentation (finetune only)")
-    parser.add_argument("--no-flip", action="store_true", help="augment without mirroring (text, signs, digits, left/right)")
+    parser.add_argument("--no-flip", action="store_true",
+                        help="augment without mirroring (text, signs, digits, left/right)")
     parser.add_argument("--class-weight", choices=("none", "balanced"), default="none",
                         help="balanced: every class counts the same in training whatever its size (use it when "
                              "classes differ a lot in size); none: every image counts the same (default)")

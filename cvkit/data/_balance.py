@@ -15,7 +15,8 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["check_class_balance", "MAX_SIZE_RATIO", "MIN_TRAINING_IMAGES"]
 

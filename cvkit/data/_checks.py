@@ -19,8 +19,8 @@ import os
 import stat
 import warnings
 from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 import numpy as np
 
@@ -129,7 +129,7 @@ def _same_image_indices(paths: Sequence[str], labels: Sequence[str] | None = Non
     the labels of a size group differ); everything else costs one ``stat``.
     """
     files = list(_same_file_groups(paths).values())
-    merged: dict[object, list[int]] = {k: idx for k, idx in enumerate(files)}
+    merged: dict[object, list[int]] = dict(enumerate(files))
     if hash_bytes:
         by_size: dict[int, list[int]] = defaultdict(list)
         for k, idx in enumerate(files):

@@ -15,8 +15,9 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ class ImageDataset:
     @classmethod
     def from_paths(cls, paths: Sequence[PathLike], image_labels: Sequence[str] | None = None,
                    root: PathLike | None = None, check: bool = True,
-                   verbose: bool | None = None, *, progress: Any = DEPRECATED) -> "ImageDataset":
+                   verbose: bool | None = None, *, progress: Any = DEPRECATED) -> ImageDataset:
         """Build a dataset from paths and (optionally) one label string per image.
 
         With ``check=True`` every image is decoded once (cheaply) and unreadable ones are skipped,
@@ -95,7 +96,7 @@ class ImageDataset:
         return cls._build(paths, image_labels, [], root, check, verbose, "ImageDataset.from_paths")
 
     @classmethod
-    def from_path(cls, path: PathLike, **kwargs) -> "ImageDataset":
+    def from_path(cls, path: PathLike, **kwargs) -> ImageDataset:
         """A dataset from a folder of class folders or from a path/label table, whichever ``path`` is.
 
         A folder goes to :meth:`from_directory`, a file to :meth:`from_table`; keyword arguments
@@ -116,7 +117,7 @@ class ImageDataset:
 
     @classmethod
     def from_directory(cls, root: PathLike, check: bool = True,
-                       verbose: bool | None = None, *, progress: Any = DEPRECATED) -> "ImageDataset":
+                       verbose: bool | None = None, *, progress: Any = DEPRECATED) -> ImageDataset:
         """One class per sub-folder of ``root``; images in deeper folders take their top folder's class.
 
         Extensions jpg/jpeg/png/bmp/gif/webp/tif/tiff (any case) are read; hidden files and other
@@ -130,7 +131,7 @@ class ImageDataset:
     @classmethod
     def from_table(cls, path: PathLike, root: PathLike | None = None, errors: str = "raise",
                    check: bool = True, verbose: bool | None = None, *, progress: Any = DEPRECATED
-                   ) -> "ImageDataset":
+                   ) -> ImageDataset:
         """Read a TSV/CSV of ``path, label`` (header optional; ML.NET's headerless TSV works).
 
         Relative paths are resolved against ``root`` or, by default, the table's folder. Malformed
@@ -147,7 +148,7 @@ class ImageDataset:
     @classmethod
     def _build(cls, paths: list[str], image_labels: list[str] | None,
                problems: list[tuple[str, str]], root: PathLike | None, check: bool,
-               verbose: bool | None, what: str) -> "ImageDataset":
+               verbose: bool | None, what: str) -> ImageDataset:
         skipped = list(problems)
         if check:
             reasons = check_all(paths, verbose)
@@ -208,7 +209,7 @@ class ImageDataset:
         found = np.bincount(self.targets, minlength=len(self.labels))
         return {label: int(n) for label, n in zip(self.labels, found)}
 
-    def subset(self, indices: Sequence[int] | np.ndarray) -> "ImageDataset":
+    def subset(self, indices: Sequence[int] | np.ndarray) -> ImageDataset:
         """A new dataset with the images at ``indices`` (boolean masks work too); classes are kept."""
         idx = np.asarray(indices)
         if idx.dtype == bool:
@@ -223,7 +224,7 @@ class ImageDataset:
         return type(self)(paths, targets, list(self.labels), root=self.root)
 
     def split(self, test_size: float | int = 0.34, stratify: bool = True,
-              random_state: int | None = 0, groups: Any = "exact") -> tuple["ImageDataset", "ImageDataset"]:
+              random_state: int | None = 0, groups: Any = "exact") -> tuple[ImageDataset, ImageDataset]:
         """Split into ``(train, test)``: deterministic for a given ``random_state``.
 
         With ``stratify=True`` each class keeps its share on both sides and every class with at
@@ -258,7 +259,7 @@ class ImageDataset:
         return self.subset(train_idx), self.subset(test_idx)
 
     def show(self, n: int = 16, ncols: int | None = None, random_state: int | None = 0,
-             size: int = 160) -> "Figure":
+             size: int = 160) -> Figure:
         """A labelled grid of ``n`` images (a random sample, one draw per ``random_state``).
 
         Returns the matplotlib Figure (also displayed in a notebook).
@@ -277,7 +278,7 @@ class ImageDataset:
             titles.append(labels[i] or Path(self.paths[i]).name)
         return image_grid(images, titles, ncols=ncols)
 
-    def with_corrections(self, path: PathLike) -> "ImageDataset":
+    def with_corrections(self, path: PathLike) -> ImageDataset:
         """This dataset with a corrections file applied (see :func:`cvkit.data._corrections.apply_corrections`):
         relabelled images take their new label, excluded ones are dropped; no file is changed.
 

@@ -15,7 +15,7 @@ import io
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -25,7 +25,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_IMAGE_PIXELS",
     "ImageReadError",
-    "ImageSource",
+    "EncodedImage",
     "is_image_path",
     "open_image",
     "read_image",
@@ -54,9 +54,9 @@ Image.MAX_IMAGE_PIXELS = None
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 #: A file system path, as ``open`` takes it.
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 #: What :func:`read_image` reads: a path, bytes, or a binary file object.
-ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+EncodedImage = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
 
 # Grey value used when flattening transparency: white, the background cut-outs expect.
 _BACKGROUND = (255, 255, 255)
@@ -71,7 +71,7 @@ class ImageReadError(ValueError):
         super().__init__(f"{self.source}: {reason}")
 
 
-def is_image_path(path: Union[str, os.PathLike]) -> bool:
+def is_image_path(path: str | os.PathLike) -> bool:
     """True when ``path`` has an image extension and is not a hidden file (``.name`` or ``._name``)."""
     p = Path(path)
     return not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
@@ -127,7 +127,7 @@ def read_file(path: PathLike, max_bytes: int | None = MAX_FILE_BYTES) -> bytes:
     return data
 
 
-def _describe(source: ImageSource) -> str:
+def _describe(source: EncodedImage) -> str:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return "<bytes>"
     if hasattr(source, "read"):
@@ -135,7 +135,7 @@ def _describe(source: ImageSource) -> str:
     return os.fspath(source)
 
 
-def _as_size(size: Union[int, tuple[int, int], None]) -> tuple[int, int] | None:
+def _as_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     """Normalise ``size`` to ``(width, height)``; an int means a square."""
     if size is None:
         return None
@@ -145,7 +145,7 @@ def _as_size(size: Union[int, tuple[int, int], None]) -> tuple[int, int] | None:
     return (int(width), int(height))
 
 
-def open_image(source: ImageSource, size: Union[int, tuple[int, int], None] = None,
+def open_image(source: EncodedImage, size: int | tuple[int, int] | None = None,
                max_pixels: int | None = MAX_IMAGE_PIXELS) -> Image.Image:
     """Open ``source`` as a fully loaded RGB :class:`PIL.Image.Image`, upright per its EXIF tag.
 
@@ -161,7 +161,7 @@ def open_image(source: ImageSource, size: Union[int, tuple[int, int], None] = No
     return _open(source, size, max_pixels, upright_rgb=True)
 
 
-def _open(source: ImageSource, size: Union[int, tuple[int, int], None], max_pixels: int | None,
+def _open(source: EncodedImage, size: int | tuple[int, int] | None, max_pixels: int | None,
           upright_rgb: bool) -> Image.Image:
     """:func:`open_image`; with ``upright_rgb=False`` the decoded image is returned as stored
     (no EXIF turn, no colour conversion): enough to know that it decodes, at a fraction of the memory."""
@@ -248,7 +248,7 @@ def _resize_image(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     return img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
-def resize(pixels: np.ndarray, size: Union[int, tuple[int, int]]) -> np.ndarray:
+def resize(pixels: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """Resize an RGB ``uint8`` array to ``size`` (an int, or ``(width, height)``) as :func:`read_image` does.
 
     The one resize of cvkit (bilinear, aspect ratio not kept), so arrays and files given to a model
@@ -265,7 +265,7 @@ def resize(pixels: np.ndarray, size: Union[int, tuple[int, int]]) -> np.ndarray:
     return np.asarray(_resize_image(img, (width, height)), dtype=np.uint8)
 
 
-def read_image(source: ImageSource, size: Union[int, tuple[int, int], None] = None,
+def read_image(source: EncodedImage, size: int | tuple[int, int] | None = None,
                max_pixels: int | None = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Read an image file (or bytes, or a binary stream) as an RGB ``uint8`` array of shape (H, W, 3).
 
@@ -290,7 +290,7 @@ def read_image(source: ImageSource, size: Union[int, tuple[int, int], None] = No
     return np.asarray(img, dtype=np.uint8)
 
 
-def check_image(path: Union[str, os.PathLike]) -> str | None:
+def check_image(path: str | os.PathLike) -> str | None:
     """Return ``None`` if ``path`` decodes as an image, else the reason it does not.
 
     Decodes the whole file (a truncated JPEG is only found by decoding it) but at the smallest

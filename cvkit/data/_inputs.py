@@ -12,7 +12,8 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ def image_items(X: Any) -> list:
         >>> image_items(42)
         Traceback (most recent call last):
         ...
-        TypeError: cannot read images from a int: pass an ImageDataset, a folder, a table, a glob, a list of paths or a uint8 array (n, H, W, 3)
+        TypeError: cannot read images from a int: pass an ImageDataset, a folder, a table, a glob, ...
     """
     return _source(X).items
 
@@ -74,7 +75,7 @@ def labels_for(X: Any, y: Sequence[Any] | None, what: str = "fit") -> list[str]:
         >>> labels_for(["a.jpg"], None)
         Traceback (most recent call last):
         ...
-        ValueError: fit: labels are missing; pass an ImageDataset with labels, or y= (one class name per image) with a list of paths or an image array
+        ValueError: fit: labels are missing; pass an ImageDataset with labels, or y= ...
     """
     source = _source(X)
     if y is None:

@@ -28,10 +28,11 @@ import glob
 import hashlib
 import os
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -53,13 +54,13 @@ from cvkit.options import decode_threads
 __all__ = ["ImageSource", "Batch", "decode_item", "content_key", "as_size", "class_folder_labels", "Item"]
 
 #: One image as cvkit takes it: a file path, an RGB uint8 array ``(H, W, 3)``, or encoded image bytes.
-Item = Union[str, np.ndarray, bytes]
+Item = str | np.ndarray | bytes
 
 #: Batches decoded ahead of the one being used: memory stays at a few batches of pixels.
 LOOKAHEAD_BATCHES = 3
 
 
-def as_size(size: Union[int, Sequence[int]]) -> tuple[int, int]:
+def as_size(size: int | Sequence[int]) -> tuple[int, int]:
     """An image size as cvkit uses it everywhere: ``(width, height)``; an int is a square side.
 
     Example:
@@ -72,8 +73,8 @@ def as_size(size: Union[int, Sequence[int]]) -> tuple[int, int]:
     return width, height
 
 
-def decode_item(item: Item, size: Union[int, Sequence[int]], max_pixels: Optional[int] = MAX_IMAGE_PIXELS,
-                key: bool = False) -> tuple[Optional[np.ndarray], Optional[str], Optional[str]]:
+def decode_item(item: Item, size: int | Sequence[int], max_pixels: int | None = MAX_IMAGE_PIXELS,
+                key: bool = False) -> tuple[np.ndarray | None, str | None, str | None]:
     """One image at ``size`` = ``(width, height)``: ``(pixels, None, key)`` or ``(None, reason, None)``; never raises.
 
     A path is read once (regular files only, bounded size), keyed by the SHA-1 of its bytes when
@@ -100,7 +101,7 @@ def decode_item(item: Item, size: Union[int, Sequence[int]], max_pixels: Optiona
         return None, f"cannot read image ({type(exc).__name__}: {exc})", None
 
 
-def content_key(path: PathLike) -> tuple[Optional[str], Optional[str]]:
+def content_key(path: PathLike) -> tuple[str | None, str | None]:
     """``(SHA-1 of the file's bytes, None)``, or ``(None, reason)``: the feature cache's key of an image file.
 
     The file is read as :func:`decode_item` reads it (regular files only, bounded size), so the
@@ -129,14 +130,14 @@ class Batch:
     index: np.ndarray
     pixels: np.ndarray
     ok: np.ndarray
-    reasons: list[Optional[str]]
-    keys: Optional[list[Optional[str]]] = None
+    reasons: list[str | None]
+    keys: list[str | None] | None = None
 
     def __len__(self) -> int:
         return len(self.index)
 
 
-def class_folder_labels(folder: PathLike, classes: Optional[Sequence[str]] = None) -> bool:
+def class_folder_labels(folder: PathLike, classes: Sequence[str] | None = None) -> bool:
     """True when ``folder`` is a folder of class folders: no image directly in it, and (when
     ``classes`` are given) every sub-folder holding images named after one of them.
 
@@ -175,8 +176,8 @@ class ImageSource:
         (104, 'table', True)
     """
 
-    def __init__(self, items: Sequence[Item], labels: Optional[Sequence[Optional[str]]] = None,
-                 kind: str = "list", root: Optional[str] = None, skipped: Sequence[tuple[str, str]] = ()):
+    def __init__(self, items: Sequence[Item], labels: Sequence[str | None] | None = None,
+                 kind: str = "list", root: str | None = None, skipped: Sequence[tuple[str, str]] = ()):
         self.items = list(items)
         if labels is not None and len(labels) != len(self.items):
             raise ValueError(f"{len(self.items)} images but {len(labels)} labels")
@@ -185,8 +186,8 @@ class ImageSource:
 
     # ------------------------------------------------------------------ resolving
     @classmethod
-    def resolve(cls, X: Any, y: Optional[Sequence[Any]] = None, *, classes: Optional[Sequence[str]] = None,
-                side: str = "test") -> "ImageSource":
+    def resolve(cls, X: Any, y: Sequence[Any] | None = None, *, classes: Sequence[str] | None = None,
+                side: str = "test") -> ImageSource:
         """The images of any input ``X`` (see the module notes), with labels where it has them.
 
         ``y`` gives one label per image of a list or array (and replaces a dataset's). ``classes``
@@ -223,12 +224,12 @@ class ImageSource:
         return source
 
     @classmethod
-    def from_dataset(cls, ds: ImageDataset, kind: str = "dataset") -> "ImageSource":
+    def from_dataset(cls, ds: ImageDataset, kind: str = "dataset") -> ImageSource:
         labels = ds.image_labels if ds.targets is not None else None
         return cls(ds.paths, labels, kind, ds.root, ds.skipped)
 
     @classmethod
-    def _from_path(cls, path: Path, classes: Optional[Sequence[str]], side: str) -> "ImageSource":
+    def _from_path(cls, path: Path, classes: Sequence[str] | None, side: str) -> ImageSource:
         name = os.fspath(path)
         if path.is_dir():
             if class_folder_labels(path, classes):
@@ -279,7 +280,7 @@ class ImageSource:
             return item
         return f"<array #{i}>" if isinstance(item, np.ndarray) else f"<bytes #{i}>"
 
-    def subset(self, indices: Sequence[int]) -> "ImageSource":
+    def subset(self, indices: Sequence[int]) -> ImageSource:
         """The images at ``indices``, with their labels."""
         labels = None if self.labels is None else [self.labels[i] for i in indices]
         return type(self)([self.items[i] for i in indices], labels, self.kind, self.root)
@@ -303,9 +304,9 @@ class ImageSource:
                             skipped=self.skipped)
 
     # ------------------------------------------------------------------ decoding
-    def batches(self, size: Union[int, Sequence[int]], batch_size: int = 32, *,
-                max_pixels: Optional[int] = MAX_IMAGE_PIXELS, threads: Optional[int] = None, keys: bool = False,
-                indices: Optional[Sequence[int]] = None) -> Iterator[Batch]:
+    def batches(self, size: int | Sequence[int], batch_size: int = 32, *,
+                max_pixels: int | None = MAX_IMAGE_PIXELS, threads: int | None = None, keys: bool = False,
+                indices: Sequence[int] | None = None) -> Iterator[Batch]:
         """Decode the images (all, or those at ``indices``) at ``size`` = ``(width, height)``, in order.
 
         The one decode loop of cvkit: ``threads`` decode (default :func:`cvkit.options.decode_threads`)
@@ -338,8 +339,8 @@ class ImageSource:
                 index = np.empty(n, np.int64)
                 pixels = np.zeros((n, height, width, 3), np.uint8)
                 ok = np.zeros(n, bool)
-                reasons: list[Optional[str]] = [None] * n
-                found: list[Optional[str]] = [None] * n
+                reasons: list[str | None] = [None] * n
+                found: list[str | None] = [None] * n
                 for j in range(n):
                     i, future = pending.popleft()
                     submit()
@@ -351,8 +352,8 @@ class ImageSource:
                         pixels[j], ok[j], found[j] = image, True, key
                 yield Batch(index, pixels, ok, reasons, found if keys else None)
 
-    def content_keys(self, indices: Optional[Sequence[int]] = None, threads: Optional[int] = None
-                     ) -> list[tuple[Optional[str], Optional[str]]]:
+    def content_keys(self, indices: Sequence[int] | None = None, threads: int | None = None
+                     ) -> list[tuple[str | None, str | None]]:
         """:func:`content_key` of the files at ``indices`` (default: every item, which must be paths), in order.
 
         The feature cache's lookup pass: files are read and hashed on ``threads`` threads (default
@@ -371,14 +372,15 @@ class ImageSource:
         with ThreadPoolExecutor(max_workers=decode_threads(threads), thread_name_prefix="cvkit-keys") as pool:
             return list(pool.map(content_key, paths, chunksize=16))
 
-    def read_all(self, size: Union[int, Sequence[int]], threads: Optional[int] = None
+    def read_all(self, size: int | Sequence[int], threads: int | None = None
                  ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
         """Every image at ``size`` in one array: ``(pixels (n, H, W, 3), ok, skipped [(name, reason)])``.
 
         For the few hundred images a fine-tuning run holds in memory; use :meth:`batches` for more.
 
         Example:
-            >>> pixels, ok, skipped = ImageSource.resolve(["sample_data/bird/owl.jpg", "missing.jpg"]).read_all((32, 24))
+            >>> source = ImageSource.resolve(["sample_data/bird/owl.jpg", "missing.jpg"])
+            >>> pixels, ok, skipped = source.read_all((32, 24))
             >>> pixels.shape, ok.tolist(), skipped
             ((2, 24, 32, 3), [True, False], [('missing.jpg', 'file not found')])
         """
@@ -410,7 +412,7 @@ def _checked_items(X: Any) -> list[Item]:
     return items
 
 
-def _labels_list(y: Any, n: int) -> list[Optional[str]]:
+def _labels_list(y: Any, n: int) -> list[str | None]:
     labels = [None if v is None else str(v) for v in (y.tolist() if isinstance(y, np.ndarray) else y)]
     if len(labels) != n:
         raise ValueError(f"{n} images but {len(labels)} labels in y")

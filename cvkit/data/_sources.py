@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 from cvkit._validation import Options, check_param
 from cvkit.data._images import ImageReadError, PathLike, check_regular_file, is_image_path

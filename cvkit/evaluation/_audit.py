@@ -167,7 +167,7 @@ def outlier_scores(features: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.nd
 
 
 def find_label_issues(dataset: Any, classifier: Any = None, cv: int = 5, random_state: int | None = 0,
-                      *, featurizer: Any = None) -> "pd.DataFrame":
+                      *, featurizer: Any = None) -> pd.DataFrame:
     """Images whose given label looks wrong, and images that fit no class: a DataFrame, worst first.
 
     Parameters

@@ -24,7 +24,8 @@ Example:
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -137,7 +138,7 @@ THRESHOLD = [Interval(float, 0, 1, closed="right")]
 
 
 def find_duplicates(dataset: Any, other: Any = None, threshold: float = DEFAULT_THRESHOLD,
-                    *, featurizer: Any = None) -> "pd.DataFrame":
+                    *, featurizer: Any = None) -> pd.DataFrame:
     """Pairs of duplicate images in ``dataset``, or, with ``other``, between ``dataset`` and ``other``.
 
     Parameters
@@ -179,7 +180,7 @@ def find_duplicates(dataset: Any, other: Any = None, threshold: float = DEFAULT_
     paths_b = paths_a if other is None else [other.paths[i] for i in keep_b]
     hashes_a = content_hashes(paths_a)
     hashes_b = None if other is None else content_hashes(paths_b)
-    pairs = {pair: (1.0, "exact") for pair in _exact_pairs(hashes_a, hashes_b)}
+    pairs = dict.fromkeys(_exact_pairs(hashes_a, hashes_b), (1.0, "exact"))
     near = _near_pairs(paths_a, paths_b, _unit(fa[keep_a]), None if other is None else _unit(fb[keep_b]),
                        threshold)
     for pair, sim in near.items():

@@ -23,8 +23,6 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 __all__ = ["bootstrap_intervals", "resample_weights", "N_BOOT", "LEVEL", "interval_note"]
@@ -35,7 +33,7 @@ N_BOOT = 1000
 LEVEL = 0.95
 
 
-def resample_weights(y: np.ndarray, n_boot: int = N_BOOT, random_state: Optional[int] = 0) -> np.ndarray:
+def resample_weights(y: np.ndarray, n_boot: int = N_BOOT, random_state: int | None = 0) -> np.ndarray:
     """``(n_boot, n)`` counts: how often each image is drawn in each stratified bootstrap resample.
 
     Within each class of ``y`` the images are drawn with replacement as many times as the class
@@ -80,7 +78,7 @@ def _weighted_auc(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray)
 
 
 def bootstrap_intervals(y: np.ndarray, proba: np.ndarray, n_boot: int = N_BOOT, level: float = LEVEL,
-                        random_state: Optional[int] = 0) -> dict:
+                        random_state: int | None = 0) -> dict:
     """Intervals ``(low, high)`` for a report's metrics from labels ``y`` (class indices) and ``proba``.
 
     Returns ``{"accuracy", "balanced_accuracy", "log_loss", "macro_roc_auc": (low, high) or None,
@@ -133,7 +131,7 @@ def interval_note(n_images: int, low: float, high: float) -> str | None:
 
     Example:
         >>> interval_note(12, 0.58, 0.92)
-        'only 12 test images: accuracy is known to within about ±17 points; more test images (or cvkit.cross_validate) would narrow it'
+        'only 12 test images: accuracy is known to within about ±17 points; more test images ...'
     """
     half = (high - low) / 2.0 * 100.0
     if n_images >= 100 and half < 5.0:

@@ -15,7 +15,8 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def _pool(data: Any, label: str | None) -> ImageDataset:
 
 
 def hard_negatives(model: Any, dataset_or_folder: ImageDataset | PathLike | Sequence[PathLike],
-                   label: str | None = None, k: int = 10) -> "pd.DataFrame":
+                   label: str | None = None, k: int = 10) -> pd.DataFrame:
     """The ``k`` images most confidently misclassified, worst first, ready to label and add.
 
     Parameters

@@ -43,7 +43,7 @@ def as_model(model: Any) -> Any:
         >>> as_model(object())
         Traceback (most recent call last):
         ...
-        TypeError: model must be a fitted cvkit classifier (with predict_proba and classes_) or a model folder, not object
+        TypeError: model must be a fitted cvkit classifier (with predict_proba and classes_) or a model folder, ...
     """
     if isinstance(model, (str, os.PathLike)):
         return load_model(model)
@@ -85,7 +85,7 @@ def as_dataset(data: Any, side: str = "test") -> ImageDataset:
         >>> as_dataset("sample_data/bird")
         Traceback (most recent call last):
         ...
-        ValueError: evaluate needs a labelled dataset (every image with its class); use model.predict for unlabelled images
+        ValueError: evaluate needs a labelled dataset (every image with its class); use model.predict ...
     """
     if isinstance(data, ImageDataset):
         return data

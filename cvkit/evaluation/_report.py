@@ -26,9 +26,10 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -371,7 +372,7 @@ class EvaluationReport(ReportTables):
         return text
 
     @classmethod
-    def from_dict(cls, doc: dict) -> "EvaluationReport":
+    def from_dict(cls, doc: dict) -> EvaluationReport:
         """Rebuild a report from :meth:`to_dict` output (metrics are recomputed from the predictions)."""
         if not isinstance(doc, dict) or doc.get("format") != REPORT_FORMAT:
             raise ValueError(f"not a cvkit evaluation report (missing \"format\": \"{REPORT_FORMAT}\")")
@@ -388,7 +389,7 @@ class EvaluationReport(ReportTables):
         return report
 
     @classmethod
-    def from_json(cls, path: PathLike) -> "EvaluationReport":
+    def from_json(cls, path: PathLike) -> EvaluationReport:
         """Read a report written by :meth:`to_json`."""
         path = Path(path)
         doc = read_json(path, "evaluation report")
@@ -402,30 +403,30 @@ class EvaluationReport(ReportTables):
                 f"accuracy {self.accuracy:.3f}, log-loss {self.log_loss:.3f}>")
 
     # ------------------------------------------------------------------ plots (see cvkit.evaluation.plots)
-    def plot_confusion_matrix(self, ax: "Axes | None" = None, normalize: bool = False, **kwargs: Any) -> "Figure":
+    def plot_confusion_matrix(self, ax: Axes | None = None, normalize: bool = False, **kwargs: Any) -> Figure:
         """Confusion matrix with class names on the axes; ``normalize=True`` shows row fractions."""
         return plots.plot_confusion_matrix(self, ax=ax, normalize=normalize, **kwargs)
 
-    def plot_roc(self, ax: "Axes | None" = None, **kwargs: Any) -> "Figure":
+    def plot_roc(self, ax: Axes | None = None, **kwargs: Any) -> Figure:
         """One-vs-rest ROC curves with AUC per class and micro/macro averages."""
         return plots.plot_roc(self, ax=ax, **kwargs)
 
-    def plot_pr(self, ax: "Axes | None" = None, **kwargs: Any) -> "Figure":
+    def plot_pr(self, ax: Axes | None = None, **kwargs: Any) -> Figure:
         """Precision-recall curves with average precision per class and the micro average."""
         return plots.plot_pr(self, ax=ax, **kwargs)
 
-    def plot_summary(self, **kwargs: Any) -> "Figure":
+    def plot_summary(self, **kwargs: Any) -> Figure:
         """Confusion matrix, ROC and PR side by side in one Figure."""
         return plots.plot_summary(self, **kwargs)
 
-    def plot_thresholds(self, class_name: str | None = None, ax: "Axes | None" = None, **kwargs: Any) -> "Figure":
+    def plot_thresholds(self, class_name: str | None = None, ax: Axes | None = None, **kwargs: Any) -> Figure:
         """Precision, recall and coverage as the confidence threshold varies."""
         return plots.plot_thresholds(self, class_name=class_name, ax=ax, **kwargs)
 
-    def plot_predictions(self, n: int = 16, **kwargs: Any) -> "Figure":
+    def plot_predictions(self, n: int = 16, **kwargs: Any) -> Figure:
         """A grid of test images titled true vs predicted; mistakes in red."""
         return plots.plot_predictions(self, n=n, **kwargs)
 
-    def plot_top_losses(self, k: int = 9, **kwargs: Any) -> "Figure":
+    def plot_top_losses(self, k: int = 9, **kwargs: Any) -> Figure:
         """A grid of the ``k`` images with the highest loss."""
         return plots.plot_top_losses(self, k=k, **kwargs)

@@ -16,7 +16,8 @@ Example:
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class ReportTables:
     skipped: list[tuple[str, str]]
 
     # ------------------------------------------------------------------ tables
-    def per_class(self) -> "pd.DataFrame":
+    def per_class(self) -> pd.DataFrame:
         """One row per class: precision, recall, f1, support, log_loss, auc, average_precision.
 
         Example:
@@ -100,7 +101,7 @@ class ReportTables:
                     "average_precision_macro": ap["macro"], "average_precision_micro": ap["micro"]})
         return out
 
-    def most_confused(self, n: int = 5, min_count: int = 1) -> "pd.DataFrame":
+    def most_confused(self, n: int = 5, min_count: int = 1) -> pd.DataFrame:
         """The ``n`` most frequent mistakes as rows ``(true, predicted, count)``, most frequent first."""
         import pandas as pd
         cm = self.confusion_matrix
@@ -110,7 +111,7 @@ class ReportTables:
         rows.sort(key=lambda r: -r[2])  # stable: ties keep class order
         return pd.DataFrame(rows[:n], columns=["true", "predicted", "count"])
 
-    def top_losses(self, k: int = 9) -> "pd.DataFrame":
+    def top_losses(self, k: int = 9) -> pd.DataFrame:
         """The ``k`` images with the highest log-loss (the worst mistakes), worst first.
 
         Columns: ``path`` (if known), ``true``, ``predicted``, ``p_true`` (probability given to the
@@ -126,7 +127,7 @@ class ReportTables:
         order = np.argsort(-self.losses, kind="stable")[:k]
         return self._rows(order)
 
-    def _rows(self, order: np.ndarray) -> "pd.DataFrame":
+    def _rows(self, order: np.ndarray) -> pd.DataFrame:
         import pandas as pd
         idx = np.arange(len(self))
         data = {
@@ -139,13 +140,13 @@ class ReportTables:
         }
         return pd.DataFrame(data, index=pd.Index(idx[order], name="row"))
 
-    def errors(self) -> "pd.DataFrame":
+    def errors(self) -> pd.DataFrame:
         """Every misclassified image (same columns as :meth:`top_losses`), most confident first."""
         wrong = np.flatnonzero(self.y_pred != self.y_true)
         conf = self.proba[wrong, self.y_pred[wrong]]
         return self._rows(wrong[np.argsort(-conf, kind="stable")])
 
-    def to_frame(self) -> "pd.DataFrame":
+    def to_frame(self) -> pd.DataFrame:
         """One row per image: path, true, predicted, confidence, p_true, loss, correct, and the
         probability of every class (``proba_<class>`` columns). Save it with ``to_csv`` to compare
         two models image by image.
@@ -200,7 +201,7 @@ class ReportTables:
                 "coverage": float(n_cov / len(self)), "n_covered": n_cov}
 
     def threshold_curve(self, class_name: str | None = None,
-                        thresholds: Sequence[float] | np.ndarray | None = None) -> "pd.DataFrame":
+                        thresholds: Sequence[float] | np.ndarray | None = None) -> pd.DataFrame:
         """:meth:`at_threshold` over a range of thresholds (default 0, 0.01, ..., 1) as a DataFrame."""
         import pandas as pd
         grid = np.linspace(0.0, 1.0, 101) if thresholds is None else np.asarray(thresholds, float)

@@ -13,7 +13,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,8 +31,8 @@ __all__ = ["image_grid"]
 __all__ += ["plot_confusion_matrix", "plot_roc", "plot_pr", "plot_summary", "plot_thresholds",
             "plot_history", "plot_predictions", "plot_top_losses"]
 
-_AVERAGE_STYLE = {"micro": dict(color="black", linestyle=":", linewidth=2.2),
-                  "macro": dict(color="dimgray", linestyle="--", linewidth=2.2)}
+_AVERAGE_STYLE = {"micro": {"color": "black", "linestyle": ":", "linewidth": 2.2},
+                  "macro": {"color": "dimgray", "linestyle": "--", "linewidth": 2.2}}
 
 
 def _figure_and_axes(ax, figsize: tuple[float, float]):

@@ -39,7 +39,6 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Optional, Union
 
 from cvkit._validation import Interval, check_param
 from cvkit.features._store import FeatureCache, cache_max_bytes, default_cache_dir
@@ -69,7 +68,7 @@ def is_cache_file_name(name: str) -> bool:
     return _main_name(name) is not None
 
 
-def _main_name(name: str) -> Optional[str]:
+def _main_name(name: str) -> str | None:
     """The cache file ``name`` belongs to (itself, or the database of a companion), or None."""
     for suffix in COMPANION_SUFFIXES:
         if name.endswith(suffix):
@@ -92,7 +91,7 @@ class CacheFile:
     entries: int
     bytes: int
     modified: datetime
-    last_used: Optional[datetime]
+    last_used: datetime | None
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ class CacheInfo:
     exists: bool
     files: list[CacheFile] = field(default_factory=list)
     problems: list[CacheProblem] = field(default_factory=list)
-    max_bytes_per_file: Optional[int] = None
+    max_bytes_per_file: int | None = None
 
     @property
     def total_entries(self) -> int:
@@ -131,7 +130,7 @@ class CacheInfo:
 
     def to_dict(self) -> dict:
         """JSON-ready form (paths as strings, times as ISO 8601)."""
-        def stamp(t: Optional[datetime]) -> Optional[str]:
+        def stamp(t: datetime | None) -> str | None:
             return None if t is None else t.isoformat(timespec="seconds")
         return {
             "folder": os.fspath(self.folder), "exists": self.exists,
@@ -181,7 +180,7 @@ def human_size(n: float) -> str:
     return f"{n:.1f} GB"  # pragma: no cover
 
 
-def _folder(cache_dir: Union[str, os.PathLike, None]) -> tuple[Path, bool]:
+def _folder(cache_dir: str | os.PathLike | None) -> tuple[Path, bool]:
     """The cache folder and whether it exists; a folder given explicitly must exist."""
     folder = default_cache_dir() if cache_dir is None else Path(cache_dir).expanduser()
     if folder.exists() and not folder.is_dir():
@@ -229,7 +228,7 @@ def _mtime(paths: list[Path]) -> float:
     return max(times, default=0.0)
 
 
-def _diagnose(path: Path) -> Optional[str]:
+def _diagnose(path: Path) -> str | None:
     """Why ``path`` is not a usable SQLite file, from its first bytes; None if it looks like one."""
     try:
         with open(path, "rb") as f:
@@ -243,7 +242,7 @@ def _diagnose(path: Path) -> Optional[str]:
     return None
 
 
-def _read_stats(path: Path) -> tuple[Optional[tuple[int, Optional[float]]], Optional[str]]:
+def _read_stats(path: Path) -> tuple[tuple[int, float | None] | None, str | None]:
     """``((entries, last_used), None)`` read without changing the file, or ``(None, reason)``."""
     reason = _diagnose(path)
     if reason is not None:
@@ -259,7 +258,7 @@ def _read_stats(path: Path) -> tuple[Optional[tuple[int, Optional[float]]], Opti
         return None, f"damaged SQLite file ({exc})"
 
 
-def cache_info(cache_dir: Union[str, os.PathLike, None] = None) -> CacheInfo:
+def cache_info(cache_dir: str | os.PathLike | None = None) -> CacheInfo:
     """What the feature cache holds: per file its images, bytes and times; totals; unusable files.
 
     ``cache_dir`` defaults to ``$CVKIT_CACHE_DIR`` or ``~/.cache/cvkit`` (which may not exist yet:
@@ -294,8 +293,8 @@ def cache_info(cache_dir: Union[str, os.PathLike, None] = None) -> CacheInfo:
     return info
 
 
-def clear_cache(cache_dir: Union[str, os.PathLike, None] = None,
-                older_than_days: Optional[float] = None) -> int:
+def clear_cache(cache_dir: str | os.PathLike | None = None,
+                older_than_days: float | None = None) -> int:
     """Delete cached features; returns the bytes freed on disk.
 
     Without ``older_than_days``, removes every cvkit cache file (and its ``-wal``/``-shm``) in the

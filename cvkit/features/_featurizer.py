@@ -23,8 +23,9 @@ Example:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -112,7 +113,8 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
 
     The scikit-learn contract: ``__init__`` only stores the parameters, and nothing ever changes
     them (so :func:`sklearn.base.clone` and ``get_params``/``set_params`` work). :meth:`fit` checks
-    them against :attr:`_parameter_constraints`, with an error naming a bad one, and makes the backbone ready; nothing is learned from
+    them against :attr:`_parameter_constraints`, with an error naming a bad one, and makes the backbone
+    ready; nothing is learned from
     data (except int8's calibration).
     Because of that, :meth:`transform` on a featurizer never fitted builds the same fitted state
     first (``ImageFeaturizer().transform(images)`` works); ``check_is_fitted`` fails before the
@@ -162,10 +164,10 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         "cache_max_mb": CACHE_MAX_MB_CONSTRAINTS,
     }
 
-    def __init__(self, backbone: Any = "efficientnet_lite0", weights: Union[PathLike, None] = "imagenet",
-                 batch_size: int = 32, cache: bool = True, cache_dir: Union[PathLike, None] = None,
-                 verbose: bool = True, input_size: Union[int, Sequence[int], None] = None, pooling: str = "avg",
-                 decode_threads: Optional[int] = None, cache_max_mb: Optional[float] = None,
+    def __init__(self, backbone: Any = "efficientnet_lite0", weights: PathLike | None = "imagenet",
+                 batch_size: int = 32, cache: bool = True, cache_dir: PathLike | None = None,
+                 verbose: bool = True, input_size: int | Sequence[int] | None = None, pooling: str = "avg",
+                 decode_threads: int | None = None, cache_max_mb: float | None = None,
                  runtime: str = "auto", precision: str = "float32", n_workers: Any = DEPRECATED,
                  progress: Any = DEPRECATED):
         self.backbone = backbone
@@ -184,7 +186,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         self.progress = progress
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: Any = None, y: Any = None) -> "ImageFeaturizer":
+    def fit(self, X: Any = None, y: Any = None) -> ImageFeaturizer:
         """Check the parameters and make the backbone ready; returns ``self``.
 
         Nothing is learned from ``X``, except with ``precision="int8"``, which is calibrated on (up
@@ -227,7 +229,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         self.cache_path_ = cache_file_path(self._folder(), self._name, self.input_size_, digest) \
             if self._cache_enabled() else None
 
-    def _check_params(self) -> Optional[int]:
+    def _check_params(self) -> int | None:
         """Validate the parameters against :attr:`_parameter_constraints` (the deprecated names with a
         ``FutureWarning``); returns the cache limit in bytes."""
         values = {name: getattr(self, name) for name in self._parameter_constraints}
@@ -282,7 +284,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
     def _folder(self) -> Path:
         return Path(self.cache_dir).expanduser() if self.cache_dir is not None else default_cache_dir()
 
-    def _build_litert(self, X: Any) -> Optional[str]:
+    def _build_litert(self, X: Any) -> str | None:
         """Convert (or read the cached) graph(s); returns the id of the feature cache file."""
         cached = bool(self.cache)
         if isinstance(self.backbone, str):
@@ -292,7 +294,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         else:
             base = keras_model_digest(self._keras_model)
 
-        def graph(precision: str, pixels: Optional[np.ndarray] = None, calibration: Optional[str] = None) -> bytes:
+        def graph(precision: str, pixels: np.ndarray | None = None, calibration: str | None = None) -> bytes:
             def convert() -> bytes:
                 return litert.convert_keras(self._keras(), precision, pixels)
             if base is None:  # random weights: nothing identifies them, convert each time
@@ -319,7 +321,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
             return False
         return graph.input_shape[1:3] == (self.input_size_[1], self.input_size_[0])
 
-    def _runner(self) -> "litert.LiteRTModel":
+    def _runner(self) -> litert.LiteRTModel:
         """The LiteRT model running :attr:`graph_` (made on first use, and again after a copy)."""
         if self.__dict__.get("_litert") is None:
             self._litert = litert.LiteRTModel(self.graph_)
@@ -327,7 +329,8 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
 
     def _ready(self) -> bool:
         keras_ready = self.__dict__.get("_keras_model") is not None
-        return "runtime_" in self.__dict__ and (keras_ready if self.runtime_ == "keras" else self.__dict__.get("graph_") is not None)
+        graph_ready = self.__dict__.get("graph_") is not None
+        return "runtime_" in self.__dict__ and (keras_ready if self.runtime_ == "keras" else graph_ready)
 
     def _predict_fn(self):
         """The backbone on uint8 batches, returning NumPy: LiteRT, or the traced Keras model."""
@@ -375,7 +378,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         return np.asarray([f"{self._name}_{i}" for i in range(self.n_features_out_)], dtype=object)
 
     # ------------------------------------------------------------------ transforming
-    def transform(self, X: Any, return_mask: bool = False, verbose: Optional[bool] = None, *,
+    def transform(self, X: Any, return_mask: bool = False, verbose: bool | None = None, *,
                   progress: Any = DEPRECATED):
         """Features of each image in ``X``: float32 ``(n, d)``; rows of unreadable images are NaN.
 
@@ -416,7 +419,7 @@ class ImageFeaturizer(TransformerMixin, BaseEstimator):
         """``fit()`` then ``transform(X)``."""
         return self.fit(X, y).transform(X)
 
-    def _open_cache(self) -> Optional[GuardedCache]:
+    def _open_cache(self) -> GuardedCache | None:
         if self.cache_path_ is None:
             return None
         return GuardedCache.open(self.cache_path_, self.n_features_out_,

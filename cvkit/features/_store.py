@@ -26,9 +26,9 @@ import os
 import sqlite3
 import time
 import warnings
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -36,7 +36,8 @@ from cvkit._validation import Interval, check_param
 from cvkit.data._images import PathLike
 from cvkit.data._source import as_size
 
-__all__ = ["FeatureCache", "GuardedCache", "warn_cache_disabled", "default_cache_dir", "cache_max_bytes", "cache_file_path",
+__all__ = ["FeatureCache", "GuardedCache", "warn_cache_disabled", "default_cache_dir", "cache_max_bytes",
+           "cache_file_path",
            "size_text", "as_size", "DEFAULT_CACHE_MAX_MB", "CACHE_MAX_MB_CONSTRAINTS", "CACHE_FORMAT", "SCHEMA_VERSION"]
 
 #: Version of the features themselves, part of every file name: bump it when anything that changes
@@ -70,7 +71,7 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "cvkit"
 
 
-def cache_max_bytes(max_mb: Optional[float] = None) -> Optional[int]:
+def cache_max_bytes(max_mb: float | None = None) -> int | None:
     """The size limit of one cache file in bytes, or None for no limit.
 
     ``max_mb`` wins; if None, ``$CVKIT_CACHE_MAX_MB``; if unset, :data:`DEFAULT_CACHE_MAX_MB`.
@@ -96,7 +97,7 @@ def cache_max_bytes(max_mb: Optional[float] = None) -> Optional[int]:
     return None if max_mb == 0 else int(max_mb * 1024 * 1024)
 
 
-def size_text(size: Union[int, Sequence[int]]) -> str:
+def size_text(size: int | Sequence[int]) -> str:
     """How file names show an input size: ``"224"`` for a square, ``"320x240"`` for ``(width, height)``.
 
     Example:
@@ -107,7 +108,7 @@ def size_text(size: Union[int, Sequence[int]]) -> str:
     return str(width) if width == height else f"{width}x{height}"
 
 
-def cache_file_path(folder: PathLike, backbone: str, input_size: Union[int, Sequence[int]], weights_id: str) -> Path:
+def cache_file_path(folder: PathLike, backbone: str, input_size: int | Sequence[int], weights_id: str) -> Path:
     """The cache file of one backbone (its name), input size (see :func:`size_text`) and weights (an id of their bytes).
 
     The name carries :data:`CACHE_FORMAT`, so features computed differently never mix; characters
@@ -156,15 +157,15 @@ class FeatureCache:
         >>> cache.close()
     """
 
-    def __init__(self, path: PathLike, dim: Optional[int] = None,
-                 max_bytes: Optional[int] = None, readonly: bool = False):
+    def __init__(self, path: PathLike, dim: int | None = None,
+                 max_bytes: int | None = None, readonly: bool = False):
         self.path = Path(path)
         self.dim = None if dim is None else int(dim)
         self.max_bytes = None if max_bytes is None else int(max_bytes)
         self.readonly = bool(readonly)
-        self._count: Optional[int] = None  # entries, kept up to date by put() when max_bytes is set
+        self._count: int | None = None  # entries, kept up to date by put() when max_bytes is set
         self._entry_bytes = 1.0  # bytes on disk per entry, measured when counting
-        self._version: Optional[int] = None  # PRAGMA data_version at our last write
+        self._version: int | None = None  # PRAGMA data_version at our last write
         if self.readonly:
             # No writes are issued; mode=rw never creates a missing file. Not mode=ro: a read-only
             # connection cannot remove the -wal/-shm files it needs, the last normal one does on close.
@@ -399,7 +400,7 @@ class FeatureCache:
             self._db.execute("VACUUM")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
-    def last_used(self) -> Optional[float]:
+    def last_used(self) -> float | None:
         """UNIX time of the most recent :meth:`get` or :meth:`put`, or None (empty, or an old file opened read-only)."""
         try:
             value = self._db.execute("SELECT MAX(used) FROM last_used").fetchone()[0]
@@ -414,7 +415,7 @@ class FeatureCache:
         """Close the database file."""
         self._db.close()
 
-    def __enter__(self) -> "FeatureCache":
+    def __enter__(self) -> FeatureCache:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -449,11 +450,11 @@ class GuardedCache:
     """
 
     def __init__(self, cache: FeatureCache):
-        self.cache: Optional[FeatureCache] = cache
+        self.cache: FeatureCache | None = cache
 
     @classmethod
-    def open(cls, path: PathLike, dim: Optional[int] = None,
-             max_bytes: Optional[int] = None) -> Optional["GuardedCache"]:
+    def open(cls, path: PathLike, dim: int | None = None,
+             max_bytes: int | None = None) -> GuardedCache | None:
         """Open the cache file at ``path``; None (after one warning) when it cannot be opened."""
         try:
             return cls(FeatureCache(path, dim, max_bytes=max_bytes))

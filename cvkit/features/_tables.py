@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,8 @@ METADATA_KEY = b"cvkit.features"
 
 
 def _recorded_size(size: Any) -> Any:
-    """An input size as a table records it: an int for a square (as before sizes were pairs), else ``[width, height]``."""
+    """An input size as a table records it: an int for a square (as before sizes were pairs), else
+    ``[width, height]``."""
     width, height = as_size(size)
     return width if width == height else [width, height]
 
@@ -60,7 +62,7 @@ def backbone_identity(featurizer: Any) -> dict:
             "dim": int(featurizer.n_features_out_), "cache_file": None if cache is None else Path(cache).name}
 
 
-def features_table(paths: Sequence[str], keys: Sequence[Optional[str]], features: np.ndarray,
+def features_table(paths: Sequence[str], keys: Sequence[str | None], features: np.ndarray,
                    errors: Sequence[str], identity: dict) -> Any:
     """A ``pyarrow.Table`` of features (columns ``path``, ``key``, ``features``, ``error``)."""
     import pyarrow as pa
@@ -104,7 +106,7 @@ def read_features(table: PathLike) -> dict[str, Any]:
     identity, batches = _batches(table, ["path", "key", "features", "error"])
     dim = int(identity["dim"])
     paths: list[str] = []
-    keys: list[Optional[str]] = []
+    keys: list[str | None] = []
     errors: list[str] = []
     blocks = []
     for batch in batches:

@@ -21,8 +21,9 @@ Example:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class Answers:
     proba: np.ndarray
     labels: np.ndarray
     decisions: np.ndarray
-    novelty: Optional[np.ndarray]
+    novelty: np.ndarray | None
     rule: str
 
 
@@ -61,10 +62,10 @@ class Answerer:
 
     classes: Sequence[str]
     output: str = "probabilities"
-    linear: Optional[LinearHead] = None
+    linear: LinearHead | None = None
     estimator: Any = None
     temperature: float = 1.0
-    novelty: Optional[NoveltyScorer] = None
+    novelty: NoveltyScorer | None = None
     rule: DecisionRule = DecisionRule()
 
     def __post_init__(self) -> None:
@@ -81,7 +82,7 @@ class Answerer:
     def features_out(self) -> bool:
         return self.output == "features"
 
-    def with_rule(self, rule: DecisionRule) -> "Answerer":
+    def with_rule(self, rule: DecisionRule) -> Answerer:
         """The same answerer with another decision rule (the graph and head untouched)."""
         rule.check_classes(self.classes)
         return replace(self, rule=rule)
@@ -122,7 +123,7 @@ class Answerer:
         proba[ok] = softmax(logits[ok] / self.temperature)
         return proba
 
-    def novelty_scores(self, outputs: np.ndarray) -> Optional[np.ndarray]:
+    def novelty_scores(self, outputs: np.ndarray) -> np.ndarray | None:
         """Novelty float32 ``(n,)`` (NaN for unreadable rows), or None when the model has no scorer."""
         if self.novelty is None or self.output != "features":
             return None

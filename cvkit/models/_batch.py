@@ -27,9 +27,10 @@ from __future__ import annotations
 import csv
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any
 
 import numpy as np
 
@@ -95,7 +96,7 @@ class BatchSummary:
                 self.n_correct += int(label == row[1])
         self._order_labels()
 
-    def add(self, other: "BatchSummary") -> None:
+    def add(self, other: BatchSummary) -> None:
         """Add the counts of ``other`` (the summary of another part of the same job) to this one."""
         self.n_images += other.n_images
         self.n_errors += other.n_errors
@@ -178,16 +179,16 @@ def csv_cells(row: list[Any]) -> list[str]:
     return [f"{v:.6f}" if isinstance(v, float) else ("" if v is None else v) for v in row]
 
 
-def _row(lead: list[Any], names: list[str], proba: Union[np.ndarray, None], reason: Union[str, None]) -> list[Any]:
+def _row(lead: list[Any], names: list[str], proba: np.ndarray | None, reason: str | None) -> list[Any]:
     if proba is None:
         return lead + ["", None] + [None] * len(names) + [str(reason)]
     best = int(np.argmax(proba))
     return lead + [names[best], float(proba[best])] + [float(p) for p in proba] + [""]
 
 
-def score_chunks(model: Any, images: Any, has_labels: Union[bool, None] = None, batch_size: int = 32,
-                 decode_threads: Union[int, None] = None,
-                 max_pixels: Union[int, None] = inference.DEFAULT_MAX_PIXELS) -> Iterator[list[list[Any]]]:
+def score_chunks(model: Any, images: Any, has_labels: bool | None = None, batch_size: int = 32,
+                 decode_threads: int | None = None,
+                 max_pixels: int | None = inference.DEFAULT_MAX_PIXELS) -> Iterator[list[list[Any]]]:
     """Score the images of ``images``; yields the rows of each batch of ``batch_size`` images, in order.
 
     ``images`` is an :class:`~cvkit.data.ImageSource`, ``(path, true_label)`` pairs, or any input
@@ -227,8 +228,8 @@ def score_chunks(model: Any, images: Any, has_labels: Union[bool, None] = None, 
 
 
 def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
-                decode_threads: Union[int, None] = None, verbose: bool = True,
-                max_pixels: Union[int, None] = inference.DEFAULT_MAX_PIXELS, *,
+                decode_threads: int | None = None, verbose: bool = True,
+                max_pixels: int | None = inference.DEFAULT_MAX_PIXELS, *,
                 workers: Any = DEPRECATED, progress: Any = DEPRECATED) -> BatchSummary:
     """Score every image of ``images`` with ``model`` into the CSV ``output`` (one row per image).
 
@@ -275,8 +276,8 @@ def batch_score(model: Any, images: Any, output: PathLike, batch_size: int = 32,
     return summary
 
 
-def _write_csv(model: Any, source: ImageSource, output: Path, batch_size: int, decode_threads: Union[int, None],
-               verbose: bool, max_pixels: Union[int, None]) -> BatchSummary:
+def _write_csv(model: Any, source: ImageSource, output: Path, batch_size: int, decode_threads: int | None,
+               verbose: bool, max_pixels: int | None) -> BatchSummary:
     """Score ``source`` into the CSV/TSV ``output``, atomically; the run's summary."""
     names, has_labels = inference.classes(model), source.has_labels
     summary = BatchSummary(output=os.fspath(output), n_images=0, n_errors=0, seconds=0.0, classes=names)

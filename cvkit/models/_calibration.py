@@ -25,8 +25,6 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 __all__ = ["softmax", "log_softmax", "fit_temperature", "apply_temperature", "expected_calibration_error",
@@ -57,7 +55,7 @@ def _nll(logits: np.ndarray, y: np.ndarray, weights: np.ndarray, T: float) -> fl
     return float(-(weights * log_softmax(logits / T)[np.arange(len(y)), y]).sum() / weights.sum())
 
 
-def fit_temperature(logits: np.ndarray, y: np.ndarray, sample_weight: Optional[np.ndarray] = None) -> float:
+def fit_temperature(logits: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
     """The temperature ``T`` minimising the (weighted) log-loss of ``softmax(logits / T)`` on labels ``y``.
 
     ``logits`` are held-out scores ``(n, n_classes)`` (log-probabilities work too: they differ from

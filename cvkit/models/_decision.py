@@ -29,8 +29,9 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ DECISIONS = ("label", "no_decision", "unknown", "error")
 #: Longest answer name accepted in a model folder.
 MAX_LABEL_CHARS = 100
 
-Thresholds = Union[None, float, Mapping[str, float]]
+Thresholds = None | float | Mapping[str, float]
 
 
 def _problem(field_name: str, message: str) -> ValueError:
@@ -61,7 +62,7 @@ class DecisionRule:
     """
 
     thresholds: Thresholds = None
-    unknown_cut: Optional[float] = None
+    unknown_cut: float | None = None
     unknown_label: str = UNKNOWN
     no_decision_label: str = NO_DECISION
     unknown_info: Mapping[str, Any] = field(default_factory=dict)
@@ -96,7 +97,7 @@ class DecisionRule:
             return np.full(len(classes), float(self.thresholds))
         return np.array([float(self.thresholds.get(c, 0.0)) for c in classes])
 
-    def decide(self, proba: np.ndarray, classes: Sequence[str], novelty: Optional[np.ndarray] = None
+    def decide(self, proba: np.ndarray, classes: Sequence[str], novelty: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
         """``(labels, decisions)`` for probabilities ``(n, n_classes)``: labels are class names, the
         two withheld names, or None for rows with a NaN (unreadable images); decisions are from
@@ -151,7 +152,7 @@ class DecisionRule:
                 "rule": self.describe()}
 
     @classmethod
-    def from_metadata(cls, value: Any, classes: Sequence[str]) -> "DecisionRule":
+    def from_metadata(cls, value: Any, classes: Sequence[str]) -> DecisionRule:
         """The rule of a ``metadata.json``'s ``"decision"`` field (absent: arg-max), checked.
 
         Raises ``ValueError`` naming the field: a threshold outside [0, 1] or not a number, a
@@ -176,7 +177,8 @@ class DecisionRule:
         if isinstance(thresholds, Mapping):
             unknown = sorted(set(thresholds) - {str(c) for c in classes})
             if unknown:
-                raise _problem("thresholds", f"names class(es) the model does not have: {', '.join(map(repr, unknown))}")
+                raise _problem("thresholds", "names class(es) the model does not have: "
+                                             + ", ".join(map(repr, unknown)))
         elif isinstance(thresholds, list):
             raise _problem("thresholds", "must be a number, an object of class -> threshold, or null")
         info = value.get("unknown_info") or {}

@@ -48,7 +48,8 @@ Example:
     >>> check_overwrite(path, ["cat", "dog"], overwrite="same_classes")    # doctest: +ELLIPSIS
     Traceback (most recent call last):
     FileExistsError: ...: holds a model trained on other classes (bird, flower, fruit, vegetable; ...
-    >>> read_checked(Path(path), "metadata.json")[:1], len(verified_bytes(Path(path), read_metadata(path), "model.tflite")) > 10**6
+    >>> graph = verified_bytes(Path(path), read_metadata(path), "model.tflite")
+    >>> read_checked(Path(path), "metadata.json")[:1], len(graph) > 10**6
     (b'{', True)
 """
 from __future__ import annotations
@@ -186,7 +187,7 @@ def _preprocessing_text(backbone: str, size: tuple[int, int]) -> str:
 def _metadata(classifier: Any, exported: dict, files: dict[str, str], metrics: dict | None,
               model_version: str | None) -> dict[str, Any]:
     head = exported.get("head")
-    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    created = _dt.datetime.now(_dt.UTC).replace(microsecond=0)
     width, height = input_size(classifier)  # a featurizer's size may be an int or (width, height)
     all_metrics = dict(exported.get("metrics") or {})
     all_metrics.update(metrics or {})
@@ -354,7 +355,7 @@ def read_metadata(path: PathLike) -> dict[str, Any]:
     Example:
         >>> read_metadata("sample_data")
         Traceback (most recent call last):
-        cvkit.models._trusted.ModelFormatError: sample_data/metadata.json: missing; sample_data is not a cvkit model folder
+        cvkit.models._trusted.ModelFormatError: sample_data/metadata.json: missing; sample_data is not a ...
     """
     folder = Path(path)
     if not folder.is_dir():

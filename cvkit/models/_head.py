@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class LinearHead:
 
     # ------------------------------------------------------------------ from scikit-learn
     @classmethod
-    def from_estimator(cls, estimator: Any, check_features: np.ndarray, atol: float = 1e-5) -> Optional["LinearHead"]:
+    def from_estimator(cls, estimator: Any, check_features: np.ndarray, atol: float = 1e-5) -> LinearHead | None:
         """The arrays of a fitted linear scikit-learn head, or None if it is not one.
 
         Verified on ``check_features`` (real feature rows): for a head with ``predict_proba`` the
@@ -111,7 +111,7 @@ class LinearHead:
         return buffer.getvalue()
 
     @classmethod
-    def from_npz(cls, data: bytes, where: str) -> "LinearHead":
+    def from_npz(cls, data: bytes, where: str) -> LinearHead:
         """A head from ``.npz`` bytes, refusing anything but the expected finite float arrays
         (``ValueError`` naming ``where`` and the array); objects are never unpickled."""
         try:
@@ -126,7 +126,8 @@ class LinearHead:
         except Exception as exc:  # noqa: BLE001 - a damaged zip, a wrong format
             raise ValueError(f"{where}: not a head file ({type(exc).__name__}: {exc})") from None
         W, b, normalize = arrays["weights"], arrays["bias"], arrays["normalize"]
-        if W.dtype.kind != "f" or W.ndim != 2 or not (1 <= W.shape[0] <= MAX_FEATURES and 2 <= W.shape[1] <= MAX_CLASSES):
+        sized = W.ndim == 2 and 1 <= W.shape[0] <= MAX_FEATURES and 2 <= W.shape[1] <= MAX_CLASSES
+        if W.dtype.kind != "f" or not sized:
             raise ValueError(f"{where}: 'weights' must be a float array (n_features, n_classes) within "
                              f"({MAX_FEATURES}, {MAX_CLASSES}), got {W.dtype} {W.shape}")
         if b.dtype.kind != "f" or b.shape != (W.shape[1],):
@@ -138,7 +139,7 @@ class LinearHead:
         return cls(W.astype(np.float32), b.astype(np.float32), bool(normalize))
 
 
-def _linear_parts(estimator: Any) -> Optional[tuple[np.ndarray, np.ndarray, bool]]:
+def _linear_parts(estimator: Any) -> tuple[np.ndarray, np.ndarray, bool] | None:
     """``(W, b, normalize)`` of a linear head (``x @ W + b`` are its logits), else None."""
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeClassifier
     from sklearn.pipeline import Pipeline

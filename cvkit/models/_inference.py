@@ -38,12 +38,13 @@ from __future__ import annotations
 import os
 import urllib.parse
 import urllib.request
-from typing import Any, BinaryIO, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from cvkit._validation import Interval, check_param
-from cvkit.data._images import ImageReadError
+from cvkit.data._images import EncodedImage, ImageReadError
 from cvkit.data._source import decode_item
 
 __all__ = [
@@ -71,9 +72,8 @@ DEFAULT_MAX_PIXELS = 50_000_000
 #: Largest download ``score_image`` accepts when given a URL (bytes).
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 
-ScoreSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
+ScoreSource = str | os.PathLike | bytes | bytearray | memoryview
 #: An encoded image as :func:`decode_image` takes it: a path, bytes, or a binary stream.
-EncodedImage = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 
 
 def input_size(model: Any) -> tuple[int, int]:
@@ -124,7 +124,7 @@ def check_top_k(value: Any, n_classes: int, field: str = "top_k") -> int:
     return int(min(int(check_param(field, value, [Interval(int, 1, None)])), n_classes))
 
 
-def _encoded(source: EncodedImage) -> tuple[Union[str, bytes], str]:
+def _encoded(source: EncodedImage) -> tuple[str | bytes, str]:
     """``(item for decode_item, name for errors)`` of a path, bytes or binary stream."""
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source), os.fspath(source)

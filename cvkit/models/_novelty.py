@@ -82,7 +82,7 @@ class NoveltyScorer:
         self.max_reference, self.random_state = int(max_reference), int(random_state)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, features: np.ndarray, y: np.ndarray) -> "NoveltyScorer":
+    def fit(self, features: np.ndarray, y: np.ndarray) -> NoveltyScorer:
         """Keep what scoring needs from training ``features`` ``(n, d)`` and their class indices ``y``."""
         X = _unit(features)
         y = np.asarray(y, dtype=np.int64)
@@ -117,7 +117,7 @@ class NoveltyScorer:
         return buffer.getvalue()
 
     @classmethod
-    def from_npz(cls, data: bytes, where: str, method: str, k: int, n_features: int) -> "NoveltyScorer":
+    def from_npz(cls, data: bytes, where: str, method: str, k: int, n_features: int) -> NoveltyScorer:
         """A fitted scorer from ``.npz`` bytes: only finite float arrays of the expected names and
         shapes are accepted (``ValueError`` naming ``where`` and the array)."""
         scorer = cls(method, k=k)

@@ -70,7 +70,8 @@ def quantize_model(model_dir: PathLike, images: Any = None, n_calibration: int =
     reference = load_model(folder, runtime="auto")
     found = agreement(_probabilities(reference, reference.graph_.predict(pixels)),
                       _probabilities(keras, LiteRTModel(tflite).predict(pixels)))
-    info = {"file": INT8_FILE, "precision": "int8", "calibration": f"{len(calibration) // 2} {calibrated_on} and their mirror images",
+    info = {"file": INT8_FILE, "precision": "int8",
+            "calibration": f"{len(calibration) // 2} {calibrated_on} and their mirror images",
             "agreement": {**found, "images": what, "reference": f"float32 on {reference.runtime_}"},
             "seconds": round(time.perf_counter() - start, 3)}
     atomic_write(folder / INT8_FILE, tflite)

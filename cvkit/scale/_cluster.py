@@ -24,8 +24,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator
 
 from cvkit._console import quiet_stderr
 from cvkit._validation import Interval, check_param

@@ -89,7 +89,8 @@ def featurize_images(backbone: str, images: Any, output: PathLike, engine: str =
     check_job_params("featurize_images", engine=engine, address=address, workers=workers,
                      cpus_per_worker=cpus_per_worker, batch_size=batch_size, chunk_size=chunk_size,
                      decode_threads=decode_threads, verbose=verbose, overwrite=overwrite)
-    check_param("backbone", backbone, [Custom(lambda v: isinstance(v, str), "a backbone name (workers build it by name)")])
+    check_param("backbone", backbone,
+                [Custom(lambda v: isinstance(v, str), "a backbone name (workers build it by name)")])
     layout = plan_output(output, tables=False)
     pairs = [(p, None) for p, _ in job_pairs(images)[0]]  # labels play no part in features
     probe = _quiet_featurizer(backbone=backbone, weights=weights, input_size=input_size, pooling=pooling).fit()

@@ -29,9 +29,10 @@ import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from cvkit._io import atomic_open, read_json, write_json
 from cvkit._validation import Interval, check_param

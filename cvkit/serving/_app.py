@@ -61,8 +61,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request

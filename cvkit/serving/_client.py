@@ -14,8 +14,9 @@ from __future__ import annotations
 import base64
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence, Union
+from typing import TYPE_CHECKING, Any
 
 from cvkit._validation import Options, check_param
 from cvkit.models._inference import DEFAULT_TOP_K, format_prediction
@@ -30,7 +31,7 @@ PROTOCOLS = ("cvkit", "cvtk", "azureml", "tfserving")
 #: How :meth:`Client.score` sends cvkit's own shape: uploaded files or base64 JSON.
 ENCODINGS = ("multipart", "json")
 
-ImageInput = Union[str, os.PathLike, bytes, bytearray]
+ImageInput = str | os.PathLike | bytes | bytearray
 
 
 class ServiceError(RuntimeError):
@@ -117,7 +118,7 @@ class Client:
         """Close the connection pool."""
         self._http.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -224,7 +225,7 @@ class Client:
 
     def time_scoring(self, images: Sequence[ImageInput], encoding: str = "multipart",
                      top_k: int | None = None, labels: Sequence[str] | None = None
-                     ) -> "pd.DataFrame":
+                     ) -> pd.DataFrame:
         """Score each image in its own request and time it: one row per image.
 
         Columns: ``image``, ``label``, ``score``, ``ms`` (round trip), ``error``, and ``true_label``

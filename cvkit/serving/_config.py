@@ -20,8 +20,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Mapping, Optional
+from typing import Any, ClassVar
 
 from cvkit._validation import Custom, Interval, check_param, validate_params
 from cvkit.models import _inference as inference
@@ -90,7 +91,7 @@ class ServiceConfig:
         cvkit._validation.InvalidParameterError: precision must be one of 'float32', 'int8', got 'int4'
     """
 
-    api_key: Optional[str] = None
+    api_key: str | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_images: int = DEFAULT_MAX_IMAGES
     max_pixels: int = inference.DEFAULT_MAX_PIXELS
@@ -101,10 +102,10 @@ class ServiceConfig:
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     docs: bool = True
     warmup: bool = True
-    model_name: Optional[str] = None
+    model_name: str | None = None
     runtime: str = "auto"
     precision: str = "float32"
-    num_threads: Optional[int] = None
+    num_threads: int | None = None
 
     #: The constraints of the service's own fields (the run options are RunOptions').
     _parameter_constraints: ClassVar[dict[str, list]] = {
@@ -148,7 +149,7 @@ class ServiceConfig:
             raise TypeError(f"{owner} got unknown service option(s): {', '.join(sorted(unknown))}")
 
     @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **given: Any) -> "ServiceConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **given: Any) -> ServiceConfig:
         """A config from keyword values (those not None), else the ``CVKIT_*`` variables of
         ``environ`` (default ``os.environ``), else the defaults. A bad variable is an error naming it.
 

@@ -11,8 +11,8 @@ clients use up the process's file descriptors. :class:`GuardedH11Protocol` adds:
   bare 503 and is closed at once, so the server keeps descriptors for the clients it is serving.
 
 The request *body* is capped and has its own deadline in the app (``max_request_bytes`` and
-``body_timeout``): :class:`BodySizeLimit`, an ASGI middleware, answers 413 and 408. And idle keep-alive connections close after uvicorn's
-``timeout_keep_alive`` (5 s). :func:`cvkit.serving._server.serve` and
+``body_timeout``): :class:`BodySizeLimit`, an ASGI middleware, answers 413 and 408. And idle
+keep-alive connections close after uvicorn's ``timeout_keep_alive`` (5 s). :func:`cvkit.serving._server.serve` and
 :class:`~cvkit.serving._server.ThreadedServer` use this protocol.
 
 Example:
@@ -26,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol

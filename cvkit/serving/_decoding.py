@@ -65,7 +65,7 @@ def check_pixel_budget(items: list[ScoreItem], max_request_pixels: int | None,
         >>> check_pixel_budget(items, max_request_pixels=100_000_000)
         Traceback (most recent call last):
         ...
-        cvkit.serving._protocol.RequestError: the images of this request total 147000000 pixels, over the per-request budget of 100000000 pixels (max_request_pixels, 100 MP): send fewer or smaller images per request
+        cvkit.serving._protocol.RequestError: the images of this request total 147000000 pixels, over the ...
     """
     total = 0
     for item in items:

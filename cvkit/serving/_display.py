@@ -10,7 +10,8 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from cvkit.data._images import ImageReadError, read_image
 
@@ -22,7 +23,7 @@ __all__ = ["prediction_grid"]
 
 def prediction_grid(images: Sequence[str | os.PathLike], answers: Sequence[dict[str, Any]],
                     true_labels: Sequence[str] | None = None, ncols: int | None = None,
-                    max_images: int = 36, size: int = 160) -> "Figure":
+                    max_images: int = 36, size: int = 160) -> Figure:
     """A grid of images titled ``label (score)``; red when it differs from ``true_labels``.
 
     ``answers`` are scoring answers (from :class:`~cvkit.serving.Client`, ``POST /score`` or

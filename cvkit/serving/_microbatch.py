@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -96,7 +96,7 @@ class MicroBatcher:
         """True between :meth:`start` and :meth:`stop`."""
         return self._task is not None and not self._task.done()
 
-    async def start(self) -> "MicroBatcher":
+    async def start(self) -> MicroBatcher:
         """Start the batching loop on the running event loop."""
         if self.running:
             return self
@@ -165,7 +165,7 @@ class MicroBatcher:
                 return None
         try:
             return await asyncio.wait_for(self._queue.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
 
     async def _collect(self) -> list[_Job]:

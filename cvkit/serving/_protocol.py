@@ -53,8 +53,9 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -204,7 +205,7 @@ def decode_base64(text: Any, field: str = "image_in_base64") -> bytes:
         >>> decode_base64("photo.jpg")
         Traceback (most recent call last):
         ...
-        ValueError: image_in_base64 is not valid base64: it looks like a file name; send the file's contents, base64-encoded (encode with base64.b64encode(data).decode("ascii"))
+        ValueError: image_in_base64 is not valid base64: it looks like a file name; send the file's contents, ...
     """
     if not isinstance(text, str):
         raise ValueError(f"{field} must be a string, got {type(text).__name__}")

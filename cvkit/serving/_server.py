@@ -153,7 +153,7 @@ class ThreadedServer:
         """Base URL, e.g. ``http://127.0.0.1:54321``."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "ThreadedServer":
+    def start(self, timeout: float = 30.0) -> ThreadedServer:
         """Start serving; returns once the socket accepts connections."""
         import uvicorn
 
@@ -171,7 +171,7 @@ class ThreadedServer:
             time.sleep(0.02)
         return self
 
-    def wait_until_ready(self, timeout: float = 120.0) -> "ThreadedServer":
+    def wait_until_ready(self, timeout: float = 120.0) -> ThreadedServer:
         """Block until ``GET /health`` says the model is loaded."""
         _wait_for_health(self.url, timeout, alive=lambda: self._thread is not None
                          and self._thread.is_alive())
@@ -185,7 +185,7 @@ class ThreadedServer:
             self._thread.join(timeout)
             self._thread = None
 
-    def __enter__(self) -> "ThreadedServer":
+    def __enter__(self) -> ThreadedServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -270,7 +270,7 @@ class BackgroundServer:
         """Base URL, e.g. ``http://127.0.0.1:54321``."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "BackgroundServer":
+    def start(self) -> BackgroundServer:
         """Launch ``cvkit serve MODEL_DIR --port PORT`` (as ``python -m cvkit.cli``) in the background."""
         if self.process is not None and self.process.poll() is None:
             return self
@@ -332,7 +332,7 @@ class BackgroundServer:
         atexit.unregister(self.stop)
         return self.process.returncode
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> BackgroundServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -26,8 +26,9 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import ipywidgets as W
 import numpy as np
@@ -183,7 +184,7 @@ def _default_output(suspects: list[Suspect]) -> str:
 class _Panel:
     """The image, its labels and the decision buttons for one image of a page."""
 
-    def __init__(self, owner: "CleanerWidget", side: int, labels: Sequence[str]):
+    def __init__(self, owner: CleanerWidget, side: int, labels: Sequence[str]):
         w, h = owner.image_size
         self.title = W.HTML()
         self.image = W.Image(format="jpeg", layout=W.Layout(width=f"{w}px", height=f"{h}px", object_fit="contain"))
@@ -264,7 +265,8 @@ class CleanerWidget:
         self.store = CorrectionsFile(output if output is not None else _default_output(self.suspects))
         self.output = self.store.path
         found = [g for s in self.suspects for g in s.given] + [c for s in self.suspects for c in s.proba]
-        self.labels = [check_label(x) for x in dict.fromkeys(list(labels) if labels is not None else sorted(set(found)))]
+        names = list(labels) if labels is not None else sorted(set(found))
+        self.labels = [check_label(x) for x in dict.fromkeys(names)]
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self._cache = ImageCache(self.image_size)
         self._updating = False
@@ -440,7 +442,8 @@ class CleanerWidget:
         panel.bars.value = _bars(s.proba, given, s.suggested) if s.proba else ""
         d = self.store.get(path)
         panel.decision.value = ("<i>no decision yet</i>" if d is None else
-                                f"decision: <b>{esc(d.decision)}</b>" + (f" &rarr; <b>{esc(d.label)}</b>" if d.label else ""))
+                                f"decision: <b>{esc(d.decision)}</b>"
+                                + (f" &rarr; <b>{esc(d.label)}</b>" if d.label else ""))
         for name, button in panel.relabel_buttons.items():
             button.button_style = ("success" if d is not None and d.label == name else
                                    "info" if name == s.suggested and name != given else "")

@@ -18,7 +18,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import anywidget
 import traitlets
@@ -37,7 +37,8 @@ function render({ model, el }) {
   el.appendChild(box);
   const onKey = (e) => {
     const t = e.target;
-    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) return;
+    const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(t && t.tagName);
+    if (t && (typing || t.isContentEditable)) return;
     if (e.ctrlKey || e.metaKey || e.altKey || !model.get("shortcut_keys").includes(e.key)) return;
     e.preventDefault();
     e.stopPropagation();

@@ -35,8 +35,8 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from cvkit._io import atomic_write, folder_lock, image_key, portable_path, remove_stale_temporaries
 from cvkit.data._images import ImageReadError, PathLike, check_regular_file

@@ -24,7 +24,8 @@ from __future__ import annotations
 import os
 import warnings
 from collections import Counter
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression

@@ -90,7 +90,7 @@ class PrecisionRecallWidget:
         self.class_selector.observe(self._update, names="value")
         self.widget = W.VBox([W.HBox([self.class_selector, self.threshold]), self.numbers, self.plot])
         self.widget.add_class("cvkit-precision-recall")
-        self.figure: "Figure | None" = None
+        self.figure: Figure | None = None
         self._figure_class: str | None = None
         self._update()
 
