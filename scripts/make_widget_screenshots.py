@@ -59,12 +59,12 @@ def sample_report(report_path: Path) -> None:
 
 
 def load_labsession() -> ModuleType:
-    """The browser harness of the tests (``tests/labsession.py``), loaded from its file.
+    """The browser harness of the tests (``tests/support/labsession.py``), loaded from its file.
 
     Loaded by path, not by putting ``tests/`` on ``sys.path``: the script runs against the
     installed cvkit and borrows one file, without making every test module importable.
     """
-    path = REPO / "tests" / "labsession.py"
+    path = REPO / "tests" / "support" / "labsession.py"
     spec = importlib.util.spec_from_file_location("labsession", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load the JupyterLab harness from {path}")

@@ -34,8 +34,30 @@ def sample_dataset(sample_dir):
 
 
 @pytest.fixture(scope="session")
-def sample_split(sample_dataset):
+def sample_split():
     """The standard split used in the notebooks and the README: test_size=0.34, random_state=0."""
-    return sample_dataset.split(test_size=0.34, stratify=True, random_state=0)
+    from tests.support.models import standard_split
+    return standard_split()
+
+
+@pytest.fixture(scope="session")
+def fitted():
+    """The default FeatureClassifier fitted on the standard training split, once per run. Do not change it."""
+    from tests.support.models import fitted_classifier
+    return fitted_classifier()
+
+
+@pytest.fixture(scope="session")
+def model_dir():
+    """``fitted`` saved as a model folder, once per run. Read only: copy it to change it."""
+    from tests.support.models import trained_model_dir
+    return trained_model_dir()
+
+
+@pytest.fixture(scope="session")
+def model(model_dir):
+    """The model folder loaded with ``cvkit.load_model`` (LiteRT), once per run."""
+    import cvkit
+    return cvkit.load_model(model_dir)
 
 

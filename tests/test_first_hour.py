@@ -25,12 +25,6 @@ def _tree(sample_dir: Path, dest: Path, per_class: dict[str, int]) -> Path:
     return dest
 
 
-@pytest.fixture(scope="module")
-def clf(sample_split):
-    from cvkit import FeatureClassifier
-    return FeatureClassifier(verbose=False).fit(sample_split[0])
-
-
 def _fake_model(folder: Path, classes: list[str]) -> Path:
     folder.mkdir(parents=True)
     (folder / "metadata.json").write_text(json.dumps({"format": "cvkit-model", "classes": classes}))
@@ -84,14 +78,14 @@ def test_an_existing_model_folder_is_never_replaced_silently(tmp_path):
         check_overwrite(model, ["bird", "fruit"], overwrite="yes")
 
 
-def test_save_model_refuses_other_classes_unless_told(clf, tmp_path):
+def test_save_model_refuses_other_classes_unless_told(fitted, tmp_path):
     other = _fake_model(tmp_path / "other", ["cat", "dog"])
     with pytest.raises(FileExistsError, match="other classes"):
-        clf.save(other, overwrite="same_classes")
+        fitted.save(other, overwrite="same_classes")
     assert json.loads((other / "metadata.json").read_text())["classes"] == ["cat", "dog"]
-    clf.save(other, overwrite=True)
-    clf.save(other, overwrite="same_classes")  # now the same classes: replaced
-    assert json.loads((other / "metadata.json").read_text())["classes"] == list(clf.classes_)
+    fitted.save(other, overwrite=True)
+    fitted.save(other, overwrite="same_classes")  # now the same classes: replaced
+    assert json.loads((other / "metadata.json").read_text())["classes"] == list(fitted.classes_)
 
 
 # ---------------------------------------------------------------------- library: class weights
@@ -219,8 +213,8 @@ def test_evaluate_uses_the_model_split_and_warns_about_training_images(trained, 
 
 
 @pytest.mark.slow
-def test_evaluate_without_split_or_data_says_what_to_give(clf, tmp_path, capsys):
-    folder = clf.save(tmp_path / "model")
+def test_evaluate_without_split_or_data_says_what_to_give(fitted, tmp_path, capsys):
+    folder = fitted.save(tmp_path / "model")
     assert main(["evaluate", folder]) == 2
     assert "has no split.json" in capsys.readouterr().err
 
