@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cvkit-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser demo test bench docs clean
+.PHONY: setup browser demo test test-fast bench docs clean
 
 ## setup: create .venv and install the pinned requirements (skipped when already up to date)
 setup: $(STAMP)
@@ -32,6 +32,11 @@ demo: setup
 ## test: the whole test suite (unit tests, notebooks under nbval, the real-browser test)
 test: setup browser
 	$(VENV)/bin/pytest
+
+## test-fast: the developer's lane (under 5 minutes): everything but the tests marked slow (training, notebooks,
+## the Ray cluster, int8 conversions) and the browser tests. CI runs `make test`, which runs everything.
+test-fast: setup
+	$(VENV)/bin/pytest -m "not slow and not browser"
 
 ## bench: the benchmarks in bench/, each printing JSON
 bench: setup

@@ -26,6 +26,13 @@ matplotlib.use("Agg")
 REPO = Path(__file__).resolve().parent
 
 
+def pytest_collection_modifyitems(config, items):
+    """Notebook cells (nbval) belong to the slow lane: ``-m "not slow"`` leaves the notebooks out."""
+    for item in items:
+        if type(item).__name__ == "IPyNbCell":
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     """Close matplotlib figures after each test so memory stays flat."""

@@ -244,6 +244,7 @@ def test_featurizing_with_a_cached_graph_never_imports_tensorflow():
     np.testing.assert_allclose(np.asarray(features, np.float32), expected.transform(photos), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_int8_featurizer_is_calibrated_on_fit_images_and_reports_agreement(tmp_path):
     from cvkit import backbones
     from cvkit.features._featurizer import ImageFeaturizer

@@ -6,15 +6,17 @@
 - :mod:`cvkit.models._inference` turns pixels into probabilities and answers, for every way cvkit
   scores an image.
 - :func:`quantize_model` adds the int8 fast mode (``model.int8.tflite``) to a model folder.
-- :func:`export_model` writes a SavedModel or TFLite file and checks it agrees with the Keras model.
+- :func:`export_model` writes a SavedModel or TFLite file and checks it agrees with the Keras model;
+  :class:`TFLiteModel` runs such a file on its own.
+- :func:`check_overwrite` tells before training whether saving to a folder would be refused.
 - :func:`batch_score` scores a folder or table of images into a CSV (:class:`BatchSummary` says how
   it went); :mod:`cvkit.scale` does the same on a Ray cluster.
 
 Example:
     >>> import cvkit.models
     >>> cvkit.models.__all__
-    ['BatchSummary', 'ExportResult', 'LoadedModel', 'ModelFormatError', 'batch_score', 'export_model', \
-'is_model_folder', 'load_model', 'quantize_model', 'read_metadata', 'save_model']
+    ['BatchSummary', 'ExportResult', 'LoadedModel', 'ModelFormatError', 'TFLiteModel', 'batch_score', \
+'check_overwrite', 'export_model', 'is_model_folder', 'load_model', 'quantize_model', 'read_metadata', 'save_model']
     >>> cvkit.models.is_model_folder("sample_data")
     False
 """
@@ -30,6 +32,8 @@ _EXPORTS = {
     "quantize_model": "cvkit.models._quantize",
     "export_model": "cvkit.models._export",
     "ExportResult": "cvkit.models._export",
+    "TFLiteModel": "cvkit.models._export",
+    "check_overwrite": "cvkit.models._folder",
     "batch_score": "cvkit.models._batch",
     "BatchSummary": "cvkit.models._batch",
 }

@@ -4,7 +4,7 @@
   chunk of images (or one CSV for small jobs), on Ray Data's actor pool (``engine="ray"``) or in
   this process (``engine="local"``).
 - :func:`featurize_images`: path, content hash and feature vector of every image, as Parquet;
-  :func:`cvkit.features._tables.cache_features` loads it into the feature cache.
+  :func:`cvkit.features.cache_features` loads it into the feature cache.
 - :class:`ScaleSummary`: what a job did (images/s, errors, images reused from an earlier run, nodes).
 
 Ray is the optional extra ``pip install 'cvkit[ray]'``; it is imported only when a job uses it.

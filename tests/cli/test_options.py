@@ -21,6 +21,7 @@ def photos(tmp_path):
     return tmp_path / "photos"
 
 
+@pytest.mark.slow
 def test_cvkit_runtime_chooses_the_runtime_and_a_flag_beats_it(photos, tmp_path, monkeypatch, capsys):
     model = str(trained_model_dir())
     monkeypatch.setenv("CVKIT_RUNTIME", "keras")

@@ -7,10 +7,13 @@ import json
 import re
 import shutil
 
+import pytest
+
 from cvkit.cli._main import main
 from tests.support.models import trained_model_dir, trained_run_dir
 
 
+@pytest.mark.slow
 def test_quantize_prints_the_recorded_agreement_and_keeps_an_existing_graph(tmp_path, capsys):
     folder = tmp_path / "model"
     shutil.copytree(trained_model_dir(), folder)  # never the shared fixture itself

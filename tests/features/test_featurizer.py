@@ -172,6 +172,7 @@ def test_cache_hits_and_one_edited_image_is_recomputed_alone(lite0, photos, tmp_
     assert plain.cache_path_ is None and not (tmp_path / "nocache").exists()
 
 
+@pytest.mark.slow
 def test_cache_file_per_backbone_weights_and_size(lite0, photos, tmp_path):
     a = ImageFeaturizer(lite0, cache_dir=tmp_path, verbose=False).fit()
     b = ImageFeaturizer("efficientnet_lite0", cache_dir=tmp_path, verbose=False).fit()

@@ -73,6 +73,7 @@ def test_tampered_litert_graph_is_refused(model_dir, tmp_path):
         load_model(folder)
 
 
+@pytest.mark.slow
 def test_folder_saved_before_litert_is_converted_once_into_the_cache(model_dir, tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("CVKIT_CACHE_DIR", str(tmp_path / "cache"))
     folder = _copy(model_dir, tmp_path / "old")
@@ -105,6 +106,7 @@ def test_bad_runtime_and_precision_are_named(model_dir):
         load_model(model_dir, runtime="keras", precision="int8")
 
 
+@pytest.mark.slow
 def test_int8_fast_mode_agrees_with_float32(tmp_path):
     from cvkit.models import quantize_model
 

@@ -22,6 +22,8 @@ import pytest
 from tests.support.models import SAMPLE_DATA, trained_model_dir
 
 pytest.importorskip("ray", reason="the Ray tests need the extra: pip install 'cvkit[ray]' (CI installs it)")
+pytestmark = pytest.mark.slow  # a real Ray cluster: about a minute
+
 REPO = Path(__file__).resolve().parents[2]
 
 
