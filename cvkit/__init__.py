@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "evaluate": "cvkit.evaluation",
     "EvaluationReport": "cvkit.evaluation",
     "hard_negatives": "cvkit.evaluation",
+    "thresholds_for": "cvkit.evaluation",
     "AnnotationWidget": "cvkit.widgets",
     "ResultsWidget": "cvkit.widgets",
     "PrecisionRecallWidget": "cvkit.widgets",

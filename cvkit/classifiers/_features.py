@@ -44,6 +44,7 @@ from cvkit.classifiers._heads import (
 from cvkit.classifiers._inputs import image_source, labelled_source, size_wh
 from cvkit.data import BadImageWarning
 from cvkit.data._inputs import encode_labels, warn_unreadable
+from cvkit.models._decision import DecisionRule
 from cvkit.options import RUNTIMES, resolve_runtime
 
 __all__ = ["FeatureClassifier", "featurize", "HEAD"]
@@ -266,6 +267,7 @@ class FeatureClassifier(ImageClassifier):
         if weights is not None:
             self.metrics_["class_weights"] = {c: round(weights[i], 4) for i, c in enumerate(classes)}
         self.check_features_ = F[: min(len(F), 64)]
+        self.decision_rule_ = DecisionRule()  # a new fit answers by arg-max until set_thresholds
         return self
 
     @staticmethod

@@ -61,6 +61,7 @@ from cvkit.classifiers._training import (
 from cvkit.data._inputs import encode_labels, warn_unreadable
 from cvkit.data._source import ImageSource
 from cvkit.data._split import stratified_split_indices
+from cvkit.models._decision import DecisionRule
 from cvkit.models._predictor import run_graph
 
 __all__ = ["FineTuneClassifier", "augmented_batches"]
@@ -244,6 +245,7 @@ class FineTuneClassifier(ImageClassifier):
                          "class_counts": {c: int(n) for c, n in zip(data.classes, np.bincount(
                              data.targets, minlength=len(data.classes)))},
                          **summarize_history(history)}
+        self.decision_rule_ = DecisionRule()  # a new fit answers by arg-max until set_thresholds
         return self
 
     def _split_validation(self, source: ImageSource, validation_data: Any, seed: int

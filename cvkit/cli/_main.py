@@ -56,6 +56,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("featurize", "backbone features of a folder or table of images into Parquet", "cvkit.cli._featurize"),
     Command("serve", "serve a model folder over HTTP", "cvkit.cli._serve"),
     Command("quantize", "add the int8 fast mode (model.int8.tflite) to a model folder", "cvkit.cli._quantize"),
+    Command("thresholds", "set, choose or show a model folder's operating point (\"no decision\" below it)",
+            "cvkit.cli._thresholds"),
     Command("export", "export a model folder to SavedModel or TFLite and check it", "cvkit.cli._export"),
     Command("cache", "see or clear the on-disk feature cache", "cvkit.cli._cache"),
     Command("audit", "find label mistakes, odd images, duplicates and train/test leaks", "cvkit.cli._audit"),

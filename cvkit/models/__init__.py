@@ -8,6 +8,8 @@
 - :func:`quantize_model` adds the int8 fast mode (``model.int8.tflite``) to a model folder.
 - :func:`export_model` writes a SavedModel or TFLite file and checks it agrees with the Keras model;
   :class:`TFLiteModel` runs such a file on its own.
+- :func:`save_thresholds` gives a saved model an operating point ("no decision" below thresholds),
+  which every path that loads the folder then applies.
 - :func:`check_overwrite` tells before training whether saving to a folder would be refused.
 - :func:`batch_score` scores a folder or table of images into a CSV (:class:`BatchSummary` says how
   it went); :mod:`cvkit.scale` does the same on a Ray cluster.
@@ -16,7 +18,8 @@ Example:
     >>> import cvkit.models
     >>> cvkit.models.__all__
     ['BatchSummary', 'ExportResult', 'LoadedModel', 'ModelFormatError', 'TFLiteModel', 'batch_score', \
-'check_overwrite', 'export_model', 'is_model_folder', 'load_model', 'quantize_model', 'read_metadata', 'save_model']
+'check_overwrite', 'export_model', 'is_model_folder', 'load_model', 'quantize_model', 'read_metadata', 'save_model', \
+'save_thresholds']
     >>> cvkit.models.is_model_folder("sample_data")
     False
 """
@@ -34,6 +37,7 @@ _EXPORTS = {
     "ExportResult": "cvkit.models._export",
     "TFLiteModel": "cvkit.models._export",
     "check_overwrite": "cvkit.models._folder",
+    "save_thresholds": "cvkit.models._operating",
     "batch_score": "cvkit.models._batch",
     "BatchSummary": "cvkit.models._batch",
 }

@@ -10,8 +10,10 @@ Inputs are anything :meth:`cvkit.data.ImageSource.resolve` takes: a folder, a ta
 
 Output columns: ``path``, ``true_label`` (when the input has labels: a table with a label column,
 a labelled dataset, or a folder of class folders named after the model's classes), ``label``
-(predicted), ``score`` (its probability), ``score_<class>`` for every class, ``error``. With true
-labels the summary gives the accuracy.
+(the model's answer under its decision rule: the predicted class, or ``"no decision"`` below a
+threshold set with ``set_thresholds``), ``score`` (the top class's probability), ``score_<class>``
+for every class, ``error``. With true labels the summary gives the accuracy (a withheld answer
+counts as not right).
 
 Example:
     >>> import os, tempfile
@@ -68,6 +70,7 @@ class BatchSummary:
     errors: list[tuple[str, str]] = field(default_factory=list)  # the first 20 (path, reason)
     n_labelled: int = 0  # scored images with a true label
     n_correct: int = 0  # of those, predicted right
+    rule: str = "arg-max"  # the model's decision rule, in words (cvkit.models._decision)
 
     @property
     def accuracy(self) -> float | None:
@@ -128,6 +131,8 @@ class BatchSummary:
         if self.accuracy is not None:
             lines.append(f"accuracy: {self.accuracy:.3f} ({self.n_correct} of {self.n_labelled} images "
                          "with a true label)")
+        if self.rule != "arg-max":
+            lines.append(f"decision rule: {self.rule}")
         if self.label_counts:
             lines.append("predicted: " + ", ".join(f"{k} {v}" for k, v in self.label_counts.items()))
         if self.n_errors:
@@ -179,11 +184,12 @@ def csv_cells(row: list[Any]) -> list[str]:
     return [f"{v:.6f}" if isinstance(v, float) else ("" if v is None else v) for v in row]
 
 
-def _row(lead: list[Any], names: list[str], proba: np.ndarray | None, reason: str | None) -> list[Any]:
+def _row(lead: list[Any], names: list[str], proba: np.ndarray | None, reason: str | None, label: Any = None
+         ) -> list[Any]:
     if proba is None:
         return lead + ["", None] + [None] * len(names) + [str(reason)]
     best = int(np.argmax(proba))
-    return lead + [names[best], float(proba[best])] + [float(p) for p in proba] + [""]
+    return lead + [str(label), float(proba[best])] + [float(p) for p in proba] + [""]
 
 
 def score_chunks(model: Any, images: Any, has_labels: bool | None = None, batch_size: int = 32,
@@ -216,14 +222,17 @@ def score_chunks(model: Any, images: Any, has_labels: bool | None = None, batch_
         has_labels = source.has_labels
     labels = source.labels or [None] * len(source)
     size = inference.input_size(model)
+    rule = inference.decision_rule(model)
     for batch in source.batches(size, batch_size, max_pixels=max_pixels, threads=decode_threads):
         proba = inference.predict_proba(model, batch.pixels[batch.ok]) if batch.ok.any() \
             else np.zeros((0, len(names)), np.float32)
-        scored = iter(proba)
+        answers, _ = rule.decide(proba, names)
+        scored = iter(zip(proba, answers))
         rows = []
         for j, i in enumerate(batch.index):
             lead = [source.name(int(i))] + ([labels[i] or ""] if has_labels else [])
-            rows.append(_row(lead, names, next(scored) if batch.ok[j] else None, batch.reasons[j]))
+            row, label = next(scored) if batch.ok[j] else (None, None)
+            rows.append(_row(lead, names, row, batch.reasons[j], label))
         yield rows
 
 
@@ -280,7 +289,8 @@ def _write_csv(model: Any, source: ImageSource, output: Path, batch_size: int, d
                verbose: bool, max_pixels: int | None) -> BatchSummary:
     """Score ``source`` into the CSV/TSV ``output``, atomically; the run's summary."""
     names, has_labels = inference.classes(model), source.has_labels
-    summary = BatchSummary(output=os.fspath(output), n_images=0, n_errors=0, seconds=0.0, classes=names)
+    summary = BatchSummary(output=os.fspath(output), n_images=0, n_errors=0, seconds=0.0, classes=names,
+                           rule=inference.decision_rule(model).describe())
     from cvkit._console import progress_bar  # tqdm.auto, ending at 100% in saved notebooks
 
     bar = progress_bar(total=len(source), desc="Scoring images", unit="img", disable=not verbose)

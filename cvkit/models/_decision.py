@@ -136,9 +136,9 @@ class DecisionRule:
         parts = []
         if isinstance(self.thresholds, Mapping):
             values = sorted(float(v) for v in self.thresholds.values())
-            parts.append(f"per-class thresholds {values[0]:.2g}-{values[-1]:.2g}" if values else "arg-max")
+            parts.append(f"per-class thresholds {values[0]:.4g}-{values[-1]:.4g}" if values else "arg-max")
         elif self.thresholds is not None:
-            parts.append(f"threshold {float(self.thresholds):.2g}")
+            parts.append(f"threshold {float(self.thresholds):.4g}")
         if self.unknown_cut is not None:
             parts.append(f"unknown above novelty {float(self.unknown_cut):.3g}")
         return ", ".join(parts) or "arg-max"
@@ -152,12 +152,12 @@ class DecisionRule:
                 "rule": self.describe()}
 
     @classmethod
-    def from_metadata(cls, value: Any, classes: Sequence[str]) -> DecisionRule:
+    def from_metadata(cls, value: Any, classes: Sequence[str], novelty: bool = True) -> DecisionRule:
         """The rule of a ``metadata.json``'s ``"decision"`` field (absent: arg-max), checked.
 
         Raises ``ValueError`` naming the field: a threshold outside [0, 1] or not a number, a
         threshold for a class the model does not have, an unknown key, an answer name that is also
-        a class name.
+        a class name, an unknown cut for a model without a ``novelty`` scorer.
 
         Example:
             >>> DecisionRule.from_metadata({"thresholds": {"cat": 1.5}}, ["cat", "dog"])
@@ -188,6 +188,8 @@ class DecisionRule:
                    unknown_label=value.get("unknown_label", UNKNOWN),
                    no_decision_label=value.get("no_decision_label", NO_DECISION), unknown_info=dict(info))
         rule.check_classes(classes)
+        if rule.unknown_cut is not None and not novelty:
+            raise _problem("unknown_cut", "needs a novelty scorer, and this model has none")
         return rule
 
     def check_classes(self, classes: Sequence[str]) -> None:

@@ -11,8 +11,10 @@ class (``agreement``) and the largest probability difference are reported beside
   checked on images it was not calibrated on), or on the check images when there is no split.
 
 Next to the export go ``labels.txt`` (one class per line, in output order) and ``export.json``
-(the check's numbers). Every file is written through :mod:`cvkit._io` (atomically); an existing
-export is replaced only with ``overwrite=True``.
+(the check's numbers, the classes, and the model's decision rule under ``"decision"``: the
+thresholds below which an app should answer "no decision", as every cvkit path does). Every
+file is written through :mod:`cvkit._io` (atomically); an existing export is replaced only with
+``overwrite=True``.
 
 Example (``cvkit export MODEL_DIR --format tflite`` does the same from the shell; about 20 s):
     >>> import os, tempfile
@@ -50,7 +52,7 @@ from cvkit._validation import Interval, Options, check_param
 from cvkit.data._images import PathLike, resize
 from cvkit.data._source import ImageSource
 from cvkit.models._folder import KERAS_FILE, load_model
-from cvkit.models._inference import input_size, probability_graph
+from cvkit.models._inference import decision_rule, input_size, probability_graph
 
 __all__ = ["export_model", "ExportResult", "TFLiteModel", "FORMATS", "QUANTIZATIONS", "check_images",
            "read_pixels"]
@@ -355,5 +357,7 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
         seconds=time.perf_counter() - start,
         calibration=calibrated_on if quantize == "int8" else None)
     report = out.parent / (out.stem + ".export.json") if fmt == "tflite" else out / "export.json"
-    write_json(report, result.to_dict(), indent=2)
+    sidecar = {**result.to_dict(), "classes": [str(c) for c in model.classes_],
+               "decision": decision_rule(model).to_metadata()}  # the model's rule travels with the export
+    write_json(report, sidecar, indent=2)
     return result

@@ -71,7 +71,8 @@ from cvkit._io import atomic_write, staged_folder, to_jsonable, write_json
 from cvkit._validation import Options, check_param
 from cvkit.data._images import PathLike
 from cvkit.models._conversion import INT8_FILE, LITERT_FILE, build_litert, cached_conversion
-from cvkit.models._inference import input_size
+from cvkit.models._decision import DecisionRule
+from cvkit.models._inference import decision_rule, input_size
 from cvkit.models._loaded import LoadedModel
 from cvkit.models._metajson import MAX_JSON_DEPTH, MAX_METADATA_BYTES, parse_metadata
 from cvkit.models._trusted import ModelFormatError, check_savable, load_head, load_keras
@@ -208,6 +209,7 @@ def _metadata(classifier: Any, exported: dict, files: dict[str, str], metrics: d
         "metrics": to_jsonable(all_metrics),
         "params": to_jsonable({k: v for k, v in classifier.get_params(deep=False).items()
                                if isinstance(v, (str, int, float, bool, type(None)))}),
+        "decision": decision_rule(classifier).to_metadata(),
         "versions": _versions(),
         "files": files,
     }
@@ -344,6 +346,10 @@ def _check_fields(file: Path, meta: dict) -> None:
                                f"got {meta['input_size']!r}")
     if meta["head"] not in ("keras", "skops"):
         raise ModelFormatError(f"{file}: field 'head' must be 'keras' or 'skops', got {meta['head']!r}")
+    try:  # thresholds and answer names checked like every field; no folder has a novelty scorer yet
+        DecisionRule.from_metadata(meta.get("decision"), classes, novelty=False)
+    except ValueError as exc:
+        raise ModelFormatError(f"{file}: {exc}") from None
 
 
 def read_metadata(path: PathLike) -> dict[str, Any]:

@@ -46,12 +46,14 @@ import numpy as np
 from cvkit._validation import Interval, check_param
 from cvkit.data._images import EncodedImage, ImageReadError
 from cvkit.data._source import decode_item
+from cvkit.models._decision import DecisionRule
 
 __all__ = [
     "DEFAULT_TOP_K",
     "DEFAULT_MAX_PIXELS",
     "input_size",
     "classes",
+    "decision_rule",
     "check_top_k",
     "decode_image",
     "predict_proba",
@@ -103,6 +105,21 @@ def classes(model: Any) -> list[str]:
     if names is None:
         raise TypeError(f"{type(model).__name__} has no classes_: load it with cvkit.load_model()")
     return [str(c) for c in names]
+
+
+def decision_rule(model: Any) -> DecisionRule:
+    """The decision rule the model answers with (:class:`~cvkit.models._decision.DecisionRule`).
+
+    A fitted classifier or a loaded model keeps it in ``decision_rule_`` (set with
+    ``model.set_thresholds(...)``, saved in and read from ``metadata.json``); any other model
+    answers with the arg-max. Every path that names an answer asks this function, so they agree.
+
+    Example:
+        >>> decision_rule(object()).describe()
+        'arg-max'
+    """
+    rule = getattr(model, "decision_rule_", None)
+    return rule if isinstance(rule, DecisionRule) else DecisionRule()
 
 
 def check_top_k(value: Any, n_classes: int, field: str = "top_k") -> int:
@@ -212,15 +229,21 @@ def probability_graph(model: Any, required: bool = False, keras: bool = False) -
     return None
 
 
-def format_prediction(proba: np.ndarray, class_names: Sequence[str], top_k: int = DEFAULT_TOP_K
-                      ) -> dict[str, Any]:
-    """One image's answer: ``label``, ``score`` (its probability), ``scores`` by class, ``top_k``.
+def format_prediction(proba: np.ndarray, class_names: Sequence[str], top_k: int = DEFAULT_TOP_K,
+                      rule: DecisionRule | None = None) -> dict[str, Any]:
+    """One image's answer: ``label``, ``score`` (the top class's probability), ``scores`` by class, ``top_k``.
 
+    ``label`` is what the model's decision ``rule`` answers (default: the arg-max). When the rule
+    is more than the arg-max (thresholds), the answer also says ``decision`` (``"label"`` or
+    ``"no_decision"``) and which ``rule`` was applied; probabilities are always given as they are.
     Plain Python types only, so the dict is JSON-ready. Ties keep class order.
 
     Example:
         >>> format_prediction([0.1, 0.7, 0.2], ["cat", "dog", "fox"], top_k=2)["top_k"]
         [{'label': 'dog', 'score': 0.7}, {'label': 'fox', 'score': 0.2}]
+        >>> answer = format_prediction([0.1, 0.7, 0.2], ["cat", "dog", "fox"], rule=DecisionRule(thresholds=0.8))
+        >>> answer["label"], answer["score"], answer["decision"], answer["rule"]
+        ('no decision', 0.7, 'no_decision', 'threshold 0.8')
     """
     row = np.asarray(proba, dtype=np.float64).reshape(-1)
     if len(row) != len(class_names):
@@ -230,8 +253,13 @@ def format_prediction(proba: np.ndarray, class_names: Sequence[str], top_k: int 
     order = np.argsort(-row, kind="stable")
     k = max(1, min(int(top_k), len(class_names)))
     best = int(order[0])
+    answer: dict[str, Any] = {"label": str(class_names[best])}
+    ruled = rule is not None and not rule.is_argmax
+    if ruled:
+        labels, decisions = rule.decide(row[None], class_names)
+        answer = {"label": str(labels[0]), "decision": str(decisions[0]), "rule": rule.describe()}
     return {
-        "label": str(class_names[best]),
+        **answer,
         "score": float(row[best]),
         "scores": {str(c): float(p) for c, p in zip(class_names, row)},
         "top_k": [{"label": str(class_names[i]), "score": float(row[i])} for i in order[:k]],
@@ -249,7 +277,8 @@ def score_arrays(model: Any, images: np.ndarray, top_k: int | Sequence[int] = DE
     ks = [top_k] * len(proba) if isinstance(top_k, (int, np.integer)) else list(top_k)
     if len(ks) != len(proba):
         raise ValueError(f"{len(ks)} top_k values for {len(proba)} images")
-    return [format_prediction(p, names, k) for p, k in zip(proba, ks)]
+    rule = decision_rule(model)
+    return [format_prediction(p, names, k, rule) for p, k in zip(proba, ks)]
 
 
 def score_sources(model: Any, sources: Sequence[ScoreSource], top_k: int = DEFAULT_TOP_K,

@@ -31,6 +31,7 @@ import numpy as np
 from cvkit._validation import DEPRECATED, is_deprecated_default
 from cvkit.data._images import PathLike
 from cvkit.data._source import ImageSource
+from cvkit.models._decision import DecisionRule
 from cvkit.models._graphs import as_graph
 from cvkit.models._inference import DEFAULT_TOP_K, score_image
 from cvkit.models._predictor import PredictorMixin, run_graph
@@ -46,9 +47,10 @@ class LoadedModel(PredictorMixin):
     (``"float32"`` or ``"int8"``), ``graph_`` (the pixel graph that runs: a
     :class:`cvkit._litert.LiteRTModel` or a :class:`cvkit.models._graphs.KerasGraph`),
     ``keras_model_`` (the Keras graph; None on LiteRT), ``head_`` (the scikit-learn head or None),
-    ``path_``. ``batch_size`` and ``verbose`` (None: a progress bar for 200+ images; formerly
-    ``progress``) may be changed. Build one with :func:`cvkit.load_model`, which checks the folder
-    first (examples: see the module).
+    ``decision_rule_`` (how probabilities become answers: arg-max, or the thresholds saved with the
+    model; see :meth:`set_thresholds`), ``path_``. ``batch_size`` and ``verbose`` (None: a progress
+    bar for 200+ images; formerly ``progress``) may be changed. Build one with
+    :func:`cvkit.load_model`, which checks the folder first (examples: see the module).
     """
 
     def __init__(self, path: PathLike, metadata: dict, graph: Any, head: Any = None,
@@ -65,6 +67,7 @@ class LoadedModel(PredictorMixin):
         width, height = metadata["input_size"]
         self.input_size_ = (int(width), int(height))
         self.backbone = metadata["backbone"]
+        self.decision_rule_ = DecisionRule.from_metadata(metadata.get("decision"), self.classes_)
         self.batch_size = batch_size
         self.verbose = verbose
         if not is_deprecated_default(progress):
@@ -83,8 +86,9 @@ class LoadedModel(PredictorMixin):
 
     def __repr__(self) -> str:
         runtime = self.runtime_ + (f" {self.precision_}" if self.precision_ != "float32" else "")
+        rule = "" if self.decision_rule_.is_argmax else f"; answers by {self.decision_rule_.describe()}"
         return (f"<cvkit model {self.path_} ({self.metadata_.get('method')}, {self.backbone}, "
-                f"{len(self.classes_)} classes: {', '.join(self.classes_)}; runs on {runtime})>")
+                f"{len(self.classes_)} classes: {', '.join(self.classes_)}; runs on {runtime}{rule})>")
 
     def _predict_proba(self, X: Any) -> np.ndarray:
         source = ImageSource.resolve(X)

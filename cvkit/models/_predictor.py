@@ -19,7 +19,8 @@ Example:
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from cvkit.data._inputs import warn_unreadable
 from cvkit.data._source import ImageSource
+from cvkit.models._decision import NO_DECISION
 from cvkit.models._graphs import as_graph
+from cvkit.models._inference import decision_rule
 from cvkit.models._pipeline import run_pixels
 
 __all__ = ["PredictorMixin", "run_graph", "true_labels", "NotFittedError"]
@@ -127,14 +130,43 @@ class PredictorMixin:
         return proba
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most likely class name per image (object array); ``None`` for unreadable images."""
+        """The answer per image (object array): the most likely class, or under the model's thresholds
+        (:meth:`set_thresholds`) ``"no decision"`` when the top class is not sure enough; ``None`` for
+        unreadable images. The same rule answers in every path (``score_image``, the service,
+        ``cvkit score``, Ray jobs), read from the model folder once saved."""
         proba = self.predict_proba(X)
-        out = np.empty(len(proba), dtype=object)
-        ok = np.all(np.isfinite(proba), axis=1) if len(proba) else np.zeros(0, bool)
-        names = np.asarray(self.classes_, dtype=object)
-        out[ok] = names[np.argmax(proba[ok], axis=1)] if ok.any() else []
-        out[~ok] = None
-        return out
+        labels, _ = decision_rule(self).decide(proba, self.classes_)
+        return labels
+
+    def set_thresholds(self, thresholds: float | Mapping[str, float] | None,
+                       no_decision_label: str = NO_DECISION) -> Any:
+        """Answer ``no_decision_label`` when the top class's probability is below its threshold.
+
+        ``thresholds``: one number in [0, 1] for every class, ``{class: threshold}`` (classes left
+        out keep 0), or None (back to the arg-max). Probabilities do not change, only the answers;
+        ``save`` writes the rule into the model folder, and every path that loads it answers alike.
+        Pick thresholds for a target precision or recall with
+        :func:`cvkit.evaluation.thresholds_for`, or in the :class:`~cvkit.widgets.PrecisionRecallWidget`.
+        Returns the model. Example::
+
+            >>> class Fixed(PredictorMixin):
+            ...     classes_ = ["cat", "dog"]
+            ...     def _predict_proba(self, X):
+            ...         return np.array([[0.9, 0.1], [0.4, 0.6]], np.float32)
+            >>> Fixed().set_thresholds({"dog": 0.7}).predict(None).tolist()
+            ['cat', 'no decision']
+        """
+        self._check_is_fitted()
+        if isinstance(thresholds, Mapping):
+            unknown = sorted(set(map(str, thresholds)) - set(map(str, self.classes_)))
+            if unknown:
+                raise ValueError(f"set_thresholds: {', '.join(map(repr, unknown))} is not a class of this model "
+                                 f"(classes: {', '.join(map(repr, self.classes_))})")
+            thresholds = {str(c): thresholds.get(c, 0.0) for c in self.classes_}
+        rule = replace(decision_rule(self), thresholds=thresholds, no_decision_label=no_decision_label)
+        rule.check_classes(self.classes_)
+        self.decision_rule_ = rule
+        return self
 
     def score(self, X: Any, y: Sequence[Any] | None = None, sample_weight: Any = None) -> float:
         """Accuracy on labelled images (labels from the input, or ``y``); unreadable images are left out.

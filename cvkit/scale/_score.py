@@ -33,6 +33,7 @@ from cvkit._io import atomic_write
 from cvkit._validation import DEPRECATED, renamed_keyword
 from cvkit.data._images import PathLike
 from cvkit.models._batch import BatchSummary, check_output, csv_cells, output_columns, score_chunks
+from cvkit.models._decision import DecisionRule
 from cvkit.models._folder import read_checked, read_metadata, sha256_bytes
 from cvkit.models._inference import DEFAULT_MAX_PIXELS
 from cvkit.options import RunOptions
@@ -157,7 +158,8 @@ def score_images(model: PathLike, images: Any, output: PathLike, engine: str = "
     def ship(ray: Any) -> dict:
         return {"model": None, "shipped": [ray.put(model_files(model))]}
 
-    summary = ScaleSummary(output=os.fspath(output), n_images=0, n_errors=0, seconds=0.0, classes=names)
+    summary = ScaleSummary(output=os.fspath(output), n_images=0, n_errors=0, seconds=0.0, classes=names,
+                           rule=DecisionRule.from_metadata(meta.get("decision"), names).describe())
     run_job(job, ScoringWorker, options, summary, engine=engine, address=address, workers=workers,
             cpus_per_worker=cpus_per_worker, verbose=verbose, overwrite=overwrite, ship=ship)
     summary.warn_errors("score_images", stacklevel=2)

@@ -152,6 +152,7 @@ class _Service:
             "model_name": self.model_name,
             "runtime": getattr(self.model, "runtime_", None),
             "precision": getattr(self.model, "precision_", None),
+            "decision": inference.decision_rule(self.model).to_metadata(),
             "limits": {"max_request_bytes": self.config.max_request_bytes,
                        "max_images": self.config.max_images,
                        "max_pixels": self.config.max_pixels,
@@ -397,7 +398,7 @@ async def _score(service: _Service, request: Request, tfserving: bool = False) -
             message = f"the model failed on this request: {type(exc).__name__}: {exc}"
             return _tf_error(message, 500) if parsed.convention == "tfserving" else \
                 JSONResponse({"detail": message}, status_code=500)
-    answers = build_answers(items, proba, scored, service.classes)
+    answers = build_answers(items, proba, scored, service.classes, inference.decision_rule(service.model))
     version = (getattr(service.model, "metadata_", None) or {}).get("model_version")
     status, body = response_for(parsed, answers, service.classes, version)
     return JSONResponse(body, status_code=status)

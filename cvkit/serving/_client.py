@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cvkit._validation import Options, check_param
+from cvkit.models._decision import DecisionRule
 from cvkit.models._inference import DEFAULT_TOP_K, format_prediction
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -202,7 +203,9 @@ class Client:
                                       model_name=self._metadata.get("model_name") or "model")
         rows = self._json(self._http.post(path, json=payload))["predictions"]
         k = DEFAULT_TOP_K if top_k is None else int(top_k)
-        return [{"index": i, **format_prediction(row, classes, k)} for i, row in enumerate(rows)]
+        # TF Serving answers probabilities; the model's decision rule (from /metadata) names the answer
+        rule = DecisionRule.from_metadata(self._metadata.get("decision"), classes)
+        return [{"index": i, **format_prediction(row, classes, k, rule)} for i, row in enumerate(rows)]
 
     def _score(self, batch: Sequence[ImageInput], top_k: int | None, encoding: str,
                protocol: str = "cvkit") -> list[dict[str, Any]]:

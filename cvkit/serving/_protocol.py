@@ -6,7 +6,10 @@ cvkit's own JSON request::
      "parameters": {"top_k": 3}}          # optional default for every image
 
 is answered ``{"predictions": [...]}`` with one entry per image, in order: ``label``, ``score``,
-``scores`` (by class), ``top_k``, or ``error`` for an image that could not be scored.
+``scores`` (by class), ``top_k``, or ``error`` for an image that could not be scored. A model saved
+with thresholds (``set_thresholds``) answers ``"no decision"`` below them, and each answer then
+also names its ``decision`` and the ``rule`` applied (``GET /metadata`` gives the rule as
+``"decision"``, so a TF Serving client, which receives probabilities, can apply the same rule).
 
 Clients written for the systems cvkit replaces are understood as they are (:func:`parse_request`
 tells the shapes apart; each is documented in the README's "Existing clients"):
@@ -59,6 +62,7 @@ from typing import Any
 
 import numpy as np
 
+from cvkit.models._decision import DecisionRule
 from cvkit.models._inference import DEFAULT_TOP_K, check_top_k, format_prediction
 
 __all__ = ["RequestError", "ScoreItem", "ScoreRequest", "CONVENTIONS", "parse_request",
@@ -380,11 +384,12 @@ def response_status(answers: list[dict[str, Any]]) -> int:
 
 
 def build_answers(items: list[ScoreItem], proba: np.ndarray, scored: list[int],
-                  class_names: list[str]) -> list[dict[str, Any]]:
-    """One answer per item, in order: ``proba[j]`` belongs to item ``scored[j]``; others get errors."""
+                  class_names: list[str], rule: DecisionRule | None = None) -> list[dict[str, Any]]:
+    """One answer per item, in order: ``proba[j]`` belongs to item ``scored[j]``; others get errors.
+    Labels follow the model's decision ``rule`` (None: arg-max), as in every other path."""
     answers: list[dict[str, Any]] = [{} for _ in items]
     for row, i in zip(proba, scored):
-        answer = format_prediction(row, class_names, items[i].top_k)
+        answer = format_prediction(row, class_names, items[i].top_k, rule)
         if "error" in answer:
             answers[i] = item_error(i, answer["error"], items[i].name, items[i].field)
             continue

@@ -129,7 +129,7 @@ def run(raw_data: str | bytes | Mapping[str, Any], max_images: int = DEFAULT_MAX
     scored = [i for i, p in enumerate(pixels) if p is not None]
     proba = inference.predict_proba(model, np.stack([pixels[i] for i in scored])) if scored else \
         np.zeros((0, len(names)), np.float32)
-    answers = build_answers(items, proba, scored, names)
+    answers = build_answers(items, proba, scored, names, inference.decision_rule(model))
     version = (getattr(model, "metadata_", None) or {}).get("model_version")
     status, body = response_for(request, answers, names, version)
     if request.convention == "tfserving" and status != 200:

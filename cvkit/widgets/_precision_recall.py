@@ -5,6 +5,8 @@ A higher threshold makes the answers it keeps more precise but keeps fewer of th
 shows, for the threshold on its slider, the precision, the recall and the share of images kept,
 and marks that point on the precision/recall curve, for all classes at once or one class against
 the rest. The numbers come from :meth:`cvkit.evaluation.EvaluationReport.at_threshold`.
+:meth:`PrecisionRecallWidget.apply_to` gives the model the chosen threshold, so it travels with
+the saved model to every path that answers from it.
 
 Example:
     >>> import cvkit
@@ -99,6 +101,30 @@ class PrecisionRecallWidget:
         """The selected class, or None for all classes."""
         value = self.class_selector.value
         return None if value == _ALL else value
+
+    def apply_to(self, model: Any) -> Any:
+        """Give ``model`` the threshold on the slider: for all classes, or (a class selected) for that
+        class alone, keeping the model's thresholds for the others. The model then answers "no
+        decision" below it in every path once saved (``clf.save``; for a saved folder,
+        :func:`cvkit.models.save_thresholds` with ``model.decision_rule_.thresholds``). Returns the model.
+
+        Example:
+            >>> import cvkit
+            >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
+            >>> clf = cvkit.FeatureClassifier(verbose=False).fit(train)
+            >>> w = PrecisionRecallWidget(cvkit.evaluate(clf, test), threshold=0.6)
+            >>> w.class_selector.value = "bird"
+            >>> w.apply_to(clf).decision_rule_.thresholds
+            {'bird': 0.6, 'flower': 0.0, 'fruit': 0.0, 'vegetable': 0.0}
+        """
+        value = round(float(self.threshold.value), 4)
+        if self.class_name is None:
+            return model.set_thresholds(value)
+        current = getattr(model, "decision_rule_", None)
+        kept = current.threshold_array(model.classes_) if current is not None else np.zeros(len(model.classes_))
+        thresholds = {str(c): float(t) for c, t in zip(model.classes_, kept)}
+        thresholds[self.class_name] = value
+        return model.set_thresholds(thresholds)
 
     def _curve(self, class_name: str | None) -> Any:
         """``threshold_curve`` at every distinct score (capped at ~400 points) and a 0.01 grid."""

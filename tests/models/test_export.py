@@ -14,10 +14,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """A private copy of the trained run (model/ + split.json), since exports write into it."""
+    """A private copy of the trained run (model/ + split.json), since exports write into it; the
+    model answers "no decision" below 0.9 (the rule its exports' sidecar must carry)."""
     root = tmp_path_factory.mktemp("export_run")
     from cvkit.data import load_split, save_split
+    from cvkit.models import save_thresholds
     shutil.copytree(trained_model_dir(), root / "model")
+    save_thresholds(root / "model", 0.9)
     save_split(root / "split.json", *load_split(trained_run_dir() / "split.json"))
     return root / "model"
 
@@ -68,6 +71,11 @@ def test_tflite_float32_from_the_command_line_uses_split_json(tflite_float32, mo
     proba = TFLiteModel(tflite_float32).predict_proba(pixels)
     np.testing.assert_allclose(proba, model.predict_proba(pixels), atol=1e-4)
     assert (tflite_float32.parent / "labels.txt").read_text().split() == list(model.classes_)
+    # the sidecar carries the model's decision rule: an app applying it answers as cvkit does
+    from cvkit.models._decision import DecisionRule
+    assert report["decision"]["thresholds"] == 0.9 and report["classes"] == list(model.classes_)
+    labels, _ = DecisionRule.from_metadata(report["decision"], report["classes"]).decide(proba, report["classes"])
+    assert labels.tolist() == model.predict(pixels).tolist()
 
 
 def test_float16_halves_the_file_and_agrees(model, model_dir, tflite_float32):

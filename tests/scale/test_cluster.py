@@ -119,6 +119,21 @@ def test_two_nodes_score_like_batch_score_with_error_rows(resumed_job, photos, t
     assert len(nodes) == 2, "both worker nodes scored chunks"
 
 
+def test_a_ray_job_applies_the_folders_thresholds_like_batch_score(cluster, tmp_path):
+    from cvkit.models import batch_score, save_thresholds
+    from cvkit.scale import score_images
+    folder = shutil.copytree(trained_model_dir(), tmp_path / "model")
+    save_thresholds(folder, 0.998)  # about half of the bird photos score below it
+    images = sorted(str(p) for p in (SAMPLE_DATA / "bird").glob("*.jpg"))
+    batch_score(folder, images, tmp_path / "local.csv", verbose=False)
+    summary = score_images(folder, images, tmp_path / "ray.csv", address=cluster.address, workers=2, chunk_size=8,
+                           verbose=False)
+    local, ray = read_csv(tmp_path / "local.csv"), read_csv(tmp_path / "ray.csv")
+    assert [r["label"] for r in ray] == [r["label"] for r in local]
+    assert 0 < sum(r["label"] == "no decision" for r in ray) < len(ray), "some answers withheld, not all"
+    assert "decision rule: threshold 0.998" in str(summary)
+
+
 def test_killed_job_resumes_without_duplicates(resumed_job, cluster):
     out, written, stdout = resumed_job
     assert 3 <= written < 27, f"the job should be stopped half-way, {written} of 27 parts were written"
