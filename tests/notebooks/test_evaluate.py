@@ -79,6 +79,21 @@ def test_notebook_saves_the_same_report_as_evaluate(executed, run_dir):
     assert "test:  {'bird': 12, 'flower': 9, 'fruit': 9, 'vegetable': 6}" in text
 
 
+def test_notebook_saves_an_operating_point_that_the_model_then_answers_by(executed, run_dir):
+    import numpy as np
+
+    import cvkit
+    _, test = cvkit.load_split(run_dir / "split.json")
+    model = cvkit.load_model(run_dir / "model")
+    rule = model.decision_rule_
+    assert not rule.is_argmax and set(rule.thresholds) == set(model.classes_)
+    answers = model.predict(test)
+    truth = np.array([str(v) for v in test.image_labels], dtype=object)
+    answered = answers != "no decision"
+    assert answered.any() and np.mean(answers[answered] == truth[answered]) >= 0.95  # the notebook's target
+    assert f"{int((~answered).sum())} of 36 test photos now get 'no decision'" in _stdout(executed)
+
+
 def _is_figure(output) -> bool:
     return bool({"image/png", "image/jpeg"} & set(output.get("data", {})))  # the notebooks draw JPEG
 
