@@ -34,6 +34,7 @@ from cvkit.classifiers._base import (
     ImageClassifier,
     former_name,
 )
+from cvkit.classifiers._calibrate import CALIBRATIONS, fixed_head, temperature_from_folds
 from cvkit.classifiers._heads import (
     class_weights,
     default_estimator,
@@ -44,6 +45,7 @@ from cvkit.classifiers._heads import (
 from cvkit.classifiers._inputs import image_source, labelled_source, size_wh
 from cvkit.data import BadImageWarning
 from cvkit.data._inputs import encode_labels, warn_unreadable
+from cvkit.models._calibration import tempered
 from cvkit.models._decision import DecisionRule
 from cvkit.options import RUNTIMES, resolve_runtime
 
@@ -122,6 +124,12 @@ class FeatureClassifier(ImageClassifier):
     runtime : what runs the backbone: ``"auto"`` (LiteRT when ``ai-edge-litert`` is installed, else
         Keras), ``"litert"`` or ``"keras"`` (see :class:`~cvkit.features._featurizer.ImageFeaturizer`).
         The saved model folder holds both, whichever trained it.
+    calibration : how the probabilities are made honest: ``"temperature"`` (default: the head's logits
+        divided by one number fitted on out-of-fold predictions of the training photos, see
+        :mod:`cvkit.classifiers._calibrate`; answers and accuracy unchanged, and on the default head it
+        is part of the saved graph, so every runtime and export gives the same probabilities),
+        ``"sigmoid"`` or ``"isotonic"`` (scikit-learn's ``CalibratedClassifierCV`` around the head,
+        with ``cv`` folds; the head is then saved as ``head.skops``), or None.
     estimator, progress : deprecated former names of ``head`` and ``verbose`` (a ``FutureWarning``).
 
     Attributes
@@ -135,6 +143,8 @@ class FeatureClassifier(ImageClassifier):
     n_features_in_ : feature width.
     metrics_ : training facts written to the model folder (training accuracy, chosen ``C``, ...).
     skipped_ : ``(path, reason)`` for training images that could not be read (left out of fit).
+    temperature_ : the calibration temperature (1.0: none); ``metrics_["calibration"]`` says how it
+        was found and the out-of-fold ECE and log-loss before and after.
     check_features_ : a few training feature rows, to verify the head folded into Keras on saving.
 
     Example:
@@ -150,13 +160,15 @@ class FeatureClassifier(ImageClassifier):
         "backbone": BACKBONE, "head": HEAD, "cache": ["boolean"], "cache_dir": CACHE_DIR,
         "batch_size": [Interval(int, 1, None)], "verbose": VERBOSE, "cv": [Interval(int, 2, None)],
         "random_state": RANDOM_STATE, "class_weight": CLASS_WEIGHT, "runtime": [Options(RUNTIMES)],
+        "calibration": [Options(list(CALIBRATIONS)), None],
         "estimator": former_name(HEAD), "progress": former_name(VERBOSE),
     }
 
     def __init__(self, backbone: str = "efficientnet_lite0", head: Any = "logistic", cache: bool = True,
                  cache_dir: str | os.PathLike | None = None, batch_size: int = 32, verbose: bool | int = True,
                  cv: int = 5, random_state: int | None = 0, class_weight: str | dict | None = None,
-                 runtime: str = "auto", *, estimator: Any = DEPRECATED, progress: Any = DEPRECATED):
+                 runtime: str = "auto", calibration: str | None = "temperature", *, estimator: Any = DEPRECATED,
+                 progress: Any = DEPRECATED):
         self.backbone = backbone
         self.head = head
         self.cache = cache
@@ -167,6 +179,7 @@ class FeatureClassifier(ImageClassifier):
         self.random_state = random_state
         self.class_weight = class_weight
         self.runtime = runtime
+        self.calibration = calibration
         self.estimator = estimator
         self.progress = progress
 
@@ -212,8 +225,15 @@ class FeatureClassifier(ImageClassifier):
         head = param_value(self, "estimator", "head")
         min_count = int(np.bincount(targets).min())
         if head is None or isinstance(head, str):
-            return default_estimator(min_count, cv=self.cv, random_state=self.random_state)
-        return with_probabilities(clone(head), min_count, random_state=self.random_state)
+            made = default_estimator(min_count, cv=self.cv, random_state=self.random_state)
+        else:
+            made = clone(head)
+        if self.calibration in ("sigmoid", "isotonic") and min(self.cv, min_count) >= 2:
+            from sklearn.calibration import CalibratedClassifierCV
+            from sklearn.model_selection import StratifiedKFold
+            folds = StratifiedKFold(min(self.cv, min_count), shuffle=True, random_state=self.random_state)
+            return CalibratedClassifierCV(made, method=self.calibration, cv=folds)
+        return with_probabilities(made, min_count, random_state=self.random_state)
 
     def fit_head(self, features: np.ndarray, targets: np.ndarray, classes: list[str]) -> Any:
         """A new head (:meth:`make_head`) fitted on ``features`` and class indices ``targets``, weighted
@@ -253,6 +273,7 @@ class FeatureClassifier(ImageClassifier):
         classes, target = encode_labels([lab for lab, good in zip(source.labels, ok) if good])
         F = feats[ok]
         estimator = self.fit_head(F, target, classes)
+        calibration = self._calibrate(estimator, F, target, classes)
 
         self.backbone_ = spec.name
         self.backbone_info_ = spec
@@ -266,9 +287,20 @@ class FeatureClassifier(ImageClassifier):
         weights = class_weights(self.class_weight, target, classes)
         if weights is not None:
             self.metrics_["class_weights"] = {c: round(weights[i], 4) for i, c in enumerate(classes)}
+        self.metrics_["calibration"] = calibration
+        self.temperature_ = float(calibration.get("temperature", 1.0))
         self.check_features_ = F[: min(len(F), 64)]
         self.decision_rule_ = DecisionRule()  # a new fit answers by arg-max until set_thresholds
         return self
+
+    def _calibrate(self, estimator: Any, F: np.ndarray, target: np.ndarray, classes: list[str]) -> dict[str, Any]:
+        """What :mod:`cvkit.classifiers._calibrate` finds for ``calibration="temperature"`` (the out-of-fold
+        temperature and ECE before/after); the method alone for the others (they live in the head)."""
+        if self.calibration != "temperature":
+            return {"method": self.calibration}
+        maker = fixed_head(estimator, lambda: self.make_head(target))
+        return temperature_from_folds(maker, F, target, cv=self.cv, random_state=self.random_state,
+                                      weights=class_weights(self.class_weight, target, classes), fit=fit_head)
 
     @staticmethod
     def _training_metrics(estimator: Any, F: np.ndarray, target: np.ndarray, classes: list[str]) -> dict[str, Any]:
@@ -307,7 +339,7 @@ class FeatureClassifier(ImageClassifier):
         feats, ok = self._features_of(X, "predict_proba")
         proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)
         if ok.any():
-            proba[ok] = self.estimator_.predict_proba(feats[ok]).astype(np.float32)
+            proba[ok] = tempered(self.estimator_.predict_proba(feats[ok]), self.temperature_)
         return proba
 
     # ------------------------------------------------------------------ saving
@@ -315,12 +347,14 @@ class FeatureClassifier(ImageClassifier):
         """One Keras graph when the head folds into a softmax Dense layer; else features + skops head."""
         keras = import_keras()
         backbone = self.featurizer_.model_
+        calibration = {"method": self.calibration, "temperature": self.temperature_, "in_graph": False}
         out = {"keras_model": backbone, "head": self.estimator_, "backbone": self.backbone_,
-               "metrics": dict(self.metrics_)}
+               "metrics": dict(self.metrics_), "calibration": calibration}
         folded = fold_linear_head(self.estimator_, self.check_features_)
         if folded is None:
             return out
-        W, b = folded
+        W, b = (v / np.float32(self.temperature_) for v in folded)  # calibrated: the logits divided by T
+        calibration["in_graph"] = True
         width, height = self.input_size_
         inputs = keras.Input((height, width, 3), dtype="float32", name="image")
         features = backbone(inputs)

@@ -81,27 +81,38 @@ def output_folder(args: argparse.Namespace) -> Path:
 
 
 def print_test_report(report: Any, file: Any = None) -> None:
-    """Print a test report's accuracy, balanced accuracy and per-class precision, recall and support.
+    """Print a test report's accuracy, balanced accuracy (each with its 95% interval) and per-class
+    precision, recall (with its interval) and support.
 
     Example:
         >>> import cvkit
         >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
         >>> clf = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train)
         >>> print_test_report(cvkit.evaluate(clf, test))          # doctest: +NORMALIZE_WHITESPACE
-        test accuracy: 0.9722 (35/36)
-        balanced accuracy: 0.9583
-                   precision  recall  support
+        test accuracy: 0.9722 (35/36), 95% interval 0.858\u20131.000
+        balanced accuracy: 0.9583, 95% interval 0.875\u20131.000
+        only 36 test images: accuracy is known to within about ±7 points; more test images ...
+                   precision  recall  recall_low  recall_high  support
         class
-        bird           1.000   1.000       12
-        flower         1.000   1.000        9
-        fruit          0.900   1.000        9
-        vegetable      1.000   0.833        6
+        bird           1.000   1.000       0.758        1.000       12
+        flower         1.000   1.000       0.701        1.000        9
+        fruit          0.900   1.000       0.701        1.000        9
+        vegetable      1.000   0.833       0.436        1.000        6
     """
-    n = len(report)
-    print(f"test accuracy: {report.accuracy:.4f} ({round(report.accuracy * n)}/{n})", file=file)
-    print(f"balanced accuracy: {report.balanced_accuracy:.4f}", file=file)
-    table = report.per_class()[["precision", "recall", "support"]]
+    n, found = len(report), report.intervals()
+    print(f"test accuracy: {report.accuracy:.4f} ({round(report.accuracy * n)}/{n}), "
+          f"95% interval {_range(found['accuracy'])}", file=file)
+    print(f"balanced accuracy: {report.balanced_accuracy:.4f}, 95% interval {_range(found['balanced_accuracy'])}",
+          file=file)
+    note = report.headline().partition("\n")[2]
+    if note:
+        print(note, file=file)
+    table = report.per_class(intervals=True)[["precision", "recall", "recall_low", "recall_high", "support"]]
     print(table.to_string(na_rep="n/a", float_format="{:.3f}".format), file=file)
+
+
+def _range(bounds: tuple[float, float] | None) -> str:
+    return "n/a" if bounds is None else f"{bounds[0]:.3f}\u2013{bounds[1]:.3f}"
 
 
 def _split(dataset: ImageDataset, args: argparse.Namespace) -> tuple[ImageDataset, ImageDataset | None]:

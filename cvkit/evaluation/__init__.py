@@ -13,7 +13,7 @@ Example:
     >>> train, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
     >>> report = evaluate(cvkit.FeatureClassifier(verbose=False).fit(train), test)
     >>> print(report.to_text().splitlines()[1])
-    accuracy                  0.972
+    accuracy                  0.972 (0.858–1.000)
     >>> fig = report.plot_summary()
 """
 from cvkit.evaluation import plots

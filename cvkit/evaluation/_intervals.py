@@ -7,6 +7,11 @@ class's number of images (stratified: a small class is never left out of a resam
 the 2.5th and 97.5th percentiles of each metric over the resamples (seeded, so a report is the
 same every time).
 
+A bootstrap cannot move a proportion that is 100% (or 0%) on the test images: 12 of 12 photos of a
+class right gives every resample 12 of 12, an interval of zero width. So proportions (accuracy,
+per-class precision and recall) are widened to cover at least their Wilson score interval too
+(:func:`wilson_interval`), which says what 12 of 12 honestly means: somewhere above about 76%.
+
 It is fast because a resample is a vector of per-image counts, not a copy: accuracy, balanced
 accuracy, log-loss, per-class precision/recall/F1 are weighted sums, and each class's ROC AUC is a
 weighted Mann-Whitney count over scores sorted once (ties count half). 1,000 resamples of 3,000
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bootstrap_intervals", "resample_weights", "N_BOOT", "LEVEL", "interval_note"]
+__all__ = ["bootstrap_intervals", "resample_weights", "wilson_interval", "N_BOOT", "LEVEL", "interval_note"]
 
 #: Resamples drawn for a report's intervals.
 N_BOOT = 1000
@@ -62,6 +67,32 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float] | None
     return float(low), float(high)
 
 
+def wilson_interval(k: float, n: float, level: float = LEVEL) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion ``k`` of ``n`` (None when ``n`` is 0).
+
+    Example:
+        >>> [round(v, 3) for v in wilson_interval(12, 12)]
+        [0.758, 1.0]
+    """
+    from scipy.stats import norm
+
+    if n <= 0:
+        return None
+    z = float(norm.ppf(0.5 + level / 2.0))
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def _widened(bounds: tuple[float, float] | None, k: float, n: float, level: float) -> tuple[float, float] | None:
+    """``bounds`` stretched to cover the Wilson interval of ``k`` of ``n`` as well."""
+    wilson = wilson_interval(k, n, level)
+    if bounds is None or wilson is None:
+        return bounds or wilson
+    return min(bounds[0], wilson[0]), max(bounds[1], wilson[1])
+
+
 def _weighted_auc(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """ROC AUC of ``scores`` for ``positive`` under each row of ``weights`` (Mann-Whitney, ties half)."""
     order = np.argsort(scores, kind="mergesort")
@@ -89,8 +120,8 @@ def bootstrap_intervals(y: np.ndarray, proba: np.ndarray, n_boot: int = N_BOOT, 
     Example:
         >>> y = np.array([0, 0, 1, 1])
         >>> found = bootstrap_intervals(y, np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8]]), n_boot=200)
-        >>> found["accuracy"], found["macro_roc_auc"]
-        ((1.0, 1.0), (1.0, 1.0))
+        >>> [round(v, 3) for v in found["accuracy"]], found["macro_roc_auc"]   # 4 of 4 right: Wilson's width
+        ([0.51, 1.0], (1.0, 1.0))
     """
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(proba, dtype=np.float64)
@@ -102,7 +133,7 @@ def bootstrap_intervals(y: np.ndarray, proba: np.ndarray, n_boot: int = N_BOOT, 
     correct = (pred == y).astype(np.float64)
     total = w.sum(axis=1)
     out: dict = {"n_boot": int(n_boot), "level": float(level), "random_state": random_state}
-    out["accuracy"] = _percentiles((w @ correct) / total, level)
+    out["accuracy"] = _widened(_percentiles((w @ correct) / total, level), correct.sum(), len(y), level)
     picked = np.clip(p[np.arange(len(y)), y], 1e-15, 1.0)
     out["log_loss"] = _percentiles((w @ -np.log(picked)) / total, level)
     truth = np.eye(n_classes, dtype=bool)[y]          # (n, C)
@@ -118,6 +149,11 @@ def bootstrap_intervals(y: np.ndarray, proba: np.ndarray, n_boot: int = N_BOOT, 
     out["balanced_accuracy"] = _percentiles(np.nanmean(np.where(present, recall, np.nan), axis=1), level)
     out["per_class"] = {name: [_percentiles(values[:, c], level) if present[c] else None for c in range(n_classes)]
                         for name, values in (("precision", precision), ("recall", recall), ("f1", f1))}
+    hits, n_true, n_pred = (truth & guess).sum(axis=0), truth.sum(axis=0), guess.sum(axis=0)
+    for c in np.flatnonzero(present):
+        out["per_class"]["recall"][c] = _widened(out["per_class"]["recall"][c], hits[c], n_true[c], level)
+        if n_pred[c]:
+            out["per_class"]["precision"][c] = _widened(out["per_class"]["precision"][c], hits[c], n_pred[c], level)
     aucs = [_weighted_auc(p[:, c], y == c, w) for c in range(n_classes) if present[c]]
     if n_classes == 2:
         aucs = aucs[1:]  # binary: the positive class's AUC, as scikit-learn reports it
@@ -137,4 +173,4 @@ def interval_note(n_images: int, low: float, high: float) -> str | None:
     if n_images >= 100 and half < 5.0:
         return None
     return (f"only {n_images} test images: accuracy is known to within about ±{half:.0f} points; more test "
-            "images (or cvkit.cross_validate) would narrow it")
+            "images (or cross-validation: cvkit.classifiers.cross_validate) would narrow it")

@@ -340,6 +340,7 @@ class EvaluationReport(ReportTables):
             "format": REPORT_FORMAT, "format_version": _FORMAT_VERSION,
             "classes": self.classes, "info": self.info,
             "metrics": self.summary(),
+            "intervals": self.intervals(),
             "per_class_log_loss": self.per_class_log_loss,
             "auc": self.auc, "average_precision": self.average_precision,
             "per_class": per_class,

@@ -22,11 +22,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cvkit._validation import Interval, check_param
+from cvkit.evaluation._intervals import LEVEL, N_BOOT, bootstrap_intervals, interval_note
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["ReportTables", "names_list"]
+
+
+def between(bounds: tuple[float, float] | None, digits: int = 3) -> str:
+    """``" (low\u2013high)"`` for an interval (the 95% range of a metric), or ``""`` when it has none."""
+    return "" if bounds is None else f" ({bounds[0]:.{digits}f}\u2013{bounds[1]:.{digits}f})"
 
 
 def names_list(names: Sequence[str]) -> str:
@@ -55,23 +61,72 @@ class ReportTables:
     skipped: list[tuple[str, str]]
 
     # ------------------------------------------------------------------ tables
-    def per_class(self) -> pd.DataFrame:
+    def per_class(self, intervals: bool = False) -> pd.DataFrame:
         """One row per class: precision, recall, f1, support, log_loss, auc, average_precision.
+
+        ``intervals=True`` adds the 95% interval of precision, recall and f1 (``precision_low``,
+        ``precision_high``, ...; see :meth:`intervals`).
 
         Example:
             >>> from cvkit.evaluation import EvaluationReport
             >>> report = EvaluationReport(["a", "b", "b"], [[.8, .2], [.3, .7], [.6, .4]], ["a", "b"])
             >>> report.per_class()[["precision", "recall", "support"]].values.tolist()
             [[0.5, 1.0, 1.0], [1.0, 0.5, 2.0]]
+            >>> list(report.per_class(intervals=True).columns[-2:])
+            ['f1_low', 'f1_high']
         """
         import pandas as pd
         auc, ap, ll = self.auc, self.average_precision, self.per_class_log_loss
-        return pd.DataFrame({
+        table = pd.DataFrame({
             "precision": self.precision, "recall": self.recall, "f1": self.f1,
             "support": self.support.astype(np.int64),
             "log_loss": [ll[c] for c in self.classes], "auc": [auc[c] for c in self.classes],
             "average_precision": [ap[c] for c in self.classes],
         }, index=pd.Index(self.classes, name="class"))
+        if intervals:
+            found = self.intervals()["per_class"]
+            for metric in ("precision", "recall", "f1"):
+                for side, name in ((0, "low"), (1, "high")):
+                    table[f"{metric}_{name}"] = [np.nan if v is None else v[side] for v in found[metric]]
+        return table
+
+    def intervals(self, n_boot: int = N_BOOT, level: float = LEVEL, random_state: int | None = 0) -> dict:
+        """95% intervals (``level``) of the headline and per-class metrics: a stratified bootstrap
+        over the test images (:func:`cvkit.evaluation._intervals.bootstrap_intervals`), seeded, so the
+        same report always gives the same intervals. ``{"accuracy": (low, high), "balanced_accuracy",
+        "log_loss", "macro_roc_auc", "per_class": {"precision": [...], ...}, ...}``; None where a
+        metric is undefined in most resamples. Computed once per setting.
+
+        Example:
+            >>> from cvkit.evaluation import EvaluationReport
+            >>> proba = [[.8, .2]] * 9 + [[.3, .7]] + [[.1, .9]] * 10
+            >>> report = EvaluationReport(["a"] * 10 + ["b"] * 10, proba, ["a", "b"])
+            >>> report.accuracy, [round(v, 3) for v in report.intervals()["accuracy"]]
+            (0.95, [0.764, 1.0])
+        """
+        key = (int(n_boot), float(level), random_state)
+        cache = self.__dict__.setdefault("_intervals", {})
+        if key not in cache:
+            cache[key] = bootstrap_intervals(self.y_true, self.proba, *key)
+        return cache[key]
+
+    def headline(self) -> str:
+        """Accuracy and balanced accuracy with their 95% intervals in one line, and a plain warning
+        when the test set is too small for a precise number.
+
+        Example:
+            >>> from cvkit.evaluation import EvaluationReport
+            >>> proba = [[.8, .2]] * 9 + [[.3, .7]] + [[.1, .9]] * 10
+            >>> report = EvaluationReport(["a"] * 10 + ["b"] * 10, proba, ["a", "b"])
+            >>> print(report.headline())
+            accuracy 0.950 (0.764\u20131.000), balanced accuracy 0.950 (0.850\u20131.000) on 20 test images
+            only 20 test images: accuracy is known to within about ±12 points; more test images ...
+        """
+        found = self.intervals()
+        text = (f"accuracy {self.accuracy:.3f}{between(found['accuracy'])}, balanced accuracy "
+                f"{self.balanced_accuracy:.3f}{between(found['balanced_accuracy'])} on {len(self)} test images")
+        note = interval_note(len(self), *found["accuracy"]) if found["accuracy"] else None
+        return text + (f"\n{note}" if note else "")
 
     def summary(self) -> dict[str, float]:
         """The headline numbers as a flat dict (accuracy, balanced accuracy, log-loss, AUCs, ...).
@@ -228,9 +283,15 @@ class ReportTables:
         import pandas as pd
         lines = [f"{len(self)} images, {self.n_classes} classes"
                  + (f" ({len(self.skipped)} unreadable, left out)" if self.skipped else "")]
+        found = self.intervals()
+        ranges = {"accuracy": found["accuracy"], "balanced_accuracy": found["balanced_accuracy"],
+                  "log_loss": found["log_loss"], "auc_macro": found["macro_roc_auc"]}
         for key, value in self.summary().items():
             if key != "n_images":
-                lines.append(f"{key:<26}{value:.{digits}f}")
+                lines.append(f"{key:<26}{value:.{digits}f}{between(ranges.get(key), digits)}".rstrip())
+        note = interval_note(len(self), *found["accuracy"]) if found["accuracy"] else None
+        if note:
+            lines.append(note)
         table = self.per_class().round(digits)
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             lines += ["", table.to_string(na_rep="n/a")]

@@ -20,6 +20,7 @@ import numpy as np
 from cvkit.classifiers._history import plot_history
 from cvkit.data._grid import image_grid
 from cvkit.data._source import decode_item
+from cvkit.evaluation._tables import between
 
 __all__ = ["image_grid"]
 
@@ -175,7 +176,8 @@ def plot_summary(report, normalize: bool = True, figsize: tuple[float, float] | 
                  suptitle: str | bool | None = True):
     """Confusion matrix, ROC and precision-recall side by side in one Figure (cvtk's summary view).
 
-    ``suptitle=True`` writes the headline numbers (accuracy, log-loss, macro AUC) on top.
+    ``suptitle=True`` writes the headline numbers (accuracy, balanced accuracy, log-loss, macro AUC)
+    on top, each with its 95% interval (:meth:`~cvkit.evaluation.EvaluationReport.intervals`).
     Example: ``plot_summary(report).savefig("evaluation.png")``.
     """
     import matplotlib.pyplot as plt
@@ -185,9 +187,12 @@ def plot_summary(report, normalize: bool = True, figsize: tuple[float, float] | 
     plot_pr(report, ax=axes[2])
     if suptitle is True:
         auc = report.auc["macro"]
-        suptitle = (f"{len(report)} test images: accuracy {report.accuracy:.3f}, "
-                    f"balanced accuracy {report.balanced_accuracy:.3f}, log-loss {report.log_loss:.3f}"
-                    + ("" if np.isnan(auc) else f", macro AUC {auc:.3f}"))
+        found = report.intervals()
+        suptitle = (f"{len(report)} test images: accuracy {report.accuracy:.3f}{between(found['accuracy'])}, "
+                    f"balanced accuracy {report.balanced_accuracy:.3f}{between(found['balanced_accuracy'])}\n"
+                    f"log-loss {report.log_loss:.3f}{between(found['log_loss'])}"
+                    + ("" if np.isnan(auc) else f", macro AUC {auc:.3f}{between(found['macro_roc_auc'])}")
+                    + " (95% intervals)")
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["softmax", "log_softmax", "fit_temperature", "apply_temperature", "expected_calibration_error",
-           "reliability", "TEMPERATURE_RANGE"]
+__all__ = ["softmax", "log_softmax", "fit_temperature", "apply_temperature", "tempered", "log_proba",
+           "expected_calibration_error", "reliability", "TEMPERATURE_RANGE"]
 
 #: Temperatures :func:`fit_temperature` may return: a wider one means the held-out data say nothing useful.
 TEMPERATURE_RANGE = (0.05, 20.0)
@@ -86,6 +86,29 @@ def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
     if not (np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive number, got {temperature!r}")
     return softmax(np.asarray(logits, dtype=np.float64) / float(temperature)).astype(np.float32)
+
+
+def log_proba(proba: np.ndarray) -> np.ndarray:
+    """``log(proba)`` (float64), with probabilities clipped at 1e-12 so a 0 gives a finite number."""
+    return np.log(np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0))
+
+
+def tempered(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(log(proba) / temperature)`` as float32: the head's probabilities, calibrated (rows
+    with a NaN stay NaN; temperature 1 returns them unchanged).
+
+    Example:
+        >>> tempered(np.array([[0.9, 0.1]]), 2.0).round(3).tolist()
+        [[0.75, 0.25]]
+    """
+    proba = np.asarray(proba, dtype=np.float32)
+    if temperature == 1.0:
+        return proba
+    out = np.full(proba.shape, np.nan, np.float32)
+    ok = np.all(np.isfinite(proba), axis=1) if len(proba) else np.zeros(0, bool)
+    if ok.any():
+        out[ok] = apply_temperature(log_proba(proba[ok]), temperature)
+    return out
 
 
 def reliability(proba: np.ndarray, y: np.ndarray, n_bins: int = 10) -> dict[str, np.ndarray]:

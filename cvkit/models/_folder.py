@@ -70,8 +70,8 @@ from typing import Any
 from cvkit._io import atomic_write, staged_folder, to_jsonable, write_json
 from cvkit._validation import Options, check_param
 from cvkit.data._images import PathLike
+from cvkit.models._answer_fields import check_answer_fields
 from cvkit.models._conversion import INT8_FILE, LITERT_FILE, build_litert, cached_conversion
-from cvkit.models._decision import DecisionRule
 from cvkit.models._inference import decision_rule, input_size
 from cvkit.models._loaded import LoadedModel
 from cvkit.models._metajson import MAX_JSON_DEPTH, MAX_METADATA_BYTES, parse_metadata
@@ -210,6 +210,7 @@ def _metadata(classifier: Any, exported: dict, files: dict[str, str], metrics: d
         "params": to_jsonable({k: v for k, v in classifier.get_params(deep=False).items()
                                if isinstance(v, (str, int, float, bool, type(None)))}),
         "decision": decision_rule(classifier).to_metadata(),
+        "calibration": exported.get("calibration"),
         "versions": _versions(),
         "files": files,
     }
@@ -346,10 +347,7 @@ def _check_fields(file: Path, meta: dict) -> None:
                                f"got {meta['input_size']!r}")
     if meta["head"] not in ("keras", "skops"):
         raise ModelFormatError(f"{file}: field 'head' must be 'keras' or 'skops', got {meta['head']!r}")
-    try:  # thresholds and answer names checked like every field; no folder has a novelty scorer yet
-        DecisionRule.from_metadata(meta.get("decision"), classes, novelty=False)
-    except ValueError as exc:
-        raise ModelFormatError(f"{file}: {exc}") from None
+    check_answer_fields(file, meta, classes)  # the operating point and the calibration
 
 
 def read_metadata(path: PathLike) -> dict[str, Any]:

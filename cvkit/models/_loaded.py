@@ -31,6 +31,8 @@ import numpy as np
 from cvkit._validation import DEPRECATED, is_deprecated_default
 from cvkit.data._images import PathLike
 from cvkit.data._source import ImageSource
+from cvkit.models._answer_fields import calibration_temperature
+from cvkit.models._calibration import tempered
 from cvkit.models._decision import DecisionRule
 from cvkit.models._graphs import as_graph
 from cvkit.models._inference import DEFAULT_TOP_K, score_image
@@ -68,6 +70,7 @@ class LoadedModel(PredictorMixin):
         self.input_size_ = (int(width), int(height))
         self.backbone = metadata["backbone"]
         self.decision_rule_ = DecisionRule.from_metadata(metadata.get("decision"), self.classes_)
+        self.temperature_ = calibration_temperature(metadata.get("calibration"))  # 1.0 when in the graph
         self.batch_size = batch_size
         self.verbose = verbose
         if not is_deprecated_default(progress):
@@ -99,6 +102,7 @@ class LoadedModel(PredictorMixin):
         proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)
         if ok.any():
             proba[ok] = self.head_.predict_proba(out[ok])
+            proba[ok] = tempered(proba[ok], self.temperature_)  # a Keras head has its calibration in its graph
         return proba
 
     def score_image(self, source: Any, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
