@@ -51,7 +51,7 @@ def test_features_method_reaches_97_percent_and_saves_the_model(sample_dir, tmp_
     out = tmp_path / "run"
     nb, text = _run(tmp_path, data_dir=str(sample_dir), output_dir=str(out))
     assert "104 images in 4 classes" in text
-    assert "test accuracy: 0.972 (35 of 36 images)" in text
+    assert "35 of 36 test images right" in text and "accuracy 0.972 (0.858–1.000)" in text
     assert "5-fold cross-validated accuracy on all 104 images:" in text
     assert "reloaded model gives the same probabilities: True" in text
     assert _figures(nb) == 2  # the image grid and the augmentation preview
@@ -73,7 +73,7 @@ def test_finetune_method_with_small_parameters(sample_dir, tmp_path):
     nb, text = _run(tmp_path, data_dir=str(data), method="finetune", epochs=1, augment=False,
                     output_dir=str(out))
     assert "20 images in 4 classes" in text and "augmentation is off" in text
-    assert "test accuracy:" in text and "cross-validated" not in text
+    assert "test images right" in text and "accuracy " in text and "cross-validated" not in text
     assert _figures(nb) == 2  # the image grid and the training curves
     import cvkit
     model = cvkit.load_model(out / "model")
@@ -91,7 +91,7 @@ def test_imbalanced_data_shows_the_weak_classes(sample_dir, tmp_path):
     out = tmp_path / "run"
     nb, text = _run(tmp_path, data_dir=str(data), class_weight="balanced", flip=False, output_dir=str(out))
     assert "59 images in 4 classes" in text
-    assert "balanced accuracy: " in text
+    assert "balanced accuracy " in text and "on 21 test images" in text
     assert "warning: classes differ in size by" in text and "class_weight='balanced'" in text
     assert "fewer than 10 training images" in text
     tables = ["".join(o["data"]["text/plain"]) for c in nb["cells"] if c["cell_type"] == "code"
