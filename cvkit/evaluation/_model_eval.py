@@ -115,7 +115,7 @@ def evaluate(model: Any, dataset: Any, *, zero_division: float = float("nan")) -
         >>> clf = cvkit.FeatureClassifier(verbose=False).fit(train)
         >>> report = evaluate(clf, test)
         >>> report
-        <EvaluationReport: 36 images, 4 classes, accuracy 0.972, log-loss 0.157>
+        <EvaluationReport: 36 images, 4 classes, accuracy 0.972, log-loss 0.159>
         >>> fig = report.plot_summary()
     """
     model = as_model(model)
