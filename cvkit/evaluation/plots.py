@@ -29,7 +29,7 @@ __all__ = ["image_grid"]
 # Evaluation plots. Each takes an ``EvaluationReport`` (see cvkit.evaluation) and returns the Figure;
 # the single-panel ones draw into ``ax`` when given, so they compose into larger figures.
 # ---------------------------------------------------------------------------------------------
-__all__ += ["plot_confusion_matrix", "plot_roc", "plot_pr", "plot_summary", "plot_thresholds",
+__all__ += ["plot_confusion_matrix", "plot_roc", "plot_pr", "plot_summary", "plot_thresholds", "plot_calibration",
             "plot_history", "plot_predictions", "plot_top_losses"]
 
 _AVERAGE_STYLE = {"micro": {"color": "black", "linestyle": ":", "linewidth": 2.2},
@@ -216,6 +216,32 @@ def plot_thresholds(report, class_name: str | None = None, ax=None,
     ax.set_title(title or ("All classes" if class_name is None else f"Class {class_name!r}")
                  + ": precision / recall / coverage")
     ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_calibration(report, n_bins: int = 10, ax=None, title: str | None = None):
+    """Reliability diagram: per bin of the top probability, how often the answer was right, against
+    the diagonal of perfect calibration; bar labels give each bin's image count, the title the
+    expected calibration error (ECE). Returns the Figure.
+    """
+    from cvkit.models._calibration import expected_calibration_error, reliability
+
+    table = reliability(report.proba, report.y_true, n_bins)
+    fig, ax = _figure_and_axes(ax, (4.8, 4.4))
+    edges, full = table["edges"], table["count"] > 0
+    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    ax.bar(centres[full], table["accuracy"][full], width=width * 0.9, color="#4c72b0", alpha=0.8, label="right")
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1.2, label="perfectly calibrated")
+    for x, y, n in zip(centres[full], table["accuracy"][full], table["count"][full]):
+        ax.text(x, min(y + 0.02, 0.97), str(int(n)), ha="center", fontsize=7)
+    ece = expected_calibration_error(report.proba, report.y_true)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("Top probability")
+    ax.set_ylabel("Share right")
+    ax.set_title(title or f"Reliability: ECE {ece:.3f} on {len(report)} images")
+    ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     return fig
 

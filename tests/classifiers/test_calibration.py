@@ -118,3 +118,17 @@ def test_a_folder_saved_before_calibration_loads_uncalibrated(tmp_path, split):
 def test_a_bad_calibration_name_is_an_error_naming_the_choices(split):
     with pytest.raises(ValueError, match="calibration must be one of 'temperature', 'sigmoid', 'isotonic'"):
         FeatureClassifier(calibration="platt", verbose=False).fit(split[0])
+
+
+def test_the_report_measures_calibration_and_draws_the_reliability_diagram(fitted, split, tmp_path):
+    from matplotlib.figure import Figure
+
+    import cvkit
+
+    report = cvkit.evaluate(fitted, split[1])
+    assert report.calibration_error == pytest.approx(expected_calibration_error(report.proba, report.y_true))
+    assert 0.0 <= report.calibration_error < 0.3
+    fig = report.plot_calibration()
+    assert isinstance(fig, Figure) and f"ECE {report.calibration_error:.3f} on 36 images" in fig.axes[0].get_title()
+    saved = json.loads(report.to_json(tmp_path / "r.json"))
+    assert saved["calibration_error"] == pytest.approx(report.calibration_error)
