@@ -178,7 +178,7 @@ def test_train_prints_per_class_scores_warns_and_writes_under_runs(trained, caps
     model = work / "runs" / "signs" / "model"
     assert f"model saved to {Path('runs/signs/model')}" in out and (model / "split.json").is_file()
     assert "test accuracy:" in out and "balanced accuracy:" in out
-    assert "precision  recall  support" in out and "vegetable" in out
+    assert "precision  recall  recall_low  recall_high  support" in out and "vegetable" in out
     assert "cvkit train: warning: classes differ in size by" in err and "fewer than 10 training images" in err
     meta = json.loads((model / "metadata.json").read_text())
     assert meta["params"]["class_weight"] == "balanced" and "test_balanced_accuracy" in meta["metrics"]

@@ -405,7 +405,7 @@ def test_finetune_parameter_errors_name_the_parameter(tiny):
 
 def test_default_head_is_the_cross_validated_linear_probe(tiny):
     small_train, small_val = tiny
-    probe = FeatureClassifier(verbose=False).fit(small_train)
+    probe = FeatureClassifier(verbose=False, calibration=None).fit(small_train)  # fine-tuning does not calibrate
     clf = FineTuneClassifier(epochs=0, validation_fraction=0, verbose=0).fit(small_train)
     assert clf.history_["phase"] == ["head"] and clf.metrics_["epochs_run"] == {"head": 1, "fine_tune": 0}
     assert clf.history_["accuracy"][0] == pytest.approx(probe.metrics_["train_accuracy"])

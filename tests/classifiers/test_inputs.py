@@ -24,7 +24,7 @@ BAD_VALUES = {
     FeatureClassifier: {
         "backbone": 3, "head": "svm", "cache": "yes", "cache_dir": 5, "batch_size": 0, "verbose": "loud",
         "cv": 1, "random_state": -1, "class_weight": "heavy", "runtime": "tpu", "estimator": "svm",
-        "progress": "loud",
+        "progress": "loud", "calibration": "platt",
     },
     FineTuneClassifier: {
         "backbone": None, "epochs": -1, "head": "svm", "head_epochs": 2.5, "batch_size": 0, "learning_rate": 0,
