@@ -90,7 +90,7 @@ def print_test_report(report: Any, file: Any = None) -> None:
         >>> clf = cvkit.FeatureClassifier(verbose=False, random_state=0).fit(train)
         >>> print_test_report(cvkit.evaluate(clf, test))          # doctest: +NORMALIZE_WHITESPACE
         test accuracy: 0.9722 (35/36), 95% interval 0.858\u20131.000
-        balanced accuracy: 0.9583, 95% interval 0.875\u20131.000
+        balanced accuracy: 0.9583, 95% interval 0.801\u20131.000
         only 36 test images: accuracy is known to within about ±7 points; more test images ...
                    precision  recall  recall_low  recall_high  support
         class

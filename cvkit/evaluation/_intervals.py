@@ -10,7 +10,9 @@ same every time).
 A bootstrap cannot move a proportion that is 100% (or 0%) on the test images: 12 of 12 photos of a
 class right gives every resample 12 of 12, an interval of zero width. So proportions (accuracy,
 per-class precision and recall) are widened to cover at least their Wilson score interval too
-(:func:`wilson_interval`), which says what 12 of 12 honestly means: somewhere above about 76%.
+(:func:`wilson_interval`), which says what 12 of 12 honestly means: somewhere above about 76%;
+balanced accuracy, the mean of the recalls, to cover at least their widths combined in quadrature
+(as for a mean of independent estimates).
 
 It is fast because a resample is a vector of per-image counts, not a copy: accuracy, balanced
 accuracy, log-loss, per-class precision/recall/F1 are weighted sums, and each class's ROC AUC is a
@@ -154,6 +156,15 @@ def bootstrap_intervals(y: np.ndarray, proba: np.ndarray, n_boot: int = N_BOOT, 
         out["per_class"]["recall"][c] = _widened(out["per_class"]["recall"][c], hits[c], n_true[c], level)
         if n_pred[c]:
             out["per_class"]["precision"][c] = _widened(out["per_class"]["precision"][c], hits[c], n_pred[c], level)
+    classes = np.flatnonzero(present)
+    bounds = [out["per_class"]["recall"][c] for c in classes]
+    if out["balanced_accuracy"] is not None and all(bounds):  # the mean of recalls: their widths in quadrature
+        observed = hits[classes] / n_true[classes]
+        below = np.sqrt(sum((r - b[0]) ** 2 for r, b in zip(observed, bounds))) / len(classes)
+        above = np.sqrt(sum((b[1] - r) ** 2 for r, b in zip(observed, bounds))) / len(classes)
+        mean = float(observed.mean())
+        out["balanced_accuracy"] = (min(out["balanced_accuracy"][0], max(0.0, mean - below)),
+                                    max(out["balanced_accuracy"][1], min(1.0, mean + above)))
     aucs = [_weighted_auc(p[:, c], y == c, w) for c in range(n_classes) if present[c]]
     if n_classes == 2:
         aucs = aucs[1:]  # binary: the positive class's AUC, as scikit-learn reports it

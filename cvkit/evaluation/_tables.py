@@ -119,7 +119,7 @@ class ReportTables:
             >>> proba = [[.8, .2]] * 9 + [[.3, .7]] + [[.1, .9]] * 10
             >>> report = EvaluationReport(["a"] * 10 + ["b"] * 10, proba, ["a", "b"])
             >>> print(report.headline())
-            accuracy 0.950 (0.764\u20131.000), balanced accuracy 0.950 (0.850\u20131.000) on 20 test images
+            accuracy 0.950 (0.764\u20131.000), balanced accuracy 0.950 (0.744\u20131.000) on 20 test images
             only 20 test images: accuracy is known to within about ±12 points; more test images ...
         """
         found = self.intervals()
