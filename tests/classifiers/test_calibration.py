@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from cvkit.classifiers import FeatureClassifier
 from cvkit.models import ModelFormatError, load_model
 from cvkit.models._calibration import expected_calibration_error, tempered
-from tests.support.models import standard_split, trained_model_dir
+from tests.support.models import edited_model_copy, standard_split, trained_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -97,19 +96,13 @@ def test_a_perfectly_calibrated_case_keeps_its_error_near_zero():
     ([2.0], "field 'calibration' must be an object"),
 ])
 def test_a_hostile_calibration_field_is_refused_naming_it(tmp_path, field, message):
-    folder = shutil.copytree(trained_model_dir(), tmp_path / "model")
-    meta = json.loads((folder / "metadata.json").read_text())
-    meta["calibration"] = field
-    (folder / "metadata.json").write_text(json.dumps(meta))
+    folder = edited_model_copy(tmp_path / "model", calibration=field)
     with pytest.raises(ModelFormatError, match=message):
         load_model(folder)
 
 
 def test_a_folder_saved_before_calibration_loads_uncalibrated(tmp_path, split):
-    folder = shutil.copytree(trained_model_dir(), tmp_path / "old")
-    meta = json.loads((folder / "metadata.json").read_text())
-    del meta["calibration"]
-    (folder / "metadata.json").write_text(json.dumps(meta))
+    folder = edited_model_copy(tmp_path / "old", calibration=edited_model_copy.DROP)
     model = load_model(folder)
     assert model.temperature_ == 1.0
     np.testing.assert_allclose(model.predict_proba(split[1]), load_model(trained_model_dir()).predict_proba(split[1]))

@@ -20,7 +20,7 @@ import pytest
 
 from cvkit.models import ModelFormatError, load_model, read_metadata, save_thresholds
 from cvkit.models._decision import DecisionRule
-from tests.support.models import test_split, trained_model_dir
+from tests.support.models import edited_model_copy, test_split, trained_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -144,10 +144,7 @@ def test_the_azureml_entry_script_answers_alike(folder, paths, expected, monkeyp
 
 
 def test_a_folder_without_a_rule_answers_as_before(paths, proba, tmp_path):
-    folder = shutil.copytree(trained_model_dir(), tmp_path / "old")
-    meta = json.loads((folder / "metadata.json").read_text())
-    meta.pop("decision", None)  # as written before decision rules existed
-    (folder / "metadata.json").write_text(json.dumps(meta))
+    folder = edited_model_copy(tmp_path / "old", decision=edited_model_copy.DROP)  # as before decision rules
     model = load_model(folder)
     assert model.decision_rule_.is_argmax
     classes = np.array(model.classes_, dtype=object)
@@ -171,10 +168,7 @@ def test_a_folder_without_a_rule_answers_as_before(paths, proba, tmp_path):
     ("arg-max", "field 'decision' must be an object, got str"),
 ])
 def test_a_hostile_or_malformed_rule_is_refused_naming_the_field(tmp_path, decision, message):
-    folder = shutil.copytree(trained_model_dir(), tmp_path / "model")
-    meta = json.loads((folder / "metadata.json").read_text())
-    meta["decision"] = decision
-    (folder / "metadata.json").write_text(json.dumps(meta))
+    folder = edited_model_copy(tmp_path / "model", decision=decision)
     with pytest.raises(ModelFormatError, match=message):
         load_model(folder)
     with pytest.raises(ModelFormatError, match="metadata.json"):

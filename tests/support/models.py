@@ -63,6 +63,26 @@ def test_split():
 
 test_split.__test__ = False  # not a test, despite the name
 
+_DROP = object()
+
+
+def edited_model_copy(folder: Path, **fields) -> Path:
+    """A copy of the session's model folder at ``folder`` whose ``metadata.json`` has ``fields`` set
+    (a field given as ``edited_model_copy.DROP`` is removed, as in a folder from before it existed)."""
+    import json
+    shutil.copytree(trained_model_dir(), folder)
+    meta = json.loads((folder / "metadata.json").read_text())
+    for name, value in fields.items():
+        if value is _DROP:
+            meta.pop(name, None)
+        else:
+            meta[name] = value
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    return folder
+
+
+edited_model_copy.DROP = _DROP
+
 
 class CountingHTTPServer:
     """A loopback HTTP server that serves one body and counts every request it gets.
