@@ -82,5 +82,5 @@ def temperature_from_folds(make_head: Callable[[], Any], features: np.ndarray, t
     return {"method": "temperature", "temperature": round(float(temperature), 6), "folds": folds,
             "oof_ece_before": expected_calibration_error(before, y),
             "oof_ece_after": expected_calibration_error(after, y),
-            "oof_log_loss_before": float(-np.log(np.clip(before[picked], 1e-12, 1)).mean()),
-            "oof_log_loss_after": float(-np.log(np.clip(after[picked], 1e-12, 1)).mean())}
+            "oof_log_loss_before": float(-log_proba(before[picked]).mean()),
+            "oof_log_loss_after": float(-log_proba(after[picked]).mean())}

@@ -104,7 +104,7 @@ def print_test_report(report: Any, file: Any = None) -> None:
           f"95% interval {_range(found['accuracy'])}", file=file)
     print(f"balanced accuracy: {report.balanced_accuracy:.4f}, 95% interval {_range(found['balanced_accuracy'])}",
           file=file)
-    note = report.headline().partition("\n")[2]
+    note = report.interval_warning()
     if note:
         print(note, file=file)
     table = report.per_class(intervals=True)[["precision", "recall", "recall_low", "recall_high", "support"]]

@@ -125,8 +125,14 @@ class ReportTables:
         found = self.intervals()
         text = (f"accuracy {self.accuracy:.3f}{between(found['accuracy'])}, balanced accuracy "
                 f"{self.balanced_accuracy:.3f}{between(found['balanced_accuracy'])} on {len(self)} test images")
-        note = interval_note(len(self), *found["accuracy"]) if found["accuracy"] else None
+        note = self.interval_warning()
         return text + (f"\n{note}" if note else "")
+
+    def interval_warning(self) -> str | None:
+        """A plain sentence when the test set is too small for a precise accuracy (its interval is
+        wide), else None (see :func:`cvkit.evaluation._intervals.interval_note`)."""
+        accuracy = self.intervals()["accuracy"]
+        return interval_note(len(self), *accuracy) if accuracy else None
 
     def summary(self) -> dict[str, float]:
         """The headline numbers as a flat dict (accuracy, balanced accuracy, log-loss, AUCs, ...).
@@ -289,7 +295,7 @@ class ReportTables:
         for key, value in self.summary().items():
             if key != "n_images":
                 lines.append(f"{key:<26}{value:.{digits}f}{between(ranges.get(key), digits)}".rstrip())
-        note = interval_note(len(self), *found["accuracy"]) if found["accuracy"] else None
+        note = self.interval_warning()
         if note:
             lines.append(note)
         table = self.per_class().round(digits)

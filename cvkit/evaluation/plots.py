@@ -225,7 +225,7 @@ def plot_calibration(report, n_bins: int = 10, ax=None, title: str | None = None
     the diagonal of perfect calibration; bar labels give each bin's image count, the title the
     expected calibration error (ECE). Returns the Figure.
     """
-    from cvkit.models._calibration import expected_calibration_error, reliability
+    from cvkit.models._calibration import reliability
 
     table = reliability(report.proba, report.y_true, n_bins)
     fig, ax = _figure_and_axes(ax, (4.8, 4.4))
@@ -235,7 +235,7 @@ def plot_calibration(report, n_bins: int = 10, ax=None, title: str | None = None
     ax.plot([0, 1], [0, 1], "k--", linewidth=1.2, label="perfectly calibrated")
     for x, y, n in zip(centres[full], table["accuracy"][full], table["count"][full]):
         ax.text(x, min(y + 0.02, 0.97), str(int(n)), ha="center", fontsize=7)
-    ece = expected_calibration_error(report.proba, report.y_true)
+    ece = report.calibration_error
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("Top probability")

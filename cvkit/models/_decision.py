@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -190,6 +190,31 @@ class DecisionRule:
         rule.check_classes(classes)
         if rule.unknown_cut is not None and not novelty:
             raise _problem("unknown_cut", "needs a novelty scorer, and this model has none")
+        return rule
+
+    def with_thresholds(self, thresholds: Thresholds, classes: Sequence[str],
+                        no_decision_label: str = NO_DECISION) -> DecisionRule:
+        """This rule with new ``thresholds`` for a model of ``classes``: a mapping must name only
+        those classes (the others get 0), and every value and name is checked as on load.
+
+        Example:
+            >>> DecisionRule().with_thresholds({"dog": 0.7}, ["cat", "dog"]).thresholds
+            {'cat': 0.0, 'dog': 0.7}
+            >>> DecisionRule().with_thresholds({"cow": 0.7}, ["cat", "dog"])
+            Traceback (most recent call last):
+            ...
+            ValueError: 'cow' is not a class of this model (classes: 'cat', 'dog')
+        """
+        names = [str(c) for c in classes]
+        if isinstance(thresholds, Mapping):
+            unknown = sorted(set(map(str, thresholds)) - set(names))
+            if unknown:
+                raise ValueError(f"{', '.join(map(repr, unknown))} is not a class of this model "
+                                 f"(classes: {', '.join(map(repr, names))})")
+            given = {str(k): v for k, v in thresholds.items()}
+            thresholds = {c: given.get(c, 0.0) for c in names}
+        rule = replace(self, thresholds=thresholds, no_decision_label=no_decision_label)
+        rule.check_classes(names)
         return rule
 
     def check_classes(self, classes: Sequence[str]) -> None:

@@ -21,7 +21,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 
 from cvkit.data._images import PathLike
@@ -41,15 +40,11 @@ def save_thresholds(model_dir: PathLike, thresholds: float | Mapping[str, float]
     folder = Path(model_dir)
     meta = read_metadata(folder)
     classes = [str(c) for c in meta["classes"]]
-    if isinstance(thresholds, Mapping):
-        unknown = sorted(set(map(str, thresholds)) - set(classes))
-        if unknown:
-            raise ValueError(f"{folder}: {', '.join(map(repr, unknown))} is not a class of this model "
-                             f"(classes: {', '.join(map(repr, classes))})")
-        thresholds = {c: float(thresholds.get(c, 0.0)) for c in classes}
-    rule = replace(DecisionRule.from_metadata(meta.get("decision"), classes), thresholds=thresholds,
-                   no_decision_label=no_decision_label)
-    rule.check_classes(classes)
+    try:
+        rule = DecisionRule.from_metadata(meta.get("decision"), classes).with_thresholds(thresholds, classes,
+                                                                                         no_decision_label)
+    except ValueError as exc:
+        raise ValueError(f"{folder}: {exc}") from None
     meta["decision"] = rule.to_metadata()
     write_metadata(folder, meta)
     return rule

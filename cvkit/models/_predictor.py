@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -157,15 +156,7 @@ class PredictorMixin:
             ['cat', 'no decision']
         """
         self._check_is_fitted()
-        if isinstance(thresholds, Mapping):
-            unknown = sorted(set(map(str, thresholds)) - set(map(str, self.classes_)))
-            if unknown:
-                raise ValueError(f"set_thresholds: {', '.join(map(repr, unknown))} is not a class of this model "
-                                 f"(classes: {', '.join(map(repr, self.classes_))})")
-            thresholds = {str(c): thresholds.get(c, 0.0) for c in self.classes_}
-        rule = replace(decision_rule(self), thresholds=thresholds, no_decision_label=no_decision_label)
-        rule.check_classes(self.classes_)
-        self.decision_rule_ = rule
+        self.decision_rule_ = decision_rule(self).with_thresholds(thresholds, self.classes_, no_decision_label)
         return self
 
     def score(self, X: Any, y: Sequence[Any] | None = None, sample_weight: Any = None) -> float:
