@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 
-from cvkit._console import import_keras
 from cvkit._validation import DEPRECATED, Custom, Interval, Options, param_value, renamed_param
 from cvkit.classifiers._base import (
     BACKBONE,
@@ -39,14 +38,16 @@ from cvkit.classifiers._heads import (
     class_weights,
     default_estimator,
     fit_head,
-    fold_linear_head,
     with_probabilities,
 )
 from cvkit.classifiers._inputs import image_source, labelled_source, size_wh
 from cvkit.data import BadImageWarning
 from cvkit.data._inputs import encode_labels, warn_unreadable
-from cvkit.models._calibration import tempered
 from cvkit.models._decision import DecisionRule
+from cvkit.models._head import LinearHead
+from cvkit.models._novelty import METHODS as NOVELTY_METHODS
+from cvkit.models._novelty import fit_novelty
+from cvkit.models._predictor import answer_outputs
 from cvkit.options import RUNTIMES, resolve_runtime
 
 __all__ = ["FeatureClassifier", "featurize", "HEAD"]
@@ -130,6 +131,12 @@ class FeatureClassifier(ImageClassifier):
         is part of the saved graph, so every runtime and export gives the same probabilities),
         ``"sigmoid"`` or ``"isotonic"`` (scikit-learn's ``CalibratedClassifierCV`` around the head,
         with ``cv`` folds; the head is then saved as ``head.skops``), or None.
+    novelty_method : how far an image lies from the training photos, the score behind the ``"unknown"``
+        answer (:meth:`novelty`, :meth:`set_unknown_threshold`): ``"mahalanobis"`` (default: distance
+        to the nearest class mean of the normalised features, one shared covariance), ``"knn"``
+        (cosine distance to the 5th nearest training photo), ``"combined"``, or None (no scorer). Its
+        arrays are saved in the model folder (``novelty.npz``); the model answers ``"unknown"`` only
+        once a cut is set (:meth:`set_unknown_threshold`).
     estimator, progress : deprecated former names of ``head`` and ``verbose`` (a ``FutureWarning``).
 
     Attributes
@@ -145,7 +152,9 @@ class FeatureClassifier(ImageClassifier):
     skipped_ : ``(path, reason)`` for training images that could not be read (left out of fit).
     temperature_ : the calibration temperature (1.0: none); ``metrics_["calibration"]`` says how it
         was found and the out-of-fold ECE and log-loss before and after.
-    check_features_ : a few training feature rows, to verify the head folded into Keras on saving.
+    check_features_ : a few training feature rows, to verify the head's arrays on saving.
+    novelty_ : the fitted :class:`~cvkit.models._novelty.NoveltyScorer` (None with ``novelty_method=None``),
+        holding the training photos' out-of-fold scores (``novelty_.train_scores_``) cuts are read from.
 
     Example:
         >>> clf = FeatureClassifier(backbone="EfficientNet-Lite0", verbose=False).fit("sample_data")
@@ -160,15 +169,15 @@ class FeatureClassifier(ImageClassifier):
         "backbone": BACKBONE, "head": HEAD, "cache": ["boolean"], "cache_dir": CACHE_DIR,
         "batch_size": [Interval(int, 1, None)], "verbose": VERBOSE, "cv": [Interval(int, 2, None)],
         "random_state": RANDOM_STATE, "class_weight": CLASS_WEIGHT, "runtime": [Options(RUNTIMES)],
-        "calibration": [Options(list(CALIBRATIONS)), None],
+        "calibration": [Options(list(CALIBRATIONS)), None], "novelty_method": [Options(list(NOVELTY_METHODS)), None],
         "estimator": former_name(HEAD), "progress": former_name(VERBOSE),
     }
 
     def __init__(self, backbone: str = "efficientnet_lite0", head: Any = "logistic", cache: bool = True,
                  cache_dir: str | os.PathLike | None = None, batch_size: int = 32, verbose: bool | int = True,
                  cv: int = 5, random_state: int | None = 0, class_weight: str | dict | None = None,
-                 runtime: str = "auto", calibration: str | None = "temperature", *, estimator: Any = DEPRECATED,
-                 progress: Any = DEPRECATED):
+                 runtime: str = "auto", calibration: str | None = "temperature", novelty_method: str | None = "mahalanobis",
+                 *, estimator: Any = DEPRECATED, progress: Any = DEPRECATED):
         self.backbone = backbone
         self.head = head
         self.cache = cache
@@ -180,6 +189,7 @@ class FeatureClassifier(ImageClassifier):
         self.class_weight = class_weight
         self.runtime = runtime
         self.calibration = calibration
+        self.novelty_method = novelty_method
         self.estimator = estimator
         self.progress = progress
 
@@ -290,6 +300,8 @@ class FeatureClassifier(ImageClassifier):
         self.metrics_["calibration"] = calibration
         self.temperature_ = float(calibration.get("temperature", 1.0))
         self.check_features_ = F[: min(len(F), 64)]
+        self.novelty_ = None if self.novelty_method is None else \
+            fit_novelty(self.novelty_method, F, target, folds=self.cv, random_state=self.random_state or 0)
         self.decision_rule_ = DecisionRule()  # a new fit answers by arg-max until set_thresholds
         return self
 
@@ -336,30 +348,25 @@ class FeatureClassifier(ImageClassifier):
         return self._features_of(X, "transform")[0]
 
     def _predict_proba(self, X: Any) -> np.ndarray:
+        return self._predict_outputs(X)[0]
+
+    def _predict_outputs(self, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(probabilities, novelty or None)`` from one featurizing of ``X``."""
         feats, ok = self._features_of(X, "predict_proba")
-        proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)
-        if ok.any():
-            proba[ok] = tempered(self.estimator_.predict_proba(feats[ok]), self.temperature_)
-        return proba
+        return answer_outputs(feats, ok, self.estimator_, self.temperature_, self.novelty_, len(self.classes_))
 
     # ------------------------------------------------------------------ saving
     def _export(self) -> dict[str, Any]:
-        """One Keras graph when the head folds into a softmax Dense layer; else features + skops head."""
-        keras = import_keras()
-        backbone = self.featurizer_.model_
+        """The backbone's Keras graph (it ends in features), the head and the novelty scorer.
+
+        A linear head (the default) is saved as arrays (``head.npz``: weights and bias, checked
+        against the fitted head on real feature rows), any other as ``head.skops``; the calibration
+        temperature is applied after either, the same way in every path.
+        """
         calibration = {"method": self.calibration, "temperature": self.temperature_, "in_graph": False}
-        out = {"keras_model": backbone, "head": self.estimator_, "backbone": self.backbone_,
-               "metrics": dict(self.metrics_), "calibration": calibration}
-        folded = fold_linear_head(self.estimator_, self.check_features_)
-        if folded is None:
-            return out
-        W, b = (v / np.float32(self.temperature_) for v in folded)  # calibrated: the logits divided by T
-        calibration["in_graph"] = True
-        width, height = self.input_size_
-        inputs = keras.Input((height, width, 3), dtype="float32", name="image")
-        features = backbone(inputs)
-        dense = keras.layers.Dense(len(self.classes_), activation="softmax", name="classifier")
-        outputs = dense(features)
-        dense.set_weights([W, b])
-        out.update(keras_model=keras.Model(inputs, outputs, name=f"{backbone.name}_classifier"), head=None)
+        out = {"keras_model": self.featurizer_.model_, "head": self.estimator_, "backbone": self.backbone_,
+               "metrics": dict(self.metrics_), "calibration": calibration, "novelty": self.novelty_}
+        linear = LinearHead.from_estimator(self.estimator_, self.check_features_)
+        if linear is not None:
+            out.update(head=None, linear=linear)
         return out

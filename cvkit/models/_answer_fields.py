@@ -56,10 +56,10 @@ def calibration_temperature(value: Any) -> float:
 
 
 def check_answer_fields(file: Path, meta: Mapping[str, Any], classes: Sequence[str]) -> None:
-    """Check ``meta``'s ``"decision"`` and ``"calibration"`` (no folder has a novelty scorer yet);
+    """Check ``meta``'s ``"decision"`` (an unknown cut only with a ``"novelty"`` scorer) and ``"calibration"``;
     :class:`~cvkit.models._trusted.ModelFormatError` naming ``file`` and the field."""
     try:
-        DecisionRule.from_metadata(meta.get("decision"), classes, novelty=False)
+        DecisionRule.from_metadata(meta.get("decision"), classes, novelty=meta.get("novelty") is not None)
         calibration_temperature(meta.get("calibration"))
     except ValueError as exc:
         raise ModelFormatError(f"{file}: {exc}") from None

@@ -19,7 +19,7 @@ Example:
     >>> clf = cvkit.FeatureClassifier(verbose=False).fit(cvkit.ImageDataset.from_directory("sample_data"))
     >>> tflite, info = build_litert(clf, clf._export())
     >>> info["file"], info["precision"], info["built"], info["max_abs_diff"] < 1e-4
-    ('model.tflite', 'float32', 'appended the head to the featurizer graph', True)
+    ('model.tflite', 'float32', 'the featurizer graph (the head runs on its features)', True)
     >>> keras_model = clf._export()["keras_model"]
     >>> compare(keras_model, tflite, check_pixels(keras_model.input_shape))[1]
     True
@@ -111,7 +111,9 @@ def build_litert(classifier: Any, exported: dict) -> tuple[bytes | None, dict[st
     tflite, diff, close = _appended(classifier, exported), float("inf"), False
     if tflite is not None:
         diff, close = compare(keras_model, tflite, pixels)
-        info["built"] = "appended the head to the featurizer graph"
+        same = keras_model is getattr(getattr(classifier, "featurizer_", None), "model_", None)
+        info["built"] = "the featurizer graph (the head runs on its features)" if same else \
+            "appended the head to the featurizer graph"
     if not close:
         tflite = convert_keras(keras_model)
         diff, close = compare(keras_model, tflite, pixels)

@@ -238,6 +238,34 @@ def _convert_tflite(saved_model: Path, quantize: str | None, calibration: np.nda
         return converter.convert()
 
 
+def keras_probability_model(model: Any) -> Any:
+    """One Keras graph from pixels to calibrated probabilities, for exporting.
+
+    A model whose head is in its graph has it already; a linear head kept as arrays (``head.npz``)
+    is appended as a softmax ``Dense`` layer with the calibration temperature folded in (after an
+    L2 normalisation when the head normalises its features). Other heads (scikit-learn) cannot be
+    exported whole: ``ValueError`` saying why.
+    """
+    from cvkit.models._head import LinearHead
+
+    head = getattr(model, "head_", None)
+    if not isinstance(head, LinearHead):
+        return probability_graph(model, required=True, keras=True)
+    from cvkit._console import import_keras
+
+    keras = import_keras()
+    backbone = model.keras_model_
+    temperature = np.float32(getattr(model, "temperature_", 1.0))
+    inputs = keras.Input(tuple(backbone.input_shape[1:]), dtype="float32", name="image")
+    features = backbone(inputs)
+    if head.normalize:
+        features = keras.layers.UnitNormalization(name="l2_normalize")(features)
+    dense = keras.layers.Dense(head.n_classes, activation="softmax", name="classifier")
+    outputs = dense(features)
+    dense.set_weights([head.weights / temperature, head.bias / temperature])
+    return keras.Model(inputs, outputs, name=f"{backbone.name}_classifier")
+
+
 def _export_savedmodel(graph: Any, out: Path, pixels: np.ndarray, labels: str, replace: bool) -> np.ndarray:
     """Write ``graph`` as a SavedModel folder ``out`` with its ``labels.txt`` (assembled aside, renamed
     into place); its answers on ``pixels``."""
@@ -329,7 +357,7 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
         model = load_model(model, runtime="keras")
     elif getattr(model, "keras_model_", None) is None and getattr(model, "path_", None):
         model = load_model(model.path_, runtime="keras")  # loaded on LiteRT: exporting needs Keras
-    graph = probability_graph(model, required=True, keras=True)
+    graph = keras_probability_model(model)
     size = input_size(model)
     pixels, what, calibration_paths = check_images(images, model_dir, size, n_check)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -357,7 +385,11 @@ def export_model(model: Any, format: str = "savedmodel", quantize: str | None = 
         seconds=time.perf_counter() - start,
         calibration=calibrated_on if quantize == "int8" else None)
     report = out.parent / (out.stem + ".export.json") if fmt == "tflite" else out / "export.json"
+    rule = decision_rule(model)
     sidecar = {**result.to_dict(), "classes": [str(c) for c in model.classes_],
-               "decision": decision_rule(model).to_metadata()}  # the model's rule travels with the export
+               "decision": rule.to_metadata()}  # the model's rule travels with the export
+    if rule.unknown_cut is not None:
+        sidecar["unknown"] = ("not applied by this export: its graph outputs class probabilities only, and the "
+                              "novelty score needs the model folder (cvkit.load_model)")
     write_json(report, sidecar, indent=2)
     return result

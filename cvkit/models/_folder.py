@@ -3,26 +3,24 @@
 A model folder holds:
 
 - ``model.keras``: a Keras graph taking RGB pixels as float32 ``(None, H, W, 3)`` in 0..255, with
-  all preprocessing inside as built-in layers. With a linear head (the default) it outputs class
-  probabilities ``(None, n_classes)``: the whole classifier is this one graph. With a non-linear
-  scikit-learn head it outputs features, and the head is in
-- ``head.skops``: the scikit-learn head, stored with skops (never pickle).
+  all preprocessing inside as built-in layers. A feature classifier's ends in the backbone's
+  features and its head is arrays (``head.npz``, a linear head: the default) or a scikit-learn head
+  (``head.skops``, stored with skops, never pickle); a fine-tuned model's outputs probabilities.
+- ``novelty.npz``: how far an image lies from the training photos (see :mod:`cvkit.models._arrays`).
 - ``model.tflite``: the same graph for LiteRT (float32, XNNPACK), which loaded models run by
-  default: pixels -> probabilities (Keras head) or pixels -> features (scikit-learn head, which
-  then runs in scikit-learn). Built once when saving and checked against Keras there
-  (:mod:`cvkit.models._conversion`). Optional: ``model.int8.tflite``, the int8 fast mode
-  (:func:`cvkit.models._quantize.quantize_model`), with its agreement with float32.
+  default, built once when saving and checked against Keras (:mod:`cvkit.models._conversion`).
+  Optional: ``model.int8.tflite``, the int8 fast mode (:func:`cvkit.models._quantize.quantize_model`).
 - ``metadata.json``: ``format``, ``format_version``, ``classes``, ``input_size`` ``[width, height]``,
-  ``backbone``, ``method`` ("features" | "finetune"), ``head`` ("keras" | "skops"),
-  ``preprocessing`` (text), ``metrics``, ``versions``, ``created`` (ISO time), ``model_version``,
-  ``litert`` (the LiteRT graph: file, precision, how it was built, its largest difference from
-  Keras on the check images), ``litert_int8`` when there is one, and ``files``: the SHA-256 of
+  ``backbone``, ``method`` ("features" | "finetune"), ``head`` ("keras" | "skops" | "linear"),
+  ``output``, ``preprocessing`` (text), ``metrics``, ``calibration``, ``decision``, ``novelty``,
+  ``versions``, ``created``, ``model_version``, ``litert`` (how the LiteRT graph was built, its
+  largest difference from Keras), ``litert_int8`` when there is one, and ``files``: the SHA-256 of
   each of the other files.
 
 What loading trusts (:func:`load_model`):
 
 - files: ``metadata.json``, and the graph the chosen runtime runs (``model.tflite``,
-  ``model.int8.tflite`` or ``model.keras``) and (for a skops head) ``head.skops``, each a regular
+  ``model.int8.tflite`` or ``model.keras``), its head and novelty arrays, each a regular
   file directly in the folder, not a symbolic link; nothing else in the folder is read.
 - hashes: ``files`` must list the SHA-256 of each file read and each must match; a folder without
   them is refused rather than loaded unchecked. The bytes that are hashed are the bytes that are
@@ -71,11 +69,12 @@ from cvkit._io import atomic_write, staged_folder, to_jsonable, write_json
 from cvkit._validation import Options, check_param
 from cvkit.data._images import PathLike
 from cvkit.models._answer_fields import check_answer_fields
+from cvkit.models._arrays import HEADS, array_files, check_novelty_field, head_kind, load_arrays, novelty_field
 from cvkit.models._conversion import INT8_FILE, LITERT_FILE, build_litert, cached_conversion
 from cvkit.models._inference import decision_rule, input_size
 from cvkit.models._loaded import LoadedModel
 from cvkit.models._metajson import MAX_JSON_DEPTH, MAX_METADATA_BYTES, parse_metadata
-from cvkit.models._trusted import ModelFormatError, check_savable, load_head, load_keras
+from cvkit.models._trusted import ModelFormatError, check_savable, load_keras
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFormatError", "LoadedModel", "save_model", "load_model",
            "read_metadata", "is_model_folder", "check_overwrite", "sha256_bytes", "read_checked", "MAX_METADATA_BYTES",
@@ -187,7 +186,7 @@ def _preprocessing_text(backbone: str, size: tuple[int, int]) -> str:
 
 def _metadata(classifier: Any, exported: dict, files: dict[str, str], metrics: dict | None,
               model_version: str | None) -> dict[str, Any]:
-    head = exported.get("head")
+    kind, estimator = head_kind(exported)
     created = _dt.datetime.now(_dt.UTC).replace(microsecond=0)
     width, height = input_size(classifier)  # a featurizer's size may be an int or (width, height)
     all_metrics = dict(exported.get("metrics") or {})
@@ -201,9 +200,9 @@ def _metadata(classifier: Any, exported: dict, files: dict[str, str], metrics: d
         "input_size": [width, height],
         "backbone": exported.get("backbone") or str(classifier.backbone),  # the canonical name
         "method": classifier._method,
-        "head": "skops" if head is not None else "keras",
-        "output": "features" if head is not None else "probabilities",
-        "estimator": type(head).__name__ if head is not None else None,
+        "head": kind,
+        "output": "probabilities" if kind == "keras" else "features",
+        "estimator": estimator,
         "preprocessing": _preprocessing_text(str(classifier.backbone), (width, height)),
         "input": {"dtype": "float32", "range": [0, 255], "color": "RGB", "shape": [None, height, width, 3]},
         "metrics": to_jsonable(all_metrics),
@@ -211,6 +210,7 @@ def _metadata(classifier: Any, exported: dict, files: dict[str, str], metrics: d
                                if isinstance(v, (str, int, float, bool, type(None)))}),
         "decision": decision_rule(classifier).to_metadata(),
         "calibration": exported.get("calibration"),
+        "novelty": novelty_field(exported.get("novelty")),
         "versions": _versions(),
         "files": files,
     }
@@ -242,6 +242,9 @@ def save_model(classifier: Any, path: PathLike, overwrite: bool = False, metrics
         if head_bytes is not None:
             atomic_write(tmp / HEAD_FILE, head_bytes)
             files[HEAD_FILE] = sha256_bytes(head_bytes)
+        for name, data in array_files(exported).items():  # head.npz, novelty.npz
+            atomic_write(tmp / name, data)
+            files[name] = sha256_bytes(data)
         tflite, litert_info = build_litert(classifier, exported)
         if tflite is not None:
             atomic_write(tmp / LITERT_FILE, tflite)
@@ -345,9 +348,10 @@ def _check_fields(file: Path, meta: dict) -> None:
     if size_from_metadata(meta["input_size"]) is None:
         raise ModelFormatError(f"{file}: field 'input_size' must be [width, height] in pixels, "
                                f"got {meta['input_size']!r}")
-    if meta["head"] not in ("keras", "skops"):
-        raise ModelFormatError(f"{file}: field 'head' must be 'keras' or 'skops', got {meta['head']!r}")
-    check_answer_fields(file, meta, classes)  # the operating point and the calibration
+    if meta["head"] not in HEADS:
+        raise ModelFormatError(f"{file}: field 'head' must be one of {HEADS}, got {meta['head']!r}")
+    check_novelty_field(file, meta.get("novelty"))
+    check_answer_fields(file, meta, classes)  # the operating point, the calibration
 
 
 def read_metadata(path: PathLike) -> dict[str, Any]:
@@ -482,16 +486,14 @@ def load_model(path: PathLike, runtime: str | None = "auto", precision: str | No
     options = wanted.resolve()  # "auto" -> what runs; int8 without LiteRT refused
     folder = Path(path)
     meta = read_metadata(folder)
-    head = None
-    if meta["head"] == "skops":
-        head = load_head(verified_bytes(folder, meta, HEAD_FILE), folder / HEAD_FILE)
+    head, novelty = load_arrays(folder, meta, lambda name: verified_bytes(folder, meta, name))
     if options.runtime == "litert":
         try:
             graph = _litert_graph(folder, meta, options.precision, options.num_threads)
-            return LoadedModel(folder, meta, graph, head, runtime="litert", precision=options.precision)
+            return LoadedModel(folder, meta, graph, head, runtime="litert", precision=options.precision,
+                               novelty=novelty)
         except (ImportError, ValueError, RuntimeError) as exc:
             if wanted.runtime != "auto" or LITERT_FILE in (meta.get("files") or {}) or options.precision == "int8":
                 raise
             print(f"cvkit: {folder}: no LiteRT graph ({exc}); running it on Keras", file=sys.stderr, flush=True)
-    keras_model = _load_graph(folder, meta)
-    return LoadedModel(folder, meta, keras_model, head, runtime="keras")
+    return LoadedModel(folder, meta, _load_graph(folder, meta), head, runtime="keras", novelty=novelty)

@@ -57,6 +57,7 @@ __all__ = [
     "check_top_k",
     "decode_image",
     "predict_proba",
+    "predict_outputs",
     "probability_graph",
     "format_prediction",
     "score_arrays",
@@ -191,6 +192,18 @@ def predict_proba(model: Any, images: np.ndarray) -> np.ndarray:
     return proba
 
 
+def predict_outputs(model: Any, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(probabilities, novelty or None)`` for a uint8 batch: what every path names answers from.
+
+    A model with a novelty scorer (``novelty_``) gives both from one run of its graph; any other
+    model gives its probabilities (:func:`predict_proba`) and None.
+    """
+    if getattr(model, "novelty_", None) is None or len(images) == 0:
+        return predict_proba(model, images), None
+    proba, novelty = model._predict_outputs(np.asarray(images))
+    return np.asarray(proba, dtype=np.float32), np.asarray(novelty, dtype=np.float32)
+
+
 def probability_graph(model: Any, required: bool = False, keras: bool = False) -> Any:
     """The model's pixel graph when it maps raw pixels straight to class probabilities, else None.
 
@@ -230,13 +243,15 @@ def probability_graph(model: Any, required: bool = False, keras: bool = False) -
 
 
 def format_prediction(proba: np.ndarray, class_names: Sequence[str], top_k: int = DEFAULT_TOP_K,
-                      rule: DecisionRule | None = None) -> dict[str, Any]:
+                      rule: DecisionRule | None = None, novelty: float | None = None) -> dict[str, Any]:
     """One image's answer: ``label``, ``score`` (the top class's probability), ``scores`` by class, ``top_k``.
 
     ``label`` is what the model's decision ``rule`` answers (default: the arg-max). When the rule
     is more than the arg-max (thresholds), the answer also says ``decision`` (``"label"`` or
     ``"no_decision"``) and which ``rule`` was applied; probabilities are always given as they are.
-    Plain Python types only, so the dict is JSON-ready. Ties keep class order.
+    A model with a novelty scorer also gives the image's ``novelty``; above the rule's unknown cut
+    the label is ``"unknown"`` (decision ``"unknown"``). Plain Python types only, so the dict is
+    JSON-ready. Ties keep class order.
 
     Example:
         >>> format_prediction([0.1, 0.7, 0.2], ["cat", "dog", "fox"], top_k=2)["top_k"]
@@ -256,8 +271,13 @@ def format_prediction(proba: np.ndarray, class_names: Sequence[str], top_k: int 
     answer: dict[str, Any] = {"label": str(class_names[best])}
     ruled = rule is not None and not rule.is_argmax
     if ruled:
-        labels, decisions = rule.decide(row[None], class_names)
+        scores = None if novelty is None else np.array([novelty], dtype=np.float64)
+        if rule.unknown_cut is not None and (scores is None or not np.isfinite(scores[0])):
+            return {"error": "the model gave no novelty score for this image"}
+        labels, decisions = rule.decide(row[None], class_names, scores)
         answer = {"label": str(labels[0]), "decision": str(decisions[0]), "rule": rule.describe()}
+    if novelty is not None:
+        answer["novelty"] = float(novelty)
     return {
         **answer,
         "score": float(row[best]),
@@ -273,12 +293,13 @@ def score_arrays(model: Any, images: np.ndarray, top_k: int | Sequence[int] = DE
     (Example: see the module.)
     """
     names = classes(model)
-    proba = predict_proba(model, images)
+    proba, novelty = predict_outputs(model, images)
     ks = [top_k] * len(proba) if isinstance(top_k, (int, np.integer)) else list(top_k)
     if len(ks) != len(proba):
         raise ValueError(f"{len(ks)} top_k values for {len(proba)} images")
     rule = decision_rule(model)
-    return [format_prediction(p, names, k, rule) for p, k in zip(proba, ks)]
+    scores = [None] * len(proba) if novelty is None else novelty
+    return [format_prediction(p, names, k, rule, v) for p, k, v in zip(proba, ks, scores)]
 
 
 def score_sources(model: Any, sources: Sequence[ScoreSource], top_k: int = DEFAULT_TOP_K,

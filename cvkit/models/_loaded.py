@@ -32,11 +32,10 @@ from cvkit._validation import DEPRECATED, is_deprecated_default
 from cvkit.data._images import PathLike
 from cvkit.data._source import ImageSource
 from cvkit.models._answer_fields import calibration_temperature
-from cvkit.models._calibration import tempered
 from cvkit.models._decision import DecisionRule
 from cvkit.models._graphs import as_graph
 from cvkit.models._inference import DEFAULT_TOP_K, score_image
-from cvkit.models._predictor import PredictorMixin, run_graph
+from cvkit.models._predictor import PredictorMixin, answer_outputs, run_graph
 
 __all__ = ["LoadedModel"]
 
@@ -57,7 +56,7 @@ class LoadedModel(PredictorMixin):
 
     def __init__(self, path: PathLike, metadata: dict, graph: Any, head: Any = None,
                  batch_size: int = 32, verbose: bool | None = None, runtime: str = "keras",
-                 precision: str = "float32", *, progress: Any = DEPRECATED):
+                 precision: str = "float32", *, progress: Any = DEPRECATED, novelty: Any = None):
         self.path_ = Path(path)
         self.metadata_ = metadata
         self.graph_ = as_graph(graph)
@@ -65,11 +64,17 @@ class LoadedModel(PredictorMixin):
         self.precision_ = precision
         self.keras_model_ = graph if runtime == "keras" else None
         self.head_ = head
+        self.novelty_ = novelty  # a NoveltyScorer (novelty.npz) or None: folders without one never answer unknown
+        width = getattr(head, "n_features", None)
+        if width is not None and self.graph_.n_outputs != width:
+            raise ValueError(f"{self.path_}: the graph gives {self.graph_.n_outputs} features but the head "
+                             f"takes {width}")
         self.classes_ = [str(c) for c in metadata["classes"]]
         width, height = metadata["input_size"]
         self.input_size_ = (int(width), int(height))
         self.backbone = metadata["backbone"]
-        self.decision_rule_ = DecisionRule.from_metadata(metadata.get("decision"), self.classes_)
+        self.decision_rule_ = DecisionRule.from_metadata(metadata.get("decision"), self.classes_,
+                                                         novelty=novelty is not None)
         self.temperature_ = calibration_temperature(metadata.get("calibration"))  # 1.0 when in the graph
         self.batch_size = batch_size
         self.verbose = verbose
@@ -94,16 +99,14 @@ class LoadedModel(PredictorMixin):
                 f"{len(self.classes_)} classes: {', '.join(self.classes_)}; runs on {runtime}{rule})>")
 
     def _predict_proba(self, X: Any) -> np.ndarray:
+        return self._predict_outputs(X)[0]
+
+    def _predict_outputs(self, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(probabilities, novelty or None)`` from one run of the graph over ``X``."""
         source = ImageSource.resolve(X)
         verbose = self.verbose if self.verbose is not None else len(source) >= 200
         out, ok = run_graph(self.graph_, source, batch_size=self.batch_size, verbose=verbose)
-        if self.head_ is None:
-            return out.astype(np.float32)
-        proba = np.full((len(ok), len(self.classes_)), np.nan, dtype=np.float32)
-        if ok.any():
-            proba[ok] = self.head_.predict_proba(out[ok])
-            proba[ok] = tempered(proba[ok], self.temperature_)  # a Keras head has its calibration in its graph
-        return proba
+        return answer_outputs(out, ok, self.head_, self.temperature_, self.novelty_, len(self.classes_))
 
     def score_image(self, source: Any, top_k: int = DEFAULT_TOP_K) -> dict[str, Any]:
         """Score one image (a path, an http(s) URL, or bytes): ``{"label", "score", "scores", "top_k"}``

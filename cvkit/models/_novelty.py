@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NoveltyScorer", "METHODS", "out_of_fold_scores", "cut_for", "MAX_REFERENCE"]
+__all__ = ["NoveltyScorer", "METHODS", "out_of_fold_scores", "cut_for", "fit_novelty", "MAX_REFERENCE"]
 
 #: Scoring methods.
 METHODS = ("knn", "mahalanobis", "combined")
@@ -71,8 +71,12 @@ class NoveltyScorer:
 
     Parameters: ``method`` (see :data:`METHODS`), ``k`` (neighbour for ``"knn"``),
     ``max_reference``, ``random_state``.
-    Fitted state is a dict of float arrays (``arrays_``), stored as ``novelty.npz`` in a model folder.
+    Fitted state is a dict of float arrays (``arrays_``), stored as ``novelty.npz`` in a model folder,
+    and (from :func:`fit_novelty`) ``train_scores_``: the training photos' out-of-fold scores, sorted,
+    from which a cut keeping a share of them is read (:meth:`cut`).
     """
+
+    train_scores_: np.ndarray | None = None
 
     def __init__(self, method: str = "mahalanobis", k: int = 5, max_reference: int = MAX_REFERENCE,
                  random_state: int = 0):
@@ -110,10 +114,17 @@ class NoveltyScorer:
                  for name in ("knn", "mahalanobis")]
         return np.mean(ranks, axis=0).astype(np.float32)
 
+    def cut(self, keep: float = 0.95) -> float:
+        """The novelty cut keeping a share ``keep`` of the training photos' out-of-fold scores."""
+        if self.train_scores_ is None or not len(self.train_scores_):
+            raise ValueError("this novelty scorer has no out-of-fold training scores to choose a cut from")
+        return cut_for(self.train_scores_, keep)
+
     # ------------------------------------------------------------------ file
     def to_npz(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez(buffer, **self.arrays_)
+        extra = {} if self.train_scores_ is None else {"train_scores": np.asarray(self.train_scores_, np.float32)}
+        np.savez(buffer, **self.arrays_, **extra)
         return buffer.getvalue()
 
     @classmethod
@@ -125,10 +136,11 @@ class NoveltyScorer:
         names = expected.get(method, expected["knn"] + expected["mahalanobis"] + ["knn_sorted", "mahalanobis_sorted"])
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                if sorted(archive.files) != sorted(names):
+                found = sorted(set(archive.files) - {"train_scores"})
+                if found != sorted(names):
                     raise ValueError(f"{where}: holds arrays {sorted(archive.files)}; a {method!r} novelty "
-                                     f"score needs exactly {sorted(names)}")
-                arrays = {name: archive[name] for name in names}
+                                     f"score needs exactly {sorted(names)} (and optionally 'train_scores')")
+                arrays = {name: archive[name] for name in archive.files}
         except ValueError as exc:
             text = str(exc)
             raise ValueError(text if text.startswith(where) else f"{where}: not a novelty file ({exc})") from None
@@ -139,6 +151,7 @@ class NoveltyScorer:
                 raise ValueError(f"{where}: array {name!r} must hold finite floats within bounds, got "
                                  f"{array.dtype} {array.shape}")
         _check_shapes(where, arrays, n_features, k)
+        scorer.train_scores_ = arrays.pop("train_scores", None)
         scorer.arrays_ = arrays
         return scorer
 
@@ -152,8 +165,8 @@ def _check_shapes(where: str, arrays: dict, d: int, k: int) -> None:
         if means.ndim != 2 or means.shape[1] != d or not (1 <= len(means) <= 10_000) or prec.shape != (d, d):
             raise ValueError(f"{where}: Mahalanobis arrays do not fit {d} features: means {means.shape}, "
                              f"precision {prec.shape}")
-    for name in ("knn_sorted", "mahalanobis_sorted"):
-        if name in arrays and arrays[name].ndim != 1:
+    for name in ("knn_sorted", "mahalanobis_sorted", "train_scores"):
+        if name in arrays and (arrays[name].ndim != 1 or not 1 <= len(arrays[name]) <= _MAX_ROWS):
             raise ValueError(f"{where}: {name!r} must be one row of scores, got {arrays[name].shape}")
 
 
@@ -236,3 +249,24 @@ def cut_for(scores: np.ndarray, keep: float = 0.95) -> float:
     if len(scores) == 0:
         raise ValueError("no finite novelty scores to choose a cut from")
     return float(np.quantile(scores, keep))
+
+
+def fit_novelty(method: str, features: np.ndarray, y: np.ndarray, folds: int = 5, random_state: int = 0
+                ) -> NoveltyScorer:
+    """A :class:`NoveltyScorer` fitted on all training ``features``, holding their out-of-fold scores
+    (``train_scores_``, sorted, at most 10,000 kept evenly) so a cut can be chosen later without them.
+
+    Example:
+        >>> rng = np.random.default_rng(2)
+        >>> X, y = np.abs(rng.normal(size=(60, 8))), np.repeat([0, 1, 2], 20)
+        >>> scorer = fit_novelty("mahalanobis", X, y)
+        >>> len(scorer.train_scores_), bool(scorer.cut(0.95) >= np.median(scorer.train_scores_))
+        (60, True)
+    """
+    scorer = NoveltyScorer(method, random_state=random_state)
+    scores = np.sort(out_of_fold_scores(scorer, features, y, folds=folds, random_state=random_state))
+    if len(scores) > 10_000:
+        scores = scores[np.linspace(0, len(scores) - 1, 10_000).round().astype(int)]
+    scorer.fit(features, y)
+    scorer.train_scores_ = scores.astype(np.float32)
+    return scorer

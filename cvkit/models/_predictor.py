@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,12 +29,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from cvkit.data._inputs import warn_unreadable
 from cvkit.data._source import ImageSource
-from cvkit.models._decision import NO_DECISION
+from cvkit.models._calibration import tempered
+from cvkit.models._decision import NO_DECISION, UNKNOWN
 from cvkit.models._graphs import as_graph
 from cvkit.models._inference import decision_rule
 from cvkit.models._pipeline import run_pixels
 
-__all__ = ["PredictorMixin", "run_graph", "true_labels", "NotFittedError"]
+__all__ = ["PredictorMixin", "run_graph", "answer_outputs", "true_labels", "NotFittedError"]
 
 
 def true_labels(X: Any, y: Sequence[Any] | None = None, what: str = "score", classes: Sequence[str] | None = None
@@ -95,6 +97,33 @@ def run_graph(graph: Any, X: Any, batch_size: int = 32, verbose: bool = False,
     return out, ok
 
 
+def answer_outputs(out: np.ndarray, ok: np.ndarray, head: Any, temperature: float, novelty: Any,
+                   n_classes: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(probabilities, novelty or None)`` from a graph's outputs ``out`` (rows where ``ok``).
+
+    Without a ``head`` the outputs already are probabilities (calibration in the graph); with one
+    they are features: the head gives probabilities, then divided by ``temperature``, and the
+    ``novelty`` scorer (when there is one) scores the same features. NaN rows where not ``ok``.
+
+    Example:
+        >>> from cvkit.models._head import LinearHead
+        >>> head = LinearHead(np.eye(2, dtype=np.float32), np.zeros(2, np.float32))
+        >>> proba, novelty = answer_outputs(np.array([[2.0, 0.0], [0.0, 0.0]]), np.array([True, False]), head,
+        ...                                 1.0, None, 2)
+        >>> proba.round(3).tolist()[0], bool(np.isnan(proba[1]).all()), novelty
+        ([0.881, 0.119], True, None)
+    """
+    if head is None:
+        return np.asarray(out, dtype=np.float32), None
+    proba = np.full((len(ok), n_classes), np.nan, dtype=np.float32)
+    scores = None if novelty is None else np.full(len(ok), np.nan, dtype=np.float32)
+    if ok.any():
+        proba[ok] = tempered(head.predict_proba(out[ok]), temperature)
+        if novelty is not None:
+            scores[ok] = novelty.score(out[ok])
+    return proba, scores
+
+
 class PredictorMixin:
     """``predict``, ``score`` and input checks on top of a subclass's ``_predict_proba(X)``.
 
@@ -115,6 +144,10 @@ class PredictorMixin:
     def _predict_proba(self, X: Any) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _predict_outputs(self, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(probabilities, novelty or None)``: a model with a novelty scorer gives both from one run."""
+        return self._predict_proba(X), None
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, float32 ``(n_images, n_classes)``, columns in ``classes_`` order.
 
@@ -133,9 +166,47 @@ class PredictorMixin:
         (:meth:`set_thresholds`) ``"no decision"`` when the top class is not sure enough; ``None`` for
         unreadable images. The same rule answers in every path (``score_image``, the service,
         ``cvkit score``, Ray jobs), read from the model folder once saved."""
-        proba = self.predict_proba(X)
-        labels, _ = decision_rule(self).decide(proba, self.classes_)
+        self._check_is_fitted()
+        proba, novelty = self._predict_outputs(X)
+        labels, _ = decision_rule(self).decide(np.asarray(proba, np.float32), self.classes_, novelty)
         return labels
+
+    def novelty(self, X: Any) -> np.ndarray:
+        """How unlike the training photos each image is: float32 ``(n_images,)``, higher is more novel
+        (NaN for unreadable images). Images scoring above the cut set by :meth:`set_unknown_threshold`
+        are answered ``"unknown"``. A model without a novelty scorer (fine-tuned, or saved before cvkit
+        0.2) raises ``ValueError``."""
+        self._check_is_fitted()
+        if getattr(self, "novelty_", None) is None:
+            raise ValueError(f"this {type(self).__name__} has no novelty scorer (fine-tuned models, models saved "
+                             "before cvkit 0.2 and FeatureClassifier(novelty_method=None) have none)")
+        return np.asarray(self._predict_outputs(X)[1], dtype=np.float32)
+
+    def set_unknown_threshold(self, keep: float | None = 0.95, cut: float | None = None,
+                              unknown_label: str = UNKNOWN) -> Any:
+        """Answer ``unknown_label`` for images unlike every training photo (novelty above a cut).
+
+        ``keep``: the share of the training photos' out-of-fold novelty scores kept below the cut
+        (0.95: about 5% of new photos of the known classes are answered ``"unknown"`` too); or an
+        explicit ``cut`` (e.g. chosen on a folder of photos of other things with
+        :func:`cvkit.evaluation.unknown_report`); ``keep=None`` and ``cut=None`` turn it off. "unknown" wins
+        over "no decision" (a threshold): an image of none of the classes has no meaningful
+        confidence. ``save`` writes the rule into the folder; every path answers alike. Returns the model.
+        """
+        self._check_is_fitted()
+        scorer = getattr(self, "novelty_", None)
+        rule = decision_rule(self)
+        if keep is None and cut is None:
+            self.decision_rule_ = replace(rule, unknown_cut=None, unknown_info={})
+            return self
+        if scorer is None:
+            self.novelty(None)  # raises, saying why
+        info = {"method": scorer.method, "keep": None if cut is not None else float(keep)}
+        value = float(cut) if cut is not None else scorer.cut(float(keep))
+        new = replace(rule, unknown_cut=value, unknown_label=unknown_label, unknown_info=info)
+        new.check_classes(self.classes_)
+        self.decision_rule_ = new
+        return self
 
     def set_thresholds(self, thresholds: float | Mapping[str, float] | None,
                        no_decision_label: str = NO_DECISION) -> Any:
