@@ -176,8 +176,9 @@ class FeatureClassifier(ImageClassifier):
     def __init__(self, backbone: str = "efficientnet_lite0", head: Any = "logistic", cache: bool = True,
                  cache_dir: str | os.PathLike | None = None, batch_size: int = 32, verbose: bool | int = True,
                  cv: int = 5, random_state: int | None = 0, class_weight: str | dict | None = None,
-                 runtime: str = "auto", calibration: str | None = "temperature", novelty_method: str | None = "mahalanobis",
-                 *, estimator: Any = DEPRECATED, progress: Any = DEPRECATED):
+                 runtime: str = "auto", calibration: str | None = "temperature",
+                 novelty_method: str | None = "mahalanobis", *, estimator: Any = DEPRECATED,
+                 progress: Any = DEPRECATED):
         self.backbone = backbone
         self.head = head
         self.cache = cache

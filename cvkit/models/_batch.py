@@ -11,8 +11,10 @@ Inputs are anything :meth:`cvkit.data.ImageSource.resolve` takes: a folder, a ta
 Output columns: ``path``, ``true_label`` (when the input has labels: a table with a label column,
 a labelled dataset, or a folder of class folders named after the model's classes), ``label``
 (the model's answer under its decision rule: the predicted class, or ``"no decision"`` below a
-threshold set with ``set_thresholds``), ``score`` (the top class's probability), ``score_<class>``
-for every class, ``error``. With true labels the summary gives the accuracy (a withheld answer
+threshold set with ``set_thresholds``, or ``"unknown"`` above the novelty cut set with
+``set_unknown_threshold``), ``score`` (the top class's probability), ``score_<class>`` for every
+class, ``novelty`` (for a model with a novelty scorer: how unlike the training photos), ``error``.
+With true labels the summary gives the accuracy (a withheld answer
 counts as not right).
 
 Example:
@@ -161,15 +163,18 @@ def as_source(images: Any, classes: Any = None) -> ImageSource:
     return ImageSource.resolve(images, classes=classes)
 
 
-def output_columns(classes: list[str], has_labels: bool) -> list[str]:
-    """The columns of a scoring output, in order (the same for CSV, TSV and Parquet).
+def output_columns(classes: list[str], has_labels: bool, novelty: bool = False) -> list[str]:
+    """The columns of a scoring output, in order (the same for CSV, TSV and Parquet); ``novelty``
+    for a model with a novelty scorer.
 
     Example:
         >>> output_columns(["cat", "dog"], has_labels=True)
         ['path', 'true_label', 'label', 'score', 'score_cat', 'score_dog', 'error']
+        >>> output_columns(["cat", "dog"], has_labels=False, novelty=True)[-2:]
+        ['novelty', 'error']
     """
     return ["path"] + (["true_label"] if has_labels else []) + ["label", "score"] + \
-        [f"score_{c}" for c in classes] + ["error"]
+        [f"score_{c}" for c in classes] + (["novelty"] if novelty else []) + ["error"]
 
 
 def csv_cells(row: list[Any]) -> list[str]:
@@ -184,12 +189,14 @@ def csv_cells(row: list[Any]) -> list[str]:
     return [f"{v:.6f}" if isinstance(v, float) else ("" if v is None else v) for v in row]
 
 
-def _row(lead: list[Any], names: list[str], proba: np.ndarray | None, reason: str | None, label: Any = None
-         ) -> list[Any]:
+def _row(lead: list[Any], names: list[str], proba: np.ndarray | None, reason: str | None, label: Any = None,
+         novelty: list[float | None] | None = None) -> list[Any]:
+    """One output row; ``novelty`` is ``[]`` (no column), ``[None]`` or ``[score]``."""
+    extra = list(novelty or [])
     if proba is None:
-        return lead + ["", None] + [None] * len(names) + [str(reason)]
+        return lead + ["", None] + [None] * len(names) + [None] * len(extra) + [str(reason)]
     best = int(np.argmax(proba))
-    return lead + [str(label), float(proba[best])] + [float(p) for p in proba] + [""]
+    return lead + [str(label), float(proba[best])] + [float(p) for p in proba] + extra + [""]
 
 
 def score_chunks(model: Any, images: Any, has_labels: bool | None = None, batch_size: int = 32,
@@ -223,16 +230,18 @@ def score_chunks(model: Any, images: Any, has_labels: bool | None = None, batch_
     labels = source.labels or [None] * len(source)
     size = inference.input_size(model)
     rule = inference.decision_rule(model)
+    with_novelty = inference.has_novelty(model)
     for batch in source.batches(size, batch_size, max_pixels=max_pixels, threads=decode_threads):
-        proba = inference.predict_proba(model, batch.pixels[batch.ok]) if batch.ok.any() \
-            else np.zeros((0, len(names)), np.float32)
-        answers, _ = rule.decide(proba, names)
-        scored = iter(zip(proba, answers))
+        proba, novelty = inference.predict_outputs(model, batch.pixels[batch.ok]) if batch.ok.any() \
+            else (np.zeros((0, len(names)), np.float32), None)
+        answers, _ = rule.decide(proba, names, novelty)
+        extras = [[float(v)] for v in novelty] if novelty is not None else [[]] * len(proba)
+        scored = iter(zip(proba, answers, extras))
         rows = []
         for j, i in enumerate(batch.index):
             lead = [source.name(int(i))] + ([labels[i] or ""] if has_labels else [])
-            row, label = next(scored) if batch.ok[j] else (None, None)
-            rows.append(_row(lead, names, row, batch.reasons[j], label))
+            row, label, extra = next(scored) if batch.ok[j] else (None, None, [None] if with_novelty else [])
+            rows.append(_row(lead, names, row, batch.reasons[j], label, extra))
         yield rows
 
 
@@ -299,7 +308,7 @@ def _write_csv(model: Any, source: ImageSource, output: Path, batch_size: int, d
     try:
         with atomic_open(output, "w") as handle:
             writer = csv.writer(handle, delimiter="\t" if output.suffix.lower() == ".tsv" else ",")
-            writer.writerow(output_columns(names, has_labels))
+            writer.writerow(output_columns(names, has_labels, inference.has_novelty(model)))
             for rows in score_chunks(model, source, has_labels, batch_size, decode_threads, max_pixels):
                 writer.writerows(csv_cells(row) for row in rows)
                 summary.add_rows(rows, has_labels)

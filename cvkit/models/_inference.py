@@ -58,6 +58,7 @@ __all__ = [
     "decode_image",
     "predict_proba",
     "predict_outputs",
+    "has_novelty",
     "probability_graph",
     "format_prediction",
     "score_arrays",
@@ -192,14 +193,24 @@ def predict_proba(model: Any, images: np.ndarray) -> np.ndarray:
     return proba
 
 
+def has_novelty(model: Any) -> bool:
+    """Whether ``model`` scores novelty (so its answers carry a ``novelty`` and may be "unknown").
+
+    Example:
+        >>> has_novelty(object())
+        False
+    """
+    return getattr(model, "novelty_", None) is not None
+
+
 def predict_outputs(model: Any, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """``(probabilities, novelty or None)`` for a uint8 batch: what every path names answers from.
 
     A model with a novelty scorer (``novelty_``) gives both from one run of its graph; any other
     model gives its probabilities (:func:`predict_proba`) and None.
     """
-    if getattr(model, "novelty_", None) is None or len(images) == 0:
-        return predict_proba(model, images), None
+    if not has_novelty(model) or len(images) == 0:
+        return predict_proba(model, images), (None if not has_novelty(model) else np.zeros(0, np.float32))
     proba, novelty = model._predict_outputs(np.asarray(images))
     return np.asarray(proba, dtype=np.float32), np.asarray(novelty, dtype=np.float32)
 

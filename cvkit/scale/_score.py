@@ -35,7 +35,7 @@ from cvkit.data._images import PathLike
 from cvkit.models._batch import BatchSummary, check_output, csv_cells, output_columns, score_chunks
 from cvkit.models._decision import DecisionRule
 from cvkit.models._folder import read_checked, read_metadata, sha256_bytes
-from cvkit.models._inference import DEFAULT_MAX_PIXELS
+from cvkit.models._inference import DEFAULT_MAX_PIXELS, has_novelty
 from cvkit.options import RunOptions
 from cvkit.scale._jobs import DEFAULT_CHUNK_SIZE, Job, job_pairs, plan_output
 from cvkit.scale._runner import ChunkWorker, ScaleSummary, check_job_params, run_job
@@ -87,7 +87,7 @@ class ScoringWorker(ChunkWorker):
         self.batch_size = batch_size
         self.decode_threads = decode_threads
         self.max_pixels = max_pixels
-        self.columns = output_columns(list(self.model.classes_), has_labels)
+        self.columns = output_columns(list(self.model.classes_), has_labels, has_novelty(self.model))
 
     def table(self, pairs: list[tuple[str, str | None]]) -> tuple[Any, BatchSummary]:
         import pyarrow as pa
@@ -148,7 +148,7 @@ def score_images(model: PathLike, images: Any, output: PathLike, engine: str = "
     names = [str(c) for c in meta["classes"]]
     pairs, has_labels = job_pairs(images, classes=names)
     identity = {"model": sha256_bytes(read_checked(Path(model), "metadata.json")), "classes": names,
-                "columns": output_columns(names, has_labels), "max_pixels": max_pixels}
+                "columns": output_columns(names, has_labels, meta.get("novelty") is not None), "max_pixels": max_pixels}
     if run.precision != "float32":  # other answers: a job of its own (float32 keeps the identity of earlier jobs)
         identity["precision"] = run.precision
     job = Job(layout, "score", identity, pairs, chunk_size)

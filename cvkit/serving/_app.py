@@ -113,7 +113,10 @@ class _Service:
                                                 else "model")
 
     def _predict(self, images: np.ndarray) -> np.ndarray:
-        return inference.predict_proba(self.model, images)
+        """Probabilities, with the novelty score as one more column for a model that has one (the
+        micro-batcher hands back rows; :func:`split_outputs` takes them apart)."""
+        proba, novelty = inference.predict_outputs(self.model, images)
+        return proba if novelty is None else np.column_stack([proba, novelty])
 
     def load(self) -> None:
         """Load (if given a folder) and warm up the model; runs on a worker thread."""
@@ -153,12 +156,27 @@ class _Service:
             "runtime": getattr(self.model, "runtime_", None),
             "precision": getattr(self.model, "precision_", None),
             "decision": inference.decision_rule(self.model).to_metadata(),
+            "novelty": meta.get("novelty"),
             "limits": {"max_request_bytes": self.config.max_request_bytes,
                        "max_images": self.config.max_images,
                        "max_pixels": self.config.max_pixels,
                        "max_request_pixels": self.config.max_request_pixels,
                        "max_batch_size": self.config.max_batch_size},
         }
+
+
+def split_outputs(out: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(probabilities, novelty or None)`` of :meth:`Service._predict`'s rows.
+
+    Example:
+        >>> proba, novelty = split_outputs(np.array([[0.2, 0.8, 5.0]]), 2)
+        >>> proba.tolist(), novelty.tolist()
+        ([[0.2, 0.8]], [5.0])
+    """
+    out = np.asarray(out)
+    if out.ndim == 2 and out.shape[1] == n_classes + 1:
+        return out[:, :n_classes], out[:, n_classes]
+    return out, None
 
 
 # ---------------------------------------------------------------------- the app
@@ -389,18 +407,20 @@ async def _score(service: _Service, request: Request, tfserving: bool = False) -
     with service.batcher.incoming():  # lets a forming batch wait for these images
         pixels = await run_in_threadpool(decode_items, items, service.model, service.config.max_pixels)
     scored = [i for i, p in enumerate(pixels) if p is not None]
-    proba = np.zeros((0, len(service.classes)), np.float32)
+    out = np.zeros((0, len(service.classes)), np.float32)
     if scored:
         try:
-            proba = await service.batcher.submit(np.stack([pixels[i] for i in scored]))
+            out = await service.batcher.submit(np.stack([pixels[i] for i in scored]))
         except Exception as exc:  # noqa: BLE001
             log.exception("scoring failed")
             message = f"the model failed on this request: {type(exc).__name__}: {exc}"
             return _tf_error(message, 500) if parsed.convention == "tfserving" else \
                 JSONResponse({"detail": message}, status_code=500)
-    answers = build_answers(items, proba, scored, service.classes, inference.decision_rule(service.model))
+    proba, novelty = split_outputs(out, len(service.classes))
+    rule = inference.decision_rule(service.model)
+    answers = build_answers(items, proba, scored, service.classes, rule, novelty)
     version = (getattr(service.model, "metadata_", None) or {}).get("model_version")
-    status, body = response_for(parsed, answers, service.classes, version)
+    status, body = response_for(parsed, answers, service.classes, version, rule.unknown_cut is not None)
     return JSONResponse(body, status_code=status)
 
 

@@ -203,9 +203,12 @@ class Client:
                                       model_name=self._metadata.get("model_name") or "model")
         rows = self._json(self._http.post(path, json=payload))["predictions"]
         k = DEFAULT_TOP_K if top_k is None else int(top_k)
-        # TF Serving answers probabilities; the model's decision rule (from /metadata) names the answer
+        # TF Serving answers probabilities (named with the novelty score when the rule needs it);
+        # the model's decision rule (from /metadata) names the answer
         rule = DecisionRule.from_metadata(self._metadata.get("decision"), classes)
-        return [{"index": i, **format_prediction(row, classes, k, rule)} for i, row in enumerate(rows)]
+        return [{"index": i, **(format_prediction(row["probabilities"], classes, k, rule, row.get("novelty"))
+                                if isinstance(row, dict) else format_prediction(row, classes, k, rule))}
+                for i, row in enumerate(rows)]
 
     def _score(self, batch: Sequence[ImageInput], top_k: int | None, encoding: str,
                protocol: str = "cvkit") -> list[dict[str, Any]]:

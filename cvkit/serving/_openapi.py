@@ -35,7 +35,11 @@ _B64 = {"type": "object", "required": ["b64"], "properties": {"b64": _BASE64}}
 _ANSWER = {"type": "object", "required": ["index"], "properties": {
     "index": {"type": "integer", "minimum": 0},
     "filename": {"type": "string"},
-    "label": {"type": "string"},
+    "label": {"type": "string", "description": "a class, or the model's 'no decision' / 'unknown' answer"},
+    "decision": {"type": "string", "enum": ["label", "no_decision", "unknown"],
+                 "description": "what the label is (given when the model has thresholds or an unknown cut)"},
+    "rule": {"type": "string", "description": "the decision rule applied, in words"},
+    "novelty": {"type": "number", "description": "how unlike the training photos (models with a novelty score)"},
     "score": {"type": "number"},
     "scores": {"type": "object", "additionalProperties": {"type": "number"}},
     "top_k": {"type": "array", "items": {"type": "object", "properties": {
@@ -47,9 +51,15 @@ _PREDICTIONS = {"type": "object", "required": ["predictions"], "properties": {
     "detail": {"type": "string"}}}
 _ROWS = {"type": "array", "items": {"type": "array", "items": {"type": "number"}},
          "description": "per image, the class probabilities in the order of /metadata's classes"}
+_NAMED = {"type": "array", "items": {"type": "object", "required": ["probabilities", "novelty"], "properties": {
+    "probabilities": {"type": "array", "items": {"type": "number"}}, "novelty": {"type": "number"}}},
+    "description": "per image, named outputs: when the model answers 'unknown' from its novelty score"}
+_NAMED_COLUMNS = {"type": "object", "required": ["probabilities", "novelty"], "properties": {
+    "probabilities": _ROWS, "novelty": {"type": "array", "items": {"type": "number"}}}}
 _TF_ANSWER = {"anyOf": [{"type": "object", "required": ["predictions"],
-                         "properties": {"predictions": _ROWS}},
-                        {"type": "object", "required": ["outputs"], "properties": {"outputs": _ROWS}}]}
+                         "properties": {"predictions": {"anyOf": [_ROWS, _NAMED]}}},
+                        {"type": "object", "required": ["outputs"],
+                         "properties": {"outputs": {"anyOf": [_ROWS, _NAMED_COLUMNS]}}}]}
 
 
 def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:

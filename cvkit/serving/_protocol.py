@@ -384,12 +384,15 @@ def response_status(answers: list[dict[str, Any]]) -> int:
 
 
 def build_answers(items: list[ScoreItem], proba: np.ndarray, scored: list[int],
-                  class_names: list[str], rule: DecisionRule | None = None) -> list[dict[str, Any]]:
-    """One answer per item, in order: ``proba[j]`` belongs to item ``scored[j]``; others get errors.
-    Labels follow the model's decision ``rule`` (None: arg-max), as in every other path."""
+                  class_names: list[str], rule: DecisionRule | None = None,
+                  novelty: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """One answer per item, in order: ``proba[j]`` (and ``novelty[j]``, for a model that scores it)
+    belongs to item ``scored[j]``; others get errors. Labels follow the model's decision ``rule``
+    (None: arg-max; "unknown" above its novelty cut), as in every other path."""
     answers: list[dict[str, Any]] = [{} for _ in items]
-    for row, i in zip(proba, scored):
-        answer = format_prediction(row, class_names, items[i].top_k, rule)
+    scores = [None] * len(scored) if novelty is None else [float(v) for v in novelty]
+    for row, i, value in zip(proba, scored, scores):
+        answer = format_prediction(row, class_names, items[i].top_k, rule, value)
         if "error" in answer:
             answers[i] = item_error(i, answer["error"], items[i].name, items[i].field)
             continue
@@ -415,13 +418,15 @@ def response_body(answers: list[dict[str, Any]], model_version: Any = None) -> d
 
 
 def response_for(request: ScoreRequest, answers: list[dict[str, Any]], class_names: list[str],
-                 model_version: Any = None) -> tuple[int, dict[str, Any]]:
+                 model_version: Any = None, named_outputs: bool = False) -> tuple[int, dict[str, Any]]:
     """``(HTTP status, JSON body)`` answering ``request`` in its own convention.
 
     cvkit, cvtk and Azure ML requests get :func:`response_body`. TF Serving requests get
     ``{"predictions": [[p, ...], ...]}`` (``{"outputs": ...}`` for the columnar format): each row
     the class probabilities in the order of ``class_names``; any failed image fails the request
-    (400, ``{"error": ..., "detail": ...}``), as TF Serving does.
+    (400, ``{"error": ..., "detail": ...}``), as TF Serving does. With ``named_outputs`` (a model
+    that answers "unknown" from a novelty score) each row names its outputs, as TF Serving does for a
+    signature of several: ``{"probabilities": [...], "novelty": x}``, so a client can apply the rule.
 
     Example:
         >>> request = ScoreRequest([ScoreItem(index=0, data=None)], "tfserving")
@@ -434,5 +439,9 @@ def response_for(request: ScoreRequest, answers: list[dict[str, Any]], class_nam
     if errors:
         message = "; ".join(errors)
         return 400, {"error": message, "detail": message}
-    rows = [[a["scores"][name] for name in class_names] for a in answers]
+    rows: list[Any] = [[a["scores"][name] for name in class_names] for a in answers]
+    if named_outputs:
+        if request.columnar:
+            return 200, {"outputs": {"probabilities": rows, "novelty": [a.get("novelty") for a in answers]}}
+        rows = [{"probabilities": row, "novelty": a.get("novelty")} for row, a in zip(rows, answers)]
     return 200, {"outputs" if request.columnar else "predictions": rows}

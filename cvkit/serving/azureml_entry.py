@@ -127,11 +127,12 @@ def run(raw_data: str | bytes | Mapping[str, Any], max_images: int = DEFAULT_MAX
         return {**exc.body(), "status_code": exc.status_code}
     pixels = decode_items(items, model, max_pixels=max_pixels)
     scored = [i for i, p in enumerate(pixels) if p is not None]
-    proba = inference.predict_proba(model, np.stack([pixels[i] for i in scored])) if scored else \
-        np.zeros((0, len(names)), np.float32)
-    answers = build_answers(items, proba, scored, names, inference.decision_rule(model))
+    proba, novelty = inference.predict_outputs(model, np.stack([pixels[i] for i in scored])) if scored else \
+        (np.zeros((0, len(names)), np.float32), None)
+    rule = inference.decision_rule(model)
+    answers = build_answers(items, proba, scored, names, rule, novelty)
     version = (getattr(model, "metadata_", None) or {}).get("model_version")
-    status, body = response_for(request, answers, names, version)
+    status, body = response_for(request, answers, names, version, rule.unknown_cut is not None)
     if request.convention == "tfserving" and status != 200:
         body["status_code"] = status
     return body
