@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "EvaluationReport": "cvkit.evaluation",
     "hard_negatives": "cvkit.evaluation",
     "thresholds_for": "cvkit.evaluation",
+    "unknown_report": "cvkit.evaluation",
     "AnnotationWidget": "cvkit.widgets",
     "ResultsWidget": "cvkit.widgets",
     "PrecisionRecallWidget": "cvkit.widgets",

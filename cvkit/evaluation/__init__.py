@@ -4,6 +4,7 @@
 - :func:`evaluate` builds one by scoring labelled images (a dataset, a folder of class folders, a
   ``path,label`` table, a split manifest) with a model (or a model folder);
 - :func:`thresholds_for` picks operating points (``model.set_thresholds``) for a target precision or recall;
+- :func:`unknown_report` measures the "unknown" answer: known photos it costs, other things it catches;
 - :func:`hard_negatives` finds the images a model gets wrong most confidently;
 - :func:`find_label_issues`, :func:`find_duplicates`, :func:`duplicate_groups` audit a dataset;
 - :mod:`cvkit.evaluation.plots` draws the report's figures.
@@ -23,6 +24,7 @@ from cvkit.evaluation._mining import hard_negatives
 from cvkit.evaluation._model_eval import evaluate
 from cvkit.evaluation._report import EvaluationReport, EvaluationWarning
 from cvkit.evaluation._thresholds import thresholds_for
+from cvkit.evaluation._unknown import UnknownReport, unknown_report
 
 __all__ = ["EvaluationReport", "EvaluationWarning", "evaluate", "hard_negatives", "find_label_issues",
-           "find_duplicates", "duplicate_groups", "plots", "thresholds_for"]
+           "find_duplicates", "duplicate_groups", "plots", "thresholds_for", "unknown_report", "UnknownReport"]

@@ -110,7 +110,7 @@ def answer_outputs(out: np.ndarray, ok: np.ndarray, head: Any, temperature: floa
         >>> head = LinearHead(np.eye(2, dtype=np.float32), np.zeros(2, np.float32))
         >>> proba, novelty = answer_outputs(np.array([[2.0, 0.0], [0.0, 0.0]]), np.array([True, False]), head,
         ...                                 1.0, None, 2)
-        >>> proba.round(3).tolist()[0], bool(np.isnan(proba[1]).all()), novelty
+        >>> [round(float(p), 3) for p in proba[0]], bool(np.isnan(proba[1]).all()), novelty
         ([0.881, 0.119], True, None)
     """
     if head is None:
