@@ -100,7 +100,8 @@ def as_dataset(data: Any, side: str = "test") -> ImageDataset:
     return checked
 
 
-def evaluate(model: Any, dataset: Any, *, zero_division: float = float("nan")) -> EvaluationReport:
+def evaluate(model: Any, dataset: Any, *, zero_division: float = float("nan"), unknown: Any = None
+             ) -> EvaluationReport:
     """Score every image of a labelled ``dataset`` with ``model`` and return the full report.
 
     ``model`` is a fitted cvkit classifier (or anything with ``predict_proba`` and ``classes_``) or a
@@ -108,6 +109,11 @@ def evaluate(model: Any, dataset: Any, *, zero_division: float = float("nan")) -
     :class:`~cvkit.data.ImageDataset`, a folder of class folders, a ``path<TAB>label`` table or a
     split manifest (its test side). Unreadable images are reported and left out (see
     ``report.skipped``). A dataset class the model does not know is an error.
+
+    For a model with a novelty score, ``report.info["unknown"]`` says how many of these images its
+    "unknown" answer would reject (at its cut, or keeping 95% of its training photos), and with
+    ``unknown=`` (images of other things: a folder, a table, paths) how many of those it catches and
+    the AUROC (see :func:`cvkit.evaluation.unknown_report`); ``to_text`` shows both.
 
     Example:
         >>> import cvkit
@@ -130,7 +136,11 @@ def evaluate(model: Any, dataset: Any, *, zero_division: float = float("nan")) -
         raise ValueError(f"the dataset has class(es) the model was not trained on: "
                          f"{', '.join(repr(u) for u in unknown)} (model classes: "
                          f"{', '.join(repr(c) for c in classes)}); relabel or remove those images")
-    proba = model.predict_proba(ds)
+    novelty = None
+    if getattr(model, "novelty_", None) is not None:
+        proba, novelty = model._predict_outputs(ds)  # one run gives both
+    else:
+        proba = model.predict_proba(ds)
     info: dict[str, Any] = {"n_dataset_images": len(ds)}
     for key, attr in (("model_path", "path_"), ("backbone", "backbone")):
         value = getattr(model, attr, None)
@@ -150,4 +160,20 @@ def evaluate(model: Any, dataset: Any, *, zero_division: float = float("nan")) -
                                   paths=[os.path.normpath(p) for p in ds.paths],
                                   zero_division=zero_division, info=info)
     report.skipped = list(ds.skipped) + report.skipped
+    if novelty is not None:
+        report.info["unknown"] = _unknown_figures(model, proba, novelty, unknown)
     return report
+
+
+def _unknown_figures(model: Any, proba: Any, novelty: Any, unknown: Any) -> dict[str, Any]:
+    """What :func:`cvkit.evaluation.unknown_report` says, from the evaluated images' scores."""
+    import numpy as np
+
+    from cvkit.evaluation._unknown import _report, _scores
+
+    proba, novelty = np.asarray(proba, np.float64), np.asarray(novelty, np.float64)
+    ok = np.all(np.isfinite(proba), axis=1) & np.isfinite(novelty)
+    found = _report(model, novelty[ok], proba[ok].max(axis=1))
+    if unknown is not None:
+        found.unknown_novelty, found.unknown_top = _scores(model, unknown)
+    return found.to_dict()

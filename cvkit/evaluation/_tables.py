@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -298,6 +298,7 @@ class ReportTables:
         note = self.interval_warning()
         if note:
             lines.append(note)
+        lines += unknown_lines(self.info.get("unknown"))
         table = self.per_class().round(digits)
         with pd.option_context("display.width", 120, "display.max_columns", 20):
             lines += ["", table.to_string(na_rep="n/a")]
@@ -306,3 +307,19 @@ class ReportTables:
     def __str__(self) -> str:
         return self.to_text()
 
+
+def unknown_lines(figures: Any) -> list[str]:
+    """The lines ``to_text`` gives the "unknown" answer (``evaluate``'s ``info["unknown"]``).
+
+    Example:
+        >>> unknown_lines({"cut_from": "the model's cut", "n_known": 40, "known_rejected": 0.05})
+        ["'unknown' answer (the model's cut): 5.0% of the 40 images here would be rejected"]
+    """
+    if not isinstance(figures, dict) or "known_rejected" not in figures:
+        return []
+    lines = [f"'unknown' answer ({figures.get('cut_from')}): {figures['known_rejected']:.1%} of the "
+             f"{figures.get('n_known')} images here would be rejected"]
+    if figures.get("auroc") is not None:
+        lines.append(f"  and {figures['unknown_rejected']:.1%} of {figures['n_unknown']} images of other things; "
+                     f"AUROC {figures['auroc']:.3f} (top probability: {figures['baseline_auroc']:.3f})")
+    return lines

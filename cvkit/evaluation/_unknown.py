@@ -163,6 +163,15 @@ def unknown_report(model: Any, known: Any, unknown: Any = None, keep: float = 0.
     (Example: see the module.)
     """
     model = as_model(model)
+    known_novelty, known_top = _scores(model, known)
+    report = _report(model, known_novelty, known_top, keep)
+    if unknown is not None:
+        report.unknown_novelty, report.unknown_top = _scores(model, unknown)
+    return report
+
+
+def _report(model: Any, known_novelty: np.ndarray, known_top: np.ndarray, keep: float = 0.95) -> UnknownReport:
+    """An :class:`UnknownReport` of known images already scored (``evaluate`` scores them once)."""
     scorer = getattr(model, "novelty_", None)
     if scorer is None:
         raise ValueError(f"this {type(model).__name__} has no novelty score (fine-tuned models, models saved "
@@ -172,8 +181,4 @@ def unknown_report(model: Any, known: Any, unknown: Any = None, keep: float = 0.
         cut, cut_from = float(rule.unknown_cut), "the model's cut"
     else:
         cut, cut_from = scorer.cut(keep), f"keeping {keep:.0%} of the training photos"
-    known_novelty, known_top = _scores(model, known)
-    report = UnknownReport(scorer.method, cut, cut_from, known_novelty, known_top)
-    if unknown is not None:
-        report.unknown_novelty, report.unknown_top = _scores(model, unknown)
-    return report
+    return UnknownReport(scorer.method, cut, cut_from, known_novelty, known_top)

@@ -9,7 +9,8 @@
 - :func:`export_model` writes a SavedModel or TFLite file and checks it agrees with the Keras model;
   :class:`TFLiteModel` runs such a file on its own.
 - :func:`save_thresholds` gives a saved model an operating point ("no decision" below thresholds),
-  which every path that loads the folder then applies.
+  which every path that loads the folder then applies; :func:`save_unknown_threshold` its novelty
+  cut, above which it answers "unknown" (an image of none of its classes).
 - :func:`check_overwrite` tells before training whether saving to a folder would be refused.
 - :func:`batch_score` scores a folder or table of images into a CSV (:class:`BatchSummary` says how
   it went); :mod:`cvkit.scale` does the same on a Ray cluster.
@@ -19,7 +20,7 @@ Example:
     >>> cvkit.models.__all__
     ['BatchSummary', 'ExportResult', 'LoadedModel', 'ModelFormatError', 'TFLiteModel', 'batch_score', \
 'check_overwrite', 'export_model', 'is_model_folder', 'load_model', 'quantize_model', 'read_metadata', 'save_model', \
-'save_thresholds']
+'save_thresholds', 'save_unknown_threshold']
     >>> cvkit.models.is_model_folder("sample_data")
     False
 """
@@ -38,6 +39,7 @@ _EXPORTS = {
     "TFLiteModel": "cvkit.models._export",
     "check_overwrite": "cvkit.models._folder",
     "save_thresholds": "cvkit.models._operating",
+    "save_unknown_threshold": "cvkit.models._operating",
     "batch_score": "cvkit.models._batch",
     "BatchSummary": "cvkit.models._batch",
 }

@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cvkit.data._images import PathLike
-from cvkit.models._decision import NO_DECISION, DecisionRule
-from cvkit.models._folder import read_metadata, write_metadata
+from cvkit.models._decision import NO_DECISION, UNKNOWN, DecisionRule
+from cvkit.models._folder import load_model, read_metadata, write_metadata
 
-__all__ = ["save_thresholds"]
+__all__ = ["save_thresholds", "save_unknown_threshold"]
 
 
 def save_thresholds(model_dir: PathLike, thresholds: float | Mapping[str, float] | None,
@@ -45,6 +45,38 @@ def save_thresholds(model_dir: PathLike, thresholds: float | Mapping[str, float]
                                                                                          no_decision_label)
     except ValueError as exc:
         raise ValueError(f"{folder}: {exc}") from None
+    meta["decision"] = rule.to_metadata()
+    write_metadata(folder, meta)
+    return rule
+
+
+def save_unknown_threshold(model_dir: PathLike, keep: float | None = 0.95, cut: float | None = None,
+                           unknown_label: str = UNKNOWN) -> DecisionRule:
+    """Write the novelty cut above which the model folder ``model_dir`` answers ``unknown_label``
+    (as ``model.set_unknown_threshold(keep, cut)`` then ``save`` would); returns the new rule.
+
+    ``keep``: the share of the training photos kept below the cut (read from the folder's
+    ``novelty.npz``); or an explicit ``cut``; both None turns the unknown answer off. Thresholds
+    already in the folder stay. A folder without a novelty score is refused, saying why.
+
+    Example:
+        >>> import os, tempfile
+        >>> import cvkit
+        >>> folder = cvkit.FeatureClassifier(verbose=False).fit("sample_data").save(
+        ...     os.path.join(tempfile.mkdtemp(), "model"))
+        >>> save_unknown_threshold(folder, keep=0.95).describe()  # doctest: +ELLIPSIS
+        'unknown above novelty ...'
+        >>> import numpy as np
+        >>> cvkit.load_model(folder).predict(np.zeros((1, 224, 224, 3), np.uint8)).tolist()
+        ['unknown']
+    """
+    folder = Path(model_dir)
+    model = load_model(folder)
+    try:
+        rule = model.set_unknown_threshold(keep=keep, cut=cut, unknown_label=unknown_label).decision_rule_
+    except ValueError as exc:
+        raise ValueError(f"{folder}: {exc}") from None
+    meta = read_metadata(folder)
     meta["decision"] = rule.to_metadata()
     write_metadata(folder, meta)
     return rule
