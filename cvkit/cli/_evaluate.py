@@ -71,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="also save the confusion matrix / ROC / PR figure (.png, .svg or .pdf)")
     parser.add_argument("--top-losses", metavar="N", type=int, default=5,
                         help="list the N images with the highest loss (default 5; 0 for none)")
+    parser.add_argument("--unknown", metavar="FOLDER|TABLE", default=None,
+                        help="photos of other things (none of the model's classes): how many its 'unknown' "
+                             "answer catches, and the AUROC of its novelty score")
     RunOptions.add_arguments(parser)
     return parser
 
@@ -154,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
               f"this model (the training side of {own}), so the scores below are optimistic. Evaluate on "
               f"held-out images: `cvkit evaluate {args.model_dir}` uses the test side of that split",
               file=sys.stderr)
-    report = evaluate(model, dataset)
+    report = evaluate(model, dataset, unknown=args.unknown)
     print(f"model: {args.model_dir} (ran on {describe_runtime(model)})")
     print(report.to_text())
     if args.top_losses:

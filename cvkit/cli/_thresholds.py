@@ -11,6 +11,7 @@ Example (shell)::
     cvkit thresholds runs/sample/model --class bird=0.9 --class fruit=0.7
     cvkit thresholds runs/sample/model --precision 0.95 --images runs/sample/split.json
     cvkit thresholds runs/sample/model --clear                      # back to the arg-max
+    cvkit thresholds runs/sample/model --unknown-keep 0.95          # "unknown" for images unlike the training photos
 
 Example (Python):
     >>> import argparse
@@ -39,6 +40,8 @@ examples:
   cvkit thresholds runs/sample/model --threshold 0.8
   cvkit thresholds runs/sample/model --class bird=0.9 --class fruit=0.7
   cvkit thresholds runs/sample/model --clear
+  cvkit thresholds runs/sample/model --unknown-keep 0.95     # 'unknown' above the novelty of 95% of training photos
+  cvkit thresholds runs/sample/model --no-unknown
 """
 
 
@@ -58,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="held-out labelled images for --precision/--recall (a split.json: its test side)")
     parser.add_argument("--global", dest="per_class", action="store_false",
                         help="with --precision/--recall: one threshold for all classes")
+    unknown = parser.add_mutually_exclusive_group()
+    unknown.add_argument("--unknown-keep", type=float, metavar="K",
+                         help="answer 'unknown' above the novelty cut keeping a share K (e.g. 0.95) of the "
+                              "training photos")
+    unknown.add_argument("--unknown-cut", type=float, metavar="C", help="answer 'unknown' above novelty C")
+    unknown.add_argument("--no-unknown", action="store_true", help="never answer 'unknown'")
     return parser
 
 
@@ -77,7 +86,7 @@ def class_thresholds(pairs: list[str]) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cvkit thresholds`` for parsed ``args``; prints the folder's rule and returns 0."""
-    from cvkit.models import read_metadata, save_thresholds
+    from cvkit.models import read_metadata, save_thresholds, save_unknown_threshold
     from cvkit.models._decision import DecisionRule
 
     if (args.precision is not None or args.recall is not None) != (args.images is not None):
@@ -86,14 +95,16 @@ def run(args: argparse.Namespace) -> int:
         from cvkit.evaluation import evaluate, thresholds_for
         report = evaluate(args.model_dir, args.images)
         chosen = thresholds_for(report, precision=args.precision, recall=args.recall, per_class=args.per_class)
-        rule = save_thresholds(args.model_dir, chosen)
+        save_thresholds(args.model_dir, chosen)
         print(f"chosen on {len(report)} held-out images")
     elif args.threshold is not None or args.classes or args.clear:
-        rule = save_thresholds(args.model_dir, None if args.clear else
+        save_thresholds(args.model_dir, None if args.clear else
                                args.threshold if args.threshold is not None else class_thresholds(args.classes))
-    else:
-        meta = read_metadata(args.model_dir)
-        rule = DecisionRule.from_metadata(meta.get("decision"), meta["classes"])
+    if args.unknown_keep is not None or args.unknown_cut is not None or args.no_unknown:
+        keep = None if args.no_unknown or args.unknown_cut is not None else args.unknown_keep
+        save_unknown_threshold(args.model_dir, keep=keep, cut=args.unknown_cut)
+    meta = read_metadata(args.model_dir)
+    rule = DecisionRule.from_metadata(meta.get("decision"), meta["classes"], novelty=meta.get("novelty") is not None)
     print(f"{args.model_dir}: answers by {rule.describe()}")
     if isinstance(rule.thresholds, dict):
         for name, value in rule.thresholds.items():
