@@ -131,10 +131,10 @@ def evaluate(model: Any, dataset: Any, *, zero_division: float = float("nan"), u
     if len(ds) == 0:
         raise ValueError("the dataset has no readable images to evaluate")
     classes = [str(c) for c in model.classes_]
-    unknown = sorted(set(ds.image_labels) - set(classes))
-    if unknown:
+    unseen = sorted(set(ds.image_labels) - set(classes))
+    if unseen:
         raise ValueError(f"the dataset has class(es) the model was not trained on: "
-                         f"{', '.join(repr(u) for u in unknown)} (model classes: "
+                         f"{', '.join(repr(u) for u in unseen)} (model classes: "
                          f"{', '.join(repr(c) for c in classes)}); relabel or remove those images")
     novelty = None
     if getattr(model, "novelty_", None) is not None:

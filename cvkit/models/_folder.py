@@ -81,7 +81,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFormatError", "LoadedModel", "save_
            "MAX_JSON_DEPTH", "verified_bytes", "write_metadata"]
 
 FORMAT = "cvkit-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a linear head as arrays (head.npz) and novelty.npz; folders of format 1 still load
 METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
 HEAD_FILE = "head.skops"

@@ -49,7 +49,7 @@ def test_folder_to_csv_one_row_per_image_with_errors(model, messy_folder, tmp_pa
     assert summary.n_images == 11 == len(rows)
     assert summary.n_errors == 3
     assert list(rows[0]) == ["path", "label", "score", "score_bird", "score_flower", "score_fruit",
-                             "score_vegetable", "error"]
+                             "score_vegetable", "novelty", "error"]
     bad = {Path(r["path"]).name: r for r in rows if r["error"]}
     assert set(bad) == {"notes.jpg", "truncated.jpg", "empty.png"}
     assert "not an image" in bad["notes.jpg"]["error"] and bad["notes.jpg"]["label"] == ""
@@ -62,6 +62,8 @@ def test_folder_to_csv_one_row_per_image_with_errors(model, messy_folder, tmp_pa
         assert float(row["score"]) == pytest.approx(answer["score"], abs=1e-5)
         probs = [float(row[f"score_{c}"]) for c in model.classes_]
         assert sum(probs) == pytest.approx(1.0, abs=1e-4)
+        assert float(row["novelty"]) == pytest.approx(answer["novelty"], rel=1e-5)
+    assert all(r["novelty"] == "" for r in bad.values())  # no score for an unreadable image
     assert sum(summary.label_counts.values()) == 8
     assert not out.with_name(out.name + ".partial").exists()
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in messy_folder.rglob("*") if p.is_file()}

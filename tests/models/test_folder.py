@@ -52,12 +52,16 @@ def _rehash(folder: Path, *names: str) -> None:
     (folder / "metadata.json").write_text(json.dumps(meta))
 
 
-def test_linear_head_is_folded_into_one_keras_graph(saved, fitted):
-    assert sorted(p.name for p in saved.iterdir()) == ["metadata.json", "model.keras", "model.tflite"]
+def test_linear_head_is_saved_as_arrays_beside_the_features_graph(saved, fitted):
+    assert sorted(p.name for p in saved.iterdir()) == ["head.npz", "metadata.json", "model.keras", "model.tflite",
+                                                       "novelty.npz"]
     import keras
     graph = keras.saving.load_model(saved / "model.keras", safe_mode=True, compile=False)
-    assert graph.input_shape == (None, 224, 224, 3) and graph.output_shape == (None, 4)
+    assert graph.input_shape == (None, 224, 224, 3) and graph.output_shape == (None, 1280)  # features
     assert not [layer for layer in graph.layers if type(layer).__name__ == "Lambda"]
+    from cvkit.models._export import keras_probability_model
+    whole = keras_probability_model(load_model(saved, runtime="keras"))  # what cvkit export writes
+    assert whole.output_shape == (None, 4)
 
 
 def test_reloaded_model_gives_the_same_probabilities(saved, fitted, sample_split):
@@ -69,9 +73,10 @@ def test_reloaded_model_gives_the_same_probabilities(saved, fitted, sample_split
     assert np.abs(got - expected).max() <= 1e-5
     assert list(model.predict(test)) == list(fitted.predict(test))
     assert model.score(test) == fitted.score(test)
-    # the bare Keras graph on raw float32 pixels gives the same numbers: the contract other tools rely on
+    # the one Keras graph export writes, on raw float32 pixels, gives the same numbers: what other tools run
+    from cvkit.models._export import keras_probability_model
     pixels = np.stack([read_image(p, size=(224, 224)) for p in test.paths[:6]]).astype(np.float32)
-    keras_graph = load_model(saved, runtime="keras").keras_model_
+    keras_graph = keras_probability_model(load_model(saved, runtime="keras"))
     assert np.abs(keras_graph.predict_on_batch(pixels) - expected[:6]).max() <= 1e-5
 
 
@@ -80,9 +85,13 @@ def test_loaded_model_api_and_metadata(saved, fitted):
     assert model.classes_ == fitted.classes_ and model.input_size_ == (224, 224)
     assert model.backbone == "efficientnet_lite0" and model.path_ == saved
     meta = model.metadata_
-    assert meta["format"] == "cvkit-model" and meta["format_version"] == 1
+    assert meta["format"] == "cvkit-model" and meta["format_version"] == 2
     assert meta["classes"] == ["bird", "flower", "fruit", "vegetable"] and meta["input_size"] == [224, 224]
-    assert meta["method"] == "features" and meta["head"] == "keras" and meta["backbone"] == "efficientnet_lite0"
+    assert meta["method"] == "features" and meta["head"] == "linear" and meta["backbone"] == "efficientnet_lite0"
+    assert meta["output"] == "features" and meta["novelty"] == {"method": "mahalanobis", "k": 5,
+                                                                "file": "novelty.npz", "n_train": 68}
+    for name in ("head.npz", "novelty.npz"):
+        assert meta["files"][name] == hashlib.sha256((saved / name).read_bytes()).hexdigest()
     assert "224x224" in meta["preprocessing"] and "(x - 127) / 128" in meta["preprocessing"]
     assert meta["metrics"]["test_accuracy"] == 0.5 and meta["metrics"]["n_train"] == 68
     assert meta["versions"]["keras"] == __import__("keras").__version__ and "scikit-learn" in meta["versions"]
@@ -179,7 +188,7 @@ def _scaled_logistic_regression():
 
 @pytest.mark.parametrize("make_estimator, head", [
     (_linear_svc, "skops"),                  # calibrated SVM: not a softmax of a linear map, not folded
-    (_scaled_logistic_regression, "keras"),  # scaler + logistic regression folds exactly into Dense
+    (_scaled_logistic_regression, "linear"),  # scaler + logistic regression folds exactly into arrays
 ])
 def test_head_is_folded_only_when_exact(sample_split, tmp_path, make_estimator, head):
     train, test = sample_split
@@ -333,8 +342,8 @@ def test_saving_a_head_that_loading_would_refuse_is_an_error():
 
 @pytest.mark.parametrize("change, match", [
     ({"files": KeyError}, "'files'"),
-    ({"files": {}}, "no SHA-256 for model.keras"),
-    ({"files": {"model.keras": "0" * 63}}, "no SHA-256 for model.keras"),
+    ({"files": {}}, "no SHA-256 for head.npz"),  # the first file read
+    ({"files": {"model.keras": "0" * 63}}, "no SHA-256 for head.npz"),
 ])
 def test_hashes_are_required(saved, tmp_path, change, match):
     copy = _copy(saved, tmp_path)
@@ -385,7 +394,7 @@ def test_deeply_nested_metadata_is_a_format_error(saved, tmp_path):
 def test_a_huge_integer_in_metadata_is_a_format_error(saved, tmp_path):
     copy = _copy(saved, tmp_path)
     text = (copy / "metadata.json").read_text()
-    (copy / "metadata.json").write_text(text.replace('"format_version": 1', '"format_version": ' + "9" * 5000))
+    (copy / "metadata.json").write_text(text.replace('"format_version": 2', '"format_version": ' + "9" * 5000))
     with pytest.raises(ModelFormatError, match="'format_version'") as info:
         load_model(copy)
     assert "metadata.json" in str(info.value)

@@ -150,7 +150,7 @@ def test_a_folder_without_a_rule_answers_as_before(paths, proba, tmp_path):
     classes = np.array(model.classes_, dtype=object)
     assert model.predict(paths).tolist() == classes[proba.argmax(1)].tolist()
     answer = model.score_image(paths[0])
-    assert sorted(answer) == ["label", "score", "scores", "top_k"], "no new fields for an arg-max model"
+    assert sorted(answer) == ["label", "novelty", "score", "scores", "top_k"], "no rule fields for an arg-max model"
     assert save_thresholds(folder, None).is_argmax  # clearing thresholds gives the arg-max back
 
 
@@ -168,7 +168,7 @@ def test_a_folder_without_a_rule_answers_as_before(paths, proba, tmp_path):
     ("arg-max", "field 'decision' must be an object, got str"),
 ])
 def test_a_hostile_or_malformed_rule_is_refused_naming_the_field(tmp_path, decision, message):
-    folder = edited_model_copy(tmp_path / "model", decision=decision)
+    folder = edited_model_copy(tmp_path / "model", decision=decision, novelty=edited_model_copy.DROP)
     with pytest.raises(ModelFormatError, match=message):
         load_model(folder)
     with pytest.raises(ModelFormatError, match="metadata.json"):

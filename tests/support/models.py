@@ -84,6 +84,30 @@ def edited_model_copy(folder: Path, **fields) -> Path:
 edited_model_copy.DROP = _DROP
 
 
+def older_format_copy(folder: Path) -> Path:
+    """The session's model as cvkit 0.1 saved it, at ``folder``: format 1, one Keras graph from pixels
+    to probabilities (``"head": "keras"``), no ``model.tflite`` (so LiteRT converts it once, as for
+    folders saved before LiteRT), no calibration, decision rule or novelty scorer."""
+    import hashlib
+    import json
+
+    from cvkit.models import load_model
+    from cvkit.models._export import keras_probability_model
+
+    source = trained_model_dir()
+    loaded = load_model(source, runtime="keras")
+    loaded.temperature_ = 1.0  # cvkit 0.1 did not calibrate
+    folder.mkdir(parents=True)
+    keras_probability_model(loaded).save(folder / "model.keras")
+    meta = json.loads((source / "metadata.json").read_text())
+    for name in ("calibration", "decision", "novelty", "litert"):
+        meta.pop(name, None)
+    meta.update(format_version=1, head="keras", output="probabilities", estimator=None,
+                files={"model.keras": hashlib.sha256((folder / "model.keras").read_bytes()).hexdigest()})
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    return folder
+
+
 class CountingHTTPServer:
     """A loopback HTTP server that serves one body and counts every request it gets.
 
