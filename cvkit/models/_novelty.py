@@ -181,12 +181,16 @@ def _mahalanobis_arrays(X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _mahalanobis(X: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    """Smallest squared Mahalanobis distance of each row to a class mean: one matrix product per class."""
-    best = np.full(len(X), np.inf, np.float32)
-    for mean in means:
-        diff = X - mean
-        best = np.minimum(best, np.einsum("nd,nd->n", diff @ precision, diff))
-    return best
+    """Smallest squared Mahalanobis distance of each row to a class mean.
+
+    Expanded as ``x'Px - 2 mu'Px + mu'P mu`` (``P`` symmetric), so the cost per image is one product
+    with ``P`` whatever the number of classes (in float64: the terms are large and nearly cancel).
+    """
+    P = precision.astype(np.float64)
+    M = means.astype(np.float64)
+    Px = np.asarray(X, dtype=np.float64) @ P
+    squared = np.einsum("nd,nd->n", Px, X)[:, None] - 2.0 * (Px @ M.T) + np.einsum("cd,cd->c", M @ P, M)[None, :]
+    return np.maximum(squared.min(axis=1), 0.0).astype(np.float32)
 
 
 def _part_scores(scorer: NoveltyScorer, X: np.ndarray, exclude_self: bool) -> dict[str, np.ndarray]:
