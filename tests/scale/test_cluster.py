@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.support.models import SAMPLE_DATA, trained_model_dir
 
@@ -119,19 +120,26 @@ def test_two_nodes_score_like_batch_score_with_error_rows(resumed_job, photos, t
     assert len(nodes) == 2, "both worker nodes scored chunks"
 
 
-def test_a_ray_job_applies_the_folders_thresholds_like_batch_score(cluster, tmp_path):
-    from cvkit.models import batch_score, save_thresholds
+def test_a_ray_job_applies_the_folders_rule_like_batch_score(cluster, tmp_path):
+    from cvkit.models import batch_score, save_thresholds, save_unknown_threshold
     from cvkit.scale import score_images
     folder = shutil.copytree(trained_model_dir(), tmp_path / "model")
     save_thresholds(folder, 0.998)  # about half of the bird photos score below it
+    save_unknown_threshold(folder, keep=0.95)
     images = sorted(str(p) for p in (SAMPLE_DATA / "bird").glob("*.jpg"))
+    rng = np.random.default_rng(0)
+    for i in range(3):  # images of no class: answered "unknown"
+        Image.fromarray(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(tmp_path / f"noise{i}.png")
+        images.append(str(tmp_path / f"noise{i}.png"))
     batch_score(folder, images, tmp_path / "local.csv", verbose=False)
     summary = score_images(folder, images, tmp_path / "ray.csv", address=cluster.address, workers=2, chunk_size=8,
                            verbose=False)
     local, ray = read_csv(tmp_path / "local.csv"), read_csv(tmp_path / "ray.csv")
     assert [r["label"] for r in ray] == [r["label"] for r in local]
+    np.testing.assert_allclose([float(r["novelty"]) for r in ray], [float(r["novelty"]) for r in local], rtol=1e-5)
     assert 0 < sum(r["label"] == "no decision" for r in ray) < len(ray), "some answers withheld, not all"
-    assert "decision rule: threshold 0.998" in str(summary)
+    assert [r["label"] for r in ray[-3:]] == ["unknown"] * 3
+    assert "decision rule: threshold 0.998, unknown above novelty" in str(summary)
 
 
 def test_killed_job_resumes_without_duplicates(resumed_job, cluster):
