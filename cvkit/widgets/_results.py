@@ -64,6 +64,9 @@ class ResultsWidget:
         dataset's labels when they match the number of columns.
     max_bars : how many class scores to show (the highest ones), at most.
     image_size : ``(width, height)`` box the image is scaled to fit, in pixels.
+    answers : optional, the model's answer per row (``model.predict(images)``): a class, or under its
+        decision rule ``"no decision"`` or ``"unknown"``; shown beside each image, with the ``answer``
+        filter (e.g. only the images answered "unknown").
 
     Controls (attributes): ``show`` (all / correct / incorrect), ``true_class`` and
     ``predicted_class`` (dropdowns, ``"(all)"`` for no filter), ``sort`` (dataset order, confidence
@@ -83,7 +86,7 @@ class ResultsWidget:
 
     def __init__(self, dataset: ImageDataset | Sequence[str] | None, results: Any = None,
                  classes: Sequence[str] | None = None, max_bars: int = 10,
-                 image_size: tuple[int, int] = (360, 300)):
+                 image_size: tuple[int, int] = (360, 300), answers: Sequence[Any] | None = None):
         if results is None and _is_report(dataset):
             dataset, results = None, dataset
         if results is None:
@@ -91,6 +94,9 @@ class ResultsWidget:
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.max_bars = int(max_bars)
         self._load(dataset, results, classes)
+        self.answers = None if answers is None else [None if a is None else str(a) for a in answers]
+        if self.answers is not None and len(self.answers) != len(self.paths):
+            raise ValueError(f"answers has {len(self.answers)} entries for {len(self.paths)} images")
         self._cache = ImageCache(self.image_size)
         self._updating = False
         self._build()
@@ -197,6 +203,8 @@ class ResultsWidget:
             keep &= np.array([t == self.true_class.value for t in self.truth])
         if self.predicted_class.value != _ALL:
             keep &= self.y_pred == self.classes.index(self.predicted_class.value)
+        if self.answer.value != _ALL and self.answers is not None:
+            keep &= np.array([a == self.answer.value for a in self.answers])
         rows = np.flatnonzero(keep)
         key = self.sort.value
         if key == "confidence":   # NaN (unreadable) last in both directions
@@ -220,6 +228,9 @@ class ResultsWidget:
                                      disabled=not labelled)
         self.predicted_class = W.Dropdown(options=[_ALL] + self.classes, value=_ALL,
                                           description="predicted")
+        given = sorted({a for a in self.answers or [] if a is not None} - set(self.classes))
+        self.answer = W.Dropdown(options=[_ALL] + given + self.classes, value=_ALL, description="answer",
+                                 disabled=self.answers is None)
         sort_options = [o for o in SORT_OPTIONS if labelled or o[1] != "loss"]
         self.sort = W.Dropdown(options=sort_options, value="order", description="sort by")
         self.previous_button = W.Button(description="Previous", icon="arrow-left")
@@ -245,7 +256,7 @@ class ResultsWidget:
                             (self.next_button, "cvkit-next"), (self.previous_button, "cvkit-previous")]:
             widget.add_class(css)
 
-        for control in (self.show, self.true_class, self.predicted_class, self.sort):
+        for control in (self.show, self.true_class, self.predicted_class, self.answer, self.sort):
             control.observe(self._apply_filters, names="value")
         self.previous_button.on_click(lambda _: self.previous())
         self.next_button.on_click(lambda _: self.next())
@@ -253,7 +264,7 @@ class ResultsWidget:
 
         self.widget = W.VBox([
             W.HBox([self.show, self.sort]),
-            W.HBox([self.true_class, self.predicted_class]),
+            W.HBox([self.true_class, self.predicted_class, self.answer]),
             W.HBox([self.previous_button, self.slider, self.next_button, self.position_text]),
             self.title,
             W.HBox([W.Box([self.image, self.placeholder]),
@@ -322,6 +333,9 @@ class ResultsWidget:
         else:
             colour, mark = "#b00", " &#10007; wrong"
         lines.append(f'predicted: <b style="color:{colour}">{esc(pred)}</b> ({conf:.2f}){mark}')
+        answer = self.answers[i] if self.answers is not None else None
+        if answer is not None and answer != pred:
+            lines.append(f'the model answers: <b>{esc(answer)}</b>')
         if truth is not None:
             lines.append(f'<span style="color:#666">loss {self.loss[i]:.3f}</span>')
         return "<br>".join(lines)

@@ -201,3 +201,20 @@ def test_with_a_real_model_and_evaluate(sample_split):
     assert f"true: <b>{test.image_labels[i]}</b>" in w.verdict.value
     pr = PrecisionRecallWidget(report, threshold=0.9)
     assert pr.values == report.at_threshold(0.9)
+
+
+def test_the_answer_filter_shows_the_models_withheld_answers(scored):
+    """Answers from a model's decision rule ("unknown", "no decision") are shown and filtered on."""
+    test, proba = scored
+    answers = [test.labels[int(p.argmax())] for p in proba]
+    answers[3], answers[5], answers[8] = "unknown", "no decision", "unknown"
+    w = ResultsWidget(test, proba, answers=answers)
+    assert list(w.answer.options)[:3] == ["(all)", "no decision", "unknown"]
+    w.answer.value = "unknown"
+    assert list(w.indices) == [3, 8]
+    assert "the model answers: <b>unknown</b>" in w.verdict.value
+    w.answer.value = "(all)"
+    assert len(w.indices) == len(test)
+    assert ResultsWidget(test, proba).answer.disabled
+    with pytest.raises(ValueError, match="answers has 2 entries for 36 images"):
+        ResultsWidget(test, proba, answers=["a", "b"])
