@@ -86,6 +86,12 @@ def test_every_declared_dependency_is_in_the_lock():
     assert not missing, f"pyproject.toml declares dependencies requirements.txt does not pin: {missing}"
 
 
+def test_the_lock_keeps_numpy_1_and_only_headless_opencv():
+    pinned = lock()
+    assert str(pinned["numpy"].specifier).startswith("==1.26."), "imgaug breaks on NumPy 2"
+    assert "opencv-python" not in pinned, "only the headless OpenCV build (imgaug-denk asks for it)"
+
+
 def test_a_platform_that_has_no_tensorflow_cpu_gets_tensorflow():
     train = [req for where, req in declared() if where == "train"]
     for platform in ({"sys_platform": "darwin", "platform_machine": "arm64"},
