@@ -113,3 +113,11 @@ def test_a_broken_package_is_not_reported_as_a_missing_extra(tmp_path):
     run, result = run_without_training(code.replace("import json", "import json, sys; sys.meta_path.pop(0)"),
                                        cwd=tmp_path, env={"PYTHONPATH": f"{tmp_path}:{REPO}"})
     assert result == ["ModuleNotFoundError", "no_such_dependency_of_cleanlab"], run.stderr[-2000:]
+
+
+def test_widgets_without_the_notebooks_extra_name_it(tmp_path):
+    code = ("_NotInstalled.names.add('ipywidgets')\nimport json, cvkit\n"
+            "try:\n    cvkit.AnnotationWidget\nexcept ImportError as exc:\n    print(json.dumps(str(exc)))\n")
+    run, result = run_without_training(code, cwd=tmp_path)
+    assert result == ("cvkit.widgets.AnnotationWidget needs ipywidgets, which is not installed: "
+                      "pip install 'cvkit[notebooks]'"), run.stderr[-2000:]
