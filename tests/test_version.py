@@ -34,3 +34,11 @@ def test_not_installed_it_falls_back_to_the_checkout_then_unknown(monkeypatch, t
     assert _version._checkout_version(ours) == "3.2.1"
     monkeypatch.setattr(_version, "_PYPROJECT", tmp_path / "missing.toml")  # installed nowhere, no checkout
     assert _version.installed_version() == _version.UNKNOWN == "0+unknown"
+
+
+def test_the_changelog_has_an_unreleased_section_and_this_version(repo_dir):
+    text = (repo_dir / "CHANGELOG.md").read_text()
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert "## [Unreleased]" in headings and "## Deprecation rule" in headings
+    assert f"## [{cvkit.__version__}]" in headings, f"CHANGELOG.md: add a section for {cvkit.__version__}"
+    assert "one minor version" in text.lower()
