@@ -1,10 +1,10 @@
 """What is released: the wheel, installed with the core dependencies only into a fresh virtual environment.
 
-The wheel is built from a copy of the package's sources (``pip wheel``); the environment gets the
-core's dependencies at the lock's versions (``-c`` the lock) and nothing of ``cvkit[train]``. There,
-from a working directory outside the checkout with an empty ``HOME`` and feature cache: TensorFlow
-cannot be imported, ``cvkit score`` and ``cvkit serve`` answer like the full install on a model
-folder the full install saved, and ``cvkit train`` says which extra it needs.
+``python -m build`` makes the sdist and, from it, the wheel (from a copy of the package's sources).
+The environment gets the core's dependencies at the lock's versions (``-c`` the lock) and nothing
+of ``cvkit[train]``. There, from a working directory outside the checkout with an empty ``HOME``
+and feature cache: TensorFlow cannot be imported, ``cvkit score`` and ``cvkit serve`` answer like
+the full install on a model folder the full install saved, and ``cvkit train`` names its extra.
 Slow lane: the install takes about a minute (from pip's cache after ``make setup``).
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import venv
 import zipfile
@@ -41,9 +42,13 @@ def wheel(tmp_path_factory) -> Path:
         shutil.copy(REPO / name, src / name)
     shutil.copytree(REPO / "cvkit", src / "cvkit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     out = tmp_path_factory.mktemp("dist")
-    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(src)],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(src)],  # the sdist, then
+                         capture_output=True, text=True, timeout=600)                    # the wheel from it
     assert run.returncode == 0, run.stderr[-3000:]
+    (sdist,) = out.glob("cvkit-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    assert {"pyproject.toml", "README.md", "PKG-INFO", "cvkit/__init__.py", "cvkit/models/_format.py"} <= names
     (built,) = out.glob("cvkit-*.whl")
     return built
 
