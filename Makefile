@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cvkit-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser demo test test-fast bench docs clean
+.PHONY: setup browser demo test test-fast bench docs dist clean
 
 ## setup: create .venv and install the pinned requirements (skipped when already up to date)
 setup: $(STAMP)
@@ -45,6 +45,10 @@ bench: setup
 ## docs: regenerate the figures and screenshots under docs/
 docs: setup browser
 	for s in scripts/make_docs_*.py scripts/make_widget_screenshots.py; do [ -f $$s ] && $(PY) $$s || exit 1; done
+
+## dist: the sdist and the wheel in dist/ (tests/test_release.py builds them too and installs the wheel)
+dist: setup
+	$(PY) -m build --outdir dist .
 
 clean:
 	rm -rf runs test-artifacts .pytest_cache

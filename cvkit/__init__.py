@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from cvkit._console import quiet_tensorflow_env
 from cvkit._lazy import lazy_exports
+from cvkit._version import __version__
 
 quiet_tensorflow_env()  # before anything imports TensorFlow: no C++ start-up lines on stderr
-
-__version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {

@@ -12,6 +12,9 @@ chatter (``All log messages before absl::InitializeLog()``, ``oneDNN custom oper
 - :func:`import_tensorflow` / :func:`import_keras` import the module after that, and the first time
   also lower TensorFlow's Python logger and absl's logging to errors (the retracing warning comes
   from there). The import sites of cvkit go through them, whatever the caller imported first.
+- :func:`import_extra` imports a module of an optional extra (cleanlab, imgaug, ipywidgets ...); when
+  it is not installed, :class:`MissingExtraError` says in one line which call needs it and which
+  extra to install (``pip install 'cvkit[train]'``). :func:`import_tensorflow` does the same.
 - :func:`quiet_stderr` hides what native code prints straight to the process's stderr (the TFLite
   converter's MLIR dump), and shows it again when the block fails.
 - :func:`user_stacklevel` points a warning at the caller's line, outside cvkit, so a warning
@@ -34,6 +37,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -42,13 +47,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["quiet_tensorflow_env", "import_tensorflow", "import_keras", "quiet_stderr", "user_stacklevel",
-           "progress_bar", "CPP_LOG_LEVEL"]
+__all__ = ["quiet_tensorflow_env", "import_tensorflow", "import_keras", "import_extra", "require_extra",
+           "MissingExtraError", "EXTRAS", "quiet_stderr", "user_stacklevel", "progress_bar", "CPP_LOG_LEVEL"]
 
 #: ``TF_CPP_MIN_LOG_LEVEL`` cvkit sets when the caller set none: 2 hides INFO and WARNING, keeps errors.
 CPP_LOG_LEVEL = "2"
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_CLI_DIR = os.path.join(_PACKAGE_DIR, "cli") + os.sep
+_HERE = (os.path.abspath(__file__), os.path.join(_PACKAGE_DIR, "_lazy.py"))
 _python_logs_quieted = False
 _notebook_bar: type | None = None
 
@@ -65,6 +72,92 @@ def quiet_tensorflow_env() -> None:
         True
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", CPP_LOG_LEVEL)
+
+
+#: The optional top-level modules cvkit imports: module -> (its name for people, the extra that installs it).
+EXTRAS = {
+    "tensorflow": ("TensorFlow", "train"), "keras": ("Keras", "train"), "imgaug": ("imgaug", "train"),
+    "cleanlab": ("cleanlab", "train"), "ipywidgets": ("ipywidgets", "notebooks"),
+    "anywidget": ("anywidget", "notebooks"),
+}
+
+
+class MissingExtraError(ImportError):
+    """A call needs an optional part of cvkit that is not installed; the message names the extra to install.
+
+    Example:
+        >>> print(MissingExtraError.for_module("cleanlab", "cvkit.evaluation.find_label_issues"))
+        cvkit.evaluation.find_label_issues needs cleanlab, which is not installed: pip install 'cvkit[train]'
+    """
+
+    @classmethod
+    def for_module(cls, module: str, caller: str | None = None) -> MissingExtraError:
+        """The error for the missing top-level ``module`` (a key of :data:`EXTRAS`), needed by ``caller``."""
+        top = module.partition(".")[0]
+        what, extra = EXTRAS[top]
+        return cls(f"{caller or _public_caller()} needs {what}, which is not installed: pip install 'cvkit[{extra}]'",
+                   name=top)
+
+
+def _public_caller() -> str:
+    """The call the user made into cvkit (its outermost frame in the package, the CLI aside), e.g.
+    ``cvkit.classifiers.FeatureClassifier.fit``: named in the message of a missing extra."""
+    frame, outermost = sys._getframe(1), None
+    while frame is not None:
+        file = os.path.abspath(frame.f_code.co_filename)
+        if file.startswith(_PACKAGE_DIR + os.sep) and not file.startswith(_CLI_DIR) and file not in _HERE:
+            outermost = frame
+        frame = frame.f_back
+    if outermost is None:
+        return "this call"
+    parts = str(outermost.f_globals.get("__name__", "cvkit")).split(".")
+    face = ".".join(parts[:next((i for i, p in enumerate(parts) if p.startswith("_")), len(parts))])
+    name = outermost.f_code.co_qualname.split(".<locals>")[0]
+    owner = outermost.f_locals.get("self")
+    if owner is not None and "." in name:  # a method: named on the user's class, not the base defining it
+        name = f"{type(owner).__name__}.{outermost.f_code.co_name}"
+    return face if name == "<module>" else f"{face}.{name}"
+
+
+def _is_missing(exc: ModuleNotFoundError, module: str) -> bool:
+    """Whether ``exc`` says ``module``'s own package is not installed (not one of its dependencies)."""
+    return (exc.name or "").partition(".")[0] == module.partition(".")[0]
+
+
+def import_extra(module: str) -> ModuleType:
+    """``importlib.import_module(module)`` for a module of an optional extra (a key of :data:`EXTRAS`).
+
+    Not installed: :class:`MissingExtraError` naming the caller and the extra. Any other failure
+    (a broken install, a missing dependency of that package) is raised as it is.
+
+    Example:
+        >>> import_extra("cleanlab.filter").__name__
+        'cleanlab.filter'
+    """
+    if module.partition(".")[0] not in EXTRAS:
+        raise ValueError(f"{module!r} is not a module of an optional extra ({', '.join(EXTRAS)})")
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if _is_missing(exc, module):
+            raise MissingExtraError.for_module(module) from None
+        raise
+
+
+def require_extra(module: str, caller: str) -> None:
+    """Fail now if ``module`` (of an optional extra) is not installed, before a long run that would need it.
+
+    Finds the module without importing it; raises :class:`MissingExtraError` naming ``caller``.
+
+    Example:
+        >>> require_extra("cleanlab", "cvkit audit")
+    """
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise MissingExtraError.for_module(module, caller)
 
 
 def _quiet_python_logs(tf: ModuleType) -> None:
@@ -99,8 +192,13 @@ def import_tensorflow() -> ModuleType:
         # operations are on") while its libraries load, before it reads TF_CPP_MIN_LOG_LEVEL. They go
         # straight to file descriptor 2, so only hiding that descriptor during the import keeps them
         # off the terminal and out of a notebook; an import that fails still shows them.
-        with quiet_stderr():
-            import tensorflow as tf
+        try:
+            with quiet_stderr():
+                import tensorflow as tf
+        except ModuleNotFoundError as exc:
+            if _is_missing(exc, "tensorflow"):
+                raise MissingExtraError.for_module("tensorflow") from None
+            raise
     _quiet_python_logs(tf)
     return tf
 
@@ -108,14 +206,14 @@ def import_tensorflow() -> ModuleType:
 def import_keras() -> ModuleType:
     """``keras`` (its TensorFlow backend imported quietly by :func:`import_tensorflow`).
 
+    Without TensorFlow or Keras installed: :class:`MissingExtraError` naming ``cvkit[train]``.
+
     Example:
         >>> import_keras().layers.Dense(2).units
         2
     """
     import_tensorflow()
-    import keras
-
-    return keras
+    return import_extra("keras")
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""The project's own promises: pins agree everywhere, notebooks are clean, `import cvkit` is light."""
+"""The project's own promises: notebooks are clean, `import cvkit` is light, public names resolve."""
 from __future__ import annotations
 
 import ast
@@ -6,34 +6,9 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
-PIN = re.compile(r"^\s*(?:-\s*)?([A-Za-z0-9_.\-]+)(?:\[[A-Za-z0-9_,\-]+\])?==([^\s#]+)")
-
-
-def _pins(lines) -> dict[str, str]:
-    out = {}
-    for line in lines:
-        m = PIN.match(line)
-        if m:
-            out[m.group(1).lower().replace("_", "-")] = m.group(2)
-    return out
-
-
-def test_requirements_environment_and_pyproject_pin_the_same_versions(repo_dir):
-    req = _pins((repo_dir / "requirements.txt").read_text().splitlines())
-    env = _pins((repo_dir / "environment.yml").read_text().splitlines())
-    assert req == env, "environment.yml must mirror requirements.txt"
-    assert req["numpy"] == "1.26.4", "imgaug breaks on NumPy 2"
-    meta = tomllib.loads((repo_dir / "pyproject.toml").read_text())["project"]
-    declared = list(meta["dependencies"]) + [d for extra in meta["optional-dependencies"].values() for d in extra]
-    pyproject = _pins(declared)
-    for name, version in pyproject.items():
-        if name in req:
-            assert req[name] == version, f"{name}: pyproject {version} != requirements {req[name]}"
-    assert all("==" in d for d in declared), "every dependency is pinned exactly"
-    assert "opencv-python" not in req, "only the headless OpenCV build"
+# The dependency files (pyproject's ranges, the lock, environment.yml) are checked in tests/test_packaging.py.
 
 
 def test_import_cvkit_does_not_import_tensorflow():

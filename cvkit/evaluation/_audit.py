@@ -27,6 +27,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from cvkit._console import import_extra
 from cvkit._validation import Interval, check_param
 from cvkit.classifiers._features import FeatureClassifier
 from cvkit.classifiers._inputs import image_dataset
@@ -153,7 +154,7 @@ def outlier_scores(features: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.nd
         >>> score.shape, bool(((score >= 0) & (score <= 1)).all())
         ((104,), True)
     """
-    from cleanlab.outlier import OutOfDistribution
+    OutOfDistribution = import_extra("cleanlab.outlier").OutOfDistribution
 
     n = len(features)
     if n < 3:
@@ -202,8 +203,8 @@ def find_label_issues(dataset: Any, classifier: Any = None, cv: int = 5, random_
         >>> relabelled = ImageDataset.from_paths(ds.paths, fixed, root=ds.root)
     """
     import pandas as pd
-    from cleanlab.filter import find_label_issues as confident_learning
-    from cleanlab.rank import get_label_quality_scores
+    confident_learning = import_extra("cleanlab.filter").find_label_issues
+    get_label_quality_scores = import_extra("cleanlab.rank").get_label_quality_scores
 
     dataset = image_dataset(dataset, "find_label_issues", side="train")
     _check_folds(dataset, cv, "find_label_issues")

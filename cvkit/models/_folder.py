@@ -67,10 +67,12 @@ from typing import Any
 
 from cvkit._io import atomic_write, staged_folder, to_jsonable, write_json
 from cvkit._validation import Options, check_param
+from cvkit._version import __version__
 from cvkit.data._images import PathLike
 from cvkit.models._answer_fields import check_answer_fields
 from cvkit.models._arrays import HEADS, array_files, check_novelty_field, head_kind, load_arrays, novelty_field
 from cvkit.models._conversion import INT8_FILE, LITERT_FILE, build_litert, cached_conversion
+from cvkit.models._format import FORMAT, FORMAT_VERSION, check_format_version
 from cvkit.models._inference import decision_rule, input_size
 from cvkit.models._loaded import LoadedModel
 from cvkit.models._metajson import MAX_JSON_DEPTH, MAX_METADATA_BYTES, parse_metadata
@@ -80,15 +82,13 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFormatError", "LoadedModel", "save_
            "read_metadata", "is_model_folder", "check_overwrite", "sha256_bytes", "read_checked", "MAX_METADATA_BYTES",
            "MAX_JSON_DEPTH", "verified_bytes", "write_metadata"]
 
-FORMAT = "cvkit-model"
-FORMAT_VERSION = 2  # 2: a linear head as arrays (head.npz) and novelty.npz; folders of format 1 still load
 METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
 HEAD_FILE = "head.skops"
 
 
 # Packages whose versions are recorded (distribution names).
-_VERSIONED = ("cvkit", "tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "skops", "pillow",
+_VERSIONED = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "skops", "pillow",
               "imgaug-denk")
 _REQUIRED = {"classes": list, "input_size": (list, int), "backbone": str, "method": str, "head": str}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -105,7 +105,7 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
+    out = {"python": platform.python_version(), "cvkit": __version__}  # cvkit's, even when run from a checkout
     for name in _VERSIONED:
         try:
             out[name] = _importlib_metadata.version(name)
@@ -330,12 +330,7 @@ def size_from_metadata(value: Any) -> list[int] | None:
 
 
 def _check_fields(file: Path, meta: dict) -> None:
-    version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ModelFormatError(f"{file}: field 'format_version' must be a positive integer, got {version!r}")
-    if version > FORMAT_VERSION:
-        raise ModelFormatError(f"{file}: format_version {version} is newer than this cvkit reads "
-                               f"({FORMAT_VERSION}); upgrade cvkit")
+    check_format_version(file, meta)  # a folder from a newer cvkit: refused, naming both versions
     for field, kind in _REQUIRED.items():
         if field not in meta:
             raise ModelFormatError(f"{file}: required field {field!r} is missing")

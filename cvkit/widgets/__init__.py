@@ -17,6 +17,7 @@ Example:
 """
 from __future__ import annotations
 
+from cvkit._console import require_extra
 from cvkit._lazy import lazy_exports
 
 _EXPORTS = {
@@ -28,4 +29,10 @@ _EXPORTS = {
     "CorrectionsFile": "cvkit.widgets._cleaner",
 }
 
-__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
+_lazy_getattr, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:  # the widgets need ipywidgets (cvkit[notebooks]): say so in one line if it is missing
+        require_extra("ipywidgets", f"cvkit.widgets.{name}")
+    return _lazy_getattr(name)

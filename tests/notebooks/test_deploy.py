@@ -5,6 +5,7 @@ import json
 import shutil
 
 import pytest
+
 from tests.support.models import REPO, trained_run_dir
 
 pytestmark = pytest.mark.slow
