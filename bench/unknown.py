@@ -63,7 +63,8 @@ def one_case(known: ImageDataset, unknown: list[str], n_splits: int) -> dict:
                 with_unknown = clf.score(test)
             at95 = found.rejected_at(0.95)
             for key, value in (("auroc", found.auroc), ("baseline_auroc", found.baseline_auroc),
-                               ("rejected_at_95", at95["novelty"]), ("baseline_rejected_at_95", at95["top_probability"]),
+                               ("rejected_at_95", at95["novelty"]),
+                               ("baseline_rejected_at_95", at95["top_probability"]),
                                ("default_cut_unknown_rejected", found.unknown_rejected),
                                ("default_cut_known_lost", found.known_rejected),
                                ("accuracy_without_unknown", plain), ("accuracy_with_unknown", with_unknown)):
