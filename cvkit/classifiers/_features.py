@@ -196,7 +196,7 @@ class FeatureClassifier(ImageClassifier):
     def make_featurizer(self, verbose: bool | None = None) -> Any:
         """A fitted :class:`~cvkit.features._featurizer.ImageFeaturizer` for this classifier's backbone.
 
-        Used by :meth:`fit` and by :func:`cvkit.classifiers.cross_validate` (which featurizes once
+        Used by :meth:`fit` and by :func:`cvkit.cross_validate` (which featurizes once
         for all folds). On LiteRT it is given the backbone's name, so once its converted graph is
         cached, featurizing never imports TensorFlow; on Keras the backbone is built once per process
         and shared.
@@ -237,7 +237,7 @@ class FeatureClassifier(ImageClassifier):
 
     def fit_head(self, features: np.ndarray, targets: np.ndarray, classes: list[str]) -> Any:
         """A new head (:meth:`make_head`) fitted on ``features`` and class indices ``targets``, weighted
-        by ``class_weight``. Used by :meth:`fit` and by :func:`cvkit.classifiers.cross_validate`.
+        by ``class_weight``. Used by :meth:`fit` and by :func:`cvkit.cross_validate`.
 
         Example:
             >>> F = np.array([[0.0], [0.1], [0.2], [0.3], [1.0], [1.1]])
