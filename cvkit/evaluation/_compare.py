@@ -48,7 +48,7 @@ def corrected_interval(differences: np.ndarray, test_train_ratio: float, level: 
     Example:
         >>> low, high, p = corrected_interval(np.array([0.02, 0.04, 0.00, 0.03, 0.01]), 0.25)
         >>> round(low, 3), round(high, 3), round(p, 3)
-        (-0.005, 0.045, 0.091)
+        (-0.009, 0.049, 0.132)
     """
     from scipy.stats import t
 
@@ -146,7 +146,7 @@ def compare(a: Any, b: Any, dataset: Any, cv: int = 5, repeats: int = 3, metric:
         >>> probe = cvkit.FeatureClassifier(verbose=False)
         >>> guess = cvkit.FeatureClassifier(head=DummyClassifier(), calibration=None, verbose=False)
         >>> print(compare(probe, guess, "sample_data", repeats=1, names=("probe", "guess")).verdict)
-        guess is worse than probe: −63.5 points (−71.2 to −55.7)
+        guess is worse than probe: −61.6 points (−69.7 to −53.4)
     """
     check_param("metric", metric, [Options(list(METRICS))])
     check_param("names", names, _NAMES)

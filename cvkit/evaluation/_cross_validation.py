@@ -12,7 +12,7 @@ Example:
     >>> import cvkit
     >>> result = cvkit.cross_validate(cvkit.FeatureClassifier(verbose=False), "sample_data", cv=5, repeats=2)
     >>> print(result.summary())
-    accuracy 0.971 (0.914–0.990), balanced accuracy 0.968 (0.907–0.993) over 5 folds × 2 repeats, 104 images
+    accuracy 0.962 (0.905–0.990), balanced accuracy 0.953 (0.873–0.990) over 5 folds × 2 repeats, 104 images
     >>> result.oof_proba.shape, result.scores["test_accuracy"].shape
     ((2, 104, 4), (10,))
 """

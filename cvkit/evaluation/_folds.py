@@ -198,7 +198,7 @@ def fold_scores(y: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
 
     Example:
         >>> fold_scores(np.array([0, 0, 0, 1]), np.array([[.9, .1], [.8, .2], [.3, .7], [.4, .6]]))
-        (0.75, 0.8333333333333334)
+        (0.75, 0.8333333333333333)
     """
     keep = ~np.isnan(proba).any(axis=1)
     y, pred = y[keep], proba[keep].argmax(axis=1)
