@@ -16,8 +16,10 @@ Prints JSON. Fine-tuning takes about 45 s per fold on 2 CPU cores (the probe abo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--backbone: {exc}")
     dataset = ImageDataset.from_directory(args.data, verbose=False)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON alone
         warnings.simplefilter("ignore")
         found = compare(FeatureClassifier(backbone=args.backbone, verbose=False),
                         FineTuneClassifier(backbone=args.backbone, verbose=0), dataset,
