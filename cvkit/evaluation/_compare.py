@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from cvkit._validation import Custom, Interval, Options, check_param
-from cvkit.evaluation._cross_validation import CrossValidationResult, _verbose, cross_validate_on
-from cvkit.evaluation._folds import FoldFitter, labelled_images, repeated_folds, slow_notice
+from cvkit.evaluation._cross_validation import CrossValidationResult, cross_validate_on
+from cvkit.evaluation._folds import FoldFitter, labelled_images, repeated_folds, slow_notice, verbose_of
 
 __all__ = ["ComparisonResult", "compare", "corrected_interval", "METRICS"]
 
@@ -156,7 +156,7 @@ def compare(a: Any, b: Any, dataset: Any, cv: int = 5, repeats: int = 3, metric:
     features: dict = {}
     results = []
     for classifier in (a, b):
-        show = _verbose(classifier, verbose)
+        show = verbose_of(classifier, verbose)
         slow_notice(classifier, len(folds), "compare")
         results.append(cross_validate_on(FoldFitter(classifier, data, features, verbose=show), folds, verbose=show))
     key = f"test_{metric}"

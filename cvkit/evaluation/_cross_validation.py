@@ -33,6 +33,7 @@ from cvkit.evaluation._folds import (
     repeated_folds,
     run_folds,
     slow_notice,
+    verbose_of,
 )
 from cvkit.evaluation._report import EvaluationReport, EvaluationWarning
 from cvkit.evaluation._tables import between
@@ -121,17 +122,9 @@ def cross_validate(classifier: Any, dataset: Any, cv: int = 5, repeats: int = 1,
     """
     data = labelled_images(dataset, "cross_validate")
     folds = repeated_folds(data, cv, repeats, random_state)
-    show = _verbose(classifier, verbose)
+    show = verbose_of(classifier, verbose)
     slow_notice(classifier, len(folds), "cross_validate")
     return cross_validate_on(FoldFitter(classifier, data, verbose=show), folds, verbose=show)
-
-
-def _verbose(classifier: Any, verbose: bool | None) -> bool:
-    """``verbose`` as given, else the classifier's own switch (``verbose``, or its former name ``progress``)."""
-    if verbose is not None:
-        return bool(verbose)
-    value = getattr(classifier, "verbose", False)
-    return bool(value) if not isinstance(value, str) else value != "0"
 
 
 def cross_validate_on(fitter: FoldFitter, folds: list[Fold], verbose: bool = False) -> CrossValidationResult:

@@ -33,7 +33,7 @@ from cvkit.data._source import ImageSource
 from cvkit.models._calibration import tempered
 
 __all__ = ["LabelledImages", "Fold", "labelled_images", "repeated_folds", "FoldFitter", "fold_scores",
-           "run_folds", "slow_notice", "REPEATS", "RANDOM_STATE"]
+           "run_folds", "slow_notice", "verbose_of", "REPEATS", "RANDOM_STATE"]
 
 #: The constraints of ``repeats``.
 REPEATS = [Interval(int, 1, None)]
@@ -177,7 +177,7 @@ class FoldFitter:
         head = model.fit_head(F[train], codes[train], classes)
         temperature = 1.0
         if calibrate:
-            temperature = float(model._calibrate(head, F[train], codes[train], classes).get("temperature", 1.0))
+            temperature = float(model.calibrate_head(head, F[train], codes[train], classes).get("temperature", 1.0))
         proba = np.full((len(test), len(classes)), np.nan)
         if len(tested):
             found = tempered(head.predict_proba(F[tested]), temperature).astype(np.float64)
@@ -222,6 +222,14 @@ def run_folds(fitter: FoldFitter, folds: list[Fold], what: str, verbose: bool = 
         oof[fold.repeat, fold.test] = fitter.fit_predict(fold.train, fold.test)
         seconds[i] = time.perf_counter() - start
     return oof, seconds
+
+
+def verbose_of(classifier: Any, verbose: bool | None) -> bool:
+    """``verbose`` as given, else the classifier's own switch (its ``verbose``: ``"auto"``, 1 and True show bars)."""
+    if verbose is not None:
+        return bool(verbose)
+    value = getattr(classifier, "verbose", False)
+    return bool(value) if not isinstance(value, str) else value != "0"
 
 
 def slow_notice(classifier: Any, n_fits: int, what: str) -> None:

@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cvkit._validation import Custom, Interval, check_param
-from cvkit.evaluation._cross_validation import _verbose
-from cvkit.evaluation._folds import FoldFitter, labelled_images, repeated_folds, slow_notice
+from cvkit.evaluation._folds import FoldFitter, labelled_images, repeated_folds, slow_notice, verbose_of
 from cvkit.evaluation._tables import names_list
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -172,7 +171,7 @@ def learning_curve(classifier: Any, dataset: Any, fractions: tuple[float, ...] =
     fractions = tuple(float(f) for f in fractions)
     data = labelled_images(dataset, "learning_curve")
     folds = repeated_folds(data, cv, 1, random_state)
-    show = _verbose(classifier, verbose)
+    show = verbose_of(classifier, verbose)
     slow_notice(classifier, len(folds) * len(fractions), "learning_curve")
     fitter = FoldFitter(classifier, data, verbose=show)
     rng = np.random.RandomState(random_state)
