@@ -106,8 +106,10 @@ class LearningCurve:
         else:
             fig = ax.figure
         x = [f * 100 for f in self.fractions]
-        for name, row in self.recall.iterrows():
-            ax.plot(x, row.values, marker="o", label=str(name))
+        markers = "osD^vP*X"
+        for k, (name, row) in enumerate(self.recall.iterrows()):  # first classes drawn larger: equal lines show
+            ax.plot(x, row.values, marker=markers[k % len(markers)], markersize=max(3.0, 11.0 - 3.0 * k),
+                    label=str(name))
         ax.plot(x, self.accuracy.values, color="black", linestyle="--", label="accuracy")
         ax.set_xlabel("share of the training photos (%)")
         ax.set_ylabel("out-of-fold recall")
