@@ -8,14 +8,15 @@ from cvkit.cli._compare import classifier_spec
 from cvkit.cli._main import build_parser
 
 
+@pytest.mark.slow
 def test_compare_prints_both_cross_validations_and_the_verdict(sample_dir, capsys):
-    code = main(["compare", str(sample_dir), "--b", "features class_weight=balanced", "--cv", "4", "--repeats", "1",
+    code = main(["compare", str(sample_dir), "--b", "features class_weight=balanced", "--cv", "3", "--repeats", "1",
                  "--quiet"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "A = features\nB = features class_weight=balanced" in out
-    assert "over 4 folds × 1 repeat, 104 images" in out
-    assert "accuracy, B minus A, paired over 4 folds: " in out
+    assert "over 3 folds × 1 repeat, 104 images" in out
+    assert "accuracy, B minus A, paired over 3 folds: " in out
     assert ("no evidence" in out) or ("beats" in out) or ("worse" in out)
 
 

@@ -14,17 +14,19 @@ from cvkit.evaluation import ComparisonResult, _folds, compare
 from cvkit.evaluation._compare import corrected_interval
 
 
+@pytest.mark.slow
 def test_a_classifier_compared_with_itself_shows_no_evidence_and_a_zero_difference(sample_dataset):
     probe = FeatureClassifier(verbose=False)
-    found = compare(probe, probe, sample_dataset, cv=5, repeats=2)
+    found = compare(probe, probe, sample_dataset, cv=3, repeats=2)
     assert isinstance(found, ComparisonResult) and cvkit.compare is compare
-    assert found.differences.shape == (10,) and (found.differences == 0).all()
+    assert found.differences.shape == (6,) and (found.differences == 0).all()
     assert found.interval == (0.0, 0.0) and found.p_value == 1.0
     assert found.verdict == "no evidence that B beats A: +0.0 points (+0.0 to +0.0)"
     np.testing.assert_array_equal(found.a.fold_of, found.b.fold_of)  # the same folds
     assert found.verdict in found.summary() and found.verdict in repr(found)
 
 
+@pytest.mark.slow
 def test_a_clearly_worse_classifier_is_found_whichever_side_it_is_on(sample_dataset, monkeypatch):
     calls = []
     original = _folds.featurize
@@ -43,14 +45,15 @@ def test_a_clearly_worse_classifier_is_found_whichever_side_it_is_on(sample_data
     assert worse.b.report.accuracy == pytest.approx(35 / 104)
 
 
+@pytest.mark.slow
 def test_balanced_accuracy_can_be_compared(sample_dataset):
     a = FeatureClassifier(verbose=False)
     b = FeatureClassifier(class_weight="balanced", verbose=False)
-    found = compare(a, b, sample_dataset, cv=4, repeats=1, metric="balanced_accuracy")
+    found = compare(a, b, sample_dataset, cv=3, repeats=1, metric="balanced_accuracy")
     assert found.metric == "balanced_accuracy"
     np.testing.assert_allclose(found.differences, found.b.scores["test_balanced_accuracy"]
                                - found.a.scores["test_balanced_accuracy"])
-    assert "balanced accuracy, B minus A, paired over 4 folds" in found.summary()
+    assert "balanced accuracy, B minus A, paired over 3 folds" in found.summary()
 
 
 def test_the_corrected_interval_is_the_nadeau_bengio_formula_and_wider_than_the_naive_one():

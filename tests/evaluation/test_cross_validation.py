@@ -21,6 +21,7 @@ def result(sample_dataset):
     return cross_validate(FeatureClassifier(verbose=False), sample_dataset, cv=5, repeats=3, random_state=0)
 
 
+@pytest.mark.slow
 def test_every_photo_gets_exactly_one_prediction_per_repeat(result):
     assert isinstance(result, CrossValidationResult) and cvkit.cross_validate is cross_validate
     assert result.oof_proba.shape == (3, 104, 4) and result.proba.shape == (104, 4)
@@ -38,6 +39,7 @@ def test_every_photo_gets_exactly_one_prediction_per_repeat(result):
             assert not set(f.train) & set(f.test) and len(f.train) + len(f.test) == 104
 
 
+@pytest.mark.slow
 def test_scores_have_scikit_learns_shape_and_match_the_out_of_fold_answers(result):
     assert set(result.scores) == {"test_accuracy", "test_balanced_accuracy", "fit_time"}
     assert all(v.shape == (15,) for v in result.scores.values())
@@ -51,6 +53,7 @@ def test_scores_have_scikit_learns_shape_and_match_the_out_of_fold_answers(resul
     assert (result.scores["fit_time"] > 0).all()
 
 
+@pytest.mark.slow
 def test_the_report_scores_the_mean_out_of_fold_probabilities_with_intervals(result):
     report = result.report
     assert isinstance(report, EvaluationReport) and len(report) == 104
@@ -66,6 +69,7 @@ def test_the_report_scores_the_mean_out_of_fold_probabilities_with_intervals(res
     assert line in repr(result)
 
 
+@pytest.mark.slow
 def test_a_fold_gives_the_probabilities_of_a_classifier_fitted_on_its_training_photos(result, sample_dataset):
     """Head refitted and calibrated as fit does: the same calibrated probabilities as clf.fit(train side)."""
     folds = repeated_folds(labelled_images(sample_dataset, "cv"), cv=5, repeats=3, random_state=0)
@@ -76,6 +80,7 @@ def test_a_fold_gives_the_probabilities_of_a_classifier_fitted_on_its_training_p
     np.testing.assert_allclose(result.oof_proba[0, fold.test], expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_folds(sample_dataset, result):
     again = cross_validate(FeatureClassifier(verbose=False), sample_dataset, cv=5, repeats=1, random_state=0)
     np.testing.assert_array_equal(again.fold_of[0], result.fold_of[0])
@@ -84,6 +89,7 @@ def test_the_same_seed_gives_the_same_folds(sample_dataset, result):
     assert not (other.fold_of[0] == result.fold_of[0]).all()
 
 
+@pytest.mark.slow
 def test_duplicates_are_never_on_both_sides_of_a_fold(sample_dir, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(sample_dir, data, ignore=shutil.ignore_patterns("*.tsv", "*.txt", "*.csv"))
@@ -95,7 +101,7 @@ def test_duplicates_are_never_on_both_sides_of_a_fold(sample_dir, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the dataset's own note about duplicates
         ds = cvkit.ImageDataset.from_directory(data, verbose=False)
-    found = cross_validate(FeatureClassifier(verbose=False), ds, cv=5, repeats=3)
+    found = cross_validate(FeatureClassifier(verbose=False), ds, cv=3, repeats=2)
     assert found.report.info["duplicate_groups_kept"] == 6
     where = {p: i for i, p in enumerate(found.paths)}
     for original, copy in copies:
@@ -109,6 +115,7 @@ def test_duplicates_are_never_on_both_sides_of_a_fold(sample_dir, tmp_path):
     assert any(split)
 
 
+@pytest.mark.slow
 def test_unreadable_photos_are_reported_and_left_out(sample_dir, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg at all")

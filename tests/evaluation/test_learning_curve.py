@@ -18,6 +18,7 @@ def curve(sample_dataset):
     return learning_curve(FeatureClassifier(verbose=False), sample_dataset, cv=5)
 
 
+@pytest.mark.slow
 def test_the_table_has_a_row_per_class_and_a_column_per_fraction(curve, sample_dataset):
     assert isinstance(curve, LearningCurve) and cvkit.learning_curve is learning_curve
     assert curve.recall.shape == (4, 4)
@@ -32,12 +33,14 @@ def test_the_table_has_a_row_per_class_and_a_column_per_fraction(curve, sample_d
     assert curve.accuracy[1.0] > 0.85 and curve.accuracy[1.0] >= curve.accuracy[0.25]
 
 
+@pytest.mark.slow
 def test_the_curve_at_all_photos_is_plain_cross_validation(curve, sample_dataset):
     """At 100% every fold trains on all its photos: recall equals cross_validate's (same folds, one repeat)."""
     cv = cvkit.cross_validate(FeatureClassifier(verbose=False), sample_dataset, cv=5)
     np.testing.assert_allclose(curve.recall[1.0].values, cv.report.recall)
 
 
+@pytest.mark.slow
 def test_plot_and_advice(curve):
     fig = curve.plot()
     assert fig.axes[0].get_title() == "Learning curve per class" and len(fig.axes[0].lines) == 5
