@@ -158,7 +158,8 @@ def compare(a: Any, b: Any, dataset: Any, cv: int = 5, repeats: int = 3, metric:
     for classifier in (a, b):
         show = verbose_of(classifier, verbose)
         slow_notice(classifier, len(folds), "compare")
-        results.append(cross_validate_on(FoldFitter(classifier, data, features, verbose=show), folds, verbose=show))
+        results.append(cross_validate_on(FoldFitter(classifier, data, features, show, "compare"), folds,
+                                         verbose=show))
     key = f"test_{metric}"
     differences = results[1].scores[key] - results[0].scores[key]
     ratio = float(np.mean([len(f.test) / len(f.train) for f in folds]))

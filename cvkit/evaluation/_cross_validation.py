@@ -131,7 +131,7 @@ def cross_validate_on(fitter: FoldFitter, folds: list[Fold], verbose: bool = Fal
     """:func:`cross_validate`'s work on given folds (so :func:`~cvkit.evaluation.compare` can run two
     classifiers on the very same ones)."""
     data = fitter.data
-    oof, seconds = run_folds(fitter, folds, "cross_validate", verbose=verbose)
+    oof, seconds = run_folds(fitter, folds, fitter.what, verbose=verbose)
     scores = np.array([fold_scores(data.codes[f.test], oof[f.repeat, f.test]) for f in folds])
     fold_of = np.zeros(oof.shape[:2], dtype=np.int64)
     for f in folds:

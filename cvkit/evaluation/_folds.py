@@ -132,13 +132,15 @@ class FoldFitter:
     For a :class:`~cvkit.classifiers.FeatureClassifier` the photos are featurized once (features
     shared through ``features``, keyed by backbone and runtime, so two classifiers on one backbone
     featurize once between them) and each fold fits the head, then its calibration, as ``fit`` does.
-    Anything else is cloned and fitted on the fold's photos. Unreadable photos get NaN rows.
+    Anything else is cloned and fitted on the fold's photos. Unreadable photos get NaN rows (and
+    one warning naming them and ``what`` was reading them).
     """
 
     classifier: Any
     data: LabelledImages
     features: dict = field(default_factory=dict)
     verbose: bool = False
+    what: str = "cross_validate"
 
     def __post_init__(self) -> None:
         self.fast = isinstance(self.classifier, FeatureClassifier)
@@ -156,7 +158,7 @@ class FoldFitter:
         key = (backbones.info(self._model.backbone).name, resolve_runtime(self._model.runtime))
         if key not in self.features:
             featurizer = self._model.make_featurizer(verbose=self.verbose)
-            self.features[key] = featurize(featurizer, self.data.source.items, "cross_validate", verbose=self.verbose)
+            self.features[key] = featurize(featurizer, self.data.source.items, self.what, verbose=self.verbose)
         return self.features[key]
 
     def fit_predict(self, train: np.ndarray, test: np.ndarray, calibrate: bool = True) -> np.ndarray:

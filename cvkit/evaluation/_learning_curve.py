@@ -175,7 +175,7 @@ def learning_curve(classifier: Any, dataset: Any, fractions: tuple[float, ...] =
     folds = repeated_folds(data, cv, 1, random_state)
     show = verbose_of(classifier, verbose)
     slow_notice(classifier, len(folds) * len(fractions), "learning_curve")
-    fitter = FoldFitter(classifier, data, verbose=show)
+    fitter = FoldFitter(classifier, data, verbose=show, what="learning_curve")
     rng = np.random.RandomState(random_state)
     pred = np.full((len(fractions), len(data)), -1, dtype=np.int64)
     counts = np.zeros((len(fractions), len(data.classes)))
