@@ -14,9 +14,12 @@ Example:
     <ResultsWidget: 36 images, 4 classes, 1 wrong>
     >>> ResultsWidget(test, cvkit.evaluate(clf, test))
     <ResultsWidget: 36 images, 4 classes, 1 wrong>
+    >>> ResultsWidget(test, cvkit.evaluate(clf, test), decision_rule=clf.set_thresholds(0.9))  # "no decision" below 0.9
+    <ResultsWidget: 36 images, 4 classes, 1 wrong, 8 with no decision>
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -25,12 +28,14 @@ import ipywidgets as W
 import numpy as np
 
 from cvkit.data._dataset import ImageDataset
+from cvkit.models._decision import DecisionRule
 from cvkit.widgets._display import ImageCache, esc, placeholder_html
 
 __all__ = ["ResultsWidget", "SORT_OPTIONS", "SHOW_OPTIONS"]
 
-#: values of the "show" control
+#: values of the "show" control ("no decision" too when the widget has a rule with thresholds)
 SHOW_OPTIONS = ("all", "correct", "incorrect")
+NO_DECISION_OPTION = "no decision"
 #: (label, value) pairs of the "sort by" control
 SORT_OPTIONS = (("dataset order", "order"), ("confidence: high to low", "confidence"),
                 ("confidence: low to high", "-confidence"), ("loss: high to low", "loss"))
@@ -64,6 +69,12 @@ class ResultsWidget:
         dataset's labels when they match the number of columns.
     max_bars : how many class scores to show (the highest ones), at most.
     image_size : ``(width, height)`` box the image is scaled to fit, in pixels.
+    decision_rule : a model (anything with ``decision_rule_``, e.g. after ``set_thresholds`` or
+        :func:`cvkit.load_model` of a folder with thresholds) or a
+        :class:`~cvkit.models._decision.DecisionRule`: photos whose top probability is below their class's
+        threshold are shown as "no decision" (what the model answers for them everywhere), and the
+        ``show`` control gets a "no decision" choice. The arg-max is still what "correct" and
+        "incorrect" judge. A rule's "unknown" cut is not applied here (it needs novelty scores).
 
     Controls (attributes): ``show`` (all / correct / incorrect), ``true_class`` and
     ``predicted_class`` (dropdowns, ``"(all)"`` for no filter), ``sort`` (dataset order, confidence
@@ -83,7 +94,7 @@ class ResultsWidget:
 
     def __init__(self, dataset: ImageDataset | Sequence[str] | None, results: Any = None,
                  classes: Sequence[str] | None = None, max_bars: int = 10,
-                 image_size: tuple[int, int] = (360, 300)):
+                 image_size: tuple[int, int] = (360, 300), decision_rule: Any = None):
         if results is None and _is_report(dataset):
             dataset, results = None, dataset
         if results is None:
@@ -91,6 +102,7 @@ class ResultsWidget:
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.max_bars = int(max_bars)
         self._load(dataset, results, classes)
+        self._decide(decision_rule)
         self._cache = ImageCache(self.image_size)
         self._updating = False
         self._build()
@@ -155,6 +167,19 @@ class ResultsWidget:
             self.loss = np.full(n, np.nan)
             self.correct = np.zeros(n, bool)
 
+    def _decide(self, decision_rule: Any) -> None:
+        """``rule`` and ``withheld`` (rows the rule answers "no decision") from a model or a rule."""
+        rule = getattr(decision_rule, "decision_rule_", decision_rule)
+        if rule is not None and not isinstance(rule, DecisionRule):
+            raise TypeError("decision_rule must be a DecisionRule or a model with decision_rule_, "
+                            f"not {type(decision_rule).__name__}")
+        self.rule: DecisionRule | None = None if rule is None else dataclasses.replace(rule, unknown_cut=None)
+        self.withheld = np.zeros(len(self.proba), bool)
+        if self.rule is not None and self.rule.thresholds is not None:
+            self.rule.check_classes(self.classes)
+            _, decisions = self.rule.decide(self.proba, self.classes)
+            self.withheld = decisions == "no_decision"
+
     # ------------------------------------------------------------------ filtering
     @property
     def row(self) -> int | None:
@@ -193,6 +218,8 @@ class ResultsWidget:
             keep &= self.correct
         elif show == "incorrect":
             keep &= self.valid & ~self.correct
+        elif show == NO_DECISION_OPTION:
+            keep &= self.withheld
         if self.true_class.value != _ALL and self.truth is not None:
             keep &= np.array([t == self.true_class.value for t in self.truth])
         if self.predicted_class.value != _ALL:
@@ -212,7 +239,9 @@ class ResultsWidget:
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
         labelled = self.truth is not None
-        self.show = W.ToggleButtons(options=list(SHOW_OPTIONS), value="all", description="show",
+        thresholds = self.rule is not None and self.rule.thresholds is not None
+        self.show = W.ToggleButtons(options=list(SHOW_OPTIONS) + ([NO_DECISION_OPTION] if thresholds else []),
+                                    value="all", description="show",
                                     disabled=not labelled,
                                     style={"button_width": "90px"})
         truth_options = [_ALL] + (sorted(set(self.truth) | set(self.classes)) if labelled else [])
@@ -322,6 +351,10 @@ class ResultsWidget:
         else:
             colour, mark = "#b00", " &#10007; wrong"
         lines.append(f'predicted: <b style="color:{colour}">{esc(pred)}</b> ({conf:.2f}){mark}')
+        if self.withheld[i]:
+            limit = self.rule.threshold_array(self.classes)[self.y_pred[i]]
+            lines.append(f'answer: <b style="color:#a60">{esc(self.rule.no_decision_label)}</b> '
+                         f'(below the threshold {limit:.2f} of {esc(pred)})')
         if truth is not None:
             lines.append(f'<span style="color:#666">loss {self.loss[i]:.3f}</span>')
         return "<br>".join(lines)
@@ -365,4 +398,6 @@ class ResultsWidget:
     def __repr__(self) -> str:
         wrong = int((self.valid & ~self.correct).sum()) if self.truth is not None else None
         extra = f", {wrong} wrong" if wrong is not None else ""
+        if self.withheld.any():
+            extra += f", {int(self.withheld.sum())} with no decision"
         return f"<ResultsWidget: {len(self.paths)} images, {len(self.classes)} classes{extra}>"

@@ -201,3 +201,25 @@ def test_with_a_real_model_and_evaluate(sample_split):
     assert f"true: <b>{test.image_labels[i]}</b>" in w.verdict.value
     pr = PrecisionRecallWidget(report, threshold=0.9)
     assert pr.values == report.at_threshold(0.9)
+
+
+def test_a_rule_with_thresholds_shows_no_decision_answers(scored):
+    from cvkit.models._decision import DecisionRule
+
+    test, proba = scored
+    rule = DecisionRule(thresholds={test.labels[0]: 0.6, test.labels[1]: 0.5})
+    w = ResultsWidget(test, proba, decision_rule=rule)
+    top, best = proba.max(axis=1), proba.argmax(axis=1)
+    expected = ((best == 0) & (top < 0.6)) | ((best == 1) & (top < 0.5))
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(w.withheld, expected)
+    assert "no decision" in w.show.options and f"{int(expected.sum())} with no decision" in repr(w)
+    w.show.value = "no decision"
+    assert w.indices.tolist() == np.flatnonzero(expected).tolist()
+    assert "answer: <b" in w.verdict.value and "no decision</b> (below the threshold" in w.verdict.value
+    w.show.value = "all"  # the other photos are answered by their class, as before
+    assert "answer:" not in w.verdict.value or w.withheld[w.row]
+    plain = ResultsWidget(test, proba)  # no rule: nothing withheld, no "no decision" choice
+    assert "no decision" not in plain.show.options and not plain.withheld.any()
+    with pytest.raises(TypeError, match="decision_rule must be a DecisionRule"):
+        ResultsWidget(test, proba, decision_rule="0.5")
