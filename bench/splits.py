@@ -1,43 +1,45 @@
 #!/usr/bin/env python3
-"""Benchmark: how much of a test accuracy on sample_data is the method, and how much the split?
+"""Benchmark: does fine-tuning beat the linear probe on sample_data, or is it the luck of the split?
 
 With 36 test images one image is 2.8 points, so one split cannot tell two methods apart by less
-than that. This runs both classifiers with default settings on several stratified splits
-(``test_size=0.34``, ``random_state`` 0..N-1) of the same photos and reports, per method, the
-number of test images right on each split, the mean and spread of accuracy, and the per-split
-difference between the methods. Baseline: ``FeatureClassifier`` (the linear probe) in the same run;
-the ratio is fine-tuning's mean accuracy over the probe's.
+than that. This runs ``cvkit.compare``: ``FeatureClassifier`` (the linear probe, the baseline A)
+and ``FineTuneClassifier`` (B), default settings, cross-validated on the same ``--repeats`` ×
+``--cv`` stratified folds (duplicates kept in one fold); the per-fold difference of accuracy gets a
+95% interval from the corrected resampled t-test (Nadeau & Bengio 2003) and a one-line verdict.
+Also reported: each method's out-of-fold accuracy with its interval, mean seconds per fold, and
+the ratio of fine-tuning's mean fold accuracy over the probe's.
 
-Prints JSON. Takes about 45 s per split on 2 CPU cores.
+Prints JSON. Fine-tuning takes about 45 s per fold on 2 CPU cores (the probe about 1 s).
 
-    python bench/splits.py [--splits 5] [--data sample_data] [--backbone efficientnet_lite0]
+    python bench/splits.py [--cv 5] [--repeats 2] [--data sample_data] [--backbone efficientnet_lite0]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from cvkit import FeatureClassifier, FineTuneClassifier, ImageDataset, backbones
+from cvkit import FeatureClassifier, FineTuneClassifier, ImageDataset, backbones, compare
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--splits", type=int, default=5, help="number of random splits (default 5)")
+    parser.add_argument("--cv", type=int, default=5, help="folds per repeat (default 5)")
+    parser.add_argument("--repeats", type=int, default=2, help="repeats of the folds (default 2)")
     parser.add_argument("--data", default=str(REPO / "sample_data"), help="folder of class folders")
     parser.add_argument("--backbone", default="efficientnet_lite0",
                         help="backbone of both classifiers (default efficientnet_lite0)")
     args = parser.parse_args(argv)
-    if args.splits < 1:
-        parser.error("--splits must be at least 1")
+    if args.cv < 2 or args.repeats < 1:
+        parser.error("--cv must be at least 2 and --repeats at least 1")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow's first import
     try:
@@ -45,37 +47,25 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--backbone: {exc}")
     dataset = ImageDataset.from_directory(args.data, verbose=False)
-    methods = {"features": lambda: FeatureClassifier(backbone=args.backbone, verbose=False),
-               "finetune": lambda: FineTuneClassifier(backbone=args.backbone, verbose=0)}
-    right: dict[str, list[int]] = {m: [] for m in methods}
-    seconds: dict[str, list[float]] = {m: [] for m in methods}
-    n_test = 0
-    for seed in range(args.splits):
-        train, test = dataset.split(test_size=0.34, random_state=seed)
-        n_test = len(test)
-        for name, make in methods.items():
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                clf = make().fit(train)
-            seconds[name].append(round(time.perf_counter() - start, 1))
-            right[name].append(int(round(clf.score(test) * len(test))))
-        print(f"split {seed}: " + ", ".join(f"{m} {right[m][-1]}/{n_test}" for m in methods),
-              file=sys.stderr, flush=True)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON alone
+        warnings.simplefilter("ignore")
+        found = compare(FeatureClassifier(backbone=args.backbone, verbose=False),
+                        FineTuneClassifier(backbone=args.backbone, verbose=0), dataset,
+                        cv=args.cv, repeats=args.repeats, names=("features", "finetune"), verbose=False)
 
     out: dict = {"data": os.path.relpath(args.data, REPO) if args.data.startswith(str(REPO)) else args.data,
-                 "backbone": args.backbone, "test_images": n_test, "splits": args.splits,
-                 "one_image": round(1 / n_test, 4)}
-    for name in methods:
-        acc = np.array(right[name]) / n_test
-        out[name] = {"right_per_split": right[name], "mean_accuracy": round(float(acc.mean()), 4),
-                     "std_accuracy": round(float(acc.std(ddof=1)), 4) if len(acc) > 1 else None,
-                     "mean_fit_seconds": round(float(np.mean(seconds[name])), 1)}
-    diff = np.array(right["finetune"]) - np.array(right["features"])
-    out["finetune_minus_features_images"] = diff.tolist()
-    out["ratio_finetune_over_features_accuracy"] = round(out["finetune"]["mean_accuracy"]
-                                                         / out["features"]["mean_accuracy"], 4)
-    print(json.dumps(out, indent=2))
+                 "backbone": args.backbone, "images": found.a.n_images, "cv": args.cv, "repeats": args.repeats,
+                 "verdict": found.verdict, "finetune_minus_features_points": round(found.mean_difference * 100, 2),
+                 "interval_points": [round(v * 100, 2) for v in found.interval], "p_value": round(found.p_value, 4),
+                 "per_fold_difference": [round(float(d), 4) for d in found.differences]}
+    for name, result in (("features", found.a), ("finetune", found.b)):
+        acc = result.scores["test_accuracy"]
+        out[name] = {"summary": result.summary(), "fold_accuracy": [round(float(a), 4) for a in acc],
+                     "mean_fold_accuracy": round(float(acc.mean()), 4),
+                     "mean_fold_seconds": round(float(np.mean(result.scores["fit_time"])), 1)}
+    out["ratio_finetune_over_features_accuracy"] = round(out["finetune"]["mean_fold_accuracy"]
+                                                         / out["features"]["mean_fold_accuracy"], 4)
+    print(json.dumps(out, indent=2, ensure_ascii=False))
     return 0
 
 

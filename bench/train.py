@@ -73,9 +73,11 @@ print(json.dumps({{"fit_seconds": fit, "test_accuracy": clf.score(test), "C": cl
                   "process_seconds": process, "refit_same_process_seconds": refit}}))
 """,
     "cv5": """
-from cvkit.classifiers import FeatureClassifier, cross_validate
+from cvkit import FeatureClassifier, cross_validate
 cv = cross_validate(FeatureClassifier(verbose=False), ImageDataset.from_directory({data!r}, verbose=False), cv=5)
-print(json.dumps({{"cv5_mean": cv["mean"], "cv5_std": cv["std"], "cv5_scores": cv["scores"]}}))
+acc = cv.scores["test_accuracy"]
+print(json.dumps({{"cv5_mean": float(acc.mean()), "cv5_std": float(acc.std()), "cv5_scores": acc.tolist(),
+                  "cv5_oof_accuracy": cv.report.accuracy, "cv5_oof_interval": cv.report.intervals()["accuracy"]}}))
 """,
     "finetune": """
 from cvkit.classifiers import FineTuneClassifier

@@ -132,7 +132,6 @@ def test_weights_reach_a_head_of_your_own_through_its_class_weight():
 @pytest.mark.slow
 def test_feature_classifier_class_weight_reaches_fit_and_cross_validation(sample_split, monkeypatch):
     import cvkit
-    from cvkit.classifiers import cross_validate
     from cvkit.classifiers._model_selection import make_classifier
 
     train, _ = sample_split
@@ -156,7 +155,7 @@ def test_feature_classifier_class_weight_reaches_fit_and_cross_validation(sample
         return original(self, F, targets, classes)
 
     monkeypatch.setattr(cvkit.FeatureClassifier, "fit_head", spy)
-    cross_validate(cvkit.FeatureClassifier(class_weight="balanced", verbose=False), small, cv=3)
+    cvkit.cross_validate(cvkit.FeatureClassifier(class_weight="balanced", verbose=False), small, cv=3)
     assert seen == ["balanced"] * 3
 
 

@@ -10,6 +10,10 @@ Both save to a model folder with ``clf.save(path)``; reload with :func:`cvkit.lo
 Both take the same names for the same ideas (``backbone``, ``head``, ``batch_size``, ``verbose``,
 ``cache``, ``cache_dir``, ``random_state``) and follow scikit-learn's estimator contract.
 
+``cross_validate`` here is deprecated (a ``FutureWarning``): use :func:`cvkit.cross_validate`, which
+returns out-of-fold probabilities and a report with intervals; ``make_classifier`` builds either
+classifier by method name, as ``cvkit train --method`` does.
+
 Both take any labelled input :class:`cvkit.ImageSource` resolves (a dataset, a folder of class
 folders, a ``path,label`` table, a split manifest's train side, or paths / arrays with ``y``), and
 predict on any input of images (a folder, a glob, a list of paths, arrays).

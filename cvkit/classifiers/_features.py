@@ -207,7 +207,7 @@ class FeatureClassifier(ImageClassifier):
     def make_featurizer(self, verbose: bool | None = None) -> Any:
         """A fitted :class:`~cvkit.features._featurizer.ImageFeaturizer` for this classifier's backbone.
 
-        Used by :meth:`fit` and by :func:`cvkit.classifiers.cross_validate` (which featurizes once
+        Used by :meth:`fit` and by :func:`cvkit.cross_validate` (which featurizes once
         for all folds). On LiteRT it is given the backbone's name, so once its converted graph is
         cached, featurizing never imports TensorFlow; on Keras the backbone is built once per process
         and shared.
@@ -248,7 +248,7 @@ class FeatureClassifier(ImageClassifier):
 
     def fit_head(self, features: np.ndarray, targets: np.ndarray, classes: list[str]) -> Any:
         """A new head (:meth:`make_head`) fitted on ``features`` and class indices ``targets``, weighted
-        by ``class_weight``. Used by :meth:`fit` and by :func:`cvkit.classifiers.cross_validate`.
+        by ``class_weight``. Used by :meth:`fit` and by :func:`cvkit.cross_validate`.
 
         Example:
             >>> F = np.array([[0.0], [0.1], [0.2], [0.3], [1.0], [1.1]])
@@ -284,7 +284,7 @@ class FeatureClassifier(ImageClassifier):
         classes, target = encode_labels([lab for lab, good in zip(source.labels, ok) if good])
         F = feats[ok]
         estimator = self.fit_head(F, target, classes)
-        calibration = self._calibrate(estimator, F, target, classes)
+        calibration = self.calibrate_head(estimator, F, target, classes)
 
         self.backbone_ = spec.name
         self.backbone_info_ = spec
@@ -306,9 +306,10 @@ class FeatureClassifier(ImageClassifier):
         self.decision_rule_ = DecisionRule()  # a new fit answers by arg-max until set_thresholds
         return self
 
-    def _calibrate(self, estimator: Any, F: np.ndarray, target: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    def calibrate_head(self, estimator: Any, F: np.ndarray, target: np.ndarray, classes: list[str]) -> dict[str, Any]:
         """What :mod:`cvkit.classifiers._calibrate` finds for ``calibration="temperature"`` (the out-of-fold
-        temperature and ECE before/after); the method alone for the others (they live in the head)."""
+        temperature and ECE before/after); the method alone for the others (they live in the head).
+        Used by :meth:`fit` and by :func:`cvkit.cross_validate` (each fold calibrates as ``fit`` does)."""
         if self.calibration != "temperature":
             return {"method": self.calibration}
         maker = fixed_head(estimator, lambda: self.make_head(target))

@@ -1,24 +1,29 @@
-"""Cross-validation of a cvkit classifier on a labelled dataset, and choosing a classifier by name.
+"""Choosing a classifier by name (:func:`make_classifier`), and the deprecated ``cross_validate``.
 
-For a :class:`~cvkit.classifiers.FeatureClassifier` the images are featurized once and only the
-head is refitted per fold, so 5-fold cross-validation takes seconds; other classifiers are cloned
-and refitted on each fold.
+``cvkit.classifiers.cross_validate`` (a dict of per-fold accuracies) is deprecated: use
+:func:`cvkit.cross_validate` (repeated folds, duplicates kept in one fold, out-of-fold probabilities
+for every photo and an :class:`~cvkit.evaluation.EvaluationReport` with intervals). It keeps working,
+with a ``FutureWarning``, for one minor version (cvkit's deprecation rule).
 
 Example:
+    >>> import warnings
     >>> from cvkit.classifiers import FeatureClassifier, cross_validate
-    >>> cv = cross_validate(FeatureClassifier(verbose=False), "sample_data", cv=5)   # a folder of class folders
-    >>> len(cv["scores"]), cv["mean"] > 0.85
-    (5, True)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     cv = cross_validate(FeatureClassifier(verbose=False), "sample_data", cv=5)   # a folder of class folders
+    >>> len(cv["scores"]), cv["mean"] > 0.85, "cvkit.cross_validate" in str(caught[0].message)
+    (5, True, True)
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
-from cvkit._validation import DEPRECATED, Interval, Options, check_param, param_value, renamed_keyword
+from cvkit._validation import DEPRECATED, DEPRECATION_RULE, Interval, Options, check_param, param_value, renamed_keyword
 from cvkit.classifiers._features import FeatureClassifier, featurize
 from cvkit.classifiers._inputs import labelled_source
 from cvkit.data._inputs import encode_labels
@@ -65,7 +70,8 @@ def make_classifier(method: str = "features", backbone: str = "efficientnet_lite
 
 
 def cross_validate(classifier: Any, dataset: Any, cv: int = 5, random_state: int | None = 0) -> dict[str, Any]:
-    """Stratified ``cv``-fold cross-validated accuracy of ``classifier`` (unfitted; it is not changed).
+    """Deprecated: use :func:`cvkit.cross_validate`. Stratified ``cv``-fold cross-validated accuracy
+    of ``classifier`` (unfitted; it is not changed), with a ``FutureWarning``.
 
     ``dataset`` is any labelled input of :meth:`cvkit.ImageSource.resolve` (a labelled dataset, a
     folder of class folders, a ``path,label`` table, a split manifest's train side). Returns
@@ -73,10 +79,15 @@ def cross_validate(classifier: Any, dataset: Any, cv: int = 5, random_state: int
     out. ``cv`` is lowered to the size of the smallest class when needed.
 
     Example:
-        >>> result = cross_validate(FeatureClassifier(verbose=False), "sample_data/tags.tsv", cv=3)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", FutureWarning)
+        ...     result = cross_validate(FeatureClassifier(verbose=False), "sample_data/tags.tsv", cv=3)
         >>> result["n_splits"], result["n_images"], result["mean"] > 0.8
         (3, 104, True)
     """
+    warnings.warn("cvkit.classifiers.cross_validate is deprecated: use cvkit.cross_validate(classifier, dataset, "
+                  "cv=5, repeats=3), which returns out-of-fold probabilities and a report with intervals "
+                  f"({DEPRECATION_RULE})", FutureWarning, stacklevel=2)
     source = labelled_source(dataset, what="cross_validate", side="train")
     check_param("cv", cv, [Interval(int, 2, None)])
     classes, codes = encode_labels(source.labels)

@@ -55,6 +55,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("train", "train a classifier on a folder of class folders (or a path/label table)",
             "cvkit.cli._train"),
     Command("evaluate", "evaluate a model folder on labelled images", "cvkit.cli._evaluate"),
+    Command("compare", "compare two classifiers on the same cross-validation folds: does B beat A?",
+            "cvkit.cli._compare"),
     Command("score", "score a folder or table of images into a CSV", "cvkit.cli._score"),
     Command("featurize", "backbone features of a folder or table of images into Parquet", "cvkit.cli._featurize"),
     Command("serve", "serve a model folder over HTTP", "cvkit.cli._serve"),

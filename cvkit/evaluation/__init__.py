@@ -3,6 +3,9 @@
 - :class:`EvaluationReport` computes everything from true labels and predicted probabilities;
 - :func:`evaluate` builds one by scoring labelled images (a dataset, a folder of class folders, a
   ``path,label`` table, a split manifest) with a model (or a model folder);
+- :func:`cross_validate` tests every photo with a model that never saw it (repeated stratified K-fold),
+  :func:`compare` says whether one classifier beats another on the same folds, and
+  :func:`learning_curve` which classes would gain most from more photos;
 - :func:`thresholds_for` picks operating points (``model.set_thresholds``) for a target precision or recall;
 - :func:`unknown_report` measures the "unknown" answer: known photos it costs, other things it catches;
 - :func:`hard_negatives` finds the images a model gets wrong most confidently;
@@ -19,7 +22,10 @@ Example:
 """
 from cvkit.evaluation import plots
 from cvkit.evaluation._audit import find_label_issues
+from cvkit.evaluation._compare import ComparisonResult, compare
+from cvkit.evaluation._cross_validation import CrossValidationResult, cross_validate
 from cvkit.evaluation._duplicates import duplicate_groups, find_duplicates
+from cvkit.evaluation._learning_curve import LearningCurve, learning_curve
 from cvkit.evaluation._mining import hard_negatives
 from cvkit.evaluation._model_eval import evaluate
 from cvkit.evaluation._report import EvaluationReport, EvaluationWarning
@@ -27,4 +33,6 @@ from cvkit.evaluation._thresholds import thresholds_for
 from cvkit.evaluation._unknown import UnknownReport, unknown_report
 
 __all__ = ["EvaluationReport", "EvaluationWarning", "evaluate", "hard_negatives", "find_label_issues",
-           "find_duplicates", "duplicate_groups", "plots", "thresholds_for", "unknown_report", "UnknownReport"]
+           "find_duplicates", "duplicate_groups", "plots", "thresholds_for", "cross_validate",
+           "CrossValidationResult", "compare", "ComparisonResult", "learning_curve", "LearningCurve",
+           "unknown_report", "UnknownReport"]

@@ -184,4 +184,4 @@ def interval_note(n_images: int, low: float, high: float) -> str | None:
     if n_images >= 100 and half < 5.0:
         return None
     return (f"only {n_images} test images: accuracy is known to within about ±{half:.0f} points; more test "
-            "images (or cross-validation: cvkit.classifiers.cross_validate) would narrow it")
+            "images (or cross-validation: cvkit.cross_validate) would narrow it")

@@ -14,9 +14,12 @@ Example:
     <ResultsWidget: 36 images, 4 classes, 1 wrong>
     >>> ResultsWidget(test, cvkit.evaluate(clf, test))
     <ResultsWidget: 36 images, 4 classes, 1 wrong>
+    >>> ResultsWidget(test, cvkit.evaluate(clf, test), decision_rule=clf.set_thresholds(0.9))  # "no decision" below 0.9
+    <ResultsWidget: 36 images, 4 classes, 1 wrong, 8 with no decision>
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -25,12 +28,14 @@ import ipywidgets as W
 import numpy as np
 
 from cvkit.data._dataset import ImageDataset
+from cvkit.models._decision import DecisionRule
 from cvkit.widgets._display import ImageCache, esc, placeholder_html
 
 __all__ = ["ResultsWidget", "SORT_OPTIONS", "SHOW_OPTIONS"]
 
-#: values of the "show" control
+#: values of the "show" control ("no decision" too when the widget has a rule with thresholds)
 SHOW_OPTIONS = ("all", "correct", "incorrect")
+NO_DECISION_OPTION, UNKNOWN_OPTION = "no decision", "unknown"
 #: (label, value) pairs of the "sort by" control
 SORT_OPTIONS = (("dataset order", "order"), ("confidence: high to low", "confidence"),
                 ("confidence: low to high", "-confidence"), ("loss: high to low", "loss"))
@@ -64,9 +69,14 @@ class ResultsWidget:
         dataset's labels when they match the number of columns.
     max_bars : how many class scores to show (the highest ones), at most.
     image_size : ``(width, height)`` box the image is scaled to fit, in pixels.
-    answers : optional, the model's answer per row (``model.predict(images)``): a class, or under its
-        decision rule ``"no decision"`` or ``"unknown"``; shown beside each image, with the ``answer``
-        filter (e.g. only the images answered "unknown").
+    decision_rule : a model (anything with ``decision_rule_``, e.g. after ``set_thresholds`` or
+        :func:`cvkit.load_model` of a folder with thresholds) or a
+        :class:`~cvkit.models._decision.DecisionRule`: photos whose top probability is below their class's
+        threshold are shown as "no decision" (what the model answers for them everywhere), and the
+        ``show`` control gets a "no decision" choice. Given a model whose rule has an unknown cut
+        (``set_unknown_threshold``), the images are scored for novelty by it and those above the cut
+        are shown as "unknown" (with an "unknown" choice). The arg-max is still what "correct" and
+        "incorrect" judge.
 
     Controls (attributes): ``show`` (all / correct / incorrect), ``true_class`` and
     ``predicted_class`` (dropdowns, ``"(all)"`` for no filter), ``sort`` (dataset order, confidence
@@ -86,7 +96,7 @@ class ResultsWidget:
 
     def __init__(self, dataset: ImageDataset | Sequence[str] | None, results: Any = None,
                  classes: Sequence[str] | None = None, max_bars: int = 10,
-                 image_size: tuple[int, int] = (360, 300), answers: Sequence[Any] | None = None):
+                 image_size: tuple[int, int] = (360, 300), decision_rule: Any = None):
         if results is None and _is_report(dataset):
             dataset, results = None, dataset
         if results is None:
@@ -94,9 +104,7 @@ class ResultsWidget:
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.max_bars = int(max_bars)
         self._load(dataset, results, classes)
-        self.answers = None if answers is None else [None if a is None else str(a) for a in answers]
-        if self.answers is not None and len(self.answers) != len(self.paths):
-            raise ValueError(f"answers has {len(self.answers)} entries for {len(self.paths)} images")
+        self._decide(decision_rule)
         self._cache = ImageCache(self.image_size)
         self._updating = False
         self._build()
@@ -161,6 +169,25 @@ class ResultsWidget:
             self.loss = np.full(n, np.nan)
             self.correct = np.zeros(n, bool)
 
+    def _decide(self, decision_rule: Any) -> None:
+        """``rule`` and ``withheld`` (rows the rule answers "no decision") from a model or a rule."""
+        rule = getattr(decision_rule, "decision_rule_", decision_rule)
+        if rule is not None and not isinstance(rule, DecisionRule):
+            raise TypeError("decision_rule must be a DecisionRule or a model with decision_rule_, "
+                            f"not {type(decision_rule).__name__}")
+        novelty = None
+        if rule is not None and rule.unknown_cut is not None and getattr(decision_rule, "novelty_", None) is not None:
+            novelty = decision_rule.novelty(self.paths)  # the model scores the images shown
+        elif rule is not None:
+            rule = dataclasses.replace(rule, unknown_cut=None)  # a bare rule: no novelty to apply its cut to
+        self.rule: DecisionRule | None = rule
+        self.withheld = np.zeros(len(self.proba), bool)
+        self.unknown = np.zeros(len(self.proba), bool)
+        if self.rule is not None and not self.rule.is_argmax:
+            self.rule.check_classes(self.classes)
+            _, decisions = self.rule.decide(self.proba, self.classes, novelty)
+            self.withheld, self.unknown = decisions == "no_decision", decisions == "unknown"
+
     # ------------------------------------------------------------------ filtering
     @property
     def row(self) -> int | None:
@@ -199,12 +226,14 @@ class ResultsWidget:
             keep &= self.correct
         elif show == "incorrect":
             keep &= self.valid & ~self.correct
+        elif show == NO_DECISION_OPTION:
+            keep &= self.withheld
+        elif show == UNKNOWN_OPTION:
+            keep &= self.unknown
         if self.true_class.value != _ALL and self.truth is not None:
             keep &= np.array([t == self.true_class.value for t in self.truth])
         if self.predicted_class.value != _ALL:
             keep &= self.y_pred == self.classes.index(self.predicted_class.value)
-        if self.answer.value != _ALL and self.answers is not None:
-            keep &= np.array([a == self.answer.value for a in self.answers])
         rows = np.flatnonzero(keep)
         key = self.sort.value
         if key == "confidence":   # NaN (unreadable) last in both directions
@@ -220,7 +249,11 @@ class ResultsWidget:
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
         labelled = self.truth is not None
-        self.show = W.ToggleButtons(options=list(SHOW_OPTIONS), value="all", description="show",
+        thresholds = self.rule is not None and self.rule.thresholds is not None
+        cut = self.rule is not None and self.rule.unknown_cut is not None
+        self.show = W.ToggleButtons(options=list(SHOW_OPTIONS) + ([NO_DECISION_OPTION] if thresholds else [])
+                                    + ([UNKNOWN_OPTION] if cut else []),
+                                    value="all", description="show",
                                     disabled=not labelled,
                                     style={"button_width": "90px"})
         truth_options = [_ALL] + (sorted(set(self.truth) | set(self.classes)) if labelled else [])
@@ -228,9 +261,6 @@ class ResultsWidget:
                                      disabled=not labelled)
         self.predicted_class = W.Dropdown(options=[_ALL] + self.classes, value=_ALL,
                                           description="predicted")
-        given = sorted({a for a in self.answers or [] if a is not None} - set(self.classes))
-        self.answer = W.Dropdown(options=[_ALL] + given + self.classes, value=_ALL, description="answer",
-                                 disabled=self.answers is None)
         sort_options = [o for o in SORT_OPTIONS if labelled or o[1] != "loss"]
         self.sort = W.Dropdown(options=sort_options, value="order", description="sort by")
         self.previous_button = W.Button(description="Previous", icon="arrow-left")
@@ -256,7 +286,7 @@ class ResultsWidget:
                             (self.next_button, "cvkit-next"), (self.previous_button, "cvkit-previous")]:
             widget.add_class(css)
 
-        for control in (self.show, self.true_class, self.predicted_class, self.answer, self.sort):
+        for control in (self.show, self.true_class, self.predicted_class, self.sort):
             control.observe(self._apply_filters, names="value")
         self.previous_button.on_click(lambda _: self.previous())
         self.next_button.on_click(lambda _: self.next())
@@ -264,7 +294,7 @@ class ResultsWidget:
 
         self.widget = W.VBox([
             W.HBox([self.show, self.sort]),
-            W.HBox([self.true_class, self.predicted_class, self.answer]),
+            W.HBox([self.true_class, self.predicted_class]),
             W.HBox([self.previous_button, self.slider, self.next_button, self.position_text]),
             self.title,
             W.HBox([W.Box([self.image, self.placeholder]),
@@ -333,9 +363,13 @@ class ResultsWidget:
         else:
             colour, mark = "#b00", " &#10007; wrong"
         lines.append(f'predicted: <b style="color:{colour}">{esc(pred)}</b> ({conf:.2f}){mark}')
-        answer = self.answers[i] if self.answers is not None else None
-        if answer is not None and answer != pred:
-            lines.append(f'the model answers: <b>{esc(answer)}</b>')
+        if self.withheld[i]:
+            limit = self.rule.threshold_array(self.classes)[self.y_pred[i]]
+            lines.append(f'answer: <b style="color:#a60">{esc(self.rule.no_decision_label)}</b> '
+                         f'(below the threshold {limit:.2f} of {esc(pred)})')
+        if self.unknown[i]:
+            lines.append(f'answer: <b style="color:#a0a">{esc(self.rule.unknown_label)}</b> '
+                         "(unlike the training photos)")
         if truth is not None:
             lines.append(f'<span style="color:#666">loss {self.loss[i]:.3f}</span>')
         return "<br>".join(lines)
@@ -379,4 +413,8 @@ class ResultsWidget:
     def __repr__(self) -> str:
         wrong = int((self.valid & ~self.correct).sum()) if self.truth is not None else None
         extra = f", {wrong} wrong" if wrong is not None else ""
+        if self.withheld.any():
+            extra += f", {int(self.withheld.sum())} with no decision"
+        if self.unknown.any():
+            extra += f", {int(self.unknown.sum())} unknown"
         return f"<ResultsWidget: {len(self.paths)} images, {len(self.classes)} classes{extra}>"

@@ -172,8 +172,9 @@ def test_sklearn_clone_and_params(fitted):
     assert clf.cv == 3
 
 
-def test_cross_validate_feature_classifier(sample_dataset):
-    result = cross_validate(FeatureClassifier(verbose=False), sample_dataset, cv=5)
+def test_cross_validate_feature_classifier_is_deprecated_and_still_works(sample_dataset):
+    with pytest.warns(FutureWarning, match=r"use cvkit\.cross_validate"):
+        result = cross_validate(FeatureClassifier(verbose=False), sample_dataset, cv=5)
     assert result["n_splits"] == 5 and len(result["scores"]) == 5 and result["n_images"] == 104
     assert 0.85 <= result["mean"] <= 1.0
     assert result["mean"] == pytest.approx(np.mean(result["scores"]))

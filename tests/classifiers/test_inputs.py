@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import cvkit
 from cvkit._validation import DEPRECATED, InvalidParameterError, renamed_keyword
 from cvkit.classifiers import FeatureClassifier, FineTuneClassifier, cross_validate
 from cvkit.data import ImageDataset, list_images, save_split
@@ -130,8 +131,14 @@ def test_evaluate_a_table_and_a_manifest_gives_the_answers_of_the_dataset(fitted
 def test_cross_validate_and_audits_take_paths(sample_dir, sample_dataset):
     from cvkit import find_duplicates, find_label_issues
 
-    by_folder = cross_validate(FeatureClassifier(verbose=False), str(sample_dir), cv=3)
-    assert by_folder == cross_validate(FeatureClassifier(verbose=False), sample_dataset, cv=3)
+    with pytest.warns(FutureWarning, match="cvkit.cross_validate"):  # the deprecated dict-returning one
+        by_folder = cross_validate(FeatureClassifier(verbose=False), str(sample_dir), cv=3)
+    with pytest.warns(FutureWarning, match="cvkit.cross_validate"):
+        assert by_folder == cross_validate(FeatureClassifier(verbose=False), sample_dataset, cv=3)
+    new_by_folder = cvkit.cross_validate(FeatureClassifier(verbose=False), str(sample_dir), cv=3)
+    new_by_table = cvkit.cross_validate(FeatureClassifier(verbose=False), sample_dir / "tags.tsv", cv=3)
+    assert new_by_folder.n_images == new_by_table.n_images == 104
+    np.testing.assert_allclose(new_by_folder.proba, new_by_table.proba)
     issues = find_label_issues(sample_dir / "tags.tsv", cv=3)
     assert issues.equals(find_label_issues(sample_dataset, cv=3))
     assert len(find_duplicates(str(sample_dir / "bird"))) == 0

@@ -101,12 +101,19 @@ def _is_figure(output) -> bool:
 def test_notebook_draws_the_plots(executed):
     figures = [o for _, o in _outputs(executed) if _is_figure(o)]
     sizes = [o.data["text/plain"] for o in figures]
-    # summary (3 panels), prediction grid (8 images), top losses (4 images), thresholds
+    # summary (3 panels), prediction grid (8 images), top losses (4 images), thresholds, reliability
+    # diagram, learning curve
     assert any("with 3 Axes" in s for s in sizes), sizes
-    assert len(figures) == 4, sizes
+    assert len(figures) == 6, sizes
     sources = [c.source for c, o in _outputs(executed) if _is_figure(o)]
     assert any("plot_summary" in s for s in sources) and any("plot_top_losses" in s for s in sources)
     assert any("plot_predictions" in s for s in sources) and any("plot_thresholds" in s for s in sources)
+    assert any("plot_calibration" in s for s in sources) and any("learning_curve" in s for s in sources)
+
+
+def test_notebook_shows_the_learning_curves_advice(executed):
+    text = _stdout(executed)
+    assert "More photos would help '" in text or "Recall has levelled off for every class" in text
 
 
 def test_notebook_tables(executed):

@@ -203,18 +203,49 @@ def test_with_a_real_model_and_evaluate(sample_split):
     assert pr.values == report.at_threshold(0.9)
 
 
-def test_the_answer_filter_shows_the_models_withheld_answers(scored):
-    """Answers from a model's decision rule ("unknown", "no decision") are shown and filtered on."""
+def test_a_rule_with_thresholds_shows_no_decision_answers(scored):
+    from cvkit.models._decision import DecisionRule
+
     test, proba = scored
-    answers = [test.labels[int(p.argmax())] for p in proba]
-    answers[3], answers[5], answers[8] = "unknown", "no decision", "unknown"
-    w = ResultsWidget(test, proba, answers=answers)
-    assert list(w.answer.options)[:3] == ["(all)", "no decision", "unknown"]
-    w.answer.value = "unknown"
-    assert list(w.indices) == [3, 8]
-    assert "the model answers: <b>unknown</b>" in w.verdict.value
-    w.answer.value = "(all)"
-    assert len(w.indices) == len(test)
-    assert ResultsWidget(test, proba).answer.disabled
-    with pytest.raises(ValueError, match="answers has 2 entries for 36 images"):
-        ResultsWidget(test, proba, answers=["a", "b"])
+    rule = DecisionRule(thresholds={test.labels[0]: 0.6, test.labels[1]: 0.5})
+    w = ResultsWidget(test, proba, decision_rule=rule)
+    top, best = proba.max(axis=1), proba.argmax(axis=1)
+    expected = ((best == 0) & (top < 0.6)) | ((best == 1) & (top < 0.5))
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(w.withheld, expected)
+    assert "no decision" in w.show.options and f"{int(expected.sum())} with no decision" in repr(w)
+    w.show.value = "no decision"
+    assert w.indices.tolist() == np.flatnonzero(expected).tolist()
+    assert "answer: <b" in w.verdict.value and "no decision</b> (below the threshold" in w.verdict.value
+    w.show.value = "all"  # the other photos are answered by their class, as before
+    assert "answer:" not in w.verdict.value or w.withheld[w.row]
+    plain = ResultsWidget(test, proba)  # no rule: nothing withheld, no "no decision" choice
+    assert "no decision" not in plain.show.options and not plain.withheld.any()
+    with pytest.raises(TypeError, match="decision_rule must be a DecisionRule"):
+        ResultsWidget(test, proba, decision_rule="0.5")
+
+
+def test_a_model_with_an_unknown_cut_shows_its_unknown_answers(sample_split, tmp_path):
+    """Photos of other things beside the test photos: the model's novelty puts them in "unknown"."""
+    import cvkit
+    from PIL import Image
+
+    from tests.support.models import trained_model_dir
+
+    _, test = sample_split
+    rng = np.random.default_rng(3)
+    others = []
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (120, 120, 3), dtype=np.uint8)).save(tmp_path / f"noise{i}.png")
+        others.append(str(tmp_path / f"noise{i}.png"))
+    paths = list(test.paths) + others
+    model = cvkit.load_model(trained_model_dir()).set_unknown_threshold(keep=0.95)
+    w = ResultsWidget(paths, model.predict_proba(paths), classes=model.classes_, decision_rule=model)
+    answers = model.predict(paths)
+    np.testing.assert_array_equal(w.unknown, answers == "unknown")
+    assert w.unknown[-2:].all() and "unknown" in w.show.options and f"{int(w.unknown.sum())} unknown" in repr(w)
+    w.show.value = "unknown"
+    assert w.indices.tolist() == np.flatnonzero(answers == "unknown").tolist()
+    assert "unknown</b> (unlike the training photos)" in w.verdict.value
+    bare = ResultsWidget(paths, model.predict_proba(paths), classes=model.classes_, decision_rule=model.decision_rule_)
+    assert not bare.unknown.any() and "unknown" not in bare.show.options  # a bare rule has no novelty to cut
