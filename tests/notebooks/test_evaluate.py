@@ -102,13 +102,20 @@ def test_notebook_draws_the_plots(executed):
     figures = [o for _, o in _outputs(executed) if _is_figure(o)]
     sizes = [o.data["text/plain"] for o in figures]
     # summary (3 panels), prediction grid (8 images), top losses (4 images), thresholds, reliability
-    # diagram, learning curve
+    # diagram, novelty histogram, photos of other things, learning curve
     assert any("with 3 Axes" in s for s in sizes), sizes
-    assert len(figures) == 6, sizes
+    assert len(figures) == 8, sizes
     sources = [c.source for c, o in _outputs(executed) if _is_figure(o)]
     assert any("plot_summary" in s for s in sources) and any("plot_top_losses" in s for s in sources)
     assert any("plot_predictions" in s for s in sources) and any("plot_thresholds" in s for s in sources)
     assert any("plot_calibration" in s for s in sources) and any("learning_curve" in s for s in sources)
+    assert any("unknown_report" in s for s in sources) and any("save_unknown_threshold" in s for s in sources)
+
+
+def test_notebook_shows_photos_of_other_things_answered_unknown(executed):
+    text = _stdout(executed)
+    assert "100.0% of 4 unknown images answered 'unknown'" in text, text
+    assert "unknown above novelty" in text
 
 
 def test_notebook_shows_the_learning_curves_advice(executed):
