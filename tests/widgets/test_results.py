@@ -227,9 +227,9 @@ def test_a_rule_with_thresholds_shows_no_decision_answers(scored):
 
 def test_a_model_with_an_unknown_cut_shows_its_unknown_answers(sample_split, tmp_path):
     """Photos of other things beside the test photos: the model's novelty puts them in "unknown"."""
-    import cvkit
     from PIL import Image
 
+    import cvkit
     from tests.support.models import trained_model_dir
 
     _, test = sample_split
