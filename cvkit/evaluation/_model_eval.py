@@ -23,34 +23,13 @@ from cvkit._io import read_json
 from cvkit.data._dataset import ImageDataset
 from cvkit.data._manifest import SPLIT_FORMAT
 from cvkit.data._source import ImageSource
+from cvkit.evaluation._models import as_model
 from cvkit.evaluation._report import EvaluationReport, EvaluationWarning
-from cvkit.models._folder import load_model
 
 __all__ = ["evaluate", "as_model", "as_dataset", "is_split_manifest"]
 
 _UNLABELLED = ("evaluate needs a labelled dataset (every image with its class); "
                "use model.predict for unlabelled images")
-
-
-def as_model(model: Any) -> Any:
-    """A fitted classifier as is, or a model folder (``str``/``Path``) loaded with ``cvkit.load_model``.
-
-    Example:
-        >>> as_model("no/such/model")  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        FileNotFoundError: ...no/such/model...
-        >>> as_model(object())
-        Traceback (most recent call last):
-        ...
-        TypeError: model must be a fitted cvkit classifier (with predict_proba and classes_) or a model folder, ...
-    """
-    if isinstance(model, (str, os.PathLike)):
-        return load_model(model)
-    if not (hasattr(model, "predict_proba") and hasattr(model, "classes_")):
-        raise TypeError(f"model must be a fitted cvkit classifier (with predict_proba and classes_) "
-                        f"or a model folder, not {type(model).__name__}")
-    return model
 
 
 def is_split_manifest(path: Path) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from cvkit.evaluation._model_eval import as_model
+from cvkit.evaluation._models import as_model
 
 __all__ = ["UnknownReport", "unknown_report"]
 
