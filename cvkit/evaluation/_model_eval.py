@@ -148,11 +148,11 @@ def _unknown_figures(model: Any, proba: Any, novelty: Any, unknown: Any) -> dict
     """What :func:`cvkit.evaluation.unknown_report` says, from the evaluated images' scores."""
     import numpy as np
 
-    from cvkit.evaluation._unknown import _report, _scores
+    from cvkit.evaluation._unknown import novelty_and_top, report_from_scores
 
     proba, novelty = np.asarray(proba, np.float64), np.asarray(novelty, np.float64)
     ok = np.all(np.isfinite(proba), axis=1) & np.isfinite(novelty)
-    found = _report(model, novelty[ok], proba[ok].max(axis=1))
+    found = report_from_scores(model, novelty[ok], proba[ok].max(axis=1))
     if unknown is not None:
-        found.unknown_novelty, found.unknown_top = _scores(model, unknown)
+        found.unknown_novelty, found.unknown_top = novelty_and_top(model, unknown)
     return found.to_dict()

@@ -31,7 +31,7 @@ import numpy as np
 
 from cvkit.evaluation._models import as_model
 
-__all__ = ["UnknownReport", "unknown_report"]
+__all__ = ["UnknownReport", "unknown_report", "report_from_scores", "novelty_and_top"]
 
 
 @dataclass
@@ -145,7 +145,7 @@ class UnknownReport:
         return fig
 
 
-def _scores(model: Any, images: Any) -> tuple[np.ndarray, np.ndarray]:
+def novelty_and_top(model: Any, images: Any) -> tuple[np.ndarray, np.ndarray]:
     """Novelty and top probability of the readable images of ``images``."""
     proba, novelty = model._predict_outputs(images)
     proba, novelty = np.asarray(proba, np.float64), np.asarray(novelty, np.float64)
@@ -163,14 +163,15 @@ def unknown_report(model: Any, known: Any, unknown: Any = None, keep: float = 0.
     (Example: see the module.)
     """
     model = as_model(model)
-    known_novelty, known_top = _scores(model, known)
-    report = _report(model, known_novelty, known_top, keep)
+    known_novelty, known_top = novelty_and_top(model, known)
+    report = report_from_scores(model, known_novelty, known_top, keep)
     if unknown is not None:
-        report.unknown_novelty, report.unknown_top = _scores(model, unknown)
+        report.unknown_novelty, report.unknown_top = novelty_and_top(model, unknown)
     return report
 
 
-def _report(model: Any, known_novelty: np.ndarray, known_top: np.ndarray, keep: float = 0.95) -> UnknownReport:
+def report_from_scores(model: Any, known_novelty: np.ndarray, known_top: np.ndarray,
+                       keep: float = 0.95) -> UnknownReport:
     """An :class:`UnknownReport` of known images already scored (``evaluate`` scores them once)."""
     scorer = getattr(model, "novelty_", None)
     if scorer is None:
