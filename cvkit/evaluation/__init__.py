@@ -30,9 +30,9 @@ from cvkit.evaluation._mining import hard_negatives
 from cvkit.evaluation._model_eval import evaluate
 from cvkit.evaluation._report import EvaluationReport, EvaluationWarning
 from cvkit.evaluation._thresholds import thresholds_for
-from cvkit.evaluation._unknown import UnknownReport, unknown_report
+from cvkit.evaluation._unknown import UnknownReport, unknown_report, unseen_class_estimate
 
 __all__ = ["EvaluationReport", "EvaluationWarning", "evaluate", "hard_negatives", "find_label_issues",
            "find_duplicates", "duplicate_groups", "plots", "thresholds_for", "cross_validate",
            "CrossValidationResult", "compare", "ComparisonResult", "learning_curve", "LearningCurve",
-           "unknown_report", "UnknownReport"]
+           "unknown_report", "UnknownReport", "unseen_class_estimate"]

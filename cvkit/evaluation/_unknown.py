@@ -10,6 +10,9 @@ them, photos of other things:
 - **unknown images rejected** at the cut, and the **AUROC** of the novelty score (1.0: every
   unknown image scores above every known one; 0.5: chance), each beside the same figures for the
   usual baseline, the top class probability (low confidence taken as "unknown");
+- without photos of other things, :func:`unseen_class_estimate` leaves each class out in turn and
+  measures how many of its photos a scorer fitted on the other classes rejects: an estimate of how
+  an unseen kind of thing would fare;
 - a cut chosen on these photos: the one keeping a share ``keep`` of the known ones
   (:meth:`UnknownReport.cut_keeping`), to pass to ``model.set_unknown_threshold(cut=...)``.
 
@@ -31,7 +34,7 @@ import numpy as np
 
 from cvkit.evaluation._models import as_model
 
-__all__ = ["UnknownReport", "unknown_report", "report_from_scores", "novelty_and_top"]
+__all__ = ["UnknownReport", "unknown_report", "report_from_scores", "novelty_and_top", "unseen_class_estimate"]
 
 
 @dataclass
@@ -183,3 +186,50 @@ def report_from_scores(model: Any, known_novelty: np.ndarray, known_top: np.ndar
     else:
         cut, cut_from = scorer.cut(keep), f"keeping {keep:.0%} of the training photos"
     return UnknownReport(scorer.method, cut, cut_from, known_novelty, known_top)
+
+
+def unseen_class_estimate(classifier: Any, dataset: Any, keep: float = 0.95) -> Any:
+    """How well the novelty score would reject a kind of thing the model never saw, estimated
+    without photos of other things: each class is left out in turn, a scorer (the classifier's
+    ``novelty_method``) is fitted on the photos of the others, and the table gives, per left-out
+    class, the share of its photos above the cut keeping ``keep`` of the others' out-of-fold scores
+    (``rejected``) and the AUROC against those scores. ``dataset``: labelled photos (the training
+    photos, a folder of class folders...), featurized once (cached). Returns a pandas DataFrame
+    with a ``mean`` row. A class close to another (fruit and vegetables) is rejected less: it is a
+    lower bound for things unlike every class.
+
+    Example:
+        >>> import cvkit
+        >>> table = unseen_class_estimate(cvkit.FeatureClassifier(verbose=False), "sample_data")
+        >>> list(table.columns), list(table.index)
+        (['rejected', 'auroc', 'n_images'], ['bird', 'flower', 'fruit', 'vegetable', 'mean'])
+        >>> bool(table.loc["bird", "rejected"] > 0.8)
+        True
+    """
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    from cvkit.classifiers._features import featurize
+    from cvkit.evaluation._folds import labelled_images
+    from cvkit.models._novelty import fit_novelty
+
+    method = getattr(classifier, "novelty_method", None) or "mahalanobis"
+    data = labelled_images(dataset, "unseen_class_estimate")
+    if len(data.classes) < 3:
+        raise ValueError("unseen_class_estimate needs at least 3 classes (each left out, 2 or more remain)")
+    F, ok = featurize(classifier.make_featurizer(verbose=False), data.source.items, "unseen_class_estimate",
+                      verbose=False)
+    F, codes = F[ok], data.codes[ok]
+    rows = {}
+    for c, name in enumerate(data.classes):
+        seen = codes != c
+        scorer = fit_novelty(method, F[seen], codes[seen], random_state=0)
+        held = scorer.score(F[~seen])
+        truth = np.r_[np.zeros(len(scorer.train_scores_)), np.ones(len(held))]
+        rows[name] = {"rejected": float(np.mean(held > scorer.cut(keep))),
+                      "auroc": float(roc_auc_score(truth, np.r_[scorer.train_scores_, held])),
+                      "n_images": int(len(held))}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.loc["mean"] = [table["rejected"].mean(), table["auroc"].mean(), int(table["n_images"].sum())]
+    table["n_images"] = table["n_images"].astype(int)
+    return table
