@@ -4,10 +4,14 @@
 ``cv`` times on all folds but one and predicts the photos left out: out-of-fold probabilities,
 each from a head that did not see that photo, as new photos will be. The temperature ``T`` that
 makes those probabilities honest (lowest log-loss of ``softmax(log p / T)``) divides the head's
-logits from then on: the arg-max, and so every answer and the accuracy, stay as they are. On the
-default logistic head the division folds into the saved model's last ``Dense`` layer, so Keras,
-LiteRT (float32 and int8), the service, batch scoring, Ray jobs and exported files all give the
-calibrated probabilities without knowing about it.
+logits from then on: the arg-max, and so every answer and the accuracy, stay as they are. The
+model folder records it (``metadata.json``'s ``calibration``) and every path applies it after the
+head, the same way on Keras and LiteRT (float32 and int8), in the service, batch scoring and Ray
+jobs; an export folds it into its last ``Dense`` layer.
+
+A :class:`~cvkit.classifiers.FineTuneClassifier` is calibrated on its validation images instead
+(:func:`fold_temperature`): the temperature divides its softmax ``Dense`` layer's weights, so the
+saved graph itself gives calibrated probabilities.
 
 The folds reuse the head's chosen regularisation (``C``), so calibrating costs ``cv`` small fits,
 not ``cv`` cross-validations. With fewer than 2 photos in some class there is nothing to hold out,
@@ -31,7 +35,7 @@ import numpy as np
 
 from cvkit.models._calibration import apply_temperature, expected_calibration_error, fit_temperature, log_proba
 
-__all__ = ["temperature_from_folds", "fixed_head", "CALIBRATIONS"]
+__all__ = ["temperature_from_folds", "fixed_head", "fold_temperature", "CALIBRATIONS"]
 
 #: What ``FeatureClassifier(calibration=...)`` accepts: temperature scaling (kept in the graph), scikit-learn's
 #: sigmoid (Platt) or isotonic calibration of the head (``CalibratedClassifierCV``), or none.
@@ -84,3 +88,20 @@ def temperature_from_folds(make_head: Callable[[], Any], features: np.ndarray, t
             "oof_ece_after": expected_calibration_error(after, y),
             "oof_log_loss_before": float(-log_proba(before[picked]).mean()),
             "oof_log_loss_after": float(-log_proba(after[picked]).mean())}
+
+
+def fold_temperature(model: Any, dense: Any, pixels: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+    """Calibrate a Keras classifier on held-out ``pixels`` (uint8) and class indices ``targets``: the
+    temperature of its probabilities there, folded into its last softmax ``Dense`` layer ``dense``
+    (kernel and bias divided by it: the logits divided, the answers unchanged). Returns what
+    ``metrics_["calibration"]`` records, with the ECE on those images before and after.
+    """
+    proba = np.asarray(model.predict(np.asarray(pixels, np.float32), batch_size=32, verbose=0), np.float64)
+    y = np.asarray(targets, dtype=np.int64)
+    logits = log_proba(proba)
+    temperature = fit_temperature(logits, y)
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel / np.float32(temperature), bias / np.float32(temperature)])
+    return {"method": "temperature", "temperature": round(float(temperature), 6), "on": f"{len(y)} validation images",
+            "val_ece_before": expected_calibration_error(apply_temperature(logits, 1.0), y),
+            "val_ece_after": expected_calibration_error(apply_temperature(logits, temperature), y)}

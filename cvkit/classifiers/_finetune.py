@@ -122,6 +122,11 @@ class FineTuneClassifier(ImageClassifier):
     random_state : seeds what the fit creates, and nothing global: the validation split, the new
         layer's initial weights and dropout, the order of batches and the augmentation. Results
         repeat on CPU as far as TensorFlow allows.
+    calibration : ``"temperature"`` (default): after training, the probabilities are made honest on
+        the validation images (the temperature that minimises their log-loss divides the last layer's
+        logits; answers and accuracy unchanged; ``metrics_["calibration"]`` gives it and the ECE
+        there before and after), or None. Without validation images the model stays uncalibrated.
+        The validation images also chose the best epoch, so this calibration is slightly optimistic.
 
     Attributes
     ----------
@@ -129,7 +134,8 @@ class FineTuneClassifier(ImageClassifier):
     :class:`cvkit.backbones.BackboneInfo`), input_size_ ``(width, height)``, model_ (the Keras model:
     pixels to probabilities),
     history_ (dict of per-epoch lists: ``phase``, ``epoch``, ``loss``, ``accuracy``, ``val_loss``,
-    ``val_accuracy``), metrics_ (best validation scores, epochs run), skipped_ (unreadable images).
+    ``val_accuracy``), metrics_ (best validation scores, epochs run, calibration), skipped_ (unreadable
+    images), temperature_ (1.0: uncalibrated).
 
     Example (construction only: fitting trains for minutes, see the module example):
         >>> ft = FineTuneClassifier(backbone="EfficientNet-Lite0", epochs=3, batch_size=8)
@@ -148,7 +154,7 @@ class FineTuneClassifier(ImageClassifier):
         "patience": [Interval(int, 0, None)], "class_weight": CLASS_WEIGHT,
         "callbacks": [Custom(lambda v: isinstance(v, (list, tuple)), "a list of Keras callbacks"), None],
         "tensorboard_dir": ["path", None], "verbose": VERBOSE, "cache": ["boolean"], "cache_dir": CACHE_DIR,
-        "random_state": RANDOM_STATE,
+        "random_state": RANDOM_STATE, "calibration": [Options(["temperature"]), None],
     }
 
     def __init__(self, backbone: str = "efficientnet_lite0", epochs: int = 10, head: str = "logistic",
@@ -158,7 +164,8 @@ class FineTuneClassifier(ImageClassifier):
                  validation_fraction: float = 0.15, early_stopping: bool = True, patience: int = 5,
                  class_weight: str | dict | None = None, callbacks: Sequence[Any] | None = None,
                  tensorboard_dir: str | os.PathLike | None = None, verbose: int | str = "auto",
-                 cache: bool = True, cache_dir: str | os.PathLike | None = None, random_state: int | None = 0):
+                 cache: bool = True, cache_dir: str | os.PathLike | None = None, random_state: int | None = 0,
+                 calibration: str | None = "temperature"):
         self.backbone = backbone
         self.epochs = epochs
         self.head = head
@@ -179,6 +186,7 @@ class FineTuneClassifier(ImageClassifier):
         self.cache = cache
         self.cache_dir = cache_dir
         self.random_state = random_state
+        self.calibration = calibration
 
     # ------------------------------------------------------------------ checks
     def _checked_params(self) -> Any:
@@ -245,8 +253,21 @@ class FineTuneClassifier(ImageClassifier):
                          "class_counts": {c: int(n) for c, n in zip(data.classes, np.bincount(
                              data.targets, minlength=len(data.classes)))},
                          **summarize_history(history)}
+        self.metrics_["calibration"] = self._calibrate(net, data)
+        self.temperature_ = float(self.metrics_["calibration"].get("temperature", 1.0))
         self.decision_rule_ = DecisionRule()  # a new fit answers by arg-max until set_thresholds
         return self
+
+    def _calibrate(self, net: Network, data: TrainingData) -> dict[str, Any]:
+        """Temperature scaling on the validation images, folded into the softmax layer (none without them)."""
+        if self.calibration is None:
+            return {"method": None}
+        if data.val is None or len(np.unique(data.val[1])) < 2:
+            return {"method": "temperature", "temperature": 1.0,
+                    "note": "not calibrated: no validation images (validation_fraction=0 and no validation_data)"}
+        from cvkit.classifiers._calibrate import fold_temperature
+
+        return fold_temperature(net.model, net.dense, data.val[0], data.val[1])
 
     def _split_validation(self, source: ImageSource, validation_data: Any, seed: int
                           ) -> tuple[ImageSource, ImageSource | None]:
@@ -383,7 +404,10 @@ class FineTuneClassifier(ImageClassifier):
         return out
 
     def _export(self) -> dict[str, Any]:
-        return {"keras_model": self.model_, "head": None, "backbone": self.backbone_, "metrics": dict(self.metrics_)}
+        calibration = {"method": self.metrics_.get("calibration", {}).get("method"),
+                       "temperature": float(getattr(self, "temperature_", 1.0)), "in_graph": True}
+        return {"keras_model": self.model_, "head": None, "backbone": self.backbone_, "metrics": dict(self.metrics_),
+                "calibration": calibration}
 
     def plot_history(self, ax: Any = None) -> Any:
         """Training curves: loss and accuracy per epoch, training and validation, phases marked.

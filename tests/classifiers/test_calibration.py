@@ -125,3 +125,27 @@ def test_the_report_measures_calibration_and_draws_the_reliability_diagram(fitte
     assert isinstance(fig, Figure) and f"ECE {report.calibration_error:.3f} on 36 images" in fig.axes[0].get_title()
     saved = json.loads(report.to_json(tmp_path / "r.json"))
     assert saved["calibration_error"] == pytest.approx(report.calibration_error)
+
+
+@pytest.mark.slow
+def test_a_finetuned_model_is_calibrated_on_its_validation_images(tmp_path):
+    from cvkit.classifiers import FineTuneClassifier
+    from cvkit.models import load_model
+    from cvkit.models._calibration import softmax
+
+    train, test = standard_split()
+    settings = {"epochs": 0, "verbose": 0, "validation_fraction": 0.3}  # the logistic probe only: deterministic
+    plain = FineTuneClassifier(calibration=None, **settings).fit(train)
+    calibrated = FineTuneClassifier(**settings).fit(train)
+    found, T = calibrated.metrics_["calibration"], calibrated.temperature_
+    assert found["method"] == "temperature" and found["temperature"] == T and T != 1.0 and 0.05 < T < 20
+    assert found["on"] == f"{plain.metrics_['n_validation']} validation images"
+    assert plain.metrics_["calibration"] == {"method": None} and plain.temperature_ == 1.0
+    p0, p1 = plain.predict_proba(test), calibrated.predict_proba(test)
+    np.testing.assert_allclose(p1, softmax(np.log(p0) / T), atol=1e-4)  # the logits divided by T
+    assert (p0.argmax(1) == p1.argmax(1)).all(), "calibration changes no answer"
+    model = load_model(calibrated.save(tmp_path / "ft"))
+    assert model.metadata_["calibration"] == {"method": "temperature", "temperature": T, "in_graph": True}
+    np.testing.assert_allclose(model.predict_proba(test), p1, atol=1e-4)
+    unvalidated = FineTuneClassifier(**{**settings, "validation_fraction": 0}).fit(train)
+    assert unvalidated.temperature_ == 1.0 and "no validation images" in unvalidated.metrics_["calibration"]["note"]

@@ -124,6 +124,12 @@ def test_int8_fast_mode_agrees_with_float32(tmp_path):
     same = np.mean(fast.predict(test) == exact.predict(test))
     assert same >= 0.99 and info["agreement"]["top1_agreement"] >= 0.99
     assert info["agreement"]["n"] == len(test)
+    # the novelty score runs on the int8 graph's features too: the same images are "unknown"
+    noise = np.random.default_rng(0).integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
+    for model in (fast, exact):
+        model.set_unknown_threshold(keep=0.95)
+    assert fast.predict(noise).tolist() == exact.predict(noise).tolist() == ["unknown"] * 3
+    assert np.mean(fast.predict(test) == exact.predict(test)) >= 0.95
     with pytest.raises(FileExistsError, match="overwrite=True"):
         quantize_model(folder, images=trained_run_dir() / "split.json")
 
