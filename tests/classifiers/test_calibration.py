@@ -35,11 +35,11 @@ def test_the_default_is_tempered_out_of_fold_and_keeps_every_answer(fitted, plai
 
 
 @pytest.mark.parametrize("runtime", ["litert", "keras"])
-def test_the_temperature_is_in_the_saved_graph_so_every_runtime_agrees(fitted, split, runtime):
+def test_the_temperature_is_saved_with_the_head_so_every_runtime_agrees(fitted, split, runtime):
     model = load_model(trained_model_dir(), runtime=runtime)
     meta = model.metadata_["calibration"]
-    assert meta == {"method": "temperature", "temperature": fitted.temperature_, "in_graph": True}
-    assert model.temperature_ == 1.0, "folded into the graph, not applied twice"
+    assert meta == {"method": "temperature", "temperature": fitted.temperature_, "in_graph": False}
+    assert model.temperature_ == fitted.temperature_, "applied after the head's arrays, once"
     np.testing.assert_allclose(model.predict_proba(split[1]), fitted.predict_proba(split[1]), atol=1e-4)
 
 
@@ -101,11 +101,12 @@ def test_a_hostile_calibration_field_is_refused_naming_it(tmp_path, field, messa
         load_model(folder)
 
 
-def test_a_folder_saved_before_calibration_loads_uncalibrated(tmp_path, split):
-    folder = edited_model_copy(tmp_path / "old", calibration=edited_model_copy.DROP)
-    model = load_model(folder)
-    assert model.temperature_ == 1.0
-    np.testing.assert_allclose(model.predict_proba(split[1]), load_model(trained_model_dir()).predict_proba(split[1]))
+def test_a_folder_saved_before_calibration_loads_uncalibrated(tmp_path, split, plain):
+    from tests.support.models import older_format_copy
+
+    model = load_model(older_format_copy(tmp_path / "old"))  # cvkit 0.1: no calibration field
+    assert model.temperature_ == 1.0 and "calibration" not in model.metadata_
+    np.testing.assert_allclose(model.predict_proba(split[1]), plain.predict_proba(split[1]), atol=1e-4)
 
 
 def test_a_bad_calibration_name_is_an_error_naming_the_choices(split):

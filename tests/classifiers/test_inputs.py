@@ -25,14 +25,14 @@ BAD_VALUES = {
     FeatureClassifier: {
         "backbone": 3, "head": "svm", "cache": "yes", "cache_dir": 5, "batch_size": 0, "verbose": "loud",
         "cv": 1, "random_state": -1, "class_weight": "heavy", "runtime": "tpu", "estimator": "svm",
-        "progress": "loud", "calibration": "platt",
+        "progress": "loud", "calibration": "platt", "novelty_method": "lof",
     },
     FineTuneClassifier: {
         "backbone": None, "epochs": -1, "head": "svm", "head_epochs": 2.5, "batch_size": 0, "learning_rate": 0,
         "fine_tune_learning_rate": -1e-4, "unfreeze": 0, "augment": 3, "dropout": 1.0,
         "validation_fraction": 1.5, "early_stopping": "no", "patience": -2, "class_weight": "heavy",
         "callbacks": "tensorboard", "tensorboard_dir": 3, "verbose": 5, "cache": "yes", "cache_dir": 5,
-        "random_state": "seed",
+        "random_state": "seed", "calibration": "isotonic",
     },
 }
 
