@@ -22,12 +22,12 @@ Example:
     >>> model_dir = clf.save(os.path.join(tempfile.mkdtemp(), "model"))
     >>> graph = pixel_graph(cvkit.load_model(model_dir))
     >>> runtime_of(graph), graph.output_shape, pixel_graph(clf) is None
-    ('litert', (-1, 4), True)
+    ('litert', (-1, 1280), True)
     >>> keras_graph = as_graph(cvkit.load_model(model_dir, runtime="keras").keras_model_)
     >>> type(keras_graph).__name__, runtime_of(keras_graph), keras_graph.precision
     ('KerasGraph', 'keras', 'float32')
-    >>> keras_graph.predict(np.zeros((2, 224, 224, 3), np.uint8)).shape
-    (2, 4)
+    >>> keras_graph.predict(np.zeros((2, 224, 224, 3), np.uint8)).shape   # features: the head runs after
+    (2, 1280)
     >>> kernel, bias = np.zeros((1280, 2), np.float32), np.array([0.0, np.log(3)], np.float32)
     >>> LiteRTModel(append_softmax(clf.featurizer_.graph_, kernel, bias)).predict(np.zeros((1, 224, 224, 3))).round(2)
     array([[0.25, 0.75]], dtype=float32)

@@ -21,17 +21,17 @@ Example:
     >>> model = cvkit.load_model(clf.save(os.path.join(tempfile.mkdtemp(), "model")))
     >>> answer = score_image(model, "sample_data/bird/crow.jpg", top_k=2)
     >>> sorted(answer), answer["label"], len(answer["top_k"])
-    (['label', 'score', 'scores', 'top_k'], 'bird', 2)
+    (['label', 'novelty', 'score', 'scores', 'top_k'], 'bird', 2)
     >>> pixels = decode_image("sample_data/bird/owl.jpg", model)
     >>> pixels.shape, predict_proba(model, pixels[None]).shape, score_arrays(model, pixels[None], top_k=[1])[0]["label"]
     ((224, 224, 3), (1, 4), 'bird')
     >>> answers = score_sources(model, ["sample_data/bird/owl.jpg", b"not an image"])
     >>> answers[0]["label"], answers[1]["error"]
     ('bird', '<bytes>: not an image file, or a format Pillow cannot read')
-    >>> probability_graph(model).output_shape, probability_graph(clf) is None
-    ((-1, 4), True)
-    >>> probability_graph(cvkit.load_model(model.path_, runtime="keras"), keras=True).output_shape
-    (None, 4)
+    >>> predict_outputs(model, pixels[None])[1].shape   # its novelty, from the same run of the graph
+    (1,)
+    >>> probability_graph(model) is None   # its graph ends in features: the head's arrays run after it
+    True
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ Example:
     >>> summary.n_images, summary.n_errors, summary.n_reused
     (4, 0, 0)
     >>> sorted(model_files(model_dir))[:2]
-    ['metadata.json', 'model.keras']
+    ['head.npz', 'metadata.json']
 """
 from __future__ import annotations
 
