@@ -25,6 +25,7 @@ from cvkit.data._manifest import SPLIT_FORMAT
 from cvkit.data._source import ImageSource
 from cvkit.evaluation._models import as_model
 from cvkit.evaluation._report import EvaluationReport, EvaluationWarning
+from cvkit.models._inference import has_novelty
 
 __all__ = ["evaluate", "as_model", "as_dataset", "is_split_manifest"]
 
@@ -116,7 +117,7 @@ def evaluate(model: Any, dataset: Any, *, zero_division: float = float("nan"), u
                          f"{', '.join(repr(u) for u in unseen)} (model classes: "
                          f"{', '.join(repr(c) for c in classes)}); relabel or remove those images")
     novelty = None
-    if getattr(model, "novelty_", None) is not None:
+    if has_novelty(model):
         proba, novelty = model._predict_outputs(ds)  # one run gives both
     else:
         proba = model.predict_proba(ds)

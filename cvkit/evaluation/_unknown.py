@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from cvkit.evaluation._models import as_model
+from cvkit.models._inference import decision_rule, has_novelty
 
 __all__ = ["UnknownReport", "unknown_report", "report_from_scores", "novelty_and_top", "unseen_class_estimate"]
 
@@ -176,12 +177,11 @@ def unknown_report(model: Any, known: Any, unknown: Any = None, keep: float = 0.
 def report_from_scores(model: Any, known_novelty: np.ndarray, known_top: np.ndarray,
                        keep: float = 0.95) -> UnknownReport:
     """An :class:`UnknownReport` of known images already scored (``evaluate`` scores them once)."""
-    scorer = getattr(model, "novelty_", None)
-    if scorer is None:
+    if not has_novelty(model):
         raise ValueError(f"this {type(model).__name__} has no novelty score (fine-tuned models, models saved "
                          "before cvkit 0.2 and FeatureClassifier(novelty_method=None) have none)")
-    rule = getattr(model, "decision_rule_", None)
-    if rule is not None and rule.unknown_cut is not None:
+    scorer, rule = model.novelty_, decision_rule(model)
+    if rule.unknown_cut is not None:
         cut, cut_from = float(rule.unknown_cut), "the model's cut"
     else:
         cut, cut_from = scorer.cut(keep), f"keeping {keep:.0%} of the training photos"

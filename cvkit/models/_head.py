@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from cvkit.models._calibration import log_softmax, softmax
+from cvkit.models._calibration import softmax
 
-__all__ = ["LinearHead", "MAX_FEATURES", "MAX_CLASSES", "log_proba_as_logits"]
+__all__ = ["LinearHead", "MAX_FEATURES", "MAX_CLASSES"]
 
 #: Bounds on a stored head: feature width and number of classes (far above any backbone or task).
 MAX_FEATURES = 65_536
@@ -169,8 +169,3 @@ def _linear_parts(estimator: Any) -> tuple[np.ndarray, np.ndarray, bool] | None:
         else:
             return None
     return W, b, normalize
-
-
-def log_proba_as_logits(proba: np.ndarray) -> np.ndarray:
-    """Logits of any probabilities (their log, floored): how a non-linear head is calibrated by temperature."""
-    return log_softmax(np.log(np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)))

@@ -209,8 +209,10 @@ def predict_outputs(model: Any, images: np.ndarray) -> tuple[np.ndarray, np.ndar
     A model with a novelty scorer (``novelty_``) gives both from one run of its graph; any other
     model gives its probabilities (:func:`predict_proba`) and None.
     """
-    if not has_novelty(model) or len(images) == 0:
-        return predict_proba(model, images), (None if not has_novelty(model) else np.zeros(0, np.float32))
+    if not has_novelty(model):
+        return predict_proba(model, images), None
+    if len(images) == 0:
+        return predict_proba(model, images), np.zeros(0, np.float32)
     proba, novelty = model._predict_outputs(np.asarray(images))
     return np.asarray(proba, dtype=np.float32), np.asarray(novelty, dtype=np.float32)
 

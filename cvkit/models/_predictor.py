@@ -32,7 +32,7 @@ from cvkit.data._source import ImageSource
 from cvkit.models._calibration import tempered
 from cvkit.models._decision import NO_DECISION, UNKNOWN
 from cvkit.models._graphs import as_graph
-from cvkit.models._inference import decision_rule
+from cvkit.models._inference import decision_rule, has_novelty
 from cvkit.models._pipeline import run_pixels
 
 __all__ = ["PredictorMixin", "run_graph", "answer_outputs", "true_labels", "NotFittedError"]
@@ -176,11 +176,16 @@ class PredictorMixin:
         (NaN for unreadable images). Images scoring above the cut set by :meth:`set_unknown_threshold`
         are answered ``"unknown"``. A model without a novelty scorer (fine-tuned, or saved before cvkit
         0.2) raises ``ValueError``."""
+        self._novelty_scorer()
+        return np.asarray(self._predict_outputs(X)[1], dtype=np.float32)
+
+    def _novelty_scorer(self) -> Any:
+        """The fitted novelty scorer; ``ValueError`` saying why when the model has none."""
         self._check_is_fitted()
-        if getattr(self, "novelty_", None) is None:
+        if not has_novelty(self):
             raise ValueError(f"this {type(self).__name__} has no novelty scorer (fine-tuned models, models saved "
                              "before cvkit 0.2 and FeatureClassifier(novelty_method=None) have none)")
-        return np.asarray(self._predict_outputs(X)[1], dtype=np.float32)
+        return self.novelty_
 
     def set_unknown_threshold(self, keep: float | None = 0.95, cut: float | None = None,
                               unknown_label: str = UNKNOWN) -> Any:
@@ -194,13 +199,11 @@ class PredictorMixin:
         confidence. ``save`` writes the rule into the folder; every path answers alike. Returns the model.
         """
         self._check_is_fitted()
-        scorer = getattr(self, "novelty_", None)
         rule = decision_rule(self)
         if keep is None and cut is None:
             self.decision_rule_ = replace(rule, unknown_cut=None, unknown_info={})
             return self
-        if scorer is None:
-            self.novelty(None)  # raises, saying why
+        scorer = self._novelty_scorer()
         info = {"method": scorer.method, "keep": None if cut is not None else float(keep)}
         value = float(cut) if cut is not None else scorer.cut(float(keep))
         new = replace(rule, unknown_cut=value, unknown_label=unknown_label, unknown_info=info)
