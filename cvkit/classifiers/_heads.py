@@ -1,10 +1,8 @@
-"""Classifier heads on backbone features: the default estimator, and folding a linear head into Keras.
+"""Classifier heads on backbone features: the default estimator, class weights, and fitting with them.
 
-Why fold: a multinomial logistic regression computes ``softmax(x @ W + b)``, which is exactly a
-Keras ``Dense(n_classes, activation="softmax")`` layer. Folding the fitted scikit-learn head (and
-a preceding ``StandardScaler``, an affine map) into that layer makes the whole classifier one Keras
-graph from pixels to probabilities, which the service and the exporters can run without
-scikit-learn. Heads that are not of that form (SVMs with calibration, trees, ...) are not folded.
+A fitted linear head becomes plain arrays (weights and bias) through
+:meth:`cvkit.models._head.LinearHead.from_estimator`: saved as ``head.npz`` for a feature classifier,
+copied into the softmax ``Dense`` layer of a fine-tuned one.
 
 Example:
     >>> from cvkit.classifiers._heads import default_estimator
@@ -19,7 +17,7 @@ import numpy as np
 
 from cvkit._validation import Custom, Interval, Options, check_param
 
-__all__ = ["DEFAULT_CS", "default_estimator", "with_probabilities", "fold_linear_head", "check_class_weight",
+__all__ = ["DEFAULT_CS", "default_estimator", "with_probabilities", "check_class_weight",
            "CLASS_WEIGHT", "class_weights", "fit_head"]
 
 #: Inverse regularisation strengths tried by the default head's cross-validation.
@@ -157,54 +155,3 @@ def fit_head(estimator: Any, features: np.ndarray, targets: np.ndarray, weights:
         return estimator.fit(features, targets, sample_weight=per_image)
     estimator.set_params(**{k: dict(weights) for k in keys})
     return estimator.fit(features, targets)
-
-
-def _linear_parts(estimator: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(W, b)`` with ``softmax(x @ W + b)`` = ``estimator.predict_proba(x)``, if of that form, else None."""
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    steps = [s for _, s in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
-    *pre, last = steps
-    if not isinstance(last, (LogisticRegression, LogisticRegressionCV)):
-        return None
-    coef = np.asarray(last.coef_, dtype=np.float64)
-    intercept = np.asarray(last.intercept_, dtype=np.float64).reshape(-1)
-    if coef.shape[0] == 1:  # binary: p1 = sigmoid(z) = softmax([0, z])[1]
-        coef = np.vstack([np.zeros_like(coef), coef])
-        intercept = np.concatenate([[0.0], intercept])
-    W, b = coef.T, intercept  # x @ W + b
-    for step in reversed(pre):  # compose affine pre-processing: x -> (x - mean) / scale
-        if step is None or step == "passthrough":
-            continue
-        if not isinstance(step, StandardScaler):
-            return None
-        mean = step.mean_ if step.with_mean and step.mean_ is not None else np.zeros(W.shape[0])
-        scale = step.scale_ if step.with_std and step.scale_ is not None else np.ones(W.shape[0])
-        W = W / np.asarray(scale, dtype=np.float64)[:, None]
-        b = b - np.asarray(mean, dtype=np.float64) @ W
-    return W, b
-
-
-def fold_linear_head(estimator: Any, check_features: np.ndarray, atol: float = 1e-5
-                     ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Kernel and bias of a softmax ``Dense`` layer equal to a fitted linear head, or None.
-
-    The folded layer is verified on ``check_features`` (some real feature rows): it is returned
-    only if its probabilities match ``estimator.predict_proba`` within ``atol``, so a head whose
-    probabilities are *not* a softmax of a linear map (one-vs-rest, calibrated) is never folded.
-    """
-    parts = _linear_parts(estimator)
-    if parts is None:
-        return None
-    W, b = parts
-    x = np.asarray(check_features, dtype=np.float64)
-    z = x @ W + b
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    expected = estimator.predict_proba(x)
-    if p.shape != expected.shape or not np.allclose(p, expected, atol=atol, rtol=0):
-        return None
-    return W.astype(np.float32), b.astype(np.float32)

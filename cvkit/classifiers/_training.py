@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from cvkit._console import import_keras, import_tensorflow
-from cvkit.classifiers._heads import default_estimator, fold_linear_head
+from cvkit.classifiers._heads import default_estimator
 from cvkit.classifiers._history import append_epochs
+from cvkit.models._head import LinearHead
 
 __all__ = ["read_pixels", "augmented_batches", "feature_batches", "TrainingData", "Network", "build_network",
            "fit_logistic_head"]
@@ -159,10 +160,10 @@ def fit_logistic_head(dense: Any, feats: np.ndarray, targets: np.ndarray, weight
     """Phase 1 as a linear probe: CV-tuned logistic regression, copied into the ``Dense`` layer."""
     estimator = default_estimator(int(np.bincount(targets).min()), random_state=seed)
     estimator.fit(feats, targets, sample_weight=weights)
-    folded = fold_linear_head(estimator, feats[:64])
-    if folded is None:  # pragma: no cover - a multinomial logistic regression always folds
+    folded = LinearHead.from_estimator(estimator, feats[:64])
+    if folded is None or folded.normalize:  # pragma: no cover - a multinomial logistic regression always folds
         raise RuntimeError("the logistic-regression head could not be copied into the Dense layer")
-    dense.set_weights(list(folded))
+    dense.set_weights([folded.weights, folded.bias])
 
     def loss_accuracy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         p = np.clip(estimator.predict_proba(x)[np.arange(len(y)), y], 1e-7, 1.0)
