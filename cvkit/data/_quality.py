@@ -165,13 +165,14 @@ def measure_images(items: Sequence[Any], names: Sequence[str], labels: Sequence[
     labels = list(labels) if labels is not None else [None] * len(items)
     with ThreadPoolExecutor(max_workers=decode_threads(threads), thread_name_prefix="cvkit-quality") as pool:
         rows = list(pool.map(lambda item: _measure(item, max_pixels), items))
+    rows += [{**dict.fromkeys(_MEASURES), "error": reason} for _, reason in skipped]
     table = pd.DataFrame(rows, columns=_MEASURES)
-    table.insert(0, "path", list(names))
-    table.insert(1, "label", [v or "" for v in labels])
-    if skipped:
-        left_out = pd.DataFrame({"path": [p for p, _ in skipped], "label": "", "error": [r for _, r in skipped]},
-                                columns=table.columns)
-        table = pd.concat([table, left_out], ignore_index=True) if len(table) else left_out
+    for column in _MEASURES[:-1]:  # numbers (NaN where unreadable), never objects
+        values = table[column].tolist()
+        table[column] = [bool(v) for v in values] if column == "stored_grey" else \
+            np.array([np.nan if v is None else v for v in values], dtype=float)
+    table.insert(0, "path", list(names) + [name for name, _ in skipped])
+    table.insert(1, "label", [v or "" for v in labels] + [""] * len(skipped))
     return table
 
 
