@@ -21,6 +21,7 @@ from cvkit.classifiers._history import plot_history
 from cvkit.data._grid import image_grid
 from cvkit.data._images import ImageReadError, open_image
 from cvkit.data._source import decode_item
+from cvkit.evaluation._embedding import plot_embedding
 from cvkit.evaluation._tables import between
 
 __all__ = ["image_grid"]
@@ -322,9 +323,9 @@ def plot_top_losses(report, k: int = 9, ncols: int | None = None, size: int = 12
 
 
 # ---------------------------------------------------------------------------------------------
-# Data plots: the flagged photos of an audit.
+# Data plots: the flagged photos of an audit, and the map of a dataset (cvkit.evaluation._embedding).
 # ---------------------------------------------------------------------------------------------
-__all__ += ["plot_image_issues"]
+__all__ += ["plot_image_issues", "plot_embedding"]
 
 
 def _thumbnail(path: str, size: int) -> np.ndarray | None:
