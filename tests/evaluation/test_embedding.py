@@ -56,12 +56,12 @@ def test_marks_from_masks_positions_paths_and_tables():
     xy["path"] = paths  # as for a dataset
     issues = pd.DataFrame({"path": paths[:3], "is_issue": [True, False, True]})  # find_label_issues' shape
     pairs = pd.DataFrame({"path_a": [paths[5]], "path_b": [paths[6]]})  # find_duplicates' shape
-    proba = np.full((3, 3), 0.1)
-    proba[:, 0] = 0.8  # every photo answered class0
-    report = EvaluationReport(["class0", "class1", "class2"], proba, ["class0", "class1", "class2"], paths=paths[7:10])
+    proba = np.roll(np.eye(3) * 0.7 + 0.1, 1, axis=1)  # photo i answered class i+1: all three wrong
+    report = EvaluationReport(["class0", "class1", "class2", "class0"], np.vstack([proba, [0.8, 0.1, 0.1]]),
+                              ["class0", "class1", "class2"], paths=paths[7:11])  # the fourth is right
     fig = plot_embedding(None, coordinates=xy, label_issues=issues, duplicates=pairs, wrong=report)
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert "possible label issue (2)" in legend and "duplicate (2)" in legend and "wrong answer (2)" in legend
+    assert "possible label issue (2)" in legend and "duplicate (2)" in legend and "wrong answer (3)" in legend
     mask = np.zeros(20, bool)
     mask[[1, 2, 3]] = True
     for marks in (mask, [1, 2, 3], paths[1:4]):
