@@ -59,6 +59,9 @@ _EXPORTS: dict[str, str] = {
     "find_label_issues": "cvkit.evaluation",
     "find_duplicates": "cvkit.evaluation",
     "duplicate_groups": "cvkit.evaluation",
+    "find_image_issues": "cvkit.data",
+    "plot_embedding": "cvkit.evaluation",
+    "embedding_coordinates": "cvkit.evaluation",
 }
 
 # sub-modules reachable as attributes (cvkit.backbones, cvkit.evaluation.plots ...): attribute -> module

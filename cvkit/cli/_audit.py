@@ -1,10 +1,12 @@
-"""``cvkit audit``: find label mistakes, odd images, duplicates and train/test leaks before training.
+"""``cvkit audit``: find label mistakes, odd images, duplicates, train/test leaks and bad photos before training.
 
 Why: with a few dozen to a few thousand photos the data, not the model, limits accuracy. This
 command runs :func:`cvkit.find_label_issues` (given labels that out-of-fold predictions contradict,
-and images that fit no class) and :func:`cvkit.find_duplicates` (exact and near copies, and copies
-shared with a test set), prints a short summary and writes one table row per flagged image or pair,
-for a look in a spreadsheet or in ``cvkit.widgets.CleanerWidget``. Nothing is moved or changed.
+and images that fit no class), :func:`cvkit.find_duplicates` (exact and near copies, and copies
+shared with a test set) and :func:`cvkit.find_image_issues` (blurry, dark, bright, near-constant,
+small, oddly shaped, grey and rotated photos), prints a short summary and writes one table row per
+flagged image or pair, for a look in a spreadsheet or in ``cvkit.widgets.CleanerWidget``. Nothing is
+moved or changed.
 
 DATA is a folder of class folders, a ``path<TAB>label`` table, or a split manifest (``split.json``
 from ``cvkit train`` or ``cvkit.save_split``): then both sides are audited together and copies
@@ -38,7 +40,9 @@ from cvkit._console import require_extra
 from cvkit._io import atomic_open
 from cvkit.classifiers._features import FeatureClassifier
 from cvkit.data._dataset import ImageDataset
+from cvkit.data._image_issues import find_image_issues
 from cvkit.data._manifest import load_split
+from cvkit.data._quality import ISSUES
 from cvkit.evaluation._audit import find_label_issues, image_features, outlier_scores
 from cvkit.evaluation._duplicates import DEFAULT_THRESHOLD, find_duplicates, groups_from_pairs
 from cvkit.evaluation._model_eval import as_dataset
@@ -48,21 +52,26 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["add_arguments", "run", "audit_table", "audit_featurizer", "load_audit_data", "write_table",
-           "TABLE_COLUMNS", "DEFAULT_CV"]
+           "TABLE_COLUMNS", "IMAGE_ISSUES", "DEFAULT_CV"]
 
-#: Columns of the written table, one row per flagged image (``label``, ``outlier``) or pair
-#: (``leak``, ``duplicate``). ``label_quality`` and ``ood_score`` are low for the worst images,
-#: ``similarity`` high for the closest copies; cells that do not apply to a row are empty.
+#: Columns of the written table, one row per flagged image (``label``, ``outlier``, or an image issue:
+#: ``blurry``, ``dark``... with its ``score`` and ``reason``) or pair (``leak``, ``duplicate``).
+#: ``label_quality`` and ``ood_score`` are low for the worst images, ``similarity`` high for the
+#: closest copies; cells that do not apply to a row are empty.
 TABLE_COLUMNS = ["problem", "path", "label", "suggested_label", "label_quality", "ood_score",
-                 "other_path", "other_label", "similarity", "kind"]
+                 "other_path", "other_label", "similarity", "kind", "score", "reason"]
+#: The image issues (problems of one photo's pixels or file) the table can hold, in its order:
+#: ``cvkit.data._quality.ISSUES``.
+IMAGE_ISSUES = ISSUES
 #: Folds for the out-of-fold predictions, unless a class has fewer images (then that many).
 DEFAULT_CV = 5
 
 _DESCRIPTION = """\
 Audit labelled images before training: label mistakes (given labels that out-of-fold predictions
 of a model on cached backbone features contradict, with a suggested label), odd images that fit no
-class, exact and near-duplicate images, and leaks (copies shared with the test images). Prints a
-summary and writes one row per flagged image or pair to a CSV (or .tsv). Images are only read.
+class, exact and near-duplicate images, leaks (copies shared with the test images) and image issues
+(blurry, dark, bright, near-constant, small, oddly shaped, grey or rotated photos). Prints a summary
+and writes one row per flagged image or pair to a CSV (or .tsv). Images are only read.
 """
 
 _EPILOG = """\
@@ -73,6 +82,9 @@ problems in the table (column "problem"):
   outlier    the image is unlike all others (a blank, a screenshot, a photo of something else)
   leak       path (in DATA or the training side) has a copy other_path among the test images
   duplicate  path and other_path are copies within the same images (kind: exact or near)
+  blurry, dark, bright, near_constant, small, odd_aspect, grayscale, orientation, unreadable
+             an image issue: its score (the check's measure) and a reason in words; each check
+             compares a photo with the set's median (see cvkit.find_image_issues)
 
 examples:
   cvkit audit sample_data -o audit.csv
@@ -97,6 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="SIM",
                         help=f"feature cosine similarity from which two images are near-duplicates "
                              f"(default {DEFAULT_THRESHOLD})")
+    parser.add_argument("--no-image-checks", dest="image_checks", action="store_false",
+                        help="skip the image-quality checks (blurry, dark, small ...)")
     parser.add_argument("--show", type=int, default=10, metavar="N",
                         help="list at most N rows of each problem in the summary (default 10; 0 for counts only)")
     RunOptions.add_arguments(parser, threads=False)
@@ -178,13 +192,22 @@ def _pair_rows(pairs: pd.DataFrame, leak: np.ndarray) -> list[dict[str, Any]]:
              "kind": row.kind} for row, is_leak in zip(pairs.itertuples(), leak)]
 
 
+def _quality_rows(dataset: ImageDataset) -> list[dict[str, Any]]:
+    """Rows for the image issues of :func:`cvkit.find_image_issues` (the photos' pixels and files)."""
+    issues = find_image_issues(dataset)
+    return [{"problem": row.issue, "path": row.path, "label": row.label, "score": row.score, "reason": row.reason}
+            for row in issues.itertuples()]
+
+
 def audit_table(dataset: ImageDataset, is_test: np.ndarray | None = None, other: ImageDataset | None = None,
-                cv: int | None = None, threshold: float = DEFAULT_THRESHOLD, featurizer: Any = None) -> pd.DataFrame:
-    """The audit as a table with :data:`TABLE_COLUMNS`: label issues, outliers, leaks, duplicates.
+                cv: int | None = None, threshold: float = DEFAULT_THRESHOLD, featurizer: Any = None,
+                image_checks: bool = True) -> pd.DataFrame:
+    """The audit as a table with :data:`TABLE_COLUMNS`: label issues, outliers, leaks, duplicates, image issues.
 
     ``is_test`` marks the images of ``dataset`` that are test images (pairs across the two sides
     are leaks); ``other`` holds further test images, whose copies in ``dataset`` are leaks. Rows
-    come by problem (label, then outlier, leak, duplicate), worst first within each. ``featurizer``
+    come by problem (label, then outlier, leak, duplicate, then the image issues of
+    :data:`IMAGE_ISSUES` unless ``image_checks`` is False), worst first within each. ``featurizer``
     computes the features (default :func:`audit_featurizer`'s, on the default runtime).
 
     Example:
@@ -192,7 +215,7 @@ def audit_table(dataset: ImageDataset, is_test: np.ndarray | None = None, other:
         >>> _, test = cvkit.ImageDataset.from_directory("sample_data").split(test_size=0.34, random_state=0)
         >>> table = audit_table(test, cv=3)
         >>> list(table.columns) == TABLE_COLUMNS, sorted(set(table.problem) - {"label", "outlier", "label+outlier"})
-        (True, [])
+        (True, ['odd_aspect'])
     """
     import pandas as pd
 
@@ -204,12 +227,15 @@ def audit_table(dataset: ImageDataset, is_test: np.ndarray | None = None, other:
     if other is not None:
         cross = find_duplicates(dataset, other=other, threshold=threshold, featurizer=featurizer)
         rows += _pair_rows(cross, np.ones(len(cross), dtype=bool))
+    if image_checks:
+        rows += _quality_rows(dataset)  # already in order: by issue, worst first
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    rank = {"label": 0, "label+outlier": 0, "outlier": 1, "leak": 2, "duplicate": 3}
+    rank = {"label": 0, "label+outlier": 0, "outlier": 1, "leak": 2, "duplicate": 3,
+            **{issue: 4 + k for k, issue in enumerate(IMAGE_ISSUES)}}
     order = table.assign(_rank=table.problem.map(rank), _q=table.label_quality.fillna(table.ood_score),
                          _s=-table.similarity.fillna(0.0))
     order = order.sort_values(["_rank", "_q", "_s"], kind="stable").drop(columns=["_rank", "_q", "_s"])
-    for column in ("label", "suggested_label", "other_path", "other_label", "kind"):
+    for column in ("label", "suggested_label", "other_path", "other_label", "kind", "reason"):
         order[column] = order[column].fillna("")
     return order.reset_index(drop=True)
 
@@ -238,6 +264,10 @@ def _summary(table: pd.DataFrame, dataset: ImageDataset, against: str | None, sh
     lines.append(f"leaks against {against}: {len(leaks)} pair(s) ({kinds})" if against else
                  "leaks: not checked (give --test SPLIT_OR_DATA, or a split.json as DATA)")
     lines += [f"  {r.kind} {r.similarity:.3f}  {r.path}  {r.other_path}" for r in leaks.head(show).itertuples()]
+    photos = table[table.problem.isin(IMAGE_ISSUES)]
+    kinds = ", ".join(f"{n} {k}" for k, n in photos.problem.value_counts(sort=False).items()) or "none"
+    lines.append(f"image issues: {photos.path.nunique()} of {len(dataset)} images ({kinds})")
+    lines += [f"  {r.path}  {r.reason}" for r in photos.head(show).itertuples()]
     return lines
 
 
@@ -281,7 +311,8 @@ def run(args: argparse.Namespace) -> int:
     sides = f" ({int((~is_test).sum())} training, {int(is_test.sum())} test)" if is_test.any() else ""
     print(f"auditing {len(dataset)} images{sides} in {len(dataset.labels)} classes from {args.data}"
           + (f", against {len(other)} test images from {args.test}" if other is not None else ""))
-    table = audit_table(dataset, is_test, other, cv=args.cv, threshold=args.threshold, featurizer=featurizer)
+    table = audit_table(dataset, is_test, other, cv=args.cv, threshold=args.threshold, featurizer=featurizer,
+                        image_checks=args.image_checks)
     against = (f"{len(other)} test images" if other is not None else
                "the test side" if is_test.any() else None)
     print("\n".join(_summary(table, dataset, against, args.show)))

@@ -6,6 +6,9 @@
   array) resolved once, and decoded in batches by cvkit's one decode loop.
 - :func:`read_image`: the one reader and resize (EXIF rotation, any colour mode, bounded size).
 - :mod:`cvkit.data.augment`: imgaug pipelines, augmented copies in a new folder, a preview figure.
+- :func:`find_image_issues` (also ``dataset.audit()``): blurry, dark, bright, near-constant, small,
+  oddly shaped, grey, rotated and unreadable photos, each with its score and reason;
+  :func:`image_quality` gives every photo's scores.
 - :func:`image_grid`: photos with titles in a figure; :func:`default_run_dir`: ``runs/<name of the data>``.
 
 Example:
@@ -22,6 +25,7 @@ from cvkit.data._balance import check_class_balance
 from cvkit.data._checks import BadImageWarning, DuplicateImageWarning, warn_skipped  # noqa: F401
 from cvkit.data._dataset import ImageDataset
 from cvkit.data._grid import image_grid
+from cvkit.data._image_issues import find_image_issues, image_quality
 from cvkit.data._images import (  # noqa: F401
     IMAGE_EXTENSIONS,
     ImageReadError,
@@ -38,4 +42,5 @@ from cvkit.data._sources import TableFormatError, list_images, read_table
 
 __all__ = ["ImageDataset", "ImageSource", "read_image", "ImageReadError", "BadImageWarning", "DuplicateImageWarning",
            "TableFormatError", "save_split", "load_split", "list_images", "read_table", "check_class_balance",
-           "IMAGE_EXTENSIONS", "augment", "image_grid", "default_run_dir"]
+           "IMAGE_EXTENSIONS", "augment", "image_grid", "default_run_dir", "find_image_issues",
+           "image_quality"]

@@ -36,6 +36,7 @@ from cvkit.data._sources import read_table, scan_directory
 from cvkit.data._split import grouped_split_indices
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
     from matplotlib.figure import Figure
 
 __all__ = ["ImageDataset", "BadImageWarning", "TABLE_SUFFIXES"]
@@ -277,6 +278,26 @@ class ImageDataset:
                 images.append(None)
             titles.append(labels[i] or Path(self.paths[i]).name)
         return image_grid(images, titles, ncols=ncols)
+
+    def audit(self, **kwargs: Any) -> pd.DataFrame:
+        """The image-quality checks of these photos: blurry, dark, bright, near-constant, small, oddly
+        shaped, grey in a colour set, rotated by an EXIF tag, unreadable. One row per flag, with its
+        score, threshold and reason; keyword arguments go to :func:`cvkit.find_image_issues`.
+
+        Label mistakes and duplicates need a model's features: :func:`cvkit.find_label_issues`,
+        :func:`cvkit.find_duplicates`, or all of them at once with ``cvkit audit``. Draw the flagged
+        photos with :func:`cvkit.evaluation.plots.plot_image_issues`.
+
+        Example:
+            >>> ImageDataset.from_directory("sample_data").audit().issue.tolist()
+            ['odd_aspect']
+        """
+        from cvkit.data._quality import flag_image_issues, measure_images  # the checks import no dataset
+
+        threads = kwargs.pop("threads", None)
+        table = measure_images(self.paths, self.paths, self.image_labels if self.is_labelled else None,
+                               self.skipped, threads=threads)
+        return flag_image_issues(table, **kwargs)
 
     def with_corrections(self, path: PathLike) -> ImageDataset:
         """This dataset with a corrections file applied (see :func:`cvkit.data._corrections.apply_corrections`):

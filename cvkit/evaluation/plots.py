@@ -19,7 +19,9 @@ import numpy as np
 
 from cvkit.classifiers._history import plot_history
 from cvkit.data._grid import image_grid
+from cvkit.data._images import ImageReadError, open_image
 from cvkit.data._source import decode_item
+from cvkit.evaluation._embedding import plot_embedding
 from cvkit.evaluation._tables import between
 
 __all__ = ["image_grid"]
@@ -318,3 +320,57 @@ def plot_top_losses(report, k: int = 9, ncols: int | None = None, size: int = 12
     return image_grid(_report_images(report, table.index.to_numpy(), size), titles, ncols=ncols,
                       colors=colors, panel_size=panel_size,
                       suptitle="Top losses: predicted / true, loss, probability of true class")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data plots: the flagged photos of an audit, and the map of a dataset (cvkit.evaluation._embedding).
+# ---------------------------------------------------------------------------------------------
+__all__ += ["plot_image_issues", "plot_embedding"]
+
+
+def _thumbnail(path: str, size: int) -> np.ndarray | None:
+    """The photo upright, its long side at most ``size`` (aspect kept, so an odd shape shows); None if unreadable."""
+    try:
+        img = open_image(path, size=size)
+    except ImageReadError:
+        return None
+    img.thumbnail((size, size))
+    return np.asarray(img)
+
+
+def plot_image_issues(table, n: int = 24, ncols: int | None = None, size: int = 160, panel_size: float = 2.2,
+                      width: int = 30):
+    """The photos flagged by :func:`cvkit.find_image_issues` (or ``dataset.audit()``), titled with their reasons.
+
+    One panel per photo (a photo with two issues shows both reasons), the first ``n`` photos in the
+    table's order; reasons are wrapped at ``width`` characters. Photos keep their shape (long side
+    ``size`` pixels), so an odd aspect ratio shows. Rows of a ``cvkit audit`` table with a ``reason``
+    column work too. Returns the Figure.
+
+    Example:
+        >>> import cvkit
+        >>> photos = ["sample_data/vegetable/corn.jpg", "sample_data/fruit/banana.jpg", "sample_data/bird/owl.jpg"]
+        >>> fig = plot_image_issues(cvkit.find_image_issues(photos + ["missing.jpg"]))
+        >>> [ax.get_title().splitlines()[0] for ax in fig.axes]
+        ['missing.jpg', 'corn.jpg']
+    """
+    import textwrap
+    from pathlib import Path
+
+    rows = table[table["reason"].astype(str) != ""] if "reason" in table else table.iloc[:0]
+    paths = list(dict.fromkeys(rows["path"]))
+    if not paths:
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(4, 1.2))
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no image issues", ha="center", va="center")
+        return fig
+    shown = paths[:n]
+    titles = []
+    for path in shown:
+        reasons = [str(r) for r in rows.loc[rows["path"] == path, "reason"]]
+        lines = [Path(path).name] + [line for r in reasons for line in textwrap.wrap(r, width)]
+        titles.append("\n".join(lines))
+    more = f" (the first {len(shown)} shown)" if len(paths) > len(shown) else ""
+    return image_grid([_thumbnail(p, size) for p in shown], titles, ncols=ncols or min(len(shown), 4),
+                      panel_size=panel_size, suptitle=f"{len(paths)} photo(s) with image issues{more}")

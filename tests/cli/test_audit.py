@@ -115,3 +115,30 @@ def test_audit_input_errors_exit_2(tree, tmp_path, capsys):
     assert main(["audit", str(tree), "-o", str(tmp_path / "a.csv"), "--cv", "99"]) == 2
     assert "fewer images than cv=99" in capsys.readouterr().err
     assert not (tmp_path / "a.csv").exists()
+
+
+def test_audit_lists_image_issues_with_score_and_reason(tree, sample_dir, tmp_path, capsys):
+    """A darkened photo and an unreadable file are rows of their own; --no-image-checks leaves them out."""
+    from PIL import Image
+
+    data = tmp_path / "data"
+    shutil.copytree(tree, data)
+    photo = Image.open(sample_dir / "bird" / "owl.jpg").convert("RGB")
+    photo.point(lambda v: int(v * 0.1)).save(data / "bird" / "dark_owl.jpg", quality=90)
+    (data / "flower" / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "audit.csv"
+    with pytest.warns(cvkit.BadImageWarning):
+        assert main(["audit", str(data), "-o", str(out), "--cv", "3"]) == 0
+    printed = capsys.readouterr().out
+    table = _table(out)
+    assert list(table.columns) == TABLE_COLUMNS
+    dark = table[table.problem == "dark"]
+    assert dark.path.str.endswith("dark_owl.jpg").tolist() == [True]
+    assert dark.reason.item().startswith("dark: its brightest 1% of pixels reach")
+    assert float(dark.score.item()) < 40 and dark.label.item() == "bird"
+    assert "image issues: " in printed and "dark_owl.jpg  dark: " in printed
+    broken = table[table.problem == "unreadable"]
+    assert broken.path.str.endswith("broken.jpg").tolist() == [True] and "not an image" in broken.reason.item()
+    with pytest.warns(cvkit.BadImageWarning):
+        assert main(["audit", str(data), "-o", str(out), "--cv", "3", "--overwrite", "--no-image-checks"]) == 0
+    assert "dark" not in set(_table(out).problem)
