@@ -98,7 +98,8 @@ def run_folder(name: str, seeds: int) -> dict:
             for h in HEADS}
     for h in HEADS:
         mean[h]["smallest_recall_worst"] = round(float(min(r[h]["smallest_recall"] for r in rows)), 4)
-        mean[h]["heads_chosen"] = {c: sum(r[h]["head"] == c for r in rows) for c in sorted({r[h]["head"] for r in rows})}
+        chosen = [r[h]["head"] for r in rows]
+        mean[h]["heads_chosen"] = {c: chosen.count(c) for c in sorted(set(chosen))}
     gain = {k: round(mean["default"][k] - mean["before"][k], 4) for k in ("balanced_accuracy", "smallest_recall",
                                                                           "accuracy")}
     return {"folder": name, "counts": ds.counts(), "smallest_class": classes[smallest], "splits": seeds,

@@ -35,8 +35,8 @@ from cvkit.classifiers._base import (
 )
 from cvkit.classifiers._calibrate import CALIBRATIONS, fixed_head, temperature_from_folds
 from cvkit.classifiers._heads import class_weights, fit_head, resolve_class_weight, with_probabilities
-from cvkit.classifiers._selection import HEADS, ChosenHead, choose_head, named_head
 from cvkit.classifiers._inputs import image_source, labelled_source, size_wh
+from cvkit.classifiers._selection import HEADS, ChosenHead, choose_head, named_head
 from cvkit.data import BadImageWarning
 from cvkit.data._inputs import encode_labels, warn_unreadable
 from cvkit.models._decision import DecisionRule

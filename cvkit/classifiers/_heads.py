@@ -84,7 +84,7 @@ def check_class_weight(class_weight: Any) -> Any:
         >>> check_class_weight("heavy")
         Traceback (most recent call last):
         ...
-        cvkit._validation.InvalidParameterError: class_weight must be one of 'auto', 'balanced' or a dict of class name -> ...
+        cvkit._validation.InvalidParameterError: class_weight must be one of 'auto', 'balanced' or a dict of ...
     """
     return check_param("class_weight", class_weight, CLASS_WEIGHT)
 
@@ -95,8 +95,10 @@ def resolve_class_weight(class_weight: Any, targets: np.ndarray) -> Any:
     smallest (the same line :func:`cvkit.data.check_class_balance` draws), else None.
 
     Example:
-        >>> resolve_class_weight("auto", np.array([0] * 40 + [1] * 10)), resolve_class_weight("auto", np.array([0, 0, 1]))
-        ('balanced', None)
+        >>> resolve_class_weight("auto", np.array([0] * 40 + [1] * 10))
+        'balanced'
+        >>> print(resolve_class_weight("auto", np.array([0, 0, 1])))
+        None
     """
     if class_weight != "auto":
         return class_weight

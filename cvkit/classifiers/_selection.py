@@ -9,8 +9,9 @@ training photo from a head that did not see it (stratified ``cv`` folds), and th
 the higher **balanced accuracy** (the mean recall over classes: a small class counts as much as a
 large one) wins. With a few dozen photos such scores are noisy, so one head is the favourite for
 the data's class sizes (:func:`favourite`: the SVM when classes differ more than 3x, else logistic
-regression) and the other must beat it by :data:`MARGIN` to take its place. The winner's out-of-fold predictions then give its calibration
-temperature, so choosing costs a few small fits, not a second cross-validation.
+regression) and the other must beat it by :data:`MARGIN` to take its place. The winner's
+out-of-fold predictions then give its calibration temperature, so choosing costs a few small fits,
+not a second cross-validation.
 
 Both candidates are linear maps of the features, so whichever wins is saved as arrays
 (``head.npz``), runs the same on every runtime, and has the class weights a class activation map
