@@ -38,7 +38,8 @@ from cvkit.classifiers._calibrate import fixed_head, n_folds, out_of_fold_log_pr
 from cvkit.classifiers._heads import default_estimator, fit_head
 from cvkit.models._head import ScoresAsLogits
 
-__all__ = ["HEADS", "CANDIDATES", "SVM_C", "MARGIN", "favourite", "named_head", "choose_head", "ChosenHead", "describe"]
+__all__ = ["HEADS", "CANDIDATES", "SVM_C", "MARGIN", "favourite", "named_head", "choose_head", "ChosenHead",
+           "describe", "training_choices"]
 
 #: What ``FeatureClassifier(head=...)`` takes by name.
 HEADS = ("auto", "logistic", "svm")
@@ -149,3 +150,27 @@ def describe(selection: dict[str, Any]) -> str:
         return f"head: {chosen} ({selection.get('by', 'given')})"
     others = "; ".join(f"{n} {s['balanced_accuracy']:.3f}" for n, s in scores.items() if n != chosen)
     return f"head: {chosen} (balanced accuracy out of fold {scores[chosen]['balanced_accuracy']:.3f}; {others})"
+
+
+def training_choices(clf: Any) -> list[str]:
+    """Lines saying what the fit chose by itself: the head (``head="auto"``) and the class weights
+    (``class_weight="auto"``), each with why.
+
+    Example:
+        >>> import cvkit
+        >>> clf = cvkit.FeatureClassifier(verbose=False).fit("sample_data")
+        >>> for line in training_choices(clf):
+        ...     print(line)
+        head: logistic (balanced accuracy out of fold 0.925; svm 0.898)
+        class weights: none (the classes differ less than 3x in size)
+    """
+    lines = []
+    selection = getattr(clf, "selection_", None)
+    if selection is not None:
+        lines.append(describe(selection))
+    if getattr(clf, "class_weight", None) == "auto":
+        weight = getattr(clf, "metrics_", {}).get("class_weight")
+        lines.append("class weights: balanced (the classes differ more than 3x in size: every class counts the "
+                     "same, and balanced accuracy is the number to judge by)" if weight == "balanced" else
+                     "class weights: none (the classes differ less than 3x in size)")
+    return lines

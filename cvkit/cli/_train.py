@@ -35,13 +35,13 @@ import numpy as np
 
 from cvkit._console import require_extra
 from cvkit.classifiers._model_selection import METHODS, make_classifier
-from cvkit.classifiers._selection import HEADS, describe
+from cvkit.classifiers._selection import HEADS, training_choices
 from cvkit.cli._main import add_verbose_argument
 from cvkit.data import ImageDataset, check_class_balance, default_run_dir, save_split
 from cvkit.evaluation._model_eval import evaluate
 from cvkit.models._folder import check_overwrite
 
-__all__ = ["add_arguments", "run", "output_folder", "print_test_report", "training_choices"]
+__all__ = ["add_arguments", "run", "output_folder", "print_test_report"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -87,32 +87,11 @@ def output_folder(args: argparse.Namespace) -> Path:
     return Path(args.output) if args.output else default_run_dir(args.data) / "model"
 
 
-def training_choices(clf: Any, train: ImageDataset) -> list[str]:
-    """Lines saying what the fit chose by itself: the head (``head="auto"``) and the class weights
-    (``class_weight="auto"``), each with why.
-
-    Example:
-        >>> import cvkit
-        >>> clf = cvkit.FeatureClassifier(verbose=False).fit("sample_data")
-        >>> training_choices(clf, cvkit.ImageDataset.from_directory("sample_data"))[1]
-        'class weights: none (the classes differ less than 3x in size)'
-    """
-    lines = []
-    selection = getattr(clf, "selection_", None)
-    if selection is not None:
-        lines.append(describe(selection))
-    if getattr(clf, "class_weight", None) == "auto":
-        weight = getattr(clf, "metrics_", {}).get("class_weight")
-        lines.append("class weights: balanced (the classes differ more than 3x in size: every class counts the "
-                     "same, and balanced accuracy is the number to judge by)" if weight == "balanced" else
-                     "class weights: none (the classes differ less than 3x in size)")
-    return lines
-
-
-def print_test_report(report: Any, file: Any = None, lead_balanced: bool = False) -> None:
+def print_test_report(report: Any, file: Any = None) -> None:
     """Print a test report's accuracy, balanced accuracy (each with its 95% interval) and per-class
-    precision, recall (with its interval) and support. ``lead_balanced`` (classes differ more than
-    3x) puts balanced accuracy first and names the smallest recall: accuracy hides small classes.
+    precision, recall (with its interval) and support. When classes differ more than 3x
+    (``report.imbalanced``) balanced accuracy comes first, with the smallest recall: accuracy hides
+    small classes.
 
     Example:
         >>> import cvkit
@@ -133,7 +112,7 @@ def print_test_report(report: Any, file: Any = None, lead_balanced: bool = False
     lines = [f"test accuracy: {report.accuracy:.4f} ({round(report.accuracy * n)}/{n}), "
              f"95% interval {_range(found['accuracy'])}",
              f"balanced accuracy: {report.balanced_accuracy:.4f}, 95% interval {_range(found['balanced_accuracy'])}"]
-    if lead_balanced:
+    if report.imbalanced:
         recall = dict(zip(report.classes, np.asarray(report.recall, dtype=float)))
         worst = min(recall, key=recall.__getitem__)
         lines = [lines[1], f"smallest recall: {recall[worst]:.3f} ({worst})", lines[0]]
@@ -198,15 +177,14 @@ def run(args: argparse.Namespace) -> int:
     clf.fit(train)
     seconds = time.perf_counter() - start
     print(f"trained {type(clf).__name__} ({args.method}, {args.backbone}) in {seconds:.1f} s")
-    for line in training_choices(clf, train):
+    for line in training_choices(clf):
         print(line)
-    imbalanced = any("differ" in warning for warning in check_class_balance(train))
     metrics: dict[str, Any] = {"fit_seconds": round(seconds, 2)}
     if test is not None:
         report = evaluate(clf, _known_classes(test, clf.classes_))
         metrics.update(test_accuracy=report.accuracy, test_balanced_accuracy=report.balanced_accuracy,
                        n_test=len(test))
-        print_test_report(report, lead_balanced=imbalanced)
+        print_test_report(report)
     weighted = getattr(clf, "metrics_", {}).get("class_weight") == "balanced" or class_weight == "balanced"
     for warning in check_class_balance(train):
         note = " (this run already weighs classes as balanced)" if weighted and "differ" in warning else ""
