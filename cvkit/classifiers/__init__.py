@@ -29,10 +29,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["FeatureClassifier", "FineTuneClassifier", "cross_validate", "make_classifier"]
+__all__ = ["FeatureClassifier", "FineTuneClassifier", "cross_validate", "make_classifier", "training_choices"]
 
 _LAZY = {"FeatureClassifier": "._features", "FineTuneClassifier": "._finetune",
-         "cross_validate": "._model_selection", "make_classifier": "._model_selection"}
+         "cross_validate": "._model_selection", "make_classifier": "._model_selection",
+         "training_choices": "._selection"}
 
 
 def __getattr__(name: str) -> Any:

@@ -35,7 +35,8 @@ import numpy as np
 
 from cvkit.models._calibration import apply_temperature, expected_calibration_error, fit_temperature, log_proba
 
-__all__ = ["temperature_from_folds", "fixed_head", "fold_temperature", "CALIBRATIONS"]
+__all__ = ["temperature_from_folds", "out_of_fold_log_proba", "temperature_from_oof", "n_folds", "fixed_head",
+           "fold_temperature", "CALIBRATIONS"]
 
 #: What ``FeatureClassifier(calibration=...)`` accepts: temperature scaling (kept in the graph), scikit-learn's
 #: sigmoid (Platt) or isotonic calibration of the head (``CalibratedClassifierCV``), or none.
@@ -65,20 +66,47 @@ def temperature_from_folds(make_head: Callable[[], Any], features: np.ndarray, t
     "oof_log_loss_before", "oof_log_loss_after"}``, or with ``"temperature": 1.0`` and a ``"note"``
     when some class has fewer than 2 photos. (Example: see the module.)
     """
+    y = np.asarray(targets, dtype=np.int64)
+    oof = out_of_fold_log_proba(make_head, features, y, cv, random_state, weights, fit)
+    if oof is None:
+        return {"method": "temperature", "temperature": 1.0, "folds": 0,
+                "note": "not calibrated: some class has fewer than 2 training photos"}
+    return temperature_from_oof(oof, y, weights, n_folds(y, cv))
+
+
+def n_folds(targets: np.ndarray, cv: int) -> int:
+    """``cv`` lowered to the smallest class's size (a class needs a photo in every held-out fold)."""
+    y = np.asarray(targets, dtype=np.int64)
+    return min(int(cv), int(np.bincount(y, minlength=int(y.max()) + 1).min()))
+
+
+def out_of_fold_log_proba(make_head: Callable[[], Any], features: np.ndarray, targets: np.ndarray, cv: int = 5,
+                          random_state: int | None = 0, weights: dict[int, float] | None = None,
+                          fit: Callable[..., Any] | None = None) -> np.ndarray | None:
+    """Log-probabilities ``(n, n_classes)`` of every photo from a head (made by ``make_head``, fitted
+    by ``fit(head, X, y, weights)``) that did not see it, over ``cv`` stratified folds; None when
+    some class has fewer than 2 photos (nothing to hold out)."""
     from sklearn.model_selection import StratifiedKFold
 
     y = np.asarray(targets, dtype=np.int64)
     n_classes = int(y.max()) + 1
-    folds = min(int(cv), int(np.bincount(y, minlength=n_classes).min()))
+    folds = n_folds(y, cv)
     if folds < 2:
-        return {"method": "temperature", "temperature": 1.0, "folds": 0,
-                "note": "not calibrated: some class has fewer than 2 training photos"}
+        return None
     oof = np.zeros((len(y), n_classes))
     splitter = StratifiedKFold(folds, shuffle=True, random_state=random_state)
     for train, test in splitter.split(features, y):
         head = make_head()
         head = fit(head, features[train], y[train], weights) if fit is not None else head.fit(features[train], y[train])
         oof[test] = log_proba(head.predict_proba(features[test]))
+    return oof
+
+
+def temperature_from_oof(oof: np.ndarray, targets: np.ndarray, weights: dict[int, float] | None = None,
+                         folds: int = 0) -> dict[str, Any]:
+    """The temperature for out-of-fold log-probabilities ``oof`` and what :func:`temperature_from_folds`
+    reports about it (``weights`` by class index weigh the log-loss)."""
+    y = np.asarray(targets, dtype=np.int64)
     w = None if weights is None else np.array([weights[int(t)] for t in y], dtype=np.float64)
     temperature = fit_temperature(oof, y, sample_weight=w)
     before, after = apply_temperature(oof, 1.0), apply_temperature(oof, temperature)

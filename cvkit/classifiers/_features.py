@@ -34,17 +34,13 @@ from cvkit.classifiers._base import (
     former_name,
 )
 from cvkit.classifiers._calibrate import CALIBRATIONS, fixed_head, temperature_from_folds
-from cvkit.classifiers._heads import (
-    class_weights,
-    default_estimator,
-    fit_head,
-    with_probabilities,
-)
+from cvkit.classifiers._heads import class_weights, fit_head, resolve_class_weight, with_probabilities
 from cvkit.classifiers._inputs import image_source, labelled_source, size_wh
+from cvkit.classifiers._selection import HEADS, ChosenHead, choose_head, named_head
 from cvkit.data import BadImageWarning
 from cvkit.data._inputs import encode_labels, warn_unreadable
 from cvkit.models._decision import DecisionRule
-from cvkit.models._head import LinearHead
+from cvkit.models._head import LinearHead, ScoresAsLogits
 from cvkit.models._novelty import METHODS as NOVELTY_METHODS
 from cvkit.models._novelty import fit_novelty
 from cvkit.models._predictor import answer_outputs
@@ -92,8 +88,8 @@ def _is_classifier(value: Any) -> bool:
     return not isinstance(value, str) and hasattr(value, "fit") and hasattr(value, "get_params")
 
 
-#: The constraints of ``head``: the default probe, or a scikit-learn classifier of your own.
-HEAD = [Options(["logistic"]), Custom(_is_classifier, "a scikit-learn classifier"), None]
+#: The constraints of ``head``: chosen by the data, a named linear head, or a scikit-learn classifier of your own.
+HEAD = [Options(list(HEADS)), Custom(_is_classifier, "a scikit-learn classifier"), None]
 
 
 class FeatureClassifier(ImageClassifier):
@@ -103,10 +99,14 @@ class FeatureClassifier(ImageClassifier):
     ----------
     backbone : backbone name (see :func:`cvkit.backbones.available`), any case or dash variant;
         ``"efficientnet_lite0"`` works offline.
-    head : the classifier fitted on the features. ``"logistic"`` (default; ``None`` too):
-        multinomial logistic regression with ``C`` chosen by stratified cross-validation
-        (:func:`cvkit.classifiers._heads.default_estimator`), the same linear probe as
-        :class:`FineTuneClassifier`'s default head. Or any scikit-learn classifier (a clone is fitted;
+    head : the classifier fitted on the features. ``"auto"`` (default): ``"logistic"`` or ``"svm"``,
+        whichever gives the higher balanced accuracy on the training photos out of fold (log-loss
+        for ties; see :mod:`cvkit.classifiers._selection`); ``head_`` and ``selection_`` say which and
+        why. ``"logistic"`` (``None`` too): multinomial logistic regression with ``C`` chosen by
+        stratified cross-validation (:func:`cvkit.classifiers._heads.default_estimator`), the same
+        linear probe as :class:`FineTuneClassifier`'s default head. ``"svm"``: a linear SVM
+        (``C=0.01``) on standardised features, its scores read as logits; it holds small classes
+        best. Both are saved as arrays. Or any scikit-learn classifier (a clone is fitted;
         yours is untouched); one without ``predict_proba`` (e.g. ``LinearSVC(class_weight="balanced")``)
         gets sigmoid-calibrated probabilities.
     cache : keep features on disk keyed by image content (see :class:`cvkit.features._featurizer.ImageFeaturizer`).
@@ -116,7 +116,10 @@ class FeatureClassifier(ImageClassifier):
         ``False``/0 for none.
     cv : folds for the default head's choice of regularisation.
     random_state : seed for the cross-validation folds and calibration.
-    class_weight : None (every image counts the same), ``"balanced"`` (every *class* counts the same:
+    class_weight : ``"auto"`` (default: ``"balanced"`` when the largest class has more than 3 times the
+        photos of the smallest, the line :func:`cvkit.data.check_class_balance` draws, else None;
+        ``metrics_["class_weight"]`` says what it became), None (every image counts the same),
+        ``"balanced"`` (every *class* counts the same:
         images of a class weigh ``n_images / (n_classes * n_images_of_class)``), or
         ``{class name: weight}``. Use ``"balanced"`` when classes differ a lot in size (see
         :func:`cvkit.data.check_class_balance`). The weights reach the head's fit and, for the default
@@ -146,6 +149,9 @@ class FeatureClassifier(ImageClassifier):
     backbone_info_ : its :class:`cvkit.backbones.BackboneInfo`.
     featurizer_ : the fitted :class:`~cvkit.features._featurizer.ImageFeaturizer`.
     estimator_ : the fitted scikit-learn head (predicts class *indices* into ``classes_``).
+    head_ : which head that is: ``"logistic"``, ``"svm"`` or the class name of a head of your own.
+    selection_ : how ``head="auto"`` chose (``{"chosen", "by", "scores": {head: {"balanced_accuracy",
+        "log_loss"}}}``, out of fold); for a named head, just ``{"chosen", "by": "given"}``.
     input_size_ : ``(width, height)`` images are resized to.
     n_features_in_ : feature width.
     metrics_ : training facts written to the model folder (training accuracy, chosen ``C``, ...).
@@ -173,9 +179,9 @@ class FeatureClassifier(ImageClassifier):
         "estimator": former_name(HEAD), "progress": former_name(VERBOSE),
     }
 
-    def __init__(self, backbone: str = "efficientnet_lite0", head: Any = "logistic", cache: bool = True,
+    def __init__(self, backbone: str = "efficientnet_lite0", head: Any = "auto", cache: bool = True,
                  cache_dir: str | os.PathLike | None = None, batch_size: int = 32, verbose: bool | int = True,
-                 cv: int = 5, random_state: int | None = 0, class_weight: str | dict | None = None,
+                 cv: int = 5, random_state: int | None = 0, class_weight: str | dict | None = "auto",
                  runtime: str = "auto", calibration: str | None = "temperature",
                  novelty_method: str | None = "mahalanobis", *, estimator: Any = DEPRECATED,
                  progress: Any = DEPRECATED):
@@ -198,7 +204,7 @@ class FeatureClassifier(ImageClassifier):
     def _checked_params(self) -> tuple[Any, bool]:
         """``(head, verbose)`` after checking every parameter (errors name it) and honouring old names."""
         self._validate_params()
-        head = renamed_param(self, "estimator", "head", default="logistic")
+        head = renamed_param(self, "estimator", "head", default="auto")
         verbose = renamed_param(self, "progress", "verbose", default=True)
         resolve_runtime(self.runtime)  # "litert" without LiteRT installed: an ImportError saying what to install
         return head, bool(verbose)
@@ -226,17 +232,19 @@ class FeatureClassifier(ImageClassifier):
         return ImageFeaturizer(backbone=backbone, cache=self.cache, cache_dir=self.cache_dir,
                                batch_size=self.batch_size, runtime=runtime, verbose=show).fit()
 
-    def make_head(self, targets: np.ndarray) -> Any:
-        """An unfitted head for class indices ``targets``: a clone of ``head`` or the default.
+    def make_head(self, targets: np.ndarray, name: str | None = None) -> Any:
+        """An unfitted head for class indices ``targets``: the named head ``name`` (default: this
+        classifier's ``head``; ``"auto"`` makes its first candidate, the logistic one, since the choice
+        needs the features: :meth:`fit_calibrated_head`), or a clone of a head of your own.
 
         Example:
             >>> FeatureClassifier(cv=3).make_head(np.array([0, 0, 0, 1, 1, 1]))  # doctest: +ELLIPSIS
             LogisticRegressionCV(...)
         """
-        head = param_value(self, "estimator", "head")
+        head = param_value(self, "estimator", "head") if name is None else name
         min_count = int(np.bincount(targets).min())
         if head is None or isinstance(head, str):
-            made = default_estimator(min_count, cv=self.cv, random_state=self.random_state)
+            made = named_head("logistic" if head in (None, "auto") else head, min_count, self.cv, self.random_state)
         else:
             made = clone(head)
         if self.calibration in ("sigmoid", "isotonic") and min(self.cv, min_count) >= 2:
@@ -247,8 +255,8 @@ class FeatureClassifier(ImageClassifier):
         return with_probabilities(made, min_count, random_state=self.random_state)
 
     def fit_head(self, features: np.ndarray, targets: np.ndarray, classes: list[str]) -> Any:
-        """A new head (:meth:`make_head`) fitted on ``features`` and class indices ``targets``, weighted
-        by ``class_weight``. Used by :meth:`fit` and by :func:`cvkit.cross_validate`.
+        """A new head fitted on ``features`` and class indices ``targets``, weighted by ``class_weight``
+        (for ``head="auto"``, the one :meth:`fit_calibrated_head` chooses).
 
         Example:
             >>> F = np.array([[0.0], [0.1], [0.2], [0.3], [1.0], [1.1]])
@@ -257,8 +265,39 @@ class FeatureClassifier(ImageClassifier):
             >>> head.predict(np.array([[0.05], [1.05]])).tolist()
             [0, 1]
         """
+        return self.fit_calibrated_head(features, targets, classes, calibrate=False).head
+
+    def fit_calibrated_head(self, features: np.ndarray, targets: np.ndarray, classes: list[str],
+                            calibrate: bool = True) -> ChosenHead:
+        """The head (chosen, for ``head="auto"``), fitted and calibrated as :meth:`fit` does it: one
+        call for ``fit`` and for every fold of :func:`cvkit.cross_validate`. ``calibrate=False`` skips
+        the temperature where it would cost extra fits (the answers are the same).
+
+        Example:
+            >>> rng = np.random.default_rng(0)
+            >>> F, y = np.vstack([rng.normal(c, 1.0, (20, 3)) for c in range(2)]), np.repeat([0, 1], 20)
+            >>> chosen = FeatureClassifier(cv=3).fit_calibrated_head(F, y, ["a", "b"])
+            >>> chosen.name in ("logistic", "svm"), chosen.calibration["method"]
+            (True, 'temperature')
+        """
         weights = class_weights(self.class_weight, targets, classes)
-        return fit_head(self.make_head(targets), features, targets, weights)
+        head = param_value(self, "estimator", "head")
+        if head == "auto" and self.calibration in ("temperature", None):
+            chosen = choose_head(features, targets, weights, cv=self.cv, random_state=self.random_state)
+            if self.calibration is None:
+                chosen.calibration = {"method": None}
+            return chosen
+        if head == "auto":  # sigmoid/isotonic wrap the winner: choose on the plain heads, then wrap
+            name = choose_head(features, targets, weights, cv=self.cv, random_state=self.random_state).name
+            estimator = fit_head(self.make_head(targets, name), features, targets, weights)
+            selection = {"chosen": name, "by": "balanced accuracy out of fold"}
+        else:
+            estimator = fit_head(self.make_head(targets), features, targets, weights)
+            name = head if isinstance(head, str) else "logistic" if head is None else type(head).__name__
+            selection = {"chosen": name, "by": "given"}
+        calibration = self.calibrate_head(estimator, features, targets, classes) if calibrate else \
+            {"method": self.calibration, "note": "not calibrated"}
+        return ChosenHead(name, estimator, calibration, selection)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Sequence[str] | None = None) -> FeatureClassifier:
@@ -283,18 +322,22 @@ class FeatureClassifier(ImageClassifier):
         feats, ok = featurize(featurizer, source.items, "fit", verbose=verbose)
         classes, target = encode_labels([lab for lab, good in zip(source.labels, ok) if good])
         F = feats[ok]
-        estimator = self.fit_head(F, target, classes)
-        calibration = self.calibrate_head(estimator, F, target, classes)
+        chosen = self.fit_calibrated_head(F, target, classes)
+        estimator, calibration = chosen.head, chosen.calibration
 
         self.backbone_ = spec.name
         self.backbone_info_ = spec
         self.featurizer_ = featurizer
         self.estimator_ = estimator
+        self.head_ = chosen.name
+        self.selection_ = chosen.selection
         self.classes_ = classes
         self.input_size_ = size_wh(spec.input_size)
         self.n_features_in_ = int(F.shape[1])
         self.skipped_ = list(featurizer.skipped_)
         self.metrics_ = self._training_metrics(estimator, F, target, classes)
+        self.metrics_["head"] = chosen.selection
+        self.metrics_["class_weight"] = resolve_class_weight(self.class_weight, target)
         weights = class_weights(self.class_weight, target, classes)
         if weights is not None:
             self.metrics_["class_weights"] = {c: round(weights[i], 4) for i, c in enumerate(classes)}
@@ -312,7 +355,8 @@ class FeatureClassifier(ImageClassifier):
         Used by :meth:`fit` and by :func:`cvkit.cross_validate` (each fold calibrates as ``fit`` does)."""
         if self.calibration != "temperature":
             return {"method": self.calibration}
-        maker = fixed_head(estimator, lambda: self.make_head(target))
+        name = "svm" if isinstance(estimator, ScoresAsLogits) else None
+        maker = fixed_head(estimator, lambda: self.make_head(target, name))
         return temperature_from_folds(maker, F, target, cv=self.cv, random_state=self.random_state,
                                       weights=class_weights(self.class_weight, target, classes), fit=fit_head)
 

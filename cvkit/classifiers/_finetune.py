@@ -38,6 +38,7 @@ import numpy as np
 from cvkit._console import import_keras
 from cvkit._validation import Custom, Interval, Options
 from cvkit.classifiers._base import BACKBONE, CACHE_DIR, CLASS_WEIGHT, RANDOM_STATE, VERBOSE, ImageClassifier
+from cvkit.classifiers._heads import class_weights
 from cvkit.classifiers._history import (
     append_epochs,
     new_history,
@@ -110,7 +111,8 @@ class FineTuneClassifier(ImageClassifier):
     early_stopping : stop a phase when validation loss has not improved for ``patience`` epochs and
         restore the best weights.
     patience : see ``early_stopping``.
-    class_weight : None, ``"balanced"``, or ``{class name: weight}``.
+    class_weight : ``"auto"`` (default: ``"balanced"`` when classes differ more than 3x in size, else
+        None), None, ``"balanced"``, or ``{class name: weight}`` (see :class:`FeatureClassifier`).
     callbacks : extra Keras callbacks, used in both phases.
     tensorboard_dir : write per-epoch TensorBoard scalars here (``head/`` and ``fine_tune/``
         sub-folders), with TensorFlow alone. For Keras' full ``TensorBoard`` callback (graphs,
@@ -162,7 +164,7 @@ class FineTuneClassifier(ImageClassifier):
                  batch_size: int = 16, learning_rate: float = 1e-3, fine_tune_learning_rate: float = 1e-4,
                  unfreeze: int | float = 2, augment: Any = "default", dropout: float = 0.2,
                  validation_fraction: float = 0.15, early_stopping: bool = True, patience: int = 5,
-                 class_weight: str | dict | None = None, callbacks: Sequence[Any] | None = None,
+                 class_weight: str | dict | None = "auto", callbacks: Sequence[Any] | None = None,
                  tensorboard_dir: str | os.PathLike | None = None, verbose: int | str = "auto",
                  cache: bool = True, cache_dir: str | os.PathLike | None = None, random_state: int | None = 0,
                  calibration: str | None = "temperature"):
@@ -197,18 +199,10 @@ class FineTuneClassifier(ImageClassifier):
         return int(self.verbose) if isinstance(self.verbose, (bool, np.bool_)) else self.verbose
 
     def _sample_weights(self, targets: np.ndarray, classes: list[str]) -> np.ndarray:
-        if self.class_weight is None:
+        weights = class_weights(self.class_weight, targets, classes)
+        if weights is None:
             return np.ones(len(targets), np.float32)
-        if self.class_weight == "balanced":
-            from sklearn.utils.class_weight import compute_class_weight
-            per_class = compute_class_weight("balanced", classes=np.arange(len(classes)), y=targets)
-        else:
-            unknown = sorted(set(map(str, self.class_weight)) - set(classes))
-            if unknown:
-                raise ValueError(f"class_weight names unknown class(es) {', '.join(map(repr, unknown))}; "
-                                 f"classes are {', '.join(map(repr, classes))}")
-            per_class = np.array([float(self.class_weight.get(c, 1.0)) for c in classes])
-        return per_class[targets].astype(np.float32)
+        return np.array([weights[int(t)] for t in targets], dtype=np.float32)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Sequence[str] | None = None, validation_data: Any = None) -> FineTuneClassifier:

@@ -18,7 +18,7 @@ import numpy as np
 from cvkit._validation import Custom, Interval, Options, check_param
 
 __all__ = ["DEFAULT_CS", "default_estimator", "with_probabilities", "check_class_weight",
-           "CLASS_WEIGHT", "class_weights", "fit_head"]
+           "CLASS_WEIGHT", "class_weights", "resolve_class_weight", "fit_head"]
 
 #: Inverse regularisation strengths tried by the default head's cross-validation.
 DEFAULT_CS = tuple(float(c) for c in np.logspace(-2, 2, 9))
@@ -72,7 +72,7 @@ def _is_weight_dict(value: Any) -> bool:
 
 
 #: The constraints of ``class_weight`` (both classifiers declare these).
-CLASS_WEIGHT = [Options(["balanced"]), Custom(_is_weight_dict, "a dict of class name -> positive weight"), None]
+CLASS_WEIGHT = [Options(["auto", "balanced"]), Custom(_is_weight_dict, "a dict of class name -> positive weight"), None]
 
 
 def check_class_weight(class_weight: Any) -> Any:
@@ -84,14 +84,35 @@ def check_class_weight(class_weight: Any) -> Any:
         >>> check_class_weight("heavy")
         Traceback (most recent call last):
         ...
-        cvkit._validation.InvalidParameterError: class_weight must be one of 'balanced' or a dict of class name -> ...
+        cvkit._validation.InvalidParameterError: class_weight must be one of 'auto', 'balanced' or a dict of ...
     """
     return check_param("class_weight", class_weight, CLASS_WEIGHT)
+
+
+def resolve_class_weight(class_weight: Any, targets: np.ndarray) -> Any:
+    """``class_weight`` with ``"auto"`` resolved on class indices ``targets``: ``"balanced"`` when the
+    largest class has more than :data:`~cvkit.data._balance.MAX_SIZE_RATIO` (3) times the photos of the
+    smallest (the same line :func:`cvkit.data.check_class_balance` draws), else None.
+
+    Example:
+        >>> resolve_class_weight("auto", np.array([0] * 40 + [1] * 10))
+        'balanced'
+        >>> print(resolve_class_weight("auto", np.array([0, 0, 1])))
+        None
+    """
+    if class_weight != "auto":
+        return class_weight
+    from cvkit.data._balance import MAX_SIZE_RATIO
+
+    counts = np.bincount(np.asarray(targets, dtype=np.int64))
+    counts = counts[counts > 0]
+    return "balanced" if len(counts) > 1 and counts.max() > MAX_SIZE_RATIO * counts.min() else None
 
 
 def class_weights(class_weight: Any, targets: np.ndarray, classes: list[str]) -> dict[int, float] | None:
     """``{class index: weight}`` for ``class_weight`` on class indices ``targets``, or None for no weighting.
 
+    ``"auto"`` is ``"balanced"`` when classes differ more than 3x, else None (:func:`resolve_class_weight`).
     ``"balanced"`` weighs class ``c`` by ``n_images / (n_classes * n_images_of_c)`` (scikit-learn's
     rule), so every class counts as much in the loss whatever its size; a dict gives weights by
     class name (unnamed classes weigh 1).
@@ -102,6 +123,7 @@ def class_weights(class_weight: Any, targets: np.ndarray, classes: list[str]) ->
         {0: 0.667, 1: 2.0}
     """
     check_class_weight(class_weight)
+    class_weight = resolve_class_weight(class_weight, targets)
     if class_weight is None:
         return None
     if class_weight == "balanced":

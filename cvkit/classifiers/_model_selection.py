@@ -37,7 +37,7 @@ METHODS = ("features", "finetune")
 
 def make_classifier(method: str = "features", backbone: str = "efficientnet_lite0", epochs: int = 10,
                     augment: Any = "default", random_state: int | None = 0, verbose: Any = True,
-                    progress: Any = DEPRECATED, class_weight: str | dict | None = None, **params: Any) -> Any:
+                    progress: Any = DEPRECATED, class_weight: str | dict | None = "auto", **params: Any) -> Any:
     """A classifier for ``method``: ``"features"`` (:class:`FeatureClassifier`) or ``"finetune"``
     (:class:`FineTuneClassifier` with ``epochs`` and ``augment``). Extra ``params`` go to the class.
 

@@ -31,8 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cvkit._console import require_extra
 from cvkit.classifiers._model_selection import METHODS, make_classifier
+from cvkit.classifiers._selection import HEADS, training_choices
 from cvkit.cli._main import add_verbose_argument
 from cvkit.data import ImageDataset, check_class_balance, default_run_dir, save_split
 from cvkit.evaluation._model_eval import evaluate
@@ -61,9 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--no-augment", action="store_true", help="no on-the-fly augmentation (finetune only)")
     parser.add_argument("--no-flip", action="store_true",
                         help="augment without mirroring (text, signs, digits, left/right)")
-    parser.add_argument("--class-weight", choices=("none", "balanced"), default="none",
-                        help="balanced: every class counts the same in training whatever its size (use it when "
-                             "classes differ a lot in size); none: every image counts the same (default)")
+    parser.add_argument("--class-weight", choices=("auto", "none", "balanced"), default="auto",
+                        help="balanced: every class counts the same in training whatever its size; none: every "
+                             "image counts the same; auto (default): balanced when classes differ more than 3x")
+    parser.add_argument("--head", choices=HEADS, default="auto",
+                        help="the head on the features (features only): logistic, svm, or auto (default: the one "
+                             "with the higher balanced accuracy out of fold on the training photos)")
     parser.add_argument("--test-size", type=float, default=0.34,
                         help="share of images held out for testing (default 0.34; 0 trains on all)")
     parser.add_argument("--no-stratify", action="store_true",
@@ -83,7 +89,9 @@ def output_folder(args: argparse.Namespace) -> Path:
 
 def print_test_report(report: Any, file: Any = None) -> None:
     """Print a test report's accuracy, balanced accuracy (each with its 95% interval) and per-class
-    precision, recall (with its interval) and support.
+    precision, recall (with its interval) and support. When classes differ more than 3x
+    (``report.imbalanced``) balanced accuracy comes first, with the smallest recall: accuracy hides
+    small classes.
 
     Example:
         >>> import cvkit
@@ -101,10 +109,15 @@ def print_test_report(report: Any, file: Any = None) -> None:
         vegetable      1.000   0.833       0.436        1.000        6
     """
     n, found = len(report), report.intervals()
-    print(f"test accuracy: {report.accuracy:.4f} ({round(report.accuracy * n)}/{n}), "
-          f"95% interval {_range(found['accuracy'])}", file=file)
-    print(f"balanced accuracy: {report.balanced_accuracy:.4f}, 95% interval {_range(found['balanced_accuracy'])}",
-          file=file)
+    lines = [f"test accuracy: {report.accuracy:.4f} ({round(report.accuracy * n)}/{n}), "
+             f"95% interval {_range(found['accuracy'])}",
+             f"balanced accuracy: {report.balanced_accuracy:.4f}, 95% interval {_range(found['balanced_accuracy'])}"]
+    if report.imbalanced:
+        recall = dict(zip(report.classes, np.asarray(report.recall, dtype=float)))
+        worst = min(recall, key=recall.__getitem__)
+        lines = [lines[1], f"smallest recall: {recall[worst]:.3f} ({worst})", lines[0]]
+    for line in lines:
+        print(line, file=file)
     note = report.interval_warning()
     if note:
         print(note, file=file)
@@ -155,22 +168,26 @@ def run(args: argparse.Namespace) -> int:
     train, test = _split(dataset, args)
     print(f"split: {len(train)} training, {0 if test is None else len(test)} test images")
     class_weight = None if args.class_weight == "none" else args.class_weight
+    extra = {"head": args.head} if args.method == "features" else {}
     clf = make_classifier(args.method, backbone=args.backbone, epochs=args.epochs,
                           augment=None if args.no_augment else "default-no-flip" if args.no_flip else "default",
                           random_state=args.random_state,
-                          verbose=args.verbose, class_weight=class_weight)
+                          verbose=args.verbose, class_weight=class_weight, **extra)
     start = time.perf_counter()
     clf.fit(train)
     seconds = time.perf_counter() - start
     print(f"trained {type(clf).__name__} ({args.method}, {args.backbone}) in {seconds:.1f} s")
+    for line in training_choices(clf):
+        print(line)
     metrics: dict[str, Any] = {"fit_seconds": round(seconds, 2)}
     if test is not None:
         report = evaluate(clf, _known_classes(test, clf.classes_))
         metrics.update(test_accuracy=report.accuracy, test_balanced_accuracy=report.balanced_accuracy,
                        n_test=len(test))
         print_test_report(report)
+    weighted = getattr(clf, "metrics_", {}).get("class_weight") == "balanced" or class_weight == "balanced"
     for warning in check_class_balance(train):
-        note = " (this run already uses --class-weight balanced)" if class_weight and "differ" in warning else ""
+        note = " (this run already weighs classes as balanced)" if weighted and "differ" in warning else ""
         print(f"cvkit train: warning: {warning}{note}", file=sys.stderr)
     clf.save(out, overwrite=args.overwrite, metrics=metrics)
     if test is not None:

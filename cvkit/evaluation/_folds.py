@@ -176,10 +176,8 @@ class FoldFitter:
         classes, codes, F = self.data.classes, self.data.codes, self._F
         train, tested = train[self._ok[train]], test[self._ok[test]]
         model = self._model
-        head = model.fit_head(F[train], codes[train], classes)
-        temperature = 1.0
-        if calibrate:
-            temperature = float(model.calibrate_head(head, F[train], codes[train], classes).get("temperature", 1.0))
+        chosen = model.fit_calibrated_head(F[train], codes[train], classes, calibrate=calibrate)
+        head, temperature = chosen.head, float(chosen.calibration.get("temperature", 1.0))
         proba = np.full((len(test), len(classes)), np.nan)
         if len(tested):
             found = tempered(head.predict_proba(F[tested]), temperature).astype(np.float64)

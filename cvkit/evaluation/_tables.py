@@ -110,9 +110,20 @@ class ReportTables:
             cache[key] = bootstrap_intervals(self.y_true, self.proba, *key)
         return cache[key]
 
+    @property
+    def imbalanced(self) -> bool:
+        """True when the largest class has more than 3 times the test photos of the smallest (the line
+        :func:`cvkit.data.check_class_balance` draws): then accuracy hides the small classes, and the
+        headline leads with balanced accuracy and the smallest recall."""
+        from cvkit.data._balance import MAX_SIZE_RATIO
+
+        present = self.support[self.support > 0]
+        return bool(len(present) > 1 and present.max() > MAX_SIZE_RATIO * present.min())
+
     def headline(self) -> str:
         """Accuracy and balanced accuracy with their 95% intervals in one line, and a plain warning
-        when the test set is too small for a precise number.
+        when the test set is too small for a precise number. When classes differ more than 3x
+        (:attr:`imbalanced`) balanced accuracy comes first, with the smallest recall and its class.
 
         Example:
             >>> from cvkit.evaluation import EvaluationReport
@@ -123,8 +134,15 @@ class ReportTables:
             only 20 test images: accuracy is known to within about ±12 points; more test images ...
         """
         found = self.intervals()
-        text = (f"accuracy {self.accuracy:.3f}{between(found['accuracy'])}, balanced accuracy "
-                f"{self.balanced_accuracy:.3f}{between(found['balanced_accuracy'])} on {len(self)} test images")
+        accuracy = f"accuracy {self.accuracy:.3f}{between(found['accuracy'])}"
+        balanced = f"balanced accuracy {self.balanced_accuracy:.3f}{between(found['balanced_accuracy'])}"
+        if self.imbalanced:
+            recall = np.asarray(self.recall, dtype=float)
+            worst = int(np.nanargmin(np.where(self.support > 0, recall, np.nan)))
+            text = (f"{balanced}, smallest recall {recall[worst]:.3f} ({self.classes[worst]}), {accuracy} "
+                    f"on {len(self)} test images (classes differ more than 3x: judge by balanced accuracy)")
+        else:
+            text = f"{accuracy}, {balanced} on {len(self)} test images"
         note = self.interval_warning()
         return text + (f"\n{note}" if note else "")
 

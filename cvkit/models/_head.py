@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from cvkit.models._calibration import softmax
 
-__all__ = ["LinearHead", "MAX_FEATURES", "MAX_CLASSES"]
+__all__ = ["LinearHead", "ScoresAsLogits", "MAX_FEATURES", "MAX_CLASSES"]
 
 #: Bounds on a stored head: feature width and number of classes (far above any backbone or task).
 MAX_FEATURES = 65_536
@@ -139,8 +140,49 @@ class LinearHead:
         return cls(W.astype(np.float32), b.astype(np.float32), bool(normalize))
 
 
+class ScoresAsLogits(ClassifierMixin, BaseEstimator):
+    """A linear classifier without probabilities (``LinearSVC``) whose scores are read as logits.
+
+    ``predict_proba`` is the softmax of ``decision_function`` (for two classes, of ``[0, score]``),
+    so the head stays one linear map that :class:`LinearHead` saves as arrays and a calibration
+    temperature makes honest; scikit-learn's ``CalibratedClassifierCV`` would instead add a
+    non-linear step per class and leave the model a pickled head. Used by
+    ``FeatureClassifier(head="svm")`` and, when it wins, by ``head="auto"``.
+
+    Example:
+        >>> from sklearn.svm import LinearSVC
+        >>> X, y = np.array([[0.0], [0.2], [1.0], [1.2]]), np.array([0, 0, 1, 1])
+        >>> head = ScoresAsLogits(LinearSVC(C=1.0)).fit(X, y)
+        >>> head.predict([[0.1], [1.1]]).tolist(), bool(np.allclose(head.predict_proba(X).sum(axis=1), 1))
+        ([0, 1], True)
+    """
+
+    def __init__(self, estimator: Any = None):
+        self.estimator = estimator
+
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> ScoresAsLogits:
+        from sklearn.base import clone
+        self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        return self.estimator_.decision_function(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.estimator_.predict(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        scores = np.asarray(self.decision_function(X), dtype=np.float64)
+        if scores.ndim == 1:
+            scores = np.column_stack([np.zeros_like(scores), scores])
+        return softmax(scores)
+
+
 def _linear_parts(estimator: Any) -> tuple[np.ndarray, np.ndarray, bool] | None:
     """``(W, b, normalize)`` of a linear head (``x @ W + b`` are its logits), else None."""
+    if isinstance(estimator, ScoresAsLogits):
+        return _linear_parts(estimator.estimator_)
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import Normalizer, StandardScaler

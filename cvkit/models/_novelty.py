@@ -171,13 +171,39 @@ def _check_shapes(where: str, arrays: dict, d: int, k: int) -> None:
 
 
 def _mahalanobis_arrays(X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-    from sklearn.covariance import LedoitWolf
-
     classes = np.unique(y)
+    X = np.asarray(X, dtype=np.float64)
     means = np.stack([X[y == c].mean(axis=0) for c in classes])
     within = X - means[np.searchsorted(classes, y)]
-    precision = LedoitWolf(assume_centered=True).fit(within).precision_
-    return {"means": means.astype(np.float32), "precision": precision.astype(np.float32)}
+    return {"means": means.astype(np.float32), "precision": shrunk_precision(within).astype(np.float32)}
+
+
+def shrunk_precision(within: np.ndarray) -> np.ndarray:
+    """The inverse of the Ledoit-Wolf shrunk covariance of centred rows ``within`` (float64).
+
+    The same matrix as ``sklearn.covariance.LedoitWolf(assume_centered=True).fit(within).precision_``,
+    found by a Cholesky solve rather than a pseudo-inverse: the shrunk covariance is positive
+    definite, and the solve is about twice as fast on 1,280 features (the novelty scorer fits it
+    once per fold, so it was most of a feature classifier's fit time).
+
+    Example:
+        >>> from sklearn.covariance import LedoitWolf
+        >>> W = np.random.default_rng(0).normal(size=(30, 8))
+        >>> bool(np.allclose(shrunk_precision(W), LedoitWolf(assume_centered=True).fit(W).precision_))
+        True
+    """
+    from scipy.linalg import LinAlgError, cho_factor, cho_solve, pinvh
+    from sklearn.covariance import ledoit_wolf_shrinkage
+
+    W = np.asarray(within, dtype=np.float64)
+    shrinkage = float(ledoit_wolf_shrinkage(W, assume_centered=True))
+    empirical = W.T @ W / len(W)
+    covariance = (1.0 - shrinkage) * empirical
+    covariance.flat[:: len(covariance) + 1] += shrinkage * np.trace(empirical) / len(empirical)
+    try:
+        return cho_solve(cho_factor(covariance), np.eye(len(covariance)))
+    except LinAlgError:  # singular (e.g. no spread at all): the pseudo-inverse, as LedoitWolf gives it
+        return pinvh(covariance)
 
 
 def _mahalanobis(X: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:

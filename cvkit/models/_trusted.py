@@ -56,6 +56,7 @@ TRUSTED_HEAD_TYPES = frozenset({
     "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing._data.StandardScaler",
     "sklearn.decomposition._pca.PCA",
+    "cvkit.models._head.ScoresAsLogits",  # a linear SVM's scores as logits (head="svm"); holds no function
     # plain classifiers given as FeatureClassifier(estimator=...)
     "sklearn.svm._classes.LinearSVC",
     "sklearn.svm._classes.SVC",

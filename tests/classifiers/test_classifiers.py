@@ -141,8 +141,8 @@ def test_fit_input_errors(sample_split, sample_dir):
         FeatureClassifier().fit(str(sample_dir / "bird"), ["bird"])
     with pytest.raises(ValueError, match="fit: labels are missing"):  # a folder of photos, no class folders
         FeatureClassifier().fit(str(sample_dir / "bird"))
-    with pytest.raises(TypeError, match="scikit-learn classifier"):
-        FeatureClassifier(head="svm", verbose=False).fit(train)
+    with pytest.raises(TypeError, match="scikit-learn classifier"):  # "svm" is a named head now
+        FeatureClassifier(head="forest", verbose=False).fit(train)
 
 
 def test_fit_with_paths_and_y_equals_fit_with_the_dataset(fitted, sample_split):
@@ -230,7 +230,7 @@ def test_feature_classifier_parameter_errors_name_the_parameter(sample_split):
     train, _ = sample_split
     for params, name in (({"cv": 1}, "cv"), ({"batch_size": 0}, "batch_size"), ({"batch_size": 2.5}, "batch_size"),
                          ({"verbose": "loud"}, "verbose"), ({"backbone": 3}, "backbone"),
-                         ({"head": "svm"}, "head")):
+                         ({"head": "forest"}, "head")):
         with pytest.raises((ValueError, TypeError), match=name):
             FeatureClassifier(**params).fit(train)
 

@@ -23,8 +23,8 @@ CLASSIFIERS = (FeatureClassifier, FineTuneClassifier)
 #: One bad value per parameter; a parameter added without one fails the test below.
 BAD_VALUES = {
     FeatureClassifier: {
-        "backbone": 3, "head": "svm", "cache": "yes", "cache_dir": 5, "batch_size": 0, "verbose": "loud",
-        "cv": 1, "random_state": -1, "class_weight": "heavy", "runtime": "tpu", "estimator": "svm",
+        "backbone": 3, "head": "forest", "cache": "yes", "cache_dir": 5, "batch_size": 0, "verbose": "loud",
+        "cv": 1, "random_state": -1, "class_weight": "heavy", "runtime": "tpu", "estimator": "forest",
         "progress": "loud", "calibration": "platt", "novelty_method": "lof",
     },
     FineTuneClassifier: {
