@@ -53,7 +53,9 @@ napoleon_attr_annotations = True
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"cvkit {release}"
+html_sidebars = {"**": []}  # the pages are one flat list, in the top bar: no empty left column
 html_theme_options = {
+    "header_links_before_dropdown": 8,
     "navigation_with_keys": False,
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],

@@ -2,7 +2,7 @@
 
 The help texts are written for a terminal (aligned tables, indented examples, argparse's
 ``RawDescriptionHelpFormatter``), so the page shows them exactly as the terminal does, one literal
-block per command, at a fixed width of 100 columns, read from the parser the console script uses
+block per command, at a fixed width of 88 columns, read from the parser the console script uses
 (``cvkit.cli``'s ``build_parser``): the page cannot drift from the command.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
 
-WIDTH = "100"
+WIDTH = "88"
 
 
 def help_texts() -> list[tuple[str, str, str]]:

@@ -75,6 +75,11 @@ def _starts_block(lines: list[str], i: int) -> bool:
     return fields >= 2
 
 
+def _gap(lines: list[str], i: int) -> list[str]:
+    """A blank line to end a block, unless the docstring has one there already."""
+    return [] if i < len(lines) and not lines[i].strip() else [""]
+
+
 def convert(lines: list[str]) -> list[str]:
     """cvkit's docstring lines with every field block turned into reST bullets."""
     out: list[str] = []
@@ -93,10 +98,10 @@ def convert(lines: list[str]) -> list[str]:
                 while i < len(lines) and lines[i].strip():
                     i += 1
                 body = ["   " + _literal_names(text) for text in lines[start:i]]
-            out += [f":{label}:"] + ([f"   {note}", ""] if note else []) + body + [""]
+            out += [f":{label}:"] + ([f"   {note}", ""] if note else []) + body + _gap(lines, i)
         elif _starts_block(lines, i):
             body, i = _fields(lines, i, "")
-            out += body + [""]
+            out += body + _gap(lines, i)
         else:
             out.append(line)
             i += 1
