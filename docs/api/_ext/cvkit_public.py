@@ -121,6 +121,56 @@ class PublicNames(SphinxDirective):
         return lines + [""]
 
 
+def public_homes() -> dict[int, str]:
+    """``id(object) -> its documented name`` (``cvkit.data.ImageDataset``) for every public class and function."""
+    homes: dict[int, str] = {}
+    for face in FACES:
+        module = importlib.import_module(face)
+        for name in public_names(face):
+            obj = getattr(module, name)
+            if defining_module(obj) and not isinstance(obj, types.ModuleType) and home(face, name) == face:
+                homes.setdefault(id(obj), f"{face}.{name}")
+    return homes
+
+
+def lookup(dotted: str) -> object | None:
+    """The object a dotted name reaches (``cvkit.ImageSource``, ``cvkit.features._featurizer.X``), or None."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def resolve_public(app, env, node, contnode):
+    """A reference to a cvkit name by another path (``cvkit.load_model``, ``cvkit.models._folder.load_model``,
+    ``cvkit.ImageSource.resolve``) links to where the name is documented (``cvkit.models.load_model``)."""
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or not target.startswith("cvkit."):
+        return None
+    if not hasattr(env, "_cvkit_homes"):
+        env._cvkit_homes = public_homes()
+    parts = target.split(".")
+    for i in range(len(parts), 1, -1):
+        obj = lookup(".".join(parts[:i]))
+        public = env._cvkit_homes.get(id(obj)) if obj is not None else None
+        if public:
+            new = ".".join([public, *parts[i:]])
+            if new == target:
+                return None
+            return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, node["reftype"], new,
+                                                     node, contnode)
+    return None
+
+
 def skip_member(app, what, name, obj, skip, options):
     """Leave out scikit-learn's metadata-routing setters (``set_fit_request`` ...): not cvkit's API."""
     if name.startswith("set_") and name.endswith("_request"):
@@ -131,4 +181,5 @@ def skip_member(app, what, name, obj, skip, options):
 def setup(app):
     app.add_directive("cvkit-public", PublicNames)
     app.connect("autodoc-skip-member", skip_member)
+    app.connect("missing-reference", resolve_public)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
