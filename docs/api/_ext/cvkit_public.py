@@ -17,6 +17,7 @@ sub-module in ``__all__`` (``cvkit.data.augment``) links to its own page.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import types
@@ -121,6 +122,7 @@ class PublicNames(SphinxDirective):
         return lines + [""]
 
 
+@functools.cache  # per process: object ids mean nothing in a pickled environment
 def public_homes() -> dict[int, str]:
     """``id(object) -> its documented name`` (``cvkit.data.ImageDataset``) for every public class and function."""
     homes: dict[int, str] = {}
@@ -156,12 +158,10 @@ def resolve_public(app, env, node, contnode):
     target = node.get("reftarget", "")
     if node.get("refdomain") != "py" or not target.startswith("cvkit."):
         return None
-    if not hasattr(env, "_cvkit_homes"):
-        env._cvkit_homes = public_homes()
     parts = target.split(".")
     for i in range(len(parts), 1, -1):
         obj = lookup(".".join(parts[:i]))
-        public = env._cvkit_homes.get(id(obj)) if obj is not None else None
+        public = public_homes().get(id(obj)) if obj is not None else None
         if public:
             new = ".".join([public, *parts[i:]])
             if new == target:
