@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cvkit-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser demo test test-fast bench docs dist clean
+.PHONY: setup browser demo test test-fast bench figures docs dist clean
 
 ## setup: create .venv and install the pinned requirements (skipped when already up to date)
 setup: $(STAMP)
@@ -42,13 +42,18 @@ test-fast: setup
 bench: setup
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-## docs: regenerate the figures and screenshots under docs/
-docs: setup browser
+## figures: regenerate the figures and screenshots under docs/ (shown in the README)
+figures: setup browser
 	for s in scripts/make_docs_*.py scripts/make_widget_screenshots.py; do [ -f $$s ] && $(PY) $$s || exit 1; done
+
+## docs: the API reference, from the docstrings, into docs/_build/html (warnings are errors;
+## tests/test_docs.py builds it the same way, so CI does too)
+docs: setup
+	$(PY) -m sphinx -W --keep-going -b html docs/api docs/_build/html
 
 ## dist: the sdist and the wheel in dist/ (tests/test_release.py builds them too and installs the wheel)
 dist: setup
 	$(PY) -m build --outdir dist .
 
 clean:
-	rm -rf runs test-artifacts .pytest_cache
+	rm -rf runs test-artifacts .pytest_cache docs/_build
