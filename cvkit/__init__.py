@@ -59,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     "find_label_issues": "cvkit.evaluation",
     "find_duplicates": "cvkit.evaluation",
     "duplicate_groups": "cvkit.evaluation",
+    "explain": "cvkit.evaluation",
 }
 
 # sub-modules reachable as attributes (cvkit.backbones, cvkit.evaluation.plots ...): attribute -> module

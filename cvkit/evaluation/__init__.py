@@ -10,6 +10,7 @@
 - :func:`unknown_report` measures the "unknown" answer: known photos it costs, other things it catches;
 - :func:`hard_negatives` finds the images a model gets wrong most confidently;
 - :func:`find_label_issues`, :func:`find_duplicates`, :func:`duplicate_groups` audit a dataset;
+- :func:`explain` draws heat maps of where a model found its evidence (CAM, Grad-CAM, occlusion);
 - :mod:`cvkit.evaluation.plots` draws the report's figures.
 
 Example:
@@ -25,6 +26,7 @@ from cvkit.evaluation._audit import find_label_issues
 from cvkit.evaluation._compare import ComparisonResult, compare
 from cvkit.evaluation._cross_validation import CrossValidationResult, cross_validate
 from cvkit.evaluation._duplicates import duplicate_groups, find_duplicates
+from cvkit.evaluation._explain import Explanation, explain
 from cvkit.evaluation._learning_curve import LearningCurve, learning_curve
 from cvkit.evaluation._mining import hard_negatives
 from cvkit.evaluation._model_eval import evaluate
@@ -35,4 +37,4 @@ from cvkit.evaluation._unknown import UnknownReport, unknown_report, unseen_clas
 __all__ = ["EvaluationReport", "EvaluationWarning", "evaluate", "hard_negatives", "find_label_issues",
            "find_duplicates", "duplicate_groups", "plots", "thresholds_for", "cross_validate",
            "CrossValidationResult", "compare", "ComparisonResult", "learning_curve", "LearningCurve",
-           "unknown_report", "UnknownReport", "unseen_class_estimate"]
+           "unknown_report", "UnknownReport", "unseen_class_estimate", "explain", "Explanation"]

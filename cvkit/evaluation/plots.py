@@ -20,6 +20,7 @@ import numpy as np
 from cvkit.classifiers._history import plot_history
 from cvkit.data._grid import image_grid
 from cvkit.data._source import decode_item
+from cvkit.evaluation._heatmaps import overlay_heatmap, plot_heatmaps
 from cvkit.evaluation._tables import between
 
 __all__ = ["image_grid"]
@@ -30,7 +31,7 @@ __all__ = ["image_grid"]
 # the single-panel ones draw into ``ax`` when given, so they compose into larger figures.
 # ---------------------------------------------------------------------------------------------
 __all__ += ["plot_confusion_matrix", "plot_roc", "plot_pr", "plot_summary", "plot_thresholds", "plot_calibration",
-            "plot_history", "plot_predictions", "plot_top_losses"]
+            "plot_history", "plot_predictions", "plot_top_losses", "overlay_heatmap", "plot_heatmaps"]
 
 _AVERAGE_STYLE = {"micro": {"color": "black", "linestyle": ":", "linewidth": 2.2},
                   "macro": {"color": "dimgray", "linestyle": "--", "linewidth": 2.2}}
