@@ -14,12 +14,16 @@ photo "bird" because of the sky, or the watermark, shows it here before it shows
   tree's score has no gradient, so its maps are flat: use occlusion there. On a linear head it
   equals CAM (after the ReLU): a check of both.
 - ``"occlusion"`` (Zeiler & Fergus 2014): a grey patch slides over the photo and the map is the
-  drop of the class's probability, through the model's own ``predict_proba`` on arrays. It needs no
+  drop of the class's probability, through the model's own ``predict_proba`` on arrays, measured as
+  log-odds ``log(p / (1 - p))`` (``1 - p`` summed from the other classes) so that a photo the model
+  is sure of (``p`` rounding to 1 in float32) still shows where the evidence is. It needs no
   graph at all (it runs on LiteRT), at about 50 model runs per photo.
 - ``"auto"``: CAM where it is exact, else Grad-CAM.
 
-The class score is the logit of the class (its log-probability for a scikit-learn head); the
-calibration temperature divides all logits alike, so it changes no map. Every map keeps the
+The class score is the logit of the class minus the mean logit of all classes (its log-probability
+for a scikit-learn head): a softmax cannot tell the two apart, and a binary head stores one class's
+weights as zeros, whose map would otherwise be empty. The calibration temperature divides all
+logits alike, so it changes no map. Every map keeps the
 positive evidence and is divided by its peak: float32 in [0, 1] (all zeros when nothing speaks for
 the class), resized (bilinear) from the model's grid to the photo as :func:`cvkit.data.read_image`
 gives it (EXIF rotation applied; ``size="input"`` keeps the model's input size). Photos are read
@@ -140,17 +144,19 @@ class _Graph:
     temperature: float
 
     def weights(self) -> np.ndarray | None:
-        """The class weights ``W`` (k, n_classes) when the score is linear in the pooled features, else None."""
+        """The class weights ``W`` (k, n_classes), centred over the classes, when the score is linear in the
+        pooled features; else None."""
         from cvkit.models._head import LinearHead
 
         kinds = {type(layer).__name__ for layer in self.tail[:-1]}
+        W = None
         if self.head is None and self.tail and kinds <= {"Dropout", "UnitNormalization"}:
             last = self.tail[-1]
             if type(last).__name__ == "Dense" and _activation(last) in ("softmax", "linear"):
-                return np.asarray(last.kernel, np.float64)
+                W = np.asarray(last.kernel, np.float64)
         if isinstance(self.head, LinearHead) and not self.tail:
-            return self.head.weights.astype(np.float64)
-        return None
+            W = self.head.weights.astype(np.float64)
+        return None if W is None else W - W.mean(axis=1, keepdims=True)
 
     @property
     def cam_exact(self) -> bool:
@@ -175,6 +181,7 @@ class _Graph:
         else:  # a scikit-learn head: its numerical gradient, held constant, dotted with the features
             grad = _numerical_gradient(self.head, np.asarray(features), targets)
             return tf.reduce_sum(features * tf.constant(grad, dtype=features.dtype), axis=1)
+        out = out - tf.reduce_mean(out, axis=1, keepdims=True)  # the logit against the mean class (see the module)
         return tf.gather(out, tf.constant(targets), axis=1, batch_dims=1)
 
     def proba(self, features: np.ndarray) -> np.ndarray:
@@ -319,8 +326,10 @@ def _occlusion(model: Any, pixels: np.ndarray, targets: np.ndarray, patch: float
     proba = np.concatenate([np.asarray(model.predict_proba(flat[s:s + OCCLUSION_CHUNK]), np.float64)
                             for s in range(0, len(flat), OCCLUSION_CHUNK)]).reshape(n, len(places) + 1, -1)
     chosen = _chosen(targets, proba[:, 0])
-    drops = proba[:, :1, :] - proba[:, 1:, :]  # (n, places, classes)
-    drops = drops[np.arange(n), :, chosen]  # (n, places)
+    mine = proba[np.arange(n), :, chosen]  # (n, 1 + places)
+    others = proba.sum(axis=2) - mine  # the rest, summed from the small probabilities: no float32 rounding at p ~ 1
+    odds = np.log(np.clip(mine, 1e-300, None)) - np.log(np.clip(others, 1e-300, None))
+    drops = odds[:, :1] - odds[:, 1:]  # (n, places)
     total, count = np.zeros((n, height, width)), np.zeros((height, width))
     for j, (y, x) in enumerate(places):
         total[:, y:y + ph, x:x + pw] += drops[:, j, None, None]
@@ -440,7 +449,7 @@ def explain(model: Any, images: Any, target: Any = None, method: str = "auto", b
                 else:
                     raw, picked, proba = (_cam if method == "cam" else _gradcam)(graph, pixels, asked)
                 for i, heat in zip(rows, _positive(raw)):
-                    maps[i] = resize_map(heat, _map_size(size, source.items[i], model.input_size_))
+                    maps[i] = _peak_one(resize_map(heat, _map_size(size, source.items[i], model.input_size_)))
                 chosen[rows], top[rows] = picked, np.argmax(proba, axis=1)
                 scores[rows] = proba[np.arange(len(rows)), picked]
             bar.update(len(batch))
@@ -450,6 +459,12 @@ def explain(model: Any, images: Any, target: Any = None, method: str = "auto", b
     return Explanation(maps, method, [classes[c] if c >= 0 else None for c in chosen], scores,
                        [classes[c] if c >= 0 else None for c in top], [source.name(i) for i in range(n)],
                        skipped, list(source.items))
+
+
+def _peak_one(heat: np.ndarray) -> np.ndarray:
+    """The map divided by its peak again after resizing (a resize can shave the peak off)."""
+    peak = float(heat.max()) if heat.size else 0.0
+    return heat / np.float32(peak) if peak > 0 else heat
 
 
 def _map_size(size: Any, item: Any, input_size: Sequence[int]) -> tuple[int, int]:
