@@ -23,11 +23,11 @@ photo "bird" because of the sky, or the watermark, shows it here before it shows
 The class score is the logit of the class minus the mean logit of all classes (its log-probability
 for a scikit-learn head): a softmax cannot tell the two apart, and a binary head stores one class's
 weights as zeros, whose map would otherwise be empty. The calibration temperature divides all
-logits alike, so it changes no map. Every map keeps the
-positive evidence and is divided by its peak: float32 in [0, 1] (all zeros when nothing speaks for
-the class), resized (bilinear) from the model's grid to the photo as :func:`cvkit.data.read_image`
-gives it (EXIF rotation applied; ``size="input"`` keeps the model's input size). Photos are read
-exactly as ``predict`` reads them (draft decode, EXIF rotation, bilinear squash to the input size).
+logits alike, so it changes no map. Every map keeps the positive evidence and is divided by its
+peak: float32 in [0, 1] (all zeros when nothing speaks for the class), resized (bilinear) from the
+model's grid to the photo as :func:`cvkit.data.read_image` gives it (EXIF rotation applied;
+``size="input"`` keeps the model's input size). Photos are read exactly as ``predict`` reads them
+(draft decode, EXIF rotation, bilinear squash to the input size).
 
 Example:
     >>> import cvkit

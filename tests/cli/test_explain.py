@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import cvkit
@@ -22,6 +23,7 @@ def _photos(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_explain_writes_an_overlay_per_photo_and_refuses_to_overwrite(model_dir, tmp_path, capsys):
     photos, out = _photos(tmp_path), tmp_path / "maps"
     assert main(["explain", str(model_dir), str(photos), "--out", str(out), "--quiet"]) == 0

@@ -92,6 +92,7 @@ def test_a_fine_tuned_model_and_its_folder_give_exact_cam_maps_that_point_at_the
     assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(found.maps, again.maps))
 
 
+@pytest.mark.slow
 def test_maps_have_each_photo_s_size_after_exif_rotation_and_are_finite_in_0_1(fitted, tmp_path):
     rotated = tmp_path / "rotated.jpg"
     exif = Image.Exif()
@@ -133,6 +134,7 @@ def test_target_by_name_by_index_and_per_image(fitted):
         explain(fitted, paths, method="lime")
 
 
+@pytest.mark.slow
 def test_cam_equals_grad_cam_on_a_linear_head(fitted, sample_split):
     # Grad-CAM differentiates the logit through TensorFlow; on global average pooling and a linear head
     # its weights are W[:, c] / (h * w), so after the ReLU it is CAM itself: a check of both
@@ -195,3 +197,12 @@ def test_overlay_blends_a_map_onto_a_photo_and_plots_a_grid(fitted):
     assert len(fig.axes) == 2 and "cam" in fig._suptitle.get_text()
     assert [ax.get_title() for ax in fig.axes] == found.titles()
     assert len(plot_heatmaps(found.maps, images=found.images()).axes) == 2
+
+
+def test_top_losses_can_show_the_map_of_the_predicted_class(fitted, sample_split):
+    report = cvkit.evaluate(fitted, sample_split[1])
+    plain, mapped = report.plot_top_losses(4), report.plot_top_losses(4, heatmaps=fitted)
+    assert "heat map (cam) of the predicted class" in " ".join(mapped._suptitle.get_text().split())
+    assert [ax.get_title() for ax in mapped.axes] == [ax.get_title() for ax in plain.axes]
+    first_plain, first_mapped = plain.axes[0].images[0].get_array(), mapped.axes[0].images[0].get_array()
+    assert first_plain.shape == first_mapped.shape and not np.array_equal(first_plain, first_mapped)
