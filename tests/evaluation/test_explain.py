@@ -206,3 +206,12 @@ def test_top_losses_can_show_the_map_of_the_predicted_class(fitted, sample_split
     assert [ax.get_title() for ax in mapped.axes] == [ax.get_title() for ax in plain.axes]
     first_plain, first_mapped = plain.axes[0].images[0].get_array(), mapped.axes[0].images[0].get_array()
     assert first_plain.shape == first_mapped.shape and not np.array_equal(first_plain, first_mapped)
+
+
+def test_a_folder_of_the_first_format_has_its_head_in_the_graph_and_exact_maps(repo_dir):
+    # format 1: one Keras graph from pixels to probabilities (the backbone nested, a softmax Dense after it)
+    model = cvkit.load_model(repo_dir / "tests" / "fixtures" / "model_v0_1")
+    found = explain(model, ["sample_data/bird/owl.jpg"])
+    assert found.method == "cam" and found.targets == list(model.predict(["sample_data/bird/owl.jpg"]))
+    assert found.maps[0].shape == cvkit.read_image("sample_data/bird/owl.jpg").shape[:2]
+    assert np.allclose(found.scores, model.predict_proba(["sample_data/bird/owl.jpg"]).max(axis=1), atol=1e-4)
