@@ -62,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "find_image_issues": "cvkit.data",
     "plot_embedding": "cvkit.evaluation",
     "embedding_coordinates": "cvkit.evaluation",
+    "explain": "cvkit.evaluation",
 }
 
 # sub-modules reachable as attributes (cvkit.backbones, cvkit.evaluation.plots ...): attribute -> module

@@ -66,6 +66,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("export", "export a model folder to SavedModel or TFLite and check it", "cvkit.cli._export"),
     Command("cache", "see or clear the on-disk feature cache", "cvkit.cli._cache"),
     Command("audit", "find label mistakes, odd images, duplicates and train/test leaks", "cvkit.cli._audit"),
+    Command("explain", "heat-map overlay PNGs of where a model found its evidence in each image",
+            "cvkit.cli._explain"),
 )
 
 #: Exceptions that mean "bad input": reported in one line with exit status 2, not as a traceback.

@@ -12,6 +12,7 @@
 - :func:`find_label_issues`, :func:`find_duplicates`, :func:`duplicate_groups` audit a dataset;
 - :func:`plot_embedding` draws a map of the dataset (t-SNE of the cached features, coloured by label,
   label issues, duplicates and wrong answers marked); :func:`embedding_coordinates` gives its points;
+- :func:`explain` draws heat maps of where a model found its evidence (CAM, Grad-CAM, occlusion);
 - :mod:`cvkit.evaluation.plots` draws the report's figures.
 
 Example:
@@ -28,6 +29,7 @@ from cvkit.evaluation._compare import ComparisonResult, compare
 from cvkit.evaluation._cross_validation import CrossValidationResult, cross_validate
 from cvkit.evaluation._duplicates import duplicate_groups, find_duplicates
 from cvkit.evaluation._embedding import embedding_coordinates, plot_embedding
+from cvkit.evaluation._explain import Explanation, explain
 from cvkit.evaluation._learning_curve import LearningCurve, learning_curve
 from cvkit.evaluation._mining import hard_negatives
 from cvkit.evaluation._model_eval import evaluate
@@ -38,4 +40,5 @@ from cvkit.evaluation._unknown import UnknownReport, unknown_report, unseen_clas
 __all__ = ["EvaluationReport", "EvaluationWarning", "evaluate", "hard_negatives", "find_label_issues",
            "find_duplicates", "duplicate_groups", "plots", "thresholds_for", "cross_validate",
            "CrossValidationResult", "compare", "ComparisonResult", "learning_curve", "LearningCurve",
-           "unknown_report", "UnknownReport", "unseen_class_estimate", "plot_embedding", "embedding_coordinates"]
+           "unknown_report", "UnknownReport", "unseen_class_estimate", "plot_embedding", "embedding_coordinates",
+           "explain", "Explanation"]

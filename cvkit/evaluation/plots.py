@@ -22,6 +22,7 @@ from cvkit.data._grid import image_grid
 from cvkit.data._images import ImageReadError, open_image
 from cvkit.data._source import decode_item
 from cvkit.evaluation._embedding import plot_embedding
+from cvkit.evaluation._heatmaps import overlay_heatmap, plot_heatmaps
 from cvkit.evaluation._tables import between
 
 __all__ = ["image_grid"]
@@ -32,7 +33,7 @@ __all__ = ["image_grid"]
 # the single-panel ones draw into ``ax`` when given, so they compose into larger figures.
 # ---------------------------------------------------------------------------------------------
 __all__ += ["plot_confusion_matrix", "plot_roc", "plot_pr", "plot_summary", "plot_thresholds", "plot_calibration",
-            "plot_history", "plot_predictions", "plot_top_losses"]
+            "plot_history", "plot_predictions", "plot_top_losses", "overlay_heatmap", "plot_heatmaps"]
 
 _AVERAGE_STYLE = {"micro": {"color": "black", "linestyle": ":", "linewidth": 2.2},
                   "macro": {"color": "dimgray", "linestyle": "--", "linewidth": 2.2}}
@@ -308,18 +309,27 @@ def plot_predictions(report, n: int = 16, only_errors: bool = False, ncols: int 
                       panel_size=panel_size, suptitle=suptitle)
 
 
-def plot_top_losses(report, k: int = 9, ncols: int | None = None, size: int = 128, panel_size: float = 2.1):
+def plot_top_losses(report, k: int = 9, ncols: int | None = None, size: int = 128, panel_size: float = 2.1,
+                    heatmaps=None):
     """The ``k`` images with the highest loss: title "predicted / true", loss and p(true).
 
     These are the model's worst mistakes (or least confident right answers): look for wrong
-    labels, ambiguous photos or a missing class. Returns the Figure. Example: ``plot_top_losses(report)``.
+    labels, ambiguous photos or a missing class. ``heatmaps=model`` (the model that made the report)
+    blends on each photo the heat map of the class it predicted (:func:`cvkit.explain`: where it saw
+    that class). Returns the Figure. Example: ``plot_top_losses(report, heatmaps=model)``.
     """
     table = report.top_losses(k)
     titles = [f"{r.predicted} / {r.true}\nloss {r.loss:.2f}, p {r.p_true:.2f}" for r in table.itertuples()]
     colors = ["red" if r.predicted != r.true else "black" for r in table.itertuples()]
-    return image_grid(_report_images(report, table.index.to_numpy(), size), titles, ncols=ncols,
-                      colors=colors, panel_size=panel_size,
-                      suptitle="Top losses: predicted / true, loss, probability of true class")
+    images = _report_images(report, table.index.to_numpy(), size)
+    suptitle = "Top losses: predicted / true, loss, probability of true class"
+    if heatmaps is not None:
+        from cvkit.evaluation._explain import explain
+
+        found = explain(heatmaps, [report.paths[i] for i in table.index], target=list(table["predicted"]))
+        images = [None if im is None or m is None else overlay_heatmap(im, m) for im, m in zip(images, found.maps)]
+        suptitle += f"; heat map ({found.method}) of the predicted class"
+    return image_grid(images, titles, ncols=ncols, colors=colors, panel_size=panel_size, suptitle=suptitle)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -102,14 +102,15 @@ def test_notebook_draws_the_plots(executed):
     figures = [o for _, o in _outputs(executed) if _is_figure(o)]
     sizes = [o.data["text/plain"] for o in figures]
     # summary (3 panels), prediction grid (8 images), top losses (4 images), thresholds, reliability
-    # diagram, novelty histogram, photos of other things, learning curve
+    # diagram, novelty histogram, photos of other things, learning curve, heat maps (8 images)
     assert any("with 3 Axes" in s for s in sizes), sizes
-    assert len(figures) == 8, sizes
+    assert len(figures) == 9, sizes
     sources = [c.source for c, o in _outputs(executed) if _is_figure(o)]
     assert any("plot_summary" in s for s in sources) and any("plot_top_losses" in s for s in sources)
     assert any("plot_predictions" in s for s in sources) and any("plot_thresholds" in s for s in sources)
     assert any("plot_calibration" in s for s in sources) and any("learning_curve" in s for s in sources)
     assert any("unknown_report" in s for s in sources) and any("save_unknown_threshold" in s for s in sources)
+    assert any("cvkit.explain" in s for s in sources)
 
 
 def test_notebook_shows_photos_of_other_things_answered_unknown(executed):
