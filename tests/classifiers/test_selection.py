@@ -11,8 +11,17 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from cvkit.classifiers import FeatureClassifier
-from cvkit.classifiers._heads import resolve_class_weight
-from cvkit.classifiers._selection import CANDIDATES, MARGIN, choose_head, describe, favourite, named_head
+from cvkit.classifiers._calibrate import fixed_head, out_of_fold_log_proba
+from cvkit.classifiers._heads import fit_head, resolve_class_weight
+from cvkit.classifiers._selection import (
+    CANDIDATES,
+    MARGIN,
+    choose_head,
+    describe,
+    favourite,
+    named_head,
+    path_log_proba,
+)
 from cvkit.models import load_model
 from cvkit.models._head import LinearHead, ScoresAsLogits
 
@@ -122,3 +131,16 @@ def test_auto_on_imbalanced_photos_weighs_classes_and_records_the_choice(sample_
     assert clf.metrics_["head"]["scores"].keys() == set(CANDIDATES)
     loaded = load_model(clf.save(tmp_path / "imbalanced"))
     assert loaded.metadata_["metrics"]["head"]["chosen"] == clf.head_
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_out_of_fold_predictions_read_from_the_search_match_refitting(weighted):
+    F, y = _blobs([30, 20, 12], spread=2.0, seed=6)
+    weights = {0: 0.7, 1: 1.0, 2: 1.7} if weighted else None
+    head = fit_head(named_head("logistic", 12), F, y, weights)
+    read = path_log_proba(head, F, y)
+    refit = out_of_fold_log_proba(fixed_head(head, None), F, y, 5, 0, weights, fit_head)
+    assert read is not None and read.shape == refit.shape
+    assert np.mean(read.argmax(axis=1) == refit.argmax(axis=1)) >= 0.95
+    assert np.abs(np.exp(read) - np.exp(refit)).max() < 0.1
+    assert path_log_proba(named_head("svm", 12).fit(F, y), F, y) is None  # not a search: refit instead
