@@ -342,7 +342,7 @@ class ResultsWidget:
         self.confusion = ConfusionGrid(self.classes, self.y_true, self.y_pred) if labelled else None
         if self.confusion is not None:
             self.confusion.on_select(self.show_cell)
-        self.cell_text = W.HTML()
+        self.cell_text = W.HTML(layout=W.Layout(margin="0 12px 0 0"))
         self.all_button = W.Button(description="show all", icon="th")
         self.all_button.on_click(lambda _: self.show_all())
         self.cell_text.add_class("cvkit-cell-filter")
