@@ -9,8 +9,9 @@ What it does:
    in uncertain-first order after 20 labels given from code; the cleaner on an audit of the
    training split, its duplicates/leaks and the evaluation's top losses) into a temporary folder, opens it in
    JupyterLab in headless Chromium (the same harness as ``tests/test_browser.py``), runs it, clicks
-   two label buttons in the annotation widget like a user would; in the results widget it clicks the confusion matrix's biggest mistake; on the dataset map
-   (``EmbeddingWidget``) it drags a box over the upper-left quarter and hovers a selected point.
+   two label buttons in the annotation widget like a user would; in the results widget it
+   clicks the confusion matrix's biggest mistake; on the dataset map (``EmbeddingWidget``) it
+   drags a box over the upper-left quarter and hovers a selected point, and
 3. saves one screenshot per widget to ``docs/`` (or ``--out``; ``--only NAME...`` for some of them).
 
 Nothing in ``sample_data/`` is written to: the annotations go to the temporary folder.

@@ -67,9 +67,17 @@ function render({ model, el }) {
       c.setAttribute("cx", px(u)); c.setAttribute("cy", py(v));
       c.setAttribute("r", chosen.has(i) ? r + 2 : r);
       c.setAttribute("fill", colour);
-      c.setAttribute("stroke", chosen.has(i) ? "#000" : (ring || "none"));
-      c.setAttribute("stroke-width", chosen.has(i) || ring ? 2 : 0);
+      c.setAttribute("stroke", chosen.has(i) ? "#000" : "none");
+      c.setAttribute("stroke-width", chosen.has(i) ? 2 : 0);
       g.appendChild(c);
+      if (ring) {  // a ring around the point, apart from it (a red ring shows on a red point too)
+        const o = document.createElementNS(NS, "circle");
+        o.setAttribute("cx", px(u)); o.setAttribute("cy", py(v));
+        o.setAttribute("r", (chosen.has(i) ? r + 2 : r) + 3.5);
+        o.setAttribute("fill", "none"); o.setAttribute("stroke", ring); o.setAttribute("stroke-width", 2);
+        o.setAttribute("class", "cvkit-point-ring");
+        g.appendChild(o);
+      }
       if (cross) {
         const s = r + 3, x = px(u), y = py(v);
         const d = `M${x - s},${y - s}L${x + s},${y + s}M${x - s},${y + s}L${x + s},${y - s}`;
@@ -124,7 +132,7 @@ _CSS = """
 .cvkit-scatter-bg { fill: #fafafa; stroke: #ccc; cursor: crosshair; }
 .cvkit-scatter-box { fill: rgba(31, 78, 153, 0.12); stroke: #1f4e99; stroke-dasharray: 4 2; }
 .cvkit-point { cursor: pointer; }
-.cvkit-point:hover circle { stroke: #000; stroke-width: 2; }
+.cvkit-point:hover circle:first-child { stroke: #000; stroke-width: 2; }
 .cvkit-scatter-tip { position: absolute; display: none; pointer-events: none; background: #fff;
   border: 1px solid #999; border-radius: 3px; padding: 2px 5px; font-size: 11px; white-space: nowrap;
   box-shadow: 0 1px 3px rgba(0,0,0,.2); z-index: 10; }
