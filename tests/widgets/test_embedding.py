@@ -172,3 +172,21 @@ def test_notebook_display(photos, tmp_path):
     assert bundle["text/plain"] == repr(w)
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == w.widget.model_id
     assert cvkit.EmbeddingWidget is EmbeddingWidget
+
+
+def test_ten_thousand_points_from_a_map_already_made(sample_dataset, tmp_path):
+    """The issue's size: 10,000 points (coordinates given, so no t-SNE here); a box and the list."""
+    rng = np.random.default_rng(1)
+    n = 10_000
+    xy = rng.uniform(-50, 50, size=(n, 2))
+    paths = [sample_dataset.paths[i % len(sample_dataset)] for i in range(n)]
+    table = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "label": [f"c{i % 7}" for i in range(n)], "path": paths},
+                         index=pd.Index(np.arange(n), name="index"))
+    table.attrs.update(method="given", n_input=n)
+    w = EmbeddingWidget(None, coordinates=table, output=tmp_path / "relabel.tsv")
+    assert len(w.plot.points) == n and len(w.classes) == 7 and w.plot.radius == 4
+    w.select_box((-50, 0), (0, 50))
+    expected = np.flatnonzero((xy[:, 0] <= 0) & (xy[:, 1] >= 0))
+    assert w.selected == expected.tolist() and 2000 < len(expected) < 3000
+    assert f"&hellip; and {len(expected) - 30} more" in w.listing.value
+    assert w.listing.value.count("<br>") == 30
