@@ -286,13 +286,11 @@ class ResultsWidget:
             cell = (self.classes.index(true), self.classes.index(pred))
         if self.confusion is not None:
             self.confusion.highlight(cell)
-        filtered = true != _ALL or pred != _ALL or self.show.value != "all"
-        self.all_button.layout.display = None if filtered else "none"
-        if cell is not None:
-            self.cell_text.value = (f"showing: true <b>{esc(true)}</b>, predicted <b>{esc(pred)}</b> "
-                                    f"({len(self.indices)})")
-        else:
-            self.cell_text.value = f"showing: {'filtered' if filtered else 'all'} photos ({len(self.indices)})"
+        parts = ([self.show.value] if self.show.value != "all" else []) \
+            + ([f"true <b>{esc(true)}</b>"] if true != _ALL else []) \
+            + ([f"predicted <b>{esc(pred)}</b>"] if pred != _ALL else [])
+        self.all_button.layout.display = None if parts else "none"
+        self.cell_text.value = f"showing: {', '.join(parts) or 'all photos'} ({len(self.indices)})"
 
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:

@@ -277,6 +277,10 @@ def test_clicking_a_confusion_cell_shows_its_photos_and_show_all_brings_them_bac
     w.all_button.click()
     assert list(w.indices) == list(range(len(test))) and w.confusion.selected is None
     assert w.cell_text.value == f"showing: all photos ({len(test)})" and w.all_button.layout.display == "none"
+    w.show.value = "incorrect"                                # other filters are described too
+    w.true_class.value = true
+    assert w.cell_text.value == f"showing: incorrect, true <b>{true}</b> ({len(w.indices)})"
+    assert w.confusion.selected is None and w.all_button.layout.display is None
     # a diagonal cell by name, from code; an empty cell cannot be clicked
     w.show_cell(true, true)
     assert list(w.indices) == list(np.flatnonzero((test.targets == i) & (y_pred == i)))
