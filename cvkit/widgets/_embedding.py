@@ -62,7 +62,7 @@ class EmbeddingWidget:
     Parameters
     ----------
     data : an ImageDataset, a folder or list of photos (featurized with the cached featurizer), or an
-        array of features ``(n, d)`` with their ``paths``.
+        array of features ``(n, d)`` with their ``paths``; ignored (may be None) with ``coordinates``.
     labels : one label per photo (replaces or supplies the dataset's).
     label_issues, duplicates, report : marks, as :func:`cvkit.plot_embedding` takes them: label issues
         ringed in black, duplicates crossed, the report's wrong answers ringed in red.
