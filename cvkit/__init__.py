@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "ResultsWidget": "cvkit.widgets",
     "PrecisionRecallWidget": "cvkit.widgets",
     "CleanerWidget": "cvkit.widgets",
+    "EmbeddingWidget": "cvkit.widgets",
     "Client": "cvkit.serving",
     "BackgroundServer": "cvkit.serving",
     "batch_score": "cvkit.models",

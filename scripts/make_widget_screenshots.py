@@ -9,8 +9,10 @@ What it does:
    in uncertain-first order after 20 labels given from code; the cleaner on an audit of the
    training split, its duplicates/leaks and the evaluation's top losses) into a temporary folder, opens it in
    JupyterLab in headless Chromium (the same harness as ``tests/test_browser.py``), runs it, clicks
-   two label buttons in the annotation widget like a user would, and
-3. saves one screenshot per widget to ``docs/`` (or ``--out``).
+   two label buttons in the annotation widget like a user would; in the results widget it
+   clicks the confusion matrix's biggest mistake; on the dataset map (``EmbeddingWidget``) it
+   drags a box over the upper-left quarter and hovers a selected point, and
+3. saves one screenshot per widget to ``docs/`` (or ``--out``; ``--only NAME...`` for some of them).
 
 Nothing in ``sample_data/`` is written to: the annotations go to the temporary folder.
 
@@ -41,6 +43,8 @@ SHOTS = {  # css class of the widget -> file name
     "cvkit-precision-recall": "widget_precision_recall.png",
     "cvkit-uncertain-shot": "widget_annotation_uncertain.png",
     "cvkit-cleaner": "widget_cleaner.png",
+    "cvkit-confusion-shot": "widget_confusion.png",
+    "cvkit-embedding-shot": "widget_embedding.png",
 }
 
 
@@ -110,15 +114,52 @@ def tour_notebook(path: Path, report_path: Path, labels_path: Path) -> None:
              "CleanerWidget(issues, cvkit.find_duplicates(train, other=test), report, only_issues=False,\n"
              "              top_losses=5, image_size=(320, 240),\n"
              f"              output={str(labels_path.with_name('corrections.tsv'))!r})"),
+        code("confusion = ResultsWidget(report)\n"
+             "confusion.widget.add_class('cvkit-confusion-shot')\n"
+             "confusion"),
+        code("from cvkit.widgets import EmbeddingWidget\n"
+             "emb = EmbeddingWidget(data, label_issues=issues, report=report,\n"
+             f"                      output={str(labels_path.with_name('relabel.tsv'))!r})\n"
+             "emb.widget.add_class('cvkit-embedding-shot')\n"
+             "emb"),
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
     nbformat.write(nb, str(path))
 
 
+def click_worst_confusion_cell(page, report: EvaluationReport) -> None:
+    """Click the confusion matrix's biggest mistake (true i, predicted j), as a user looking for why would."""
+    import numpy as np
+
+    counts = np.zeros((len(report.classes),) * 2, int)
+    np.add.at(counts, (report.y_true, report.y_pred), 1)
+    np.fill_diagonal(counts, 0)
+    i, j = np.unravel_index(counts.argmax(), counts.shape)
+    shot = page.locator(".cvkit-confusion-shot")
+    shot.locator(f".cvkit-cell-{i}-{j}").click()
+    shot.locator(".cvkit-cell-filter", has_text=f"predicted {report.classes[j]}").wait_for()
+
+
+def select_on_the_map(page) -> None:
+    """Drag a box over the map's upper-left quarter, then hover a point inside it (its photo shows)."""
+    shot = page.locator(".cvkit-embedding-shot")
+    shot.scroll_into_view_if_needed()
+    box = shot.locator(".cvkit-scatter svg").bounding_box()
+    page.mouse.move(box["x"] + 3, box["y"] + 3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    shot.locator(".cvkit-embedding-count", has_text="selected").wait_for()
+    shot.locator(".cvkit-point-selected").first.hover()
+    shot.locator(".cvkit-embedding-details b").first.wait_for()
+    page.wait_for_timeout(500)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(REPO / "docs"), help="folder for the PNG files")
+    parser.add_argument("--only", nargs="+", choices=sorted(SHOTS.values()), help="write only these files")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,8 +191,12 @@ def main() -> int:
                         not labels_path.exists() or labels_path.stat().st_mtime_ns == before):
                     time.sleep(0.1)
             page.locator(".cvkit-progress", has_text="2 labelled of").first.wait_for()
+            click_worst_confusion_cell(page, EvaluationReport.from_json(report_path))
+            select_on_the_map(page)
             page.mouse.move(0, 0)  # no hover highlight in the pictures
             for css, name in SHOTS.items():
+                if args.only and name not in args.only:
+                    continue
                 element = page.locator(f".{css}").first
                 element.scroll_into_view_if_needed()
                 page.wait_for_timeout(300)  # let images finish painting

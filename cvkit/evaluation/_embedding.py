@@ -39,7 +39,7 @@ from cvkit.evaluation._audit import image_features
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["embedding_coordinates", "plot_embedding", "project", "TSNE_MAX_POINTS", "TSNE_MIN_POINTS",
+__all__ = ["embedding_coordinates", "plot_embedding", "project", "marked_rows", "TSNE_MAX_POINTS", "TSNE_MIN_POINTS",
            "PCA_DIMENSIONS"]
 
 #: Above this many points, t-SNE lays out a sample and the rest are placed by their neighbours.
@@ -138,6 +138,18 @@ def _marks(marks: Any, table: pd.DataFrame, what: str) -> np.ndarray:
     if not (table.path.astype(str) != "").any():
         raise ValueError(f"{what}: features have no paths; mark them with a boolean mask or positions")
     return table.path.isin({str(v) for v in values}).to_numpy()
+
+
+def marked_rows(marks: Any, table: pd.DataFrame, what: str = "marks") -> np.ndarray:
+    """A boolean mask over the rows of :func:`embedding_coordinates`'s ``table``: the photos ``marks``
+    names (the inputs :func:`plot_embedding` takes for ``label_issues``, ``duplicates`` and ``wrong``).
+
+    Example:
+        >>> xy = embedding_coordinates(np.eye(3), method="pca")
+        >>> marked_rows([2], xy).tolist()
+        [False, False, True]
+    """
+    return _marks(marks, table, what)
 
 
 def embedding_coordinates(dataset_or_features: Any, labels: Sequence[str] | None = None, *, method: str = "auto",

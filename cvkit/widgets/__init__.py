@@ -5,6 +5,8 @@
 - :class:`PrecisionRecallWidget`: a threshold slider with precision, recall and coverage.
 - :class:`CleanerWidget`: review suspect images (label issues, duplicates, top losses); relabel,
   exclude or keep, saved to a corrections TSV that ``ImageDataset.with_corrections`` applies.
+- :class:`EmbeddingWidget`: the map of a dataset; hover or click a photo, drag a box to select a
+  region and send it to an :class:`AnnotationWidget` for relabelling.
 
 The widget classes are imported on first use, so ``import cvkit.widgets`` stays cheap.
 
@@ -27,6 +29,7 @@ _EXPORTS = {
     "LabelsFile": "cvkit.widgets._labels_file",
     "CleanerWidget": "cvkit.widgets._cleaner",
     "CorrectionsFile": "cvkit.widgets._cleaner",
+    "EmbeddingWidget": "cvkit.widgets._embedding",
 }
 
 _lazy_getattr, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

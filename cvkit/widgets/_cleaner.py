@@ -41,11 +41,12 @@ from cvkit.data._images import PathLike
 from cvkit.evaluation._report import EvaluationReport
 from cvkit.widgets._display import ImageCache, esc, placeholder_html
 from cvkit.widgets._labels_file import check_label
+from cvkit.widgets._photo_issues import PHOTO_ISSUES, is_photo_issue_table, photo_issue_pages
 
 __all__ = ["CleanerWidget", "CorrectionsFile", "Suspect", "SHOW_OPTIONS"]
 
 #: What the "show" filter offers.
-SHOW_OPTIONS = ("all", "undecided", "decided", "label issues", "duplicates", "top losses")
+SHOW_OPTIONS = ("all", "undecided", "decided", "label issues", "duplicates", "top losses", "photo issues")
 
 
 class CorrectionsFile:
@@ -166,6 +167,8 @@ def suspects_from(source: Any, only_issues: bool = True, top_losses: int = 20) -
         return _from_issues(source, only_issues)
     if {"path_a", "path_b", "label_a", "label_b"} <= columns:
         return _from_pairs(source)
+    if is_photo_issue_table(columns):  # find_image_issues, dataset.audit(), the cvkit audit table
+        return [Suspect(**page) for page in photo_issue_pages(source)]
     raise TypeError("CleanerWidget takes find_label_issues or find_duplicates tables and EvaluationReports, "
                     f"not {type(source).__name__}" + (f" with columns {sorted(columns)}" if columns else ""))
 
@@ -235,7 +238,8 @@ class CleanerWidget:
 
     Parameters
     ----------
-    *sources : ``find_label_issues`` tables, ``find_duplicates`` tables and EvaluationReports.
+    *sources : ``find_label_issues`` and ``find_duplicates`` tables, EvaluationReports, and image-quality
+        tables (``find_image_issues``, ``dataset.audit()``, ``cvkit audit``: blurry, dark... with their reason).
     output : the corrections TSV (resumed if it exists). Default: ``corrections.tsv`` in the data
         folder (the folder above the class folders the images share).
     labels : the classes offered for relabelling; default the classes the sources name.
@@ -264,7 +268,7 @@ class CleanerWidget:
         self.suspects: list[Suspect] = [s for src in sources for s in suspects_from(src, only_issues, top_losses)]
         self.store = CorrectionsFile(output if output is not None else _default_output(self.suspects))
         self.output = self.store.path
-        found = [g for s in self.suspects for g in s.given] + [c for s in self.suspects for c in s.proba]
+        found = [g for s in self.suspects for g in s.given if g] + [c for s in self.suspects for c in s.proba]
         names = list(labels) if labels is not None else sorted(set(found))
         self.labels = [check_label(x) for x in dict.fromkeys(names)]
         self.image_size = (int(image_size[0]), int(image_size[1]))
@@ -370,7 +374,7 @@ class CleanerWidget:
     def _matches(self, s: Suspect) -> bool:
         show, cls = self.show.value, self.class_filter.value
         kinds = {"label issues": ("label issue", "odd image", "reviewed"), "duplicates": ("duplicate",),
-                 "top losses": ("top loss",)}
+                 "top losses": ("top loss",), "photo issues": PHOTO_ISSUES}
         if show in kinds and s.kind not in kinds[show]:
             return False
         if show == "undecided" and self._decided(s):

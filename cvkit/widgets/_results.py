@@ -29,6 +29,7 @@ import numpy as np
 
 from cvkit.data._dataset import ImageDataset
 from cvkit.models._decision import DecisionRule
+from cvkit.widgets._confusion import ConfusionGrid
 from cvkit.widgets._display import ImageCache, esc, placeholder_html
 
 __all__ = ["ResultsWidget", "SORT_OPTIONS", "SHOW_OPTIONS"]
@@ -82,7 +83,11 @@ class ResultsWidget:
     ``predicted_class`` (dropdowns, ``"(all)"`` for no filter), ``sort`` (dataset order, confidence
     either way, loss), ``previous_button``, ``next_button``, ``slider`` (1-based position among the
     images that pass the filters). ``indices`` lists the rows that pass, in display order;
-    ``row`` is the row shown.
+    ``row`` is the row shown. With true labels, ``confusion`` (a
+    :class:`~cvkit.widgets._confusion.ConfusionGrid`) shows the confusion matrix: a click on a cell
+    (or :meth:`show_cell`) shows only the photos of true class i predicted as j, says so in
+    ``cell_text`` ("showing: true X, predicted Y (n)"), and ``all_button`` (or :meth:`show_all`)
+    goes back to all photos.
 
     Example:
         >>> import cvkit
@@ -244,7 +249,48 @@ class ResultsWidget:
             rows = rows[np.argsort(-np.nan_to_num(self.loss[rows], nan=-np.inf), kind="stable")]
         self.indices: np.ndarray = rows
         self._pos = 0
+        self._describe_cell()
         self._refresh()
+
+    def show_cell(self, true: int | str, predicted: int | str) -> None:
+        """Show only the photos of true class ``true`` predicted as ``predicted`` (names or indices)."""
+        if self.truth is None:
+            raise ValueError("ResultsWidget: the images have no true labels, so there is no confusion matrix")
+        names = [self.classes[c] if isinstance(c, (int, np.integer)) else str(c) for c in (true, predicted)]
+        for name in names:
+            if name not in self.classes:
+                raise ValueError(f"unknown class {name!r}; the classes are {self.classes}")
+        self._updating = True
+        try:
+            self.show.value = "all"
+            self.true_class.value, self.predicted_class.value = names
+        finally:
+            self._updating = False
+        self._apply_filters()
+
+    def show_all(self) -> None:
+        """Drop the class and show filters: every photo again."""
+        self._updating = True
+        try:
+            self.show.value = "all"
+            self.true_class.value = self.predicted_class.value = _ALL
+        finally:
+            self._updating = False
+        self._apply_filters()
+
+    def _describe_cell(self) -> None:
+        """The "showing: ..." line and the highlighted cell, from the filters (a click sets them)."""
+        true, pred = self.true_class.value, self.predicted_class.value
+        cell = None
+        if self.show.value == "all" and true in self.classes and pred in self.classes:
+            cell = (self.classes.index(true), self.classes.index(pred))
+        if self.confusion is not None:
+            self.confusion.highlight(cell)
+        parts = ([self.show.value] if self.show.value != "all" else []) \
+            + ([f"true <b>{esc(true)}</b>"] if true != _ALL else []) \
+            + ([f"predicted <b>{esc(pred)}</b>"] if pred != _ALL else [])
+        self.all_button.layout.display = None if parts else "none"
+        self.cell_text.value = f"showing: {', '.join(parts) or 'all photos'} ({len(self.indices)})"
 
     # ------------------------------------------------------------------ widgets
     def _build(self) -> None:
@@ -291,15 +337,25 @@ class ResultsWidget:
         self.previous_button.on_click(lambda _: self.previous())
         self.next_button.on_click(lambda _: self.next())
         self.slider.observe(self._on_slider, names="value")
+        self.confusion = ConfusionGrid(self.classes, self.y_true, self.y_pred) if labelled else None
+        if self.confusion is not None:
+            self.confusion.on_select(self.show_cell)
+        self.cell_text = W.HTML(layout=W.Layout(margin="0 12px 0 0"))
+        self.all_button = W.Button(description="show all", icon="th")
+        self.all_button.on_click(lambda _: self.show_all())
+        self.cell_text.add_class("cvkit-cell-filter")
+        self.all_button.add_class("cvkit-show-all")
 
         self.widget = W.VBox([
             W.HBox([self.show, self.sort]),
             W.HBox([self.true_class, self.predicted_class]),
             W.HBox([self.previous_button, self.slider, self.next_button, self.position_text]),
+            W.HBox([self.cell_text, self.all_button]),
             self.title,
             W.HBox([W.Box([self.image, self.placeholder]),
                     W.VBox([self.verdict, W.HTML("<b>class scores</b>"), self.bars],
                            layout=W.Layout(margin="0 0 0 16px"))]),
+            *([self.confusion.widget] if self.confusion is not None else []),
         ])
         self.widget.add_class("cvkit-results")
 

@@ -227,3 +227,96 @@ def test_key_press_in_annotation_and_cleaner_click_land_in_their_files(project, 
     from cvkit import ImageDataset
     fixed = ImageDataset.from_directory(project / "sample_data").with_corrections(corrections)
     assert fixed.image_labels[0] == "fruit"
+
+
+def test_confusion_cell_click_and_dataset_map_selection_reach_the_kernel(project, lab, artifacts):
+    """Issue 27: a click on a confusion-matrix cell filters the ResultsWidget's photos; on the
+    EmbeddingWidget, hovering shows a photo, a dragged box selects the points inside it, and "send to
+    annotation" opens the annotation widget on them, whose click lands in its own labels file."""
+    import nbformat
+    import numpy as np
+
+    from cvkit.evaluation import EvaluationReport
+
+    images = sorted((project / "sample_data").rglob("*.jpg"))
+    before = {p: _sha(p) for p in images}
+    truth = [p.parent.name for p in images]                   # 3 bird, 3 fruit
+    proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7],     # the third bird is called a fruit
+                      [0.2, 0.8], [0.4, 0.6], [0.1, 0.9]])
+    EvaluationReport(truth, proba, ["bird", "fruit"], paths=images).to_json(project / "map_report.json")
+    relabel = project / "map" / "relabel.tsv"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+        "import numpy as np\n"
+        "from pathlib import Path\n"
+        "from cvkit.evaluation import EvaluationReport\n"
+        "from cvkit.widgets import EmbeddingWidget, ResultsWidget\n"
+        "report = EvaluationReport.from_json('map_report.json')\n"
+        "paths = sorted(str(p) for p in Path('sample_data').rglob('*.jpg'))\n"
+        "labels = [Path(p).parent.name for p in paths]\n"
+        "features = np.array([[0, 0], [1, 0], [0, 1], [9, 9], [10, 9], [9, 10]], float)",
+        "ResultsWidget(report)",
+        "EmbeddingWidget(features, labels=labels, paths=paths, report=report, method='pca',\n"
+        "                output='map/relabel.tsv')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(project / "map.ipynb"))
+
+    page = lab.open_notebook("map.ipynb")
+    try:
+        lab.run_all(page)
+        assert lab.cell_errors(page) == [], lab.log
+        results = page.locator(".cvkit-results")
+        results.wait_for(state="visible")
+        assert "1 of 6 shown" in results.locator(".cvkit-position").inner_text()
+        cells = results.locator(".cvkit-confusion-cell")
+        assert [cells.nth(k).inner_text() for k in range(4)] == ["2", "1", "0", "3"]
+        results.locator(".cvkit-cell-0-1").click()                 # true bird, predicted fruit
+        results.locator(".cvkit-cell-filter", has_text="showing: true bird, predicted fruit (1)").wait_for()
+        results.locator(".cvkit-position", has_text="1 of 1 shown").wait_for()
+        assert images[2].name in results.inner_text()
+        results.locator(".cvkit-cell-0-1").scroll_into_view_if_needed()
+        page.mouse.move(0, 0)
+        results.screenshot(path=str(artifacts / "browser_confusion_widget.png"))
+        results.locator(".cvkit-show-all").click()
+        results.locator(".cvkit-position", has_text="1 of 6 shown").wait_for()
+
+        emap = page.locator(".cvkit-embedding")
+        emap.wait_for(state="visible")
+        emap.scroll_into_view_if_needed()
+        points = emap.locator(".cvkit-point")
+        assert points.count() == 6
+        points.nth(4).hover()                                     # the tip, and the photo beside the map
+        tip = emap.locator(".cvkit-scatter-tip")
+        tip.wait_for(state="visible")
+        assert tip.inner_text() == f"fruit · {Path('sample_data', 'fruit', images[4].name)}"
+        emap.locator(".cvkit-embedding-details", has_text=images[4].name).wait_for()
+        assert emap.locator("img").first.evaluate("el => el.complete && el.naturalWidth > 0")
+        # drag a box over the left half of the plot: the points drawn there are selected
+        svg = emap.locator(".cvkit-scatter svg").bounding_box()
+        middle = svg["x"] + svg["width"] / 2
+        inside = sorted(int(points.nth(k).get_attribute("data-index")) for k in range(6)
+                        if points.nth(k).locator("circle").first.bounding_box()["x"] + 5 < middle)
+        assert 0 < len(inside) < 6
+        page.mouse.move(svg["x"] + 3, svg["y"] + 3)
+        page.mouse.down()
+        page.mouse.move(middle, svg["y"] + svg["height"] - 3, steps=8)
+        page.mouse.up()
+        emap.locator(".cvkit-embedding-count", has_text=f"{len(inside)} selected").wait_for()
+        listed = emap.locator(".cvkit-embedding-list").inner_text()
+        assert all(images[i].name in listed for i in inside)
+        assert emap.locator(".cvkit-point-selected").count() == len(inside)
+        page.mouse.move(0, 0)
+        emap.screenshot(path=str(artifacts / "browser_embedding_widget.png"))
+        emap.locator(".cvkit-send-annotation").click()
+        annotation = emap.locator(".cvkit-annotation")
+        annotation.wait_for(state="visible")
+        annotation.locator(".cvkit-progress", has_text=f"0 labelled of {len(inside)}").wait_for()
+        annotation.locator(".cvkit-label-button", has_text="fruit").click()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _read_rows(relabel):
+            time.sleep(0.2)
+        assert _read_rows(relabel) == [[f"../sample_data/{truth[inside[0]]}/{images[inside[0]].name}", "fruit"]]
+    finally:
+        _screenshots(page, ".cvkit-embedding", artifacts / "browser_map")
+        page.close()
+    assert {p: _sha(p) for p in images} == before

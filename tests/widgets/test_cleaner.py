@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 import shutil
 import signal
@@ -197,3 +198,57 @@ def test_file_always_parses_even_when_the_writer_is_killed(data, tmp_path):
     # a fresh store cleans up what a killed save left behind
     CorrectionsFile(out)
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_photo_issues_from_find_image_issues_show_their_kind_and_reason(data, tmp_path):
+    """Issue 27: blurry, dark... photos are pages of their own, their reason shown; decisions apply."""
+    from PIL import Image
+
+    import cvkit
+
+    dark = Path(data.paths[1])                      # make one bird dark and one fruit tiny (copies)
+    Image.open(dark).point(lambda v: v // 12).save(dark)
+    small = Path(data.paths[4])
+    Image.open(small).resize((20, 20)).save(small)
+    table = cvkit.find_image_issues(data)
+    assert {"dark", "small"} <= set(table.issue)
+    w = CleanerWidget(table, output=tmp_path / "corrections.tsv")
+    assert [s.kind for s in w.suspects] == list(table.issue)
+    assert [s.paths for s in w.suspects] == [[p] for p in table.path]
+    assert w.labels == ["bird", "fruit"]
+    k = [s.kind for s in w.suspects].index("dark")
+    w.go(k)
+    reason = table.reason.iloc[k]
+    assert reason and w.heading.value == (f'<b style="font-size:14px">dark</b> '
+                                          f'<span style="color:#666">{html.escape(reason)}</span>')
+    assert "given: <b>bird</b>" in w.panels[0].verdict.value
+    w.show.value = "photo issues"
+    assert len(w.visible) == len(table)
+    w.show.value = "top losses"
+    assert w.visible == []
+    w.show.value = "photo issues"
+    w.go([s.kind for s in w.visible].index("dark"))
+    w.exclude()
+    assert str(dark) not in data.with_corrections(tmp_path / "corrections.tsv").paths
+
+
+def test_the_cvkit_audit_table_mixes_label_pair_and_photo_pages(data, tmp_path):
+    from cvkit.cli._audit import TABLE_COLUMNS
+
+    p = data.paths
+    rows = [{"problem": "label", "path": p[0], "label": "bird", "suggested_label": "fruit", "label_quality": 0.05,
+             "ood_score": 0.4},
+            {"problem": "duplicate", "path": p[1], "label": "bird", "other_path": p[4], "other_label": "fruit",
+             "similarity": 0.991, "kind": "near"},
+            {"problem": "blurry", "path": p[2], "label": "bird", "score": 3.1,
+             "reason": "sharpness 3.1, under 7% of the set's median 60.2"}]
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    w = CleanerWidget(table, output=tmp_path / "corrections.tsv")
+    assert [(s.kind, s.paths, s.given, s.suggested) for s in w.suspects] == [
+        ("label issue", [p[0]], ["bird"], "fruit"), ("duplicate", [p[1], p[4]], ["bird", "fruit"], None),
+        ("blurry", [p[2]], ["bird"], None)]
+    assert w.suspects[0].note == "label quality 0.05" and w.suspects[1].note == "duplicate, similarity 0.991"
+    w.go(2)
+    assert "sharpness 3.1, under 7% of the set&#x27;s median 60.2" in w.heading.value
+    w.relabel("fruit")
+    assert data.with_corrections(tmp_path / "corrections.tsv").image_labels[2] == "fruit"

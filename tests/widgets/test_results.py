@@ -249,3 +249,50 @@ def test_a_model_with_an_unknown_cut_shows_its_unknown_answers(sample_split, tmp
     assert "unknown</b> (unlike the training photos)" in w.verdict.value
     bare = ResultsWidget(paths, model.predict_proba(paths), classes=model.classes_, decision_rule=model.decision_rule_)
     assert not bare.unknown.any() and "unknown" not in bare.show.options  # a bare rule has no novelty to cut
+
+
+def test_clicking_a_confusion_cell_shows_its_photos_and_show_all_brings_them_back(scored):
+    """Issue 27: the confusion matrix's cells are buttons; a click filters the photos to that cell."""
+    test, proba = scored
+    w = ResultsWidget(test, proba)
+    y_pred = proba.argmax(axis=1)
+    expected = np.zeros((4, 4), int)
+    np.add.at(expected, (test.targets, y_pred), 1)
+    np.testing.assert_array_equal(w.confusion.matrix, expected)
+    assert {b.description for b in w.confusion.buttons.values()} == {str(n) for n in expected.ravel()}
+    # the biggest mistake: an off-diagonal cell with photos in it
+    off = expected - np.diag(np.diag(expected))
+    i, j = np.unravel_index(off.argmax(), off.shape)
+    assert off[i, j] > 0
+    w.confusion.buttons[i, j].click()
+    rows = np.flatnonzero((test.targets == i) & (y_pred == j))
+    assert list(w.indices) == list(rows) and w.row == rows[0]
+    true, pred = test.labels[i], test.labels[j]
+    assert w.cell_text.value == f"showing: true <b>{true}</b>, predicted <b>{pred}</b> ({len(rows)})"
+    assert f"true: <b>{true}</b>" in w.verdict.value and f">{pred}</b>" in w.verdict.value
+    assert w.confusion.selected == (i, j) and w.confusion.buttons[i, j].layout.border
+    assert (w.true_class.value, w.predicted_class.value) == (true, pred)   # the dropdowns agree
+    # the shade is the share of the true class: a fuller row share, a stronger colour
+    assert w.confusion.buttons[i, j].style.button_color != w.confusion.buttons[i, i].style.button_color
+    w.all_button.click()
+    assert list(w.indices) == list(range(len(test))) and w.confusion.selected is None
+    assert w.cell_text.value == f"showing: all photos ({len(test)})" and w.all_button.layout.display == "none"
+    w.show.value = "incorrect"                                # other filters are described too
+    w.true_class.value = true
+    assert w.cell_text.value == f"showing: incorrect, true <b>{true}</b> ({len(w.indices)})"
+    assert w.confusion.selected is None and w.all_button.layout.display is None
+    # a diagonal cell by name, from code; an empty cell cannot be clicked
+    w.show_cell(true, true)
+    assert list(w.indices) == list(np.flatnonzero((test.targets == i) & (y_pred == i)))
+    empty = [cell for cell, n in np.ndenumerate(expected) if n == 0]
+    assert all(w.confusion.buttons[c].disabled for c in empty)
+    with pytest.raises(ValueError, match="unknown class 'cat'"):
+        w.show_cell("cat", true)
+
+
+def test_no_confusion_matrix_without_true_labels(sample_split):
+    _, test = sample_split
+    w = ResultsWidget(ImageDataset(test.paths[:2]), np.array([[0.9, 0.1], [0.2, 0.8]]), classes=["a", "b"])
+    assert w.confusion is None
+    with pytest.raises(ValueError, match="no true labels"):
+        w.show_cell(0, 1)
