@@ -45,6 +45,7 @@ SHOTS = {  # css class of the widget -> file name
     "cvkit-cleaner": "widget_cleaner.png",
     "cvkit-confusion-shot": "widget_confusion.png",
     "cvkit-embedding-shot": "widget_embedding.png",
+    "cvkit-heatmap-shot": "widget_results_heatmap.png",
 }
 
 
@@ -53,6 +54,7 @@ def sample_report(report_path: Path) -> None:
     data = cvkit.ImageDataset.from_directory(REPO / "sample_data")
     train, test = data.split(test_size=0.34, random_state=0)
     clf = FeatureClassifier().fit(train)
+    clf.save(report_path.with_name("model"))  # for the results widget's heat maps
     report = cvkit.evaluate(clf, test)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -117,6 +119,11 @@ def tour_notebook(path: Path, report_path: Path, labels_path: Path) -> None:
         code("confusion = ResultsWidget(report)\n"
              "confusion.widget.add_class('cvkit-confusion-shot')\n"
              "confusion"),
+        code(f"heat = ResultsWidget(report, heatmaps={str(report_path.with_name('model'))!r})\n"
+             "heat.show.value = 'incorrect'\n"
+             "heat.heatmap_toggle.checkbox.value = True  # the map of the class each photo was given\n"
+             "heat.widget.add_class('cvkit-heatmap-shot')\n"
+             "heat"),
         code("from cvkit.widgets import EmbeddingWidget\n"
              "emb = EmbeddingWidget(data, label_issues=issues, report=report,\n"
              f"                      output={str(labels_path.with_name('relabel.tsv'))!r})\n"

@@ -31,6 +31,7 @@ from cvkit.data._dataset import ImageDataset
 from cvkit.models._decision import DecisionRule
 from cvkit.widgets._confusion import ConfusionGrid
 from cvkit.widgets._display import ImageCache, esc, placeholder_html
+from cvkit.widgets._heatmap_toggle import HeatmapToggle
 
 __all__ = ["ResultsWidget", "SORT_OPTIONS", "SHOW_OPTIONS"]
 
@@ -78,6 +79,9 @@ class ResultsWidget:
         (``set_unknown_threshold``), the images are scored for novelty by it and those above the cut
         are shown as "unknown" (with an "unknown" choice). The arg-max is still what "correct" and
         "incorrect" judge.
+    heatmaps : a model (a fitted classifier, a loaded model or its folder) to draw heat maps with: a
+        "heat map" checkbox (``heatmap_toggle.checkbox``) then overlays, on each photo looked at,
+        where the model found the evidence for its answer (:func:`cvkit.explain`, made lazily).
 
     Controls (attributes): ``show`` (all / correct / incorrect), ``true_class`` and
     ``predicted_class`` (dropdowns, ``"(all)"`` for no filter), ``sort`` (dataset order, confidence
@@ -101,7 +105,7 @@ class ResultsWidget:
 
     def __init__(self, dataset: ImageDataset | Sequence[str] | None, results: Any = None,
                  classes: Sequence[str] | None = None, max_bars: int = 10,
-                 image_size: tuple[int, int] = (360, 300), decision_rule: Any = None):
+                 image_size: tuple[int, int] = (360, 300), decision_rule: Any = None, heatmaps: Any = None):
         if results is None and _is_report(dataset):
             dataset, results = None, dataset
         if results is None:
@@ -111,6 +115,7 @@ class ResultsWidget:
         self._load(dataset, results, classes)
         self._decide(decision_rule)
         self._cache = ImageCache(self.image_size)
+        self.heatmap_toggle = None if heatmaps is None else HeatmapToggle(heatmaps, self.image_size)
         self._updating = False
         self._build()
         self._apply_filters()
@@ -337,6 +342,8 @@ class ResultsWidget:
         self.previous_button.on_click(lambda _: self.previous())
         self.next_button.on_click(lambda _: self.next())
         self.slider.observe(self._on_slider, names="value")
+        if self.heatmap_toggle is not None:
+            self.heatmap_toggle.checkbox.observe(lambda _: self._refresh(), names="value")
         self.confusion = ConfusionGrid(self.classes, self.y_true, self.y_pred) if labelled else None
         if self.confusion is not None:
             self.confusion.on_select(self.show_cell)
@@ -347,7 +354,7 @@ class ResultsWidget:
         self.all_button.add_class("cvkit-show-all")
 
         self.widget = W.VBox([
-            W.HBox([self.show, self.sort]),
+            W.HBox([self.show, self.sort, *([self.heatmap_toggle.checkbox] if self.heatmap_toggle else [])]),
             W.HBox([self.true_class, self.predicted_class]),
             W.HBox([self.previous_button, self.slider, self.next_button, self.position_text]),
             W.HBox([self.cell_text, self.all_button]),
@@ -389,6 +396,10 @@ class ResultsWidget:
             self.title.value = (f"<b>{esc(os.path.basename(path))}</b> "
                                 f'<span style="color:#666">{esc(shown)}</span>')
             data, reason = self._cache.get(path)
+            if data is not None and self.heatmap_toggle is not None and self.heatmap_toggle.on and self.y_pred[i] >= 0:
+                data, how = self.heatmap_toggle.get(path, self.classes[int(self.y_pred[i])])
+                reason = how if data is None else None
+                self.title.value += f' <span style="color:#666">· heat map: {esc(how)}</span>'
             if data is not None:
                 self.image.value = data
                 self.image.layout.display = None

@@ -296,3 +296,34 @@ def test_no_confusion_matrix_without_true_labels(sample_split):
     assert w.confusion is None
     with pytest.raises(ValueError, match="no true labels"):
         w.show_cell(0, 1)
+
+
+def test_the_heat_map_toggle_overlays_the_predicted_class_map_lazily(sample_split, tmp_path):
+    """Off: the photo, and no map made. On: the photo with the map of the class it was given (exact CAM
+    from a model folder), the title naming the method. A folder without its Keras graph says why it has none."""
+    import shutil
+
+    import cvkit
+    from tests.support.models import trained_model_dir
+
+    _, test = sample_split
+    model = cvkit.load_model(trained_model_dir())
+    paths = list(test.paths[:3])
+    w = ResultsWidget(paths, model.predict_proba(paths), classes=model.classes_, heatmaps=trained_model_dir())
+    plain = w.image.value
+    assert w.heatmap_toggle is not None and not w.heatmap_toggle._items  # nothing made until asked
+    w.heatmap_toggle.checkbox.value = True
+    assert w.image.value != plain and w.image.value[:2] == b"\xff\xd8"
+    assert "heat map: cam" in w.title.value
+    predicted = model.classes_[int(np.argmax(model.predict_proba(paths[:1])))]
+    assert list(w.heatmap_toggle._items) == [(paths[0], predicted)]
+    w.heatmap_toggle.checkbox.value = False
+    assert w.image.value == plain
+    assert ResultsWidget(paths, model.predict_proba(paths), classes=model.classes_).heatmap_toggle is None
+
+    lite = tmp_path / "lite"
+    shutil.copytree(trained_model_dir(), lite)
+    (lite / "model.keras").unlink()
+    w = ResultsWidget(paths, model.predict_proba(paths), classes=model.classes_, heatmaps=cvkit.load_model(lite))
+    w.heatmap_toggle.checkbox.value = True
+    assert w.placeholder.layout.display is None and "model.keras" in w.placeholder.value  # the reason, shown
