@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 
 import numpy as np
@@ -11,6 +10,7 @@ from PIL import Image
 
 import cvkit
 from cvkit.cli._main import main
+from tests.support.models import litert_only_copy
 
 
 def _photos(tmp_path):
@@ -56,12 +56,7 @@ def test_explain_names_a_class_the_model_does_not_know_and_a_folder_without_kera
     photos = _photos(tmp_path)
     assert main(["explain", str(model_dir), str(photos), "--out", str(tmp_path / "m"), "--target", "cat"]) == 2
     assert "'cat' is not a class" in capsys.readouterr().err
-    folder = tmp_path / "litert-only"
-    shutil.copytree(model_dir, folder)
-    (folder / "model.keras").unlink()
-    meta = json.loads((folder / "metadata.json").read_text())
-    del meta["files"]["model.keras"]
-    (folder / "metadata.json").write_text(json.dumps(meta))
+    folder = litert_only_copy(model_dir, tmp_path / "litert-only")
     assert main(["explain", str(folder), str(photos), "--out", str(tmp_path / "m2"), "--quiet"]) == 2
     assert "only a LiteRT graph" in capsys.readouterr().err
     assert main(["explain", str(folder), str(photos / "bird"), "--out", str(tmp_path / "m3"), "--method",

@@ -7,8 +7,6 @@ exactness of CAM against Grad-CAM, and model folders.
 """
 from __future__ import annotations
 
-import json
-import shutil
 import warnings
 
 import numpy as np
@@ -19,6 +17,7 @@ import cvkit
 from cvkit.evaluation import Explanation, explain
 from cvkit.evaluation.plots import overlay_heatmap, plot_heatmaps
 from cvkit.models import ModelFormatError
+from tests.support.models import litert_only_copy
 
 SIDE = 224
 QUADRANTS = [(0, 0), (0, 1), (1, 0), (1, 1)]
@@ -148,12 +147,7 @@ def test_cam_equals_grad_cam_on_a_linear_head(fitted, sample_split):
 
 
 def test_a_model_folder_without_a_keras_graph_says_so_and_occlusion_still_works(model_dir, tmp_path):
-    folder = tmp_path / "litert-only"
-    shutil.copytree(model_dir, folder)
-    (folder / "model.keras").unlink()
-    meta = json.loads((folder / "metadata.json").read_text())
-    del meta["files"]["model.keras"]
-    (folder / "metadata.json").write_text(json.dumps(meta))
+    folder = litert_only_copy(model_dir, tmp_path / "litert-only")
     model = cvkit.load_model(folder)
     with pytest.raises(ModelFormatError, match=r"only a LiteRT graph \(model.tflite\), no Keras graph"):
         explain(model, ["sample_data/bird/owl.jpg"])

@@ -141,3 +141,16 @@ class CountingHTTPServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def litert_only_copy(model_dir: Path, folder: Path) -> Path:
+    """A copy of the model folder ``model_dir`` at ``folder`` without its Keras graph (``model.keras``
+    removed, and from the hashed file list): a folder that holds only LiteRT, as a small server keeps it."""
+    import json
+
+    shutil.copytree(model_dir, folder)
+    (folder / "model.keras").unlink()
+    meta = json.loads((folder / "metadata.json").read_text())
+    del meta["files"]["model.keras"]
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    return folder

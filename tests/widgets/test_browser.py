@@ -56,6 +56,30 @@ def artifacts(repo_dir):
     return folder
 
 
+def _write_notebook(path: Path, *sources: str) -> None:
+    """A notebook at ``path`` with one code cell per source, on the python3 kernel."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+def _six_photo_report(path: Path) -> tuple[list[Path], list[str]]:
+    """The project's six photos (3 bird, 3 fruit), scored so the third bird is called a fruit, as a
+    report at ``path``; returns ``(photos, true classes)``."""
+    import numpy as np
+
+    from cvkit.evaluation import EvaluationReport
+
+    images = sorted((path.parent / "sample_data").rglob("*.jpg"))
+    truth = [p.parent.name for p in images]
+    proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.2, 0.8], [0.4, 0.6], [0.1, 0.9]])
+    EvaluationReport(truth, proba, ["bird", "fruit"], paths=images).to_json(path)
+    return images, truth
+
+
 def _read_rows(tsv: Path) -> list[list[str]]:
     if not tsv.exists():
         return []
@@ -110,25 +134,14 @@ def _screenshots(page, css: str, stem: Path) -> None:
 
 def test_results_and_precision_recall_widgets_render_and_respond(project, lab, artifacts):
     """Both evaluation widgets render from a report; a click and a dropdown change reach the kernel."""
-    import nbformat
-    import numpy as np
-
-    from cvkit.evaluation import EvaluationReport
-
-    images = sorted((project / "sample_data").rglob("*.jpg"))
-    truth = [p.parent.name for p in images]                   # 3 bird, 3 fruit
-    proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7],     # the third bird is called a fruit
-                      [0.2, 0.8], [0.4, 0.6], [0.1, 0.9]])
-    EvaluationReport(truth, proba, ["bird", "fruit"], paths=images).to_json(project / "report.json")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+    images, _ = _six_photo_report(project / "report.json")
+    _write_notebook(
+        project / "evaluate_widgets.ipynb",
         "from cvkit.evaluation import EvaluationReport\n"
         "from cvkit.widgets import PrecisionRecallWidget, ResultsWidget\n"
         "report = EvaluationReport.from_json('report.json')",
         "ResultsWidget(report)",
-        "PrecisionRecallWidget(report, threshold=0.75)")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(project / "evaluate_widgets.ipynb"))
+        "PrecisionRecallWidget(report, threshold=0.75)")
 
     page = lab.open_notebook("evaluate_widgets.ipynb")
     try:
@@ -166,13 +179,11 @@ def test_key_press_in_annotation_and_cleaner_click_land_in_their_files(project, 
     """Issue 16: a KEY PRESS in the annotation widget writes the labels file (JupyterLab's own
     shortcuts, e.g. "2" = heading, do not fire), and a relabel click in the CleanerWidget writes the
     corrections file."""
-    import nbformat
-
     images = sorted((project / "sample_data").rglob("*.jpg"))
     labels_tsv = project / "keys" / "labels.tsv"
     corrections = project / "keys" / "corrections.tsv"
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+    _write_notebook(
+        project / "keys.ipynb",
         "import pandas as pd\n"
         "from cvkit.widgets import AnnotationWidget, CleanerWidget\n"
         "paths = sorted(str(p) for p in __import__('pathlib').Path('sample_data').rglob('*.jpg'))",
@@ -180,9 +191,7 @@ def test_key_press_in_annotation_and_cleaner_click_land_in_their_files(project, 
         "issues = pd.DataFrame({'path': paths[:1], 'given_label': ['bird'], 'suggested_label': ['fruit'],\n"
         "                       'label_quality': [0.1], 'is_issue': [True], 'ood_score': [0.5],\n"
         "                       'is_outlier': [False], 'p_bird': [0.1], 'p_fruit': [0.9]})\n"
-        "CleanerWidget(issues, output='keys/corrections.tsv')")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(project / "keys.ipynb"))
+        "CleanerWidget(issues, output='keys/corrections.tsv')")
 
     page = lab.open_notebook("keys.ipynb")
     try:
@@ -233,20 +242,11 @@ def test_confusion_cell_click_and_dataset_map_selection_reach_the_kernel(project
     """Issue 27: a click on a confusion-matrix cell filters the ResultsWidget's photos; on the
     EmbeddingWidget, hovering shows a photo, a dragged box selects the points inside it, and "send to
     annotation" opens the annotation widget on them, whose click lands in its own labels file."""
-    import nbformat
-    import numpy as np
-
-    from cvkit.evaluation import EvaluationReport
-
-    images = sorted((project / "sample_data").rglob("*.jpg"))
+    images, truth = _six_photo_report(project / "map_report.json")
     before = {p: _sha(p) for p in images}
-    truth = [p.parent.name for p in images]                   # 3 bird, 3 fruit
-    proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7],     # the third bird is called a fruit
-                      [0.2, 0.8], [0.4, 0.6], [0.1, 0.9]])
-    EvaluationReport(truth, proba, ["bird", "fruit"], paths=images).to_json(project / "map_report.json")
     relabel = project / "map" / "relabel.tsv"
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+    _write_notebook(
+        project / "map.ipynb",
         "import numpy as np\n"
         "from pathlib import Path\n"
         "from cvkit.evaluation import EvaluationReport\n"
@@ -257,9 +257,7 @@ def test_confusion_cell_click_and_dataset_map_selection_reach_the_kernel(project
         "features = np.array([[0, 0], [1, 0], [0, 1], [9, 9], [10, 9], [9, 10]], float)",
         "ResultsWidget(report)",
         "EmbeddingWidget(features, labels=labels, paths=paths, report=report, method='pca',\n"
-        "                output='map/relabel.tsv')")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(project / "map.ipynb"))
+        "                output='map/relabel.tsv')")
 
     page = lab.open_notebook("map.ipynb")
     try:

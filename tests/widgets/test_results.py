@@ -301,10 +301,8 @@ def test_no_confusion_matrix_without_true_labels(sample_split):
 def test_the_heat_map_toggle_overlays_the_predicted_class_map_lazily(sample_split, tmp_path):
     """Off: the photo, and no map made. On: the photo with the map of the class it was given (exact CAM
     from a model folder), the title naming the method. A folder without its Keras graph says why it has none."""
-    import shutil
-
     import cvkit
-    from tests.support.models import trained_model_dir
+    from tests.support.models import litert_only_copy, trained_model_dir
 
     _, test = sample_split
     model = cvkit.load_model(trained_model_dir())
@@ -321,9 +319,7 @@ def test_the_heat_map_toggle_overlays_the_predicted_class_map_lazily(sample_spli
     assert w.image.value == plain
     assert ResultsWidget(paths, model.predict_proba(paths), classes=model.classes_).heatmap_toggle is None
 
-    lite = tmp_path / "lite"
-    shutil.copytree(trained_model_dir(), lite)
-    (lite / "model.keras").unlink()
-    w = ResultsWidget(paths, model.predict_proba(paths), classes=model.classes_, heatmaps=cvkit.load_model(lite))
+    lite = cvkit.load_model(litert_only_copy(trained_model_dir(), tmp_path / "lite"))
+    w = ResultsWidget(paths, model.predict_proba(paths), classes=model.classes_, heatmaps=lite)
     w.heatmap_toggle.checkbox.value = True
-    assert w.placeholder.layout.display is None and "model.keras" in w.placeholder.value  # the reason, shown
+    assert w.placeholder.layout.display is None and "only a LiteRT graph" in w.placeholder.value  # the reason
