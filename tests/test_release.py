@@ -146,3 +146,52 @@ def test_the_core_install_is_under_a_quarter_of_the_full_one(core_env):
     print(f"\ncore venv {core / 2**20:.0f} MiB (installed in {core_env['seconds']:.0f} s), "
           f"full venv {full / 2**20:.0f} MiB: {core / full:.0%}")
     assert core < full / 4
+
+
+@pytest.fixture(scope="module")
+def train_env(wheel, tmp_path_factory) -> dict:
+    """The wheel in a fresh virtual environment whose dependencies (``cvkit[train]``'s included) are the
+    tested lock's, reached by a path file to this environment's site-packages: the release's own
+    code and package data, the lock's TensorFlow, without installing 600 MB a second time."""
+    import sysconfig
+
+    root = tmp_path_factory.mktemp("train")
+    venv.EnvBuilder(with_pip=True).create(root / "venv")
+    python = root / "venv" / "bin" / "python"
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    run = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
+                         capture_output=True, text=True, timeout=600, env=clean, cwd=root)
+    assert run.returncode == 0, run.stderr[-3000:]
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, env=clean).stdout.strip())
+    (site / "lock_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # appended after site
+    home = root / "home"
+    home.mkdir()
+    env = {**clean, "HOME": str(home), "CVKIT_CACHE_DIR": str(home / "cache"),
+           "PATH": f"{python.parent}:{clean.get('PATH', '')}"}
+    return {"python": python, "bin": python.parent, "cwd": home, "env": env, "root": root, "site": site}
+
+
+def test_a_first_run_of_the_released_wheel_trains_and_scores_outside_the_checkout(train_env, sample_dir):
+    """Issue 28's first run on a fresh machine: ``cvkit train`` then ``cvkit score`` from the installed wheel,
+    in a folder outside the checkout, with an empty HOME and feature cache: a missing package-data
+    file, a path relative to the repository or a write into the install would fail here."""
+    bin_, cwd = train_env["bin"], train_env["cwd"]
+    installed = train_env["site"] / "cvkit"
+    before = sorted(p.relative_to(installed).as_posix() for p in installed.rglob("*") if "__pycache__" not in p.parts)
+    where = run_core(train_env, bin_ / "python", "-c", "import cvkit; print(cvkit.__file__)")
+    assert where.stdout.strip().startswith(str(installed)), where  # the wheel's copy, not the checkout
+    shutil.copytree(sample_dir, cwd / "photos")
+    trained = run_core(train_env, bin_ / "cvkit", "train", "photos", "-o", "model", "--quiet", timeout=900)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "head: " in trained.stdout and "test accuracy" in trained.stdout
+    assert not any(w in trained.stderr for w in ("oneDNN", "absl::", "I0000")), trained.stderr[-2000:]
+    scored = run_core(train_env, bin_ / "cvkit", "score", "model", "photos", "-o", "p.csv", "--quiet")
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    with open(cwd / "p.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    right = sum(Path(row["path"]).parent.name == row["label"] for row in rows)
+    assert len(rows) == 104 and right / len(rows) > 0.9, right
+    assert any((cwd / "cache").rglob("*"))  # the features were cached in CVKIT_CACHE_DIR, under the empty HOME
+    after = sorted(p.relative_to(installed).as_posix() for p in installed.rglob("*") if "__pycache__" not in p.parts)
+    assert after == before  # nothing written into the install
