@@ -137,8 +137,8 @@ def test_feature_classifier_class_weight_reaches_fit_and_cross_validation(sample
     train, _ = sample_split
     keep = [i for i, lab in enumerate(train.image_labels) if lab != "vegetable" or i % 3 == 0]
     small = train.subset(keep)
-    plain = cvkit.FeatureClassifier(verbose=False).fit(small)
-    weighted = make_classifier("features", class_weight="balanced", verbose=False).fit(small)
+    plain = cvkit.FeatureClassifier(head="logistic", class_weight=None, verbose=False).fit(small)  # not "auto"
+    weighted = make_classifier("features", head="logistic", class_weight="balanced", verbose=False).fit(small)
     assert weighted.get_params()["class_weight"] == "balanced" and "class_weights" not in plain.metrics_
     counts = small.counts()
     assert weighted.metrics_["class_weights"]["vegetable"] == pytest.approx(
@@ -148,13 +148,13 @@ def test_feature_classifier_class_weight_reaches_fit_and_cross_validation(sample
         cvkit.FeatureClassifier(class_weight="heavy").fit(small)
 
     seen = []
-    original = cvkit.FeatureClassifier.fit_head
+    original = cvkit.FeatureClassifier.fit_calibrated_head
 
-    def spy(self, F, targets, classes):
+    def spy(self, F, targets, classes, calibrate=True):
         seen.append(self.class_weight)
-        return original(self, F, targets, classes)
+        return original(self, F, targets, classes, calibrate)
 
-    monkeypatch.setattr(cvkit.FeatureClassifier, "fit_head", spy)
+    monkeypatch.setattr(cvkit.FeatureClassifier, "fit_calibrated_head", spy)
     cvkit.cross_validate(cvkit.FeatureClassifier(class_weight="balanced", verbose=False), small, cv=3)
     assert seen == ["balanced"] * 3
 
