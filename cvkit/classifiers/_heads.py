@@ -102,11 +102,9 @@ def resolve_class_weight(class_weight: Any, targets: np.ndarray) -> Any:
     """
     if class_weight != "auto":
         return class_weight
-    from cvkit.data._balance import MAX_SIZE_RATIO
+    from cvkit.data._balance import is_imbalanced
 
-    counts = np.bincount(np.asarray(targets, dtype=np.int64))
-    counts = counts[counts > 0]
-    return "balanced" if len(counts) > 1 and counts.max() > MAX_SIZE_RATIO * counts.min() else None
+    return "balanced" if is_imbalanced(np.bincount(np.asarray(targets, dtype=np.int64))) else None
 
 
 def class_weights(class_weight: Any, targets: np.ndarray, classes: list[str]) -> dict[int, float] | None:

@@ -134,11 +134,9 @@ def favourite(y: np.ndarray) -> str:
         >>> favourite(np.array([0] * 40 + [1] * 10)), favourite(np.array([0] * 20 + [1] * 10))
         ('svm', 'logistic')
     """
-    from cvkit.data._balance import MAX_SIZE_RATIO
+    from cvkit.data._balance import is_imbalanced
 
-    counts = np.bincount(np.asarray(y, dtype=np.int64))
-    counts = counts[counts > 0]
-    return "svm" if counts.max() > MAX_SIZE_RATIO * counts.min() else "logistic"
+    return "svm" if is_imbalanced(np.bincount(np.asarray(y, dtype=np.int64))) else "logistic"
 
 
 def choose_head(F: np.ndarray, y: np.ndarray, weights: dict[int, float] | None, cv: int = 5,

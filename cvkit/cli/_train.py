@@ -31,8 +31,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cvkit._console import require_extra
 from cvkit.classifiers._model_selection import METHODS, make_classifier
 from cvkit.classifiers._selection import HEADS, training_choices
@@ -113,9 +111,8 @@ def print_test_report(report: Any, file: Any = None) -> None:
              f"95% interval {_range(found['accuracy'])}",
              f"balanced accuracy: {report.balanced_accuracy:.4f}, 95% interval {_range(found['balanced_accuracy'])}"]
     if report.imbalanced:
-        recall = dict(zip(report.classes, np.asarray(report.recall, dtype=float)))
-        worst = min(recall, key=recall.__getitem__)
-        lines = [lines[1], f"smallest recall: {recall[worst]:.3f} ({worst})", lines[0]]
+        name, recall = report.smallest_recall()
+        lines = [lines[1], f"smallest recall: {recall:.3f} ({name})", lines[0]]
     for line in lines:
         print(line, file=file)
     note = report.interval_warning()

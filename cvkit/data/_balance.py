@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["check_class_balance", "MAX_SIZE_RATIO", "MIN_TRAINING_IMAGES"]
+__all__ = ["check_class_balance", "is_imbalanced", "MAX_SIZE_RATIO", "MIN_TRAINING_IMAGES"]
 
 #: Largest class / smallest class above which the classes are called imbalanced.
 MAX_SIZE_RATIO = 3.0
@@ -36,6 +36,22 @@ def _counts(data: Any) -> dict[str, int]:
     if getattr(data, "targets", 0) is None:
         raise ValueError("check_class_balance needs a labelled dataset")
     return {str(k): int(v) for k, v in counts().items()}
+
+
+def is_imbalanced(counts: Any, max_ratio: float = MAX_SIZE_RATIO) -> bool:
+    """True when the largest of ``counts`` (images per class; classes with none are left out) is more
+    than ``max_ratio`` times the smallest: the line :func:`check_class_balance` draws, which the
+    ``"auto"`` class weights, the ``"auto"`` head's favourite and a report's headline follow too.
+
+    Example:
+        >>> is_imbalanced([31, 10]), is_imbalanced([30, 10, 0]), is_imbalanced([5])
+        (True, False, False)
+    """
+    import numpy as np
+
+    present = np.asarray(counts, dtype=np.float64)
+    present = present[present > 0]
+    return bool(len(present) > 1 and present.max() > max_ratio * present.min())
 
 
 def check_class_balance(data: Any, max_ratio: float = MAX_SIZE_RATIO,

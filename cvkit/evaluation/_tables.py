@@ -115,10 +115,16 @@ class ReportTables:
         """True when the largest class has more than 3 times the test photos of the smallest (the line
         :func:`cvkit.data.check_class_balance` draws): then accuracy hides the small classes, and the
         headline leads with balanced accuracy and the smallest recall."""
-        from cvkit.data._balance import MAX_SIZE_RATIO
+        from cvkit.data._balance import is_imbalanced
 
-        present = self.support[self.support > 0]
-        return bool(len(present) > 1 and present.max() > MAX_SIZE_RATIO * present.min())
+        return is_imbalanced(self.support)
+
+    def smallest_recall(self) -> tuple[str, float]:
+        """``(class, recall)`` of the class with the lowest recall among those with test photos: the
+        number accuracy hides when classes differ in size."""
+        recall = np.asarray(self.recall, dtype=float)
+        worst = int(np.nanargmin(np.where(self.support > 0, recall, np.nan)))
+        return self.classes[worst], float(recall[worst])
 
     def headline(self) -> str:
         """Accuracy and balanced accuracy with their 95% intervals in one line, and a plain warning
@@ -137,9 +143,8 @@ class ReportTables:
         accuracy = f"accuracy {self.accuracy:.3f}{between(found['accuracy'])}"
         balanced = f"balanced accuracy {self.balanced_accuracy:.3f}{between(found['balanced_accuracy'])}"
         if self.imbalanced:
-            recall = np.asarray(self.recall, dtype=float)
-            worst = int(np.nanargmin(np.where(self.support > 0, recall, np.nan)))
-            text = (f"{balanced}, smallest recall {recall[worst]:.3f} ({self.classes[worst]}), {accuracy} "
+            name, recall = self.smallest_recall()
+            text = (f"{balanced}, smallest recall {recall:.3f} ({name}), {accuracy} "
                     f"on {len(self)} test images (classes differ more than 3x: judge by balanced accuracy)")
         else:
             text = f"{accuracy}, {balanced} on {len(self)} test images"
