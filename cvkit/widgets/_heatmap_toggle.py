@@ -61,6 +61,9 @@ class HeatmapToggle:
         from cvkit.evaluation import explain
 
         try:
+            if isinstance(self.model, (str, os.PathLike)):  # a folder: loaded once, its Keras graph read once
+                from cvkit.models import load_model
+                self.model = load_model(self.model)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # an unreadable photo: its reason is shown instead
                 found = explain(self.model, [path], target=target, verbose=False)
